@@ -1,0 +1,153 @@
+"""The prepared-data format every dataset is turned into, and the one reader training uses.
+
+A prepared dataset is one ``.npz`` file:
+
+    X          uint8 images (N, C, H, W) or float32 table (N, D)
+    y          int64 class indices, or float32 regression targets
+    task       "classification" or "regression"
+    n_classes  number of classes (0 for regression)
+    scale      images only: the pixel value that means 1.0 (255 for photos, 16 for digits)
+    mean, std  images only: per-channel normalisation constants, in units of X / scale
+    train_idx, val_idx, test_idx
+               optional fixed split (e.g. CIFAR's official test set); without them the training
+               job splits at random with the configured fractions and seed
+
+Tables are standardised on the training part (X always; y for regression), so regression MSE is in
+units of the training target's variance. Images stay uint8 on the device and are normalised (and
+augmented) per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def save_prepared(path: str | Path, **arrays) -> None:
+    """Write a prepared dataset atomically (temporary name, then rename)."""
+    required = {"X", "y", "task", "n_classes"}
+    missing = required - arrays.keys()
+    if missing:
+        raise ValueError(f"prepared dataset lacks {sorted(missing)}")
+    if arrays["task"] not in ("classification", "regression"):
+        raise ValueError(f"task must be classification or regression, got {arrays['task']!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # uint8 images or standardised float table, resident on the device
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Dataset:
+    train: Split
+    val: Split
+    test: Split
+    task: str
+    n_classes: int
+    in_shape: tuple[int, ...]
+    normalise: Callable[[torch.Tensor], torch.Tensor]
+
+    @property
+    def out_dim(self) -> int:
+        return self.n_classes if self.task == "classification" else 1
+
+    def split(self, name: str) -> Split:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def random_split(n: int, fractions: list[float], seed: int) -> tuple[np.ndarray, ...]:
+    """Seeded random train/val/test indices with the given fractions (they must sum to 1)."""
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
+        raise ValueError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+
+
+def load_dataset(
+    path: str | Path,
+    fractions: list[float] | None,
+    split_seed: int,
+    device: str | torch.device = "cpu",
+    use_fixed_split: bool = True,
+) -> Dataset:
+    """Read a prepared file, split it and put it on the device.
+
+    The fixed split stored in the file is used when present and ``use_fixed_split``; otherwise
+    ``fractions`` and ``split_seed`` define a random split.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    X, y = arrays["X"], arrays["y"]
+    task = str(arrays["task"])
+    if use_fixed_split and "train_idx" in arrays:
+        parts = arrays["train_idx"], arrays["val_idx"], arrays["test_idx"]
+    else:
+        if fractions is None:
+            raise ValueError(f"{path} has no fixed split: set split.fractions in the config")
+        parts = random_split(len(y), fractions, split_seed)
+    train_idx = parts[0]
+
+    if task == "regression":
+        y_mean, y_std = y[train_idx].mean(), y[train_idx].std()
+        y = (y - y_mean) / (y_std if y_std > 0 else 1.0)
+        y = y.astype(np.float32)
+    else:
+        y = y.astype(np.int64)
+
+    if X.ndim == 2:  # table: standardise on the training part
+        mean, std = X[train_idx].mean(axis=0), X[train_idx].std(axis=0)
+        X = ((X - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+        normalise = _identity
+    else:
+        scale = float(arrays["scale"])
+        channel_shape = (1, -1, 1, 1)
+        mean = torch.as_tensor(arrays["mean"], dtype=torch.float32, device=device).view(channel_shape)
+        std = torch.as_tensor(arrays["std"], dtype=torch.float32, device=device).view(channel_shape)
+
+        def normalise(x: torch.Tensor) -> torch.Tensor:
+            return (x.float() / scale - mean) / std
+
+    def to_split(index: np.ndarray) -> Split:
+        return Split(
+            torch.as_tensor(X[index], device=device), torch.as_tensor(y[index], device=device)
+        )
+
+    return Dataset(
+        train=to_split(parts[0]),
+        val=to_split(parts[1]),
+        test=to_split(parts[2]),
+        task=task,
+        n_classes=int(arrays["n_classes"]),
+        in_shape=tuple(X.shape[1:]),
+        normalise=normalise,
+    )
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
