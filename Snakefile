@@ -1,0 +1,18 @@
+# Joint Training of Deep Ensembles Fails Due to Learner Collusion: the reproduction pipeline.
+# `snakemake --cores all` regenerates results/paper/ on config/config.yaml.
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        paper_targets(),
+    default_target: True

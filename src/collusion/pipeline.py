@@ -1,0 +1,179 @@
+"""The experiment grid: config checks beyond the schema, run enumeration, run paths and specs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data.catalog import DATASET_TASKS
+from .models import ARCHITECTURES
+from .train import Recipe, RunSpec
+
+RUN_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/beta{beta}/seed{seed}"
+RUN_DIR = f"results/runs/{RUN_KEY}"
+RUN_OUTPUTS = ("history.csv", "predictions.npz", "provenance.json")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def beta_label(beta: float) -> str:
+    """β as it appears in paths: 0, 0.25, 1, 1.5."""
+    return format(float(beta), "g")
+
+
+@dataclass(frozen=True)
+class Run:
+    experiment: str
+    dataset: str
+    model: str
+    aggregation: str
+    members: int
+    beta: float
+    seed: int
+
+    @property
+    def dir(self) -> str:
+        return RUN_DIR.format(**{**self.__dict__, "beta": beta_label(self.beta)})
+
+    def path(self, name: str) -> str:
+        return f"{self.dir}/{name}"
+
+    @property
+    def setting(self) -> tuple:
+        """Everything but β and seed: one curve of a β sweep."""
+        return (self.experiment, self.dataset, self.model, self.aggregation, self.members)
+
+
+def check_config(config: dict) -> None:
+    """Cross-references the schema cannot express; raises ConfigError naming key and allowed values."""
+    models, recipes = config["models"], config["recipes"]
+    for name, model in models.items():
+        if model["arch"] not in ARCHITECTURES:
+            raise ConfigError(
+                f"models.{name}.arch: unknown architecture {model['arch']!r}; "
+                f"allowed: {', '.join(sorted(ARCHITECTURES))}"
+            )
+    for name, exp in config["experiments"].items():
+        where = f"experiments.{name}"
+        if exp["dataset"] not in DATASET_TASKS:
+            raise ConfigError(
+                f"{where}.dataset: unknown dataset {exp['dataset']!r}; "
+                f"allowed: {', '.join(sorted(DATASET_TASKS))}"
+            )
+        for model in exp["models"]:
+            if model not in models:
+                raise ConfigError(
+                    f"{where}.models: {model!r} is not defined under models:; "
+                    f"defined: {', '.join(sorted(models))}"
+                )
+        if exp["recipe"] not in recipes:
+            raise ConfigError(
+                f"{where}.recipe: {exp['recipe']!r} is not defined under recipes:; "
+                f"defined: {', '.join(sorted(recipes))}"
+            )
+        task = DATASET_TASKS[exp["dataset"]]
+        for aggregation in exp["aggregations"]:
+            if (aggregation == "regression") != (task == "regression"):
+                allowed = "regression" if task == "regression" else "score, probability, probability_double_softmax"
+                raise ConfigError(
+                    f"{where}.aggregations: {aggregation!r} does not fit {exp['dataset']}, a "
+                    f"{task} dataset; allowed: {allowed}"
+                )
+        fractions = exp.get("split", {}).get("fractions", [0.6, 0.15, 0.25])
+        if abs(sum(fractions) - 1) > 1e-6:
+            raise ConfigError(f"{where}.split.fractions must sum to 1, got {fractions}")
+        for beta in exp["betas"]:
+            if not beta >= 0:
+                raise ConfigError(f"{where}.betas: β must be in [0, ∞), got {beta}")
+
+
+def experiment_runs(config: dict, experiment: str) -> list[Run]:
+    exp = config["experiments"][experiment]
+    return [
+        Run(experiment, exp["dataset"], model, aggregation, members, float(beta), seed)
+        for model in exp["models"]
+        for aggregation in exp["aggregations"]
+        for members in exp["ensemble_sizes"]
+        for beta in exp["betas"]
+        for seed in exp["seeds"]
+    ]
+
+
+def all_runs(config: dict) -> list[Run]:
+    return [run for experiment in config["experiments"] for run in experiment_runs(config, experiment)]
+
+
+def sweep_runs(config: dict, experiment: str) -> list[Run]:
+    """The runs of the β ∈ [0, 1] sweep (β > 1 runs are divergence demonstrations)."""
+    return [run for run in experiment_runs(config, experiment) if run.beta <= 1]
+
+
+def divergent_runs(config: dict) -> list[Run]:
+    return [run for run in all_runs(config) if run.beta > 1]
+
+
+def dynamics_runs(config: dict, experiment: str) -> list[Run]:
+    """β = 0 and β = 1 of the first seed of every setting: the training-dynamics figure."""
+    exp = config["experiments"][experiment]
+    first_seed = exp["seeds"][0]
+    return [
+        run
+        for run in experiment_runs(config, experiment)
+        if run.seed == first_seed and run.beta in (0.0, 1.0)
+    ]
+
+
+def run_from_wildcards(wildcards) -> Run:
+    return Run(
+        wildcards.experiment,
+        wildcards.dataset,
+        wildcards.model,
+        wildcards.aggregation,
+        int(wildcards.members),
+        float(wildcards.beta),
+        int(wildcards.seed),
+    )
+
+
+def run_spec(config: dict, run: Run) -> RunSpec:
+    model = dict(config["models"][run.model])
+    arch = model.pop("arch")
+    return RunSpec(
+        arch=arch,
+        model_options=model,
+        aggregation=run.aggregation,
+        n_members=run.members,
+        beta=run.beta,
+        seed=run.seed,
+        recipe=Recipe(**config["recipes"][config["experiments"][run.experiment]["recipe"]]),
+    )
+
+
+def split_config(config: dict, run: Run) -> dict:
+    split = config["experiments"][run.experiment].get("split", {})
+    seed = split.get("seed", "run")
+    return {
+        "fractions": split.get("fractions", [0.6, 0.15, 0.25]),
+        "seed": run.seed if seed == "run" else int(seed),
+        "fixed": split.get("fixed", True),
+    }
+
+
+def prepared_path(dataset: str) -> str:
+    return f"resources/prepared/{dataset}.npz"
+
+
+def run_outputs(runs: list[Run], names=RUN_OUTPUTS) -> list[str]:
+    return [run.path(name) for run in runs for name in names]
+
+
+def parse_run_dir(path: str | Path) -> Run:
+    """Inverse of Run.dir, for tables built from run directories."""
+    parts = Path(path).parts
+    i = parts.index("runs")
+    experiment, dataset, model, aggregation, members, beta, seed = parts[i + 1 : i + 8]
+    return Run(
+        experiment, dataset, model, aggregation, int(members[1:]), float(beta[4:]), int(seed[4:])
+    )

@@ -1,0 +1,19 @@
+rule train:
+    """Fit one ensemble of M learners at one β and seed; resumes from checkpoint.pt if present."""
+    input:
+        data=lambda wc: pipeline.prepared_path(wc.dataset),
+    output:
+        history=f"{pipeline.RUN_DIR}/history.csv",
+        predictions=f"{pipeline.RUN_DIR}/predictions.npz",
+        provenance=f"{pipeline.RUN_DIR}/provenance.json",
+    params:
+        spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
+        split=lambda wc: pipeline.split_config(config, run_of(wc)),
+        keep_checkpoint=config["keep_checkpoints"],
+    log:
+        f"logs/train/{pipeline.RUN_KEY}.log",
+    benchmark:
+        f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
+    threads: 1
+    script:
+        "../scripts/train.py"

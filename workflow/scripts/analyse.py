@@ -1,0 +1,23 @@
+"""Snakemake adapter: build one per-experiment table from run directories."""
+
+import sys
+from pathlib import Path
+
+from collusion import analysis
+
+sys.stderr = open(snakemake.log[0], "w")
+run_dirs = sorted({str(Path(path).parent) for path in snakemake.input})
+options = snakemake.params.analysis
+selections = options["selections"]
+dropout = options["dropout"]
+builders = {
+    "runs": lambda: analysis.runs_table(run_dirs, selections),
+    "debias": lambda: analysis.debias_table(run_dirs, selections),
+    "dropout": lambda: analysis.dropout_table(
+        run_dirs, selections, dropout["fractions"], dropout["subsets"], dropout["authors_broadcast"]
+    ),
+    "gengap": lambda: analysis.gengap_table(run_dirs),
+    "dynamics": lambda: analysis.dynamics_table(run_dirs),
+    "divergence": lambda: analysis.divergence_table(run_dirs),
+}
+builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)

@@ -1,0 +1,18 @@
+"""Snakemake adapter: the claims table, computed from the run tables."""
+
+import sys
+
+import pandas as pd
+
+from collusion import claims
+
+sys.stderr = open(snakemake.log[0], "w")
+
+
+def read(paths):
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+
+
+alpha = snakemake.params.significance
+rows = claims.claim_rows(read(snakemake.input.runs), read(snakemake.input.debias), read(snakemake.input.dropout), alpha)
+claims.write_claims(rows, snakemake.output.csv, snakemake.output.md, alpha)
