@@ -11,13 +11,24 @@ from typing import Callable
 
 import torch.nn as nn
 
+from .imagenet import TORCHVISION_CONSTRUCTORS, build_mobilevit_xs
+from .resnet_cifar import build_resnet18, build_resnet34
 from .small import build_cnn, build_mlp
+from .vgg import build_vgg
+from .vit import build_simple_vit, build_vit
 
 Constructor = Callable[..., nn.Module]
 
 ARCHITECTURES: dict[str, Constructor] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "resnet18": build_resnet18,
+    "resnet34": build_resnet34,
+    "vgg16_bn": build_vgg,
+    "vit": build_vit,
+    "simple_vit": build_simple_vit,
+    **TORCHVISION_CONSTRUCTORS,
+    "mobilevit_xs": build_mobilevit_xs,
 }
 
 
