@@ -8,6 +8,16 @@ DATASET_TASKS: dict[str, str] = {
     "diabetes": "regression",
     "breast_cancer": "classification",
     "wine": "classification",
+    # the paper's (downloaded; ImageNet placed by hand)
+    "cifar10": "classification",
+    "cifar100": "classification",
+    "svhn": "classification",
+    "tiny_imagenet": "classification",
+    "imagenet": "classification",
+    "bioconcentration": "regression",
+    "weather": "regression",
+    "facebook": "regression",
+    "abalone": "regression",
 }
 
 

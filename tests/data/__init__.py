@@ -1,0 +1,1 @@
+"""Builders of tiny raw files in the exact on-disk formats of the paper's datasets."""
