@@ -52,9 +52,21 @@ class StackedMLP(nn.Module):
 
     @staticmethod
     def supports(members: list[nn.Module]) -> bool:
+        """Exactly what forward() computes: [Flatten,] Linear, (ReLU, Linear)*, every Linear biased."""
+
         def plain(member):
-            return isinstance(member, nn.Sequential) and all(
-                isinstance(layer, (nn.Flatten, nn.Linear, nn.ReLU)) for layer in member
+            if not isinstance(member, nn.Sequential):
+                return False
+            layers = list(member)
+            if layers and isinstance(layers[0], nn.Flatten):
+                layers = layers[1:]
+            if len(layers) % 2 == 0:
+                return False
+            return all(
+                isinstance(layer, nn.Linear) and layer.bias is not None
+                if i % 2 == 0
+                else isinstance(layer, nn.ReLU)
+                for i, layer in enumerate(layers)
             )
 
         return all(plain(m) for m in members)

@@ -1,0 +1,317 @@
+"""The ensemble: seeding (identical initial weights for every β) and its execution modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from collusion import models, objective
+from collusion.data.prepared import load_dataset, save_prepared
+from collusion.ensemble import Ensemble, member_seed
+from collusion.models import build_model
+from collusion.train import Recipe, RunSpec, Trainer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: intra-op threads only add wake-up latency (ms per op on a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def parameters_equal(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def linears(member: nn.Module) -> list[nn.Linear]:
+    return [layer for layer in member.modules() if isinstance(layer, nn.Linear)]
+
+
+# -- seeding ---------------------------------------------------------------------------------------
+def test_member_seed_is_deterministic_and_distinct():
+    seeds = {(s, j): member_seed(s, j) for s in range(5) for j in range(20)}
+    assert all(member_seed(s, j) == value for (s, j), value in seeds.items())
+    assert len(set(seeds.values())) == len(seeds)  # distinct across members and run seeds
+    assert all(0 <= value < 2**63 - 1 for value in seeds.values())
+
+
+def test_same_seed_same_parameters_different_seed_different():
+    build = lambda seed: Ensemble("mlp", (6,), 3, 4, seed, {"hidden": [8]}, execution="loop")
+    a, b, c = build(7), build(7), build(8)
+    assert parameters_equal(a, b)
+    for member_a, member_c in zip(a.body.members, c.body.members):
+        assert not torch.equal(linears(member_a)[0].weight, linears(member_c)[0].weight)
+    members = a.body.members  # members of one ensemble differ from each other too
+    assert not torch.equal(linears(members[0])[0].weight, linears(members[1])[0].weight)
+
+
+def test_member_j_does_not_depend_on_ensemble_size_or_global_rng():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    small = Ensemble("mlp", (6,), 3, 2, 5, {"hidden": [8]}, execution="loop")
+    assert torch.equal(torch.get_rng_state(), before)  # building consumes none of the global stream
+    torch.manual_seed(999)
+    large = Ensemble("mlp", (6,), 3, 5, 5, {"hidden": [8]}, execution="loop")
+    for j in range(2):
+        assert parameters_equal(small.body.members[j], large.body.members[j])
+    torch.manual_seed(member_seed(5, 1))  # member j is exactly the model built under member_seed
+    assert parameters_equal(large.body.members[1], build_model("mlp", (6,), 3, hidden=[8]))
+
+
+def write_tiny_dataset(path, task):
+    rng = np.random.default_rng(0)
+    if task == "images":  # 1×8×8 uint8 images, 3 classes
+        X = rng.integers(0, 256, size=(40, 1, 8, 8), dtype=np.uint8)
+        save_prepared(
+            path,
+            X=X,
+            y=rng.integers(0, 3, 40),
+            task="classification",
+            n_classes=3,
+            scale=255.0,
+            mean=np.array([0.5]),
+            std=np.array([0.25]),
+        )
+    elif task == "classification":
+        X = rng.normal(size=(40, 5)).astype(np.float32)
+        save_prepared(path, X=X, y=rng.integers(0, 3, 40), task=task, n_classes=3)
+    else:
+        X = rng.normal(size=(40, 5)).astype(np.float32)
+        save_prepared(path, X=X, y=rng.normal(size=40).astype(np.float32), task=task, n_classes=0)
+    return load_dataset(path, [0.5, 0.25, 0.25], split_seed=0)
+
+
+@pytest.mark.parametrize(
+    "task, aggregation, arch, options",
+    [
+        ("classification", "score", "mlp", {"hidden": [8, 8]}),
+        ("regression", "regression", "mlp", {"hidden": [4]}),
+        ("images", "probability", "cnn", {"channels": [2, 3], "hidden": 4}),
+    ],
+)
+def test_trainer_gives_every_beta_the_same_initial_weights(
+    tmp_path, task, aggregation, arch, options
+):
+    data = write_tiny_dataset(tmp_path / "tiny.npz", task)
+    recipe = Recipe(epochs=1, lr=0.01, batch_size=8)
+
+    def trainer(beta, seed=3):
+        spec = RunSpec(arch, options, aggregation, n_members=3, beta=beta, seed=seed, recipe=recipe)
+        return Trainer(spec, data, tmp_path / f"beta{beta}_seed{seed}")
+
+    at_zero, at_one = trainer(0.0), trainer(1.0)
+    assert parameters_equal(at_zero.ensemble, at_one.ensemble)
+    assert not parameters_equal(at_zero.ensemble, trainer(0.0, seed=4).ensemble)
+
+
+# -- stacked vs loop -------------------------------------------------------------------------------
+MLP_CASES = [
+    ((6,), 3, {"hidden": [8, 5]}),
+    ((1, 4, 4), 4, {"hidden": [7]}),  # image input, flattened
+    ((5,), 1, {"hidden": []}),  # a single Linear layer
+]
+
+
+def pair(in_shape, out_dim, options, n_members=4, seed=11):
+    loop = Ensemble("mlp", in_shape, out_dim, n_members, seed, options, execution="loop")
+    stacked = Ensemble("mlp", in_shape, out_dim, n_members, seed, options, execution="stacked")
+    assert loop.execution == "loop" and stacked.execution == "stacked"
+    return loop, stacked
+
+
+def stacked_slices(stacked: Ensemble, j: int, grad: bool = False):
+    """Learner j's (weight, bias) per layer in the stacked layout, as nn.Linear stores them."""
+    pick = (lambda p: p.grad) if grad else (lambda p: p.detach())
+    return [
+        (pick(w)[j].T, pick(b)[j, 0]) for w, b in zip(stacked.body.weights, stacked.body.biases)
+    ]
+
+
+def loop_tensors(loop: Ensemble, j: int, grad: bool = False):
+    pick = (lambda p: p.grad) if grad else (lambda p: p.detach())
+    return [(pick(layer.weight), pick(layer.bias)) for layer in linears(loop.body.members[j])]
+
+
+def assert_same_learners(loop, stacked, grad=False, **tolerance):
+    for j in range(loop.n_members):
+        got, expected = stacked_slices(stacked, j, grad), loop_tensors(loop, j, grad)
+        assert len(got) == len(expected)
+        for (w, b), (w_loop, b_loop) in zip(got, expected):
+            torch.testing.assert_close(w, w_loop, **tolerance)
+            torch.testing.assert_close(b, b_loop, **tolerance)
+
+
+def batch(in_shape, out_dim, n=9, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, *in_shape, generator=g)
+    y = (
+        torch.randn(n, generator=g)
+        if out_dim == 1
+        else torch.randint(0, out_dim, (n,), generator=g)
+    )
+    return x, y, ("regression" if out_dim == 1 else "score")
+
+
+@pytest.mark.parametrize("in_shape, out_dim, options", MLP_CASES)
+def test_stacked_and_loop_are_the_same_learners(in_shape, out_dim, options):
+    loop, stacked = pair(in_shape, out_dim, options)
+    assert_same_learners(loop, stacked, rtol=0, atol=0)  # initialised from the very same modules
+    x, _, _ = batch(in_shape, out_dim)
+    out_loop, out_stacked = loop(x), stacked(x)
+    assert out_stacked.shape == out_loop.shape == (4, 9, out_dim)
+    torch.testing.assert_close(out_stacked, out_loop)
+
+
+@pytest.mark.parametrize("in_shape, out_dim, options", MLP_CASES)
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0])
+def test_stacked_and_loop_gradients_match(in_shape, out_dim, options, beta):
+    loop, stacked = pair(in_shape, out_dim, options)
+    x, y, aggregation = batch(in_shape, out_dim)
+    for ensemble in (loop, stacked):
+        objective.beta_objective(ensemble(x), y, aggregation, beta).backward()
+    assert_same_learners(loop, stacked, grad=True)
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        lambda params: torch.optim.Adam(params, lr=0.01),
+        lambda params: torch.optim.Adam(params, lr=0.01, weight_decay=1e-3),
+        lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4),
+    ],
+    ids=["adam", "adam_wd", "sgd_momentum_wd"],
+)
+def test_stacked_and_loop_stay_equal_through_optimizer_steps(optimizer):
+    in_shape, out_dim, options = (6,), 3, {"hidden": [8, 5]}
+    loop, stacked = pair(in_shape, out_dim, options)
+    optimizers = [optimizer(loop.parameters()), optimizer(stacked.parameters())]
+    for step in range(5):
+        x, y, aggregation = batch(in_shape, out_dim, seed=step)
+        for ensemble, opt in zip((loop, stacked), optimizers):
+            opt.zero_grad()
+            objective.beta_objective(ensemble(x), y, aggregation, 0.75).backward()
+            opt.step()
+    x, _, _ = batch(in_shape, out_dim, seed=100)
+    torch.testing.assert_close(stacked(x), loop(x), rtol=1e-4, atol=1e-5)
+    assert_same_learners(loop, stacked, rtol=1e-4, atol=1e-5)
+    initial, _ = pair(in_shape, out_dim, options)
+    moved = stacked_slices(stacked, 0)[0][0]
+    assert not torch.allclose(
+        moved, loop_tensors(initial, 0)[0][0]
+    )  # the steps did move the weights
+
+
+def test_execution_choice_and_bad_execution():
+    assert Ensemble("mlp", (6,), 3, 2, 0, {"hidden": [4]}).execution == "stacked"  # auto
+    cnn = Ensemble("cnn", (1, 8, 8), 3, 2, 0, {"channels": [2, 3], "hidden": 4})
+    assert cnn.execution == "loop"
+    assert cnn(torch.zeros(5, 1, 8, 8)).shape == (2, 5, 3)
+    with pytest.raises(ValueError, match="stacked.*'cnn'.*use 'loop'"):
+        Ensemble("cnn", (1, 8, 8), 3, 2, 0, {"channels": [2, 3], "hidden": 4}, execution="stacked")
+    with pytest.raises(ValueError, match="unknown execution 'vmap'; allowed: auto, loop, stacked"):
+        Ensemble("mlp", (6,), 3, 2, 0, execution="vmap")
+    with pytest.raises(ValueError, match="at least one member"):
+        Ensemble("mlp", (6,), 3, 0, 0)
+
+
+# -- BatchNorm members in the loop -----------------------------------------------------------------
+@pytest.fixture
+def batchnorm_arch():
+    name = "test_only_bn_mlp"
+
+    def build(in_shape, out_dim, hidden=6):
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_shape[0], hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, out_dim),
+        )
+
+    models.register(name, build)
+    yield name
+    del models.ARCHITECTURES[name]
+
+
+def test_loop_members_keep_their_own_batchnorm_statistics(batchnorm_arch):
+    ensemble = Ensemble(batchnorm_arch, (5,), 3, 3, 21)
+    assert ensemble.execution == "loop"  # auto: BatchNorm is not a plain MLP
+    with pytest.raises(ValueError, match="stacked"):
+        Ensemble(batchnorm_arch, (5,), 3, 3, 21, execution="stacked")
+    # each learner alone, built exactly as the ensemble builds it
+    alone = []
+    for j in range(3):
+        torch.manual_seed(member_seed(21, j))
+        alone.append(build_model(batchnorm_arch, (5,), 3))
+
+    ensemble.train()
+    for step in range(3):
+        x = torch.randn(16, 5, generator=torch.Generator().manual_seed(step)) * (step + 1)
+        out = ensemble(x)
+        for j, member in enumerate(alone):
+            member.train()
+            torch.testing.assert_close(out[j], member(x))
+    stats = []
+    for j, member in enumerate(ensemble.body.members):
+        norm, norm_alone = member[2], alone[j][2]
+        torch.testing.assert_close(norm.running_mean, norm_alone.running_mean)
+        torch.testing.assert_close(norm.running_var, norm_alone.running_var)
+        assert norm.num_batches_tracked.item() == 3
+        stats.append(norm.running_mean)
+    # different learners see different pre-activations, hence different statistics
+    assert not torch.allclose(stats[0], stats[1]) and not torch.allclose(stats[1], stats[2])
+
+    ensemble.eval()
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(9))
+    out = ensemble(x)
+    for j, member in enumerate(alone):
+        member.eval()
+        torch.testing.assert_close(out[j], member(x))
+
+
+# -- what "stacked" accepts ------------------------------------------------------------------------
+LAYER_PATTERNS = {
+    # layouts that StackedMLP.forward() does not compute ("ReLU after every Linear but the
+    # last", biases everywhere): "auto" must fall back to the loop for them
+    "linear_linear": lambda d, o: [nn.Flatten(), nn.Linear(d, 4), nn.Linear(4, o)],
+    "trailing_relu": lambda d, o: [nn.Linear(d, 4), nn.ReLU(), nn.Linear(4, o), nn.ReLU()],
+    "leading_relu": lambda d, o: [nn.ReLU(), nn.Linear(d, 4), nn.ReLU(), nn.Linear(4, o)],
+    "no_bias": lambda d, o: [nn.Linear(d, 4, bias=False), nn.ReLU(), nn.Linear(4, o)],
+}
+
+
+@pytest.mark.parametrize("pattern", list(LAYER_PATTERNS))
+def test_auto_execution_never_changes_what_a_member_computes(pattern):
+    name = f"test_only_{pattern}"
+    models.register(
+        name,
+        lambda in_shape, out_dim: nn.Sequential(*LAYER_PATTERNS[pattern](in_shape[0], out_dim)),
+    )
+    try:
+        x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+        loop = Ensemble(name, (3,), 2, 3, 0, execution="loop")
+        auto = Ensemble(name, (3,), 2, 3, 0)  # must either pick the loop or stack correctly
+        torch.testing.assert_close(auto(x), loop(x))
+    finally:
+        del models.ARCHITECTURES[name]
+
+
+def test_plain_mlp_patterns_are_stacked_correctly():
+    """The control for the test above: the layer order build_mlp produces is stacked exactly."""
+    name = "test_only_plain"
+    models.register(
+        name,
+        lambda s, o: nn.Sequential(nn.Flatten(), nn.Linear(s[0], 4), nn.ReLU(), nn.Linear(4, o)),
+    )
+    try:
+        x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+        auto = Ensemble(name, (3,), 2, 3, 0)
+        assert auto.execution == "stacked"
+        torch.testing.assert_close(auto(x), Ensemble(name, (3,), 2, 3, 0, execution="loop")(x))
+    finally:
+        del models.ARCHITECTURES[name]

@@ -1,0 +1,378 @@
+"""The paper's math (PAPER.md §1) against closed forms, hand computations and autograd."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from collusion import objective
+from collusion.objective import AGGREGATIONS
+
+CLASSIFICATION = ("score", "probability", "probability_double_softmax")
+PROPERTY = settings(max_examples=50, deadline=None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: intra-op threads only add wake-up latency (ms per op on a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- strategies ------------------------------------------------------------------------------------
+@st.composite
+def problems(draw, aggregation: str, min_members: int = 1, bound: float = 8.0):
+    """Random float64 outputs (M, N, K) and matching targets for one aggregation."""
+    m = draw(st.integers(min_members, 8))
+    n = draw(st.integers(1, 16))
+    k = 1 if aggregation == "regression" else draw(st.integers(2, 6))
+    values = st.floats(-bound, bound, allow_nan=False, allow_infinity=False)
+    # hypothesis' arrays are sparse (a fill value and some drawn entries: ties, zeros, bounds);
+    # dense cases add seeded Gaussian noise so every entry differs
+    outputs = torch.from_numpy(draw(hnp.arrays(np.float64, (m, n, k), elements=values)))
+    if draw(st.booleans()):
+        noise = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+        scale = draw(st.floats(0.1, bound))
+        outputs = outputs + scale * torch.randn(m, n, k, dtype=torch.float64, generator=noise)
+    if aggregation == "regression":
+        y = torch.from_numpy(draw(hnp.arrays(np.float64, (n,), elements=values)))
+    else:
+        y = torch.from_numpy(draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, k - 1))))
+    return outputs, y
+
+
+def any_problem(min_members: int = 1):
+    return st.sampled_from(AGGREGATIONS).flatmap(
+        lambda a: st.tuples(st.just(a), problems(a, min_members))
+    )
+
+
+betas = st.floats(0.0, 5.0, allow_nan=False)
+
+
+# -- L_β, L_ind, L_ens, DIV ------------------------------------------------------------------------
+@PROPERTY
+@given(any_problem())
+def test_beta_zero_is_mean_individual_loss_and_beta_one_is_ensemble_loss(case):
+    aggregation, (outputs, y) = case
+    ensemble, members = objective.per_sample_losses(outputs, y, aggregation)
+    assert ensemble.shape == (outputs.shape[1],)
+    assert members.shape == outputs.shape[:2]
+    mean_individual = members.mean(dim=1).mean()  # Σ_j w_j (sample mean of learner j's loss)
+    torch.testing.assert_close(
+        objective.beta_objective(outputs, y, aggregation, 0.0), mean_individual
+    )
+    torch.testing.assert_close(
+        objective.beta_objective(outputs, y, aggregation, 1.0), ensemble.mean()
+    )
+
+
+@PROPERTY
+@given(any_problem(), betas)
+def test_beta_objective_is_l_ind_minus_beta_div_and_linear_in_beta(case, beta):
+    aggregation, (outputs, y) = case
+    parts = objective.decomposition(outputs, y, aggregation)
+    torch.testing.assert_close(parts["DIV"], parts["L_ind"] - parts["L_ens"])
+    value = objective.beta_objective(outputs, y, aggregation, beta)
+    torch.testing.assert_close(value, parts["L_ind"] - beta * parts["DIV"])
+    l0 = objective.beta_objective(outputs, y, aggregation, 0.0)
+    l1 = objective.beta_objective(outputs, y, aggregation, 1.0)
+    torch.testing.assert_close(value, l0 + beta * (l1 - l0))  # affine in β
+
+
+@PROPERTY
+@given(any_problem())
+def test_diversity_is_nonnegative_per_sample(case):
+    """Jensen: each aggregation's loss is convex in the quantity that is averaged."""
+    aggregation, (outputs, y) = case
+    ensemble, members = objective.per_sample_losses(outputs, y, aggregation)
+    div = members.mean(dim=0) - ensemble
+    assert (div >= -1e-10 * (1 + members.abs().max())).all(), div.min()
+    assert objective.decomposition(outputs, y, aggregation)["DIV"] >= -1e-10
+
+
+@PROPERTY
+@given(problems("regression"))
+def test_regression_diversity_is_the_ambiguity(case):
+    outputs, y = case
+    f = outputs.squeeze(-1)
+    spread = ((f - f.mean(dim=0)) ** 2).mean(dim=0)  # Σ_j w_j (f_j − f̄)², per sample
+    ensemble, members = objective.per_sample_losses(outputs, y, "regression")
+    torch.testing.assert_close(members.mean(dim=0) - ensemble, spread, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        objective.decomposition(outputs, y, "regression")["DIV"],
+        spread.mean(),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+
+
+@PROPERTY
+@given(st.sampled_from(CLASSIFICATION).flatmap(lambda a: st.tuples(st.just(a), problems(a))))
+def test_classification_losses_match_naive_float64_formulas(case):
+    aggregation, (outputs, y) = case
+    probs = outputs.softmax(-1)
+    rows = torch.arange(len(y))
+    if aggregation == "score":
+        members = -probs[:, rows, y].log()
+        ensemble = -outputs.mean(0).softmax(-1)[rows, y].log()
+    elif aggregation == "probability":
+        members = -probs[:, rows, y].log()
+        ensemble = -probs.mean(0)[rows, y].log()
+    else:  # the authors' defect: probabilities are fed to cross-entropy as logits
+        members = -probs.softmax(-1)[:, rows, y].log()
+        ensemble = -probs.mean(0).softmax(-1)[rows, y].log()
+    got_ensemble, got_members = objective.per_sample_losses(outputs, y, aggregation)
+    torch.testing.assert_close(got_ensemble, ensemble)
+    torch.testing.assert_close(got_members, members)
+
+
+def test_probability_aggregation_is_stable_for_extreme_logits():
+    outputs = torch.tensor([[[300.0, -300.0]], [[-300.0, 300.0]]])  # float32; p_{2,0} underflows
+    ensemble, members = objective.per_sample_losses(outputs, torch.tensor([0]), "probability")
+    torch.testing.assert_close(ensemble, torch.tensor([math.log(2.0)]))
+    torch.testing.assert_close(members, torch.tensor([[0.0], [600.0]]))
+
+
+# -- hand-computed case: M = 2, N = 1, K = 2, z_1 = (1, 0), z_2 = (0, 2), y = 0 --------------------
+HAND_OUTPUTS = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]]], dtype=torch.float64)
+HAND_Y = torch.tensor([0])
+
+
+def test_hand_computed_score_averaging():
+    member1 = math.log(math.exp(1) + math.exp(0)) - 1  # −log softmax(1, 0)_0
+    member2 = math.log(math.exp(0) + math.exp(2)) - 0  # −log softmax(0, 2)_0
+    ensemble = math.log(math.exp(0.5) + math.exp(1.0)) - 0.5  # f̄ = (0.5, 1)
+    l_ind = (member1 + member2) / 2
+    parts = objective.decomposition(HAND_OUTPUTS, HAND_Y, "score")
+    assert parts["L_ens"].item() == pytest.approx(ensemble, rel=1e-12)
+    assert parts["L_ind"].item() == pytest.approx(l_ind, rel=1e-12)
+    assert parts["DIV"].item() == pytest.approx(l_ind - ensemble, rel=1e-12)
+    assert parts["DIV"].item() == pytest.approx(
+        0.24602, abs=1e-5
+    )  # (0.31326 + 2.12693)/2 − 0.97408
+    value = objective.beta_objective(HAND_OUTPUTS, HAND_Y, "score", 0.3)
+    assert value.item() == pytest.approx(0.7 * l_ind + 0.3 * ensemble, rel=1e-12)
+
+
+def test_hand_computed_probability_averaging():
+    p1 = math.exp(1) / (math.exp(1) + 1)  # member 1's probability of class 0
+    p2 = 1 / (1 + math.exp(2))
+    ensemble = -math.log((p1 + p2) / 2)
+    l_ind = (-math.log(p1) - math.log(p2)) / 2
+    parts = objective.decomposition(HAND_OUTPUTS, HAND_Y, "probability")
+    assert parts["L_ens"].item() == pytest.approx(ensemble, rel=1e-12)
+    assert parts["L_ind"].item() == pytest.approx(l_ind, rel=1e-12)
+    assert parts["DIV"].item() == pytest.approx(0.36474, abs=1e-5)  # 1.22009 − 0.85536
+
+    # the authors' double softmax: p̄ = ((p1+p2)/2, 1 − (p1+p2)/2) enters cross-entropy as logits
+    def ce_of_probs(q0):
+        return math.log(math.exp(q0) + math.exp(1 - q0)) - q0
+
+    parts = objective.decomposition(HAND_OUTPUTS, HAND_Y, "probability_double_softmax")
+    assert parts["L_ens"].item() == pytest.approx(ce_of_probs((p1 + p2) / 2), rel=1e-12)
+    assert parts["L_ind"].item() == pytest.approx(
+        (ce_of_probs(p1) + ce_of_probs(p2)) / 2, rel=1e-12
+    )
+
+
+def test_hand_computed_regression():
+    outputs = torch.tensor([[[1.0]], [[3.0]]], dtype=torch.float64)  # f̄ = 2, y = 0
+    parts = objective.decomposition(outputs, torch.tensor([0.0], dtype=torch.float64), "regression")
+    assert parts["L_ens"].item() == pytest.approx(4.0)
+    assert parts["L_ind"].item() == pytest.approx((1.0 + 9.0) / 2)
+    assert parts["DIV"].item() == pytest.approx(((1 - 2) ** 2 + (3 - 2) ** 2) / 2)
+
+
+# -- gradients -------------------------------------------------------------------------------------
+# The module takes means over samples:
+#   L_β = (1−β)·(1/(MN)) Σ_{j,i} ℓ(z_ij) + β·(1/N) Σ_i ℓ_ens(z_·i).
+# So N·L_β is the sum over samples of the per-sample objective with L_ind weighted by w_j = 1/M, and
+# its gradient w.r.t. learner j's logits z_ij on sample i is
+#   independent (β=0):          (1/M)(p_ij − e_yi)            (PAPER.md's p_j − e_y, times w_j)
+#   score averaging, joint:     (1/M)(p̄_i − e_yi)              (the same for every learner)
+#   probability averaging, joint: r_ij (p_ij − e_yi), r_ij = w_j p_ij,y / p̄_i,y   (Σ_j r_ij = 1:
+#                               w_j is already inside r_j, no extra 1/M)
+#   regression: 2 w_j (f_ij − y_i) independent, 2 w_j (f̄_i − y_i) joint.
+# and at any β the gradient is (1−β)·independent + β·joint.
+def scaled_gradient(outputs, y, aggregation, beta):
+    outputs = outputs.clone().requires_grad_(True)
+    (objective.beta_objective(outputs, y, aggregation, beta) * outputs.shape[1]).backward()
+    return outputs.grad
+
+
+def formula_gradients(outputs, y, aggregation):
+    m, n, k = outputs.shape
+    if aggregation == "regression":
+        f = outputs.squeeze(-1)
+        return (2 / m * (f - y)).unsqueeze(-1), (2 / m * (f.mean(0) - y)).expand(m, n).unsqueeze(-1)
+    onehot = torch.nn.functional.one_hot(y, k).to(outputs.dtype)
+    p = outputs.softmax(-1)
+    independent = (p - onehot) / m
+    if aggregation == "score":
+        p_bar = outputs.mean(0).softmax(-1)
+        return independent, ((p_bar - onehot) / m).expand(m, n, k)
+    p_y = p[:, torch.arange(n), y]  # (M, N)
+    r = (p_y / m) / p_y.mean(0)
+    torch.testing.assert_close(r.sum(0), torch.ones(n, dtype=outputs.dtype))
+    return independent, r.unsqueeze(-1) * (p - onehot)
+
+
+@PROPERTY
+@given(
+    st.sampled_from(("score", "probability", "regression")).flatmap(
+        lambda a: st.tuples(st.just(a), problems(a))
+    ),
+    betas,
+)
+def test_gradients_match_paper_formulas(case, beta):
+    aggregation, (outputs, y) = case
+    independent, joint = formula_gradients(outputs, y, aggregation)
+    torch.testing.assert_close(scaled_gradient(outputs, y, aggregation, 0.0), independent)
+    torch.testing.assert_close(scaled_gradient(outputs, y, aggregation, 1.0), joint)
+    torch.testing.assert_close(
+        scaled_gradient(outputs, y, aggregation, beta), (1 - beta) * independent + beta * joint
+    )
+
+
+def test_score_joint_gradient_is_identical_for_every_learner():
+    outputs = torch.randn(4, 6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    grad = scaled_gradient(outputs, torch.tensor([0, 1, 2, 0, 1, 2]), "score", 1.0)
+    for j in range(1, 4):
+        torch.testing.assert_close(grad[j], grad[0])
+
+
+# -- β > 1: learner collusion ----------------------------------------------------------------------
+T_GRID = torch.tensor(
+    [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 1e3, 1e4, 1e6], dtype=torch.float64
+)
+
+
+def offset(outputs, v, t):
+    """f_1 + t·v, f_2 − t·v; the other learners, hence f̄ (mean logits or values), unchanged."""
+    moved = outputs.clone()
+    moved[0] += t * v
+    moved[1] -= t * v
+    return moved
+
+
+@st.composite
+def collusion_cases(draw, aggregation):
+    """Outputs where learners 1 and 2 agree (so DIV is smallest at t = 0) and a direction v whose
+    entries are not all equal (a constant shift of logits changes no probability)."""
+    outputs, y = draw(problems(aggregation, min_members=2))
+    outputs[1] = outputs[0]
+    k = outputs.shape[-1]
+    v = torch.from_numpy(draw(hnp.arrays(np.float64, (k,), elements=st.floats(-2, 2))))
+    if aggregation == "regression":
+        v = v + torch.where(v >= 0, 0.5, -0.5)  # |v| ≥ 0.5
+    else:
+        v = v - v.mean()
+        v[0] += 1.0 if (v.abs() < 1e-3).all() else 0.0
+        v = v / v.abs().max()
+    v = v.expand(outputs.shape[1], k)  # one direction, every sample
+    return outputs, y, v, draw(st.floats(1.25, 4.0))
+
+
+@pytest.mark.parametrize("aggregation", ["score", "regression"])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_beta_above_one_is_unbounded_below_under_offsetting_moves(aggregation, data):
+    outputs, y, v, beta = data.draw(collusion_cases(aggregation))
+    l_ens = torch.stack(
+        [objective.decomposition(offset(outputs, v, t), y, aggregation)["L_ens"] for t in T_GRID]
+    )
+    torch.testing.assert_close(l_ens, l_ens[0].expand_as(l_ens), rtol=1e-9, atol=1e-9)
+    l_beta = torch.stack(
+        [objective.beta_objective(offset(outputs, v, t), y, aggregation, beta) for t in T_GRID]
+    )
+    assert (l_beta.diff() < 0).all(), l_beta  # strictly decreasing in t
+    # and unbounded: DIV grows like t·(max v − min v)/M ≥ t/8 (score) or 2t²v²/M (regression), so
+    # L_β = L_ens − (β − 1)·DIV falls below any −C; here C = 1000 at t = 1e6
+    assert l_beta[-1] < -1000.0
+    # at β = 1 the same move is free: L_1 = L_ens does not change (collusion costs nothing)
+    l_one = torch.stack(
+        [objective.beta_objective(offset(outputs, v, t), y, aggregation, 1.0) for t in T_GRID]
+    )
+    torch.testing.assert_close(l_one, l_one[0].expand_as(l_one), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("aggregation", ["score", "regression"])
+def test_beta_above_one_diverges_from_any_start(aggregation):
+    """Learners that disagree at t = 0 too: L_β(t) still falls below −C for large t."""
+    g = torch.Generator().manual_seed(1)
+    k = 1 if aggregation == "regression" else 4
+    outputs = torch.randn(3, 5, k, dtype=torch.float64, generator=g)
+    y = (
+        torch.randn(5, dtype=torch.float64, generator=g)
+        if k == 1
+        else torch.tensor([0, 1, 2, 3, 0])
+    )
+    v = (
+        torch.ones(5, 1, dtype=torch.float64)
+        if k == 1
+        else torch.tensor([1.0, -1.0, 0.0, 0.0]).expand(5, 4)
+    )
+    for big_c in (1e2, 1e4, 1e6):
+        t = big_c if k == 1 else 10 * big_c  # DIV grows like t² (regression) or |t| (score)
+        assert objective.beta_objective(offset(outputs, v, t), y, aggregation, 1.5) < -big_c
+
+
+# -- predictions, shapes and bad input -------------------------------------------------------------
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_aggregate_and_prediction_shapes(aggregation):
+    m, n = 3, 7
+    k = 1 if aggregation == "regression" else 4
+    outputs = torch.randn(m, n, k, generator=torch.Generator().manual_seed(2))
+    aggregated = objective.aggregate(outputs, aggregation)
+    assert aggregated.shape == (n, k)
+    if aggregation in ("probability", "probability_double_softmax"):
+        torch.testing.assert_close(aggregated.sum(-1), torch.ones(n))
+        torch.testing.assert_close(aggregated, outputs.softmax(-1).mean(0))
+    else:
+        torch.testing.assert_close(aggregated, outputs.mean(0))
+    if objective.is_classification(aggregation):
+        ensemble_pred, member_pred = objective.predictions(outputs, aggregation)
+        assert ensemble_pred.shape == (n,) and member_pred.shape == (m, n)
+        assert torch.equal(ensemble_pred, aggregated.argmax(-1))
+        assert torch.equal(member_pred, outputs.argmax(-1))
+
+
+def test_predictions_differ_between_score_and_probability_averaging():
+    # z_1 = (0, 10), z_2 = z_3 = (3, 0): mean logits (2, 3.33) pick class 1, while the mean
+    # probability of class 0 is (1/(1+e^10) + 2·e^3/(1+e^3))/3 ≈ 0.635 and picks class 0
+    outputs = torch.tensor([[[0.0, 10.0]], [[3.0, 0.0]], [[3.0, 0.0]]])
+    assert objective.predictions(outputs, "score")[0].item() == 1
+    assert objective.predictions(outputs, "probability")[0].item() == 0
+
+
+def test_unknown_aggregation_names_the_allowed_values():
+    outputs, y = torch.zeros(2, 3, 2), torch.zeros(3, dtype=torch.long)
+    calls = [
+        lambda: objective.aggregate(outputs, "mean"),
+        lambda: objective.per_sample_losses(outputs, y, "mean"),
+        lambda: objective.decomposition(outputs, y, "mean"),
+        lambda: objective.beta_objective(outputs, y, "mean", 0.5),
+        lambda: objective.predictions(outputs, "mean"),
+        lambda: objective.is_classification("mean"),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="unknown aggregation 'mean'") as error:
+            call()
+        for allowed in AGGREGATIONS:
+            assert allowed in str(error.value)
+
+
+@pytest.mark.parametrize("beta", [-0.1, -1e-9, float("nan"), float("-inf")])
+def test_bad_beta_raises(beta):
+    outputs, y = torch.zeros(2, 3, 2), torch.zeros(3, dtype=torch.long)
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        objective.beta_objective(outputs, y, "score", beta)
