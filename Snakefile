@@ -13,6 +13,6 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         paper_targets(),
-    default_target: True

@@ -21,7 +21,8 @@ def pick_device() -> torch.device:
 
 
 def train_run(spec: dict, split: dict, data_path: str, outputs, threads: int,
-              keep_checkpoint: bool = True, log_file=None, device: str | None = None) -> dict:
+              keep_checkpoint: bool = True, log_file=None, device: str | None = None,
+              checkpoint_seconds: float = 30.0) -> dict:
     """``outputs`` has .history, .predictions, .provenance paths (Snakemake's output object works)."""
     torch.set_num_threads(max(1, int(threads)))  # CPU results are bit-reproducible per thread count
     device = torch.device(device) if device else pick_device()
@@ -30,7 +31,7 @@ def train_run(spec: dict, split: dict, data_path: str, outputs, threads: int,
         data_path, split["fractions"], split["seed"], device, use_fixed_split=split.get("fixed", True)
     )
     run_dir = Path(outputs.history).parent
-    trainer = Trainer(run_spec, data, run_dir, device)
+    trainer = Trainer(run_spec, data, run_dir, device, checkpoint_seconds)
 
     def log(message: str) -> None:
         print(message, file=log_file, flush=True)

@@ -1,33 +1,5 @@
 # Paper-level tables, figures and the claims table; each is its own target and named rule.
 
-PAPER_TABLES = {
-    # name: per-experiment tables it summarises
-    "beta_sweep": ["runs"],
-    "independent_vs_joint": ["runs"],
-    "debias": ["debias"],
-    "learner_dropout": ["dropout"],
-    "gen_gap": ["runs"],
-}
-FIGURES = {
-    # name: tables it draws (paper tables by name, or per-experiment tables)
-    "beta_sweep": {"beta_sweep": "results/paper/tables/beta_sweep.csv"},
-    "diversity": {"beta_sweep": "results/paper/tables/beta_sweep.csv"},
-    "gen_gap": {"gengap": experiment_tables("gengap")},
-    "debias": {"debias": "results/paper/tables/debias.csv"},
-    "learner_dropout": {"learner_dropout": "results/paper/tables/learner_dropout.csv"},
-    "dynamics": {"dynamics": experiment_tables("dynamics")},
-    "divergence": {"divergence": "results/tables/divergence.csv"},
-}
-
-
-def paper_targets():
-    return (
-        expand("results/paper/figures/{name}.{ext}", name=FIGURES, ext=["pdf", "png"])
-        + expand("results/paper/tables/{name}.{ext}", name=PAPER_TABLES, ext=["csv", "md", "tex"])
-        + ["results/paper/tables/divergence.csv", "results/paper/claims.md"]
-    )
-
-
 for name, sources in PAPER_TABLES.items():
 
     rule:
@@ -41,10 +13,12 @@ for name, sources in PAPER_TABLES.items():
                 caption=f"../report/table_{name}.rst",
                 category="Tables",
             ),
-        params:
-            name=name,
         log:
             f"logs/paper/table_{name}.log",
+        conda:
+            ANALYSIS_ENV
+        params:
+            name=name,
         script:
             "../scripts/paper_table.py"
 
@@ -58,10 +32,12 @@ rule table_divergence:
             caption="../report/table_divergence.rst",
             category="Tables",
         ),
-    params:
-        name="divergence",
     log:
         "logs/paper/table_divergence.log",
+    conda:
+        ANALYSIS_ENV
+    params:
+        name="divergence",
     script:
         "../scripts/paper_table.py"
 
@@ -81,10 +57,12 @@ for name, tables in FIGURES.items():
                 category="Figures",
             ),
             png=f"results/paper/figures/{name}.png",
-        params:
-            name=name,
         log:
             f"logs/paper/figure_{name}.log",
+        conda:
+            ANALYSIS_ENV
+        params:
+            name=name,
         script:
             "../scripts/figure.py"
 
@@ -96,11 +74,17 @@ rule claims:
         debias=experiment_tables("debias"),
         dropout=experiment_tables("dropout"),
     output:
-        md=report("results/paper/claims.md", caption="../report/claims.rst", category="Claims"),
+        md=report(
+            "results/paper/claims.md",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
         csv="results/paper/claims.csv",
-    params:
-        significance=config["analysis"]["significance"],
     log:
         "logs/paper/claims.log",
+    conda:
+        ANALYSIS_ENV
+    params:
+        significance=config["analysis"]["significance"],
     script:
         "../scripts/claims.py"

@@ -6,14 +6,16 @@ rule train:
         history=f"{pipeline.RUN_DIR}/history.csv",
         predictions=f"{pipeline.RUN_DIR}/predictions.npz",
         provenance=f"{pipeline.RUN_DIR}/provenance.json",
-    params:
-        spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
-        split=lambda wc: pipeline.split_config(config, run_of(wc)),
-        keep_checkpoint=config["keep_checkpoints"],
     log:
         f"logs/train/{pipeline.RUN_KEY}.log",
     benchmark:
         f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
+    conda:
+        TORCH_ENV
     threads: 1
+    params:
+        spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
+        split=lambda wc: pipeline.split_config(config, run_of(wc)),
+        keep_checkpoint=config["keep_checkpoints"],
     script:
         "../scripts/train.py"

@@ -1,6 +1,9 @@
 """Snakemake adapter: build one per-experiment table from run directories."""
 
 import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
 from pathlib import Path
 
 from collusion import analysis

@@ -1,7 +1,10 @@
 """Snakemake adapter: draw one figure (PDF + PNG) from its tables."""
 
-import importlib
 import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
+import importlib
 
 import pandas as pd
 

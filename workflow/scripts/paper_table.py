@@ -2,6 +2,9 @@
 
 import sys
 
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
+
 import pandas as pd
 
 from collusion import tables

@@ -2,6 +2,9 @@
 
 import sys
 
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
+
 from collusion.runner import train_run
 
 with open(snakemake.log[0], "a") as log_file:

@@ -1,0 +1,142 @@
+"""The real Snakefile on the tiny configuration, through every rule, in a temporary directory."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from collusion import objective
+from pipeline_helpers import TINY, copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+
+FIGURES = ["beta_sweep", "diversity", "gen_gap", "debias", "learner_dropout", "dynamics", "divergence"]
+TABLES = ["beta_sweep", "independent_vs_joint", "debias", "learner_dropout", "gen_gap", "divergence"]
+CONFIG = yaml.safe_load(TINY.read_text())
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("pipeline"))
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY))
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_every_target_is_built(workdir):
+    paper = workdir / "results" / "paper"
+    for name in FIGURES:
+        for ext in ("pdf", "png"):
+            assert (paper / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    for name in TABLES:
+        for ext in ("csv", "md", "tex"):
+            assert (paper / "tables" / f"{name}.{ext}").exists()
+    assert (paper / "claims.md").exists() and (paper / "claims.csv").exists()
+
+
+def test_rerun_has_nothing_to_do(workdir):
+    result = snakemake(workdir, "-n", "--cores", "1", "--configfile", str(TINY))
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def run_dirs(workdir):
+    return sorted(p.parent for p in (workdir / "results" / "runs").rglob("history.csv"))
+
+
+def test_runs_are_complete_and_consistent(workdir):
+    dirs = run_dirs(workdir)
+    expected = sum(
+        len(e["models"]) * len(e["aggregations"]) * len(e["ensemble_sizes"]) * len(e["betas"]) * len(e["seeds"])
+        for e in CONFIG["experiments"].values()
+    )
+    assert len(dirs) == expected
+    for run_dir in dirs:
+        history = pd.read_csv(run_dir / "history.csv")
+        provenance = json.loads((run_dir / "provenance.json").read_text())
+        for key in ("config", "config_hash", "code", "packages", "data", "device", "threads"):
+            assert key in provenance
+        assert provenance["threads"] == 1
+        outcome = provenance["outcome"]
+        assert outcome["epochs_run"] == len(history)
+        aggregation = provenance["config"]["run"]["aggregation"]
+        with np.load(run_dir / "predictions.npz") as predictions:
+            last = torch.as_tensor(predictions["last_test"], dtype=torch.float64)
+            y = torch.as_tensor(predictions["y_test"])
+            assert last.shape[0] == provenance["config"]["run"]["n_members"]
+            if outcome["status"] == "completed":
+                # the saved outputs reproduce the logged metrics of the last epoch
+                parts = objective.decomposition(last, y, aggregation)
+                row = history.iloc[-1]
+                assert float(parts["L_ens"]) == pytest.approx(row["test_L_ens"], rel=1e-4, abs=1e-6)
+                assert float(parts["DIV"]) == pytest.approx(row["test_DIV"], rel=1e-3, abs=1e-5)
+                best = history.loc[history["val_L_ens"].idxmin(), "epoch"]
+                assert int(predictions["best_epoch"]) == best
+
+
+def test_beta_above_one_is_recorded_as_diverged(workdir):
+    table = pd.read_csv(workdir / "results" / "paper" / "tables" / "divergence.csv")
+    assert set(table["beta"]) == {1.5, 2.0}
+    assert "diverged" in set(table.loc[table["beta"] == 2.0, "status"])
+
+
+def test_runs_table_matches_histories(workdir):
+    runs = pd.read_csv(workdir / "results" / "tables" / "digits" / "runs.csv")
+    for row in runs.itertuples():
+        run_dir = (workdir / "results" / "runs" / row.experiment / row.dataset / row.model / row.aggregation
+                   / f"M{row.members}" / f"beta{row.beta:g}" / f"seed{row.seed}")
+        history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
+        assert row.test_L_ens == pytest.approx(history.loc[row.epoch, "test_L_ens"])
+        assert row.test_error == pytest.approx(1 - history.loc[row.epoch, "test_acc"])
+
+
+def test_claims_are_computed_from_the_runs(workdir):
+    claims = pd.read_csv(workdir / "results" / "paper" / "claims.csv")
+    runs = pd.concat(pd.read_csv(p) for p in (workdir / "results" / "tables").glob("*/runs.csv"))
+    assert set(claims["claim"]) == set(range(1, 8))
+    for row in claims[claims["claim"] == 1].itertuples():
+        mine = runs[(runs["model"] == row.model) & (runs["aggregation"] == row.aggregation)
+                    & (runs["selection"] == row.selection) & (runs["experiment"] == row.experiment)]
+        assert row.beta0 == pytest.approx(mine.loc[mine["beta"] == 0, "test_error"].mean())
+        assert row.beta1 == pytest.approx(mine.loc[mine["beta"] == 1, "test_error"].mean())
+        diff = (mine[mine["beta"] == 1].set_index("seed")["test_error"]
+                - mine[mine["beta"] == 0].set_index("seed")["test_error"])
+        assert row.diff_mean == pytest.approx(diff.mean())
+        p_less_than_alpha = row.p_value < 0.05
+        assert (row.verdict == "supported") == (p_less_than_alpha and row.diff_mean > 0)
+    summary = (workdir / "results" / "paper" / "claims.md").read_text()
+    for claim in range(1, 8):
+        assert f"| {claim} |" in summary
+
+
+def test_report_has_a_caption_for_every_figure(workdir):
+    result = snakemake(workdir, "--report", "report.html", "--configfile", str(TINY), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "report.html").stat().st_size > 10_000
+
+
+def train_job_count(dry_run_stdout: str) -> int:
+    lines = [line.split() for line in dry_run_stdout.splitlines()]
+    return next(int(parts[1]) for parts in lines if len(parts) == 2 and parts[0] == "train")
+
+
+def test_a_single_figure_builds_only_the_runs_it_draws(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    # β ∈ {0, 1}, first seed, per (model, aggregation) of each sweep experiment: 2*2*2 + 1*1*2
+    for target in ("figure_dynamics", "results/paper/figures/dynamics.pdf"):
+        # targets go before --configfile, which takes several values
+        result = snakemake(workdir, target, "-n", "--cores", "1", "--configfile", str(TINY))
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert train_job_count(result.stdout) == 10
+
+
+def test_graphs_render_and_lint_passes(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    for flag in ("--rulegraph", "--dag"):
+        result = snakemake(workdir, flag, "--configfile", str(TINY))
+        assert result.returncode == 0 and result.stdout.lstrip().startswith("digraph"), result.stderr[-2000:]
+    lint = snakemake(workdir, "--lint", "--configfile", str(TINY))
+    assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -1,0 +1,72 @@
+"""A training job killed midway leaves nothing that looks complete; a rerun resumes to the same result."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from collusion.data.offline import prepare_offline
+
+SCRIPT = """
+import sys, types
+from collusion.runner import train_run
+run_dir = sys.argv[1]
+spec = dict(arch="mlp", model_options={"hidden": [16, 16]}, aggregation="score", n_members=3,
+            beta=1.0, seed=0, recipe=dict(epochs=40, lr=0.003, batch_size=32))
+outputs = types.SimpleNamespace(history=run_dir + "/history.csv",
+                                predictions=run_dir + "/predictions.npz",
+                                provenance=run_dir + "/provenance.json")
+train_run(spec, {"fractions": [0.6, 0.15, 0.25], "seed": 0}, sys.argv[2], outputs, threads=1,
+          checkpoint_seconds=0)
+"""
+
+
+def start(run_dir, data):
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), str(data)])
+
+
+def checkpoint_epoch(run_dir):
+    try:
+        return torch.load(run_dir / "checkpoint.pt", weights_only=False)["epoch"]
+    except Exception:  # not written yet, or being replaced
+        return 0
+
+
+def comparable(history):
+    return history.drop(columns=["seconds"])
+
+
+def test_kill_then_resume_gives_the_same_history(tmp_path):
+    data = tmp_path / "digits.npz"
+    prepare_offline("digits", data)
+
+    reference = tmp_path / "reference"
+    assert start(reference, data).wait(timeout=300) == 0
+
+    killed = tmp_path / "killed"
+    process = start(killed, data)
+    deadline = time.monotonic() + 300
+    while checkpoint_epoch(killed) < 5:
+        assert process.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    # nothing that looks complete: only the checkpoint (and no stray temporary files of outputs)
+    assert sorted(p.name for p in killed.iterdir() if not p.name.startswith(".")) == ["checkpoint.pt"]
+    epoch_at_kill = checkpoint_epoch(killed)
+    assert 5 <= epoch_at_kill < 40
+
+    assert start(killed, data).wait(timeout=300) == 0
+    resumed = pd.read_csv(killed / "history.csv")
+    expected = pd.read_csv(reference / "history.csv")
+    assert len(resumed) == 40
+    pd.testing.assert_frame_equal(comparable(resumed), comparable(expected))
+    with np.load(killed / "predictions.npz") as a, np.load(reference / "predictions.npz") as b:
+        for key in b.files:
+            np.testing.assert_array_equal(a[key], b[key])
