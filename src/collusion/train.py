@@ -34,14 +34,23 @@ SELECTIONS = ("best_val", "last")
 
 @dataclass
 class Recipe:
+    """How to train. Training runs in periods, each ended by an evaluation (a history row): one
+    epoch, or ``eval_every_steps`` minibatches (the authors' ImageNet recipe). ``epochs`` is the
+    number of periods; milestones and patiences count periods."""
+
     epochs: int
     lr: float
     optimizer: str = "adam"
     momentum: float = 0.9
     weight_decay: float = 0.0
     batch_size: int = 128
-    milestones: list[int] = field(default_factory=list)
+    schedule: str = "multistep"  # multistep: lr × gamma at each milestone; plateau: after
+    milestones: list[int] = field(default_factory=list)  # plateau_patience periods w/o improvement
     gamma: float = 0.2
+    plateau_patience: int = 6
+    early_stopping: int | None = None  # stop after this many periods without a better val L_ens
+    eval_every_steps: int | None = None
+    eval_train_subset: int | None = None  # evaluate train metrics on this many fixed examples
     augment: str = "none"
     eval_batch_size: int = 1024
     divergence_limit: float = 1e6  # a run whose train DIV passes this is recorded as diverged
@@ -76,6 +85,16 @@ def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}; allowed: sgd, adam")
 
 
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe):
+    if recipe.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), recipe.gamma)
+    if recipe.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=recipe.gamma, patience=recipe.plateau_patience
+        )
+    raise ValueError(f"unknown schedule {recipe.schedule!r}; allowed: multistep, plateau")
+
+
 def make_augmentation(name: str):
     if name == "none":
         return None
@@ -105,6 +124,9 @@ def split_metrics(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, pref
     if objective.is_classification(aggregation):
         ensemble_pred, member_pred = objective.predictions(outputs, aggregation)
         row[f"{prefix}_acc"] = (ensemble_pred == y).float().mean().item()
+        if outputs.shape[-1] > 5:
+            top5 = objective.aggregate(outputs, aggregation).topk(5, dim=-1).indices
+            row[f"{prefix}_acc5"] = (top5 == y[:, None]).any(dim=-1).float().mean().item()
         for j, acc in enumerate((member_pred == y).float().mean(dim=1).tolist()):
             row[f"{prefix}_acc_member{j}"] = acc
     return row
@@ -138,13 +160,18 @@ class Trainer:
             self.ensemble = self.ensemble.to(memory_format=torch.channels_last)
         recipe = spec.recipe
         self.optimizer = make_optimizer(self.ensemble.parameters(), recipe)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
-        )
+        self.scheduler = make_scheduler(self.optimizer, recipe)
         self.augment = make_augmentation(recipe.augment)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(spec.seed)
-        self.epoch = 0
+        self.train_eval = data.train
+        if recipe.eval_train_subset and recipe.eval_train_subset < len(data.train):
+            subset = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(spec.seed))
+            subset = subset[: recipe.eval_train_subset].to(self.device)
+            self.train_eval = Split(data.train.x[subset], data.train.y[subset])
+        self.order: torch.Tensor | None = None  # the current pass over the training split
+        self.position = 0
+        self.epoch = 0  # evaluation periods done
         self.history: list[dict] = []
         self.best: dict = {"epoch": None, "val_L_ens": math.inf, "outputs": {}}
         self.status = "running"
@@ -161,6 +188,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else None,
             "generator": self.generator.get_state(),
+            "order": self.order,
+            "position": self.position,
             "history": self.history,
             "best": self.best,
         }
@@ -182,6 +211,7 @@ class Trainer:
         if self.cuda and state["cuda_rng"] is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.generator.set_state(state["generator"])
+        self.order, self.position = state["order"], state["position"]
         self.epoch, self.status = state["epoch"], state["status"]
         self.history, self.best = state["history"], state["best"]
         return True
@@ -192,14 +222,24 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def train_epoch(self) -> float:
-        """One pass over the training split; returns the mean training objective L_β."""
+    def next_batch(self) -> torch.Tensor:
+        """Indices of the next minibatch; a new shuffled pass starts when one is used up."""
+        n, batch_size = len(self.data.train), self.spec.recipe.batch_size
+        if self.order is None or self.position >= n:
+            self.order = torch.randperm(n, generator=self.generator, device=self.device)
+            self.position = 0
+        index = self.order[self.position : self.position + batch_size]
+        self.position += batch_size
+        return index
+
+    def train_period(self) -> float:
+        """One epoch (or ``eval_every_steps`` minibatches); returns the mean training objective L_β."""
         spec, train = self.spec, self.data.train
         self.ensemble.train()
-        order = torch.randperm(len(train), generator=self.generator, device=self.device)
-        total = torch.zeros((), device=self.device)
-        for start in range(0, len(train), spec.recipe.batch_size):
-            index = order[start : start + spec.recipe.batch_size]
+        steps = spec.recipe.eval_every_steps
+        total, seen = torch.zeros((), device=self.device), 0
+        while True:
+            index = self.next_batch()
             x = train.x[index]
             if self.augment is not None:
                 x = self.augment(x, self.generator)
@@ -213,13 +253,14 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             total += loss.detach() * len(index)
-        self.scheduler.step()
-        return total.item() / len(train)
+            seen += len(index)
+            if (steps is None and self.position >= len(train)) or (steps and seen >= steps * spec.recipe.batch_size):
+                return total.item() / seen
 
     def evaluate(self) -> tuple[dict, dict[str, torch.Tensor]]:
         row, outputs = {}, {}
         for name in SPLITS:
-            split = self.data.split(name)
+            split = self.train_eval if name == "train" else self.data.split(name)
             outputs[name] = predict(self.ensemble, self.data, split, self.spec.recipe.eval_batch_size)
             row.update(split_metrics(outputs[name], split.y, self.spec.aggregation, name))
         return row, outputs
@@ -232,9 +273,13 @@ class Trainer:
         while self.status == "running" and self.epoch < recipe.epochs:
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
-            train_objective = self.train_epoch()
+            train_objective = self.train_period()
             row, outputs = self.evaluate()
             self.epoch += 1
+            if recipe.schedule == "plateau":
+                self.scheduler.step(row["val_L_ens"])
+            else:
+                self.scheduler.step()
             row = {"epoch": self.epoch, "lr": lr, "train_objective": train_objective, **row}
             row["seconds"] = time.perf_counter() - started
             self.history.append(row)
@@ -249,7 +294,10 @@ class Trainer:
                     "val_L_ens": row["val_L_ens"],
                     "outputs": {s: outputs[s].cpu() for s in ("val", "test")},
                 }
-            if self.epoch == recipe.epochs and self.status == "running":
+            if self.status == "running" and (
+                self.epoch == recipe.epochs
+                or (recipe.early_stopping and self.epoch - (self.best["epoch"] or 0) >= recipe.early_stopping)
+            ):
                 self.status = "completed"
             if self.status != "running" or time.monotonic() - last_saved >= self.checkpoint_seconds:
                 self.save_checkpoint()
