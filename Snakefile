@@ -2,7 +2,11 @@
 # `snakemake --cores all` regenerates results/paper/ on config/config.yaml.
 
 
-configfile: "config/config.yaml"
+# The default configuration, unless one is given: `--configfile other.yaml` replaces it (rather
+# than being merged over it, which would mix the two configurations' experiments).
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -1,0 +1,123 @@
+"""The training loop's recipe features, on tiny synthetic data written in the prepared format."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from collusion.data.prepared import load_dataset, save_prepared
+from collusion.train import Recipe, RunSpec, Trainer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def classification_data(tmp_path, n=60, classes=10):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    save_prepared(tmp_path / "c.npz", X=X, y=y, task="classification", n_classes=classes)
+    return load_dataset(tmp_path / "c.npz", [0.6, 0.2, 0.2], 0)
+
+
+def regression_data(tmp_path, n=60):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    y = (X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n)).astype(np.float32)
+    save_prepared(tmp_path / "r.npz", X=X, y=y, task="regression", n_classes=0)
+    return load_dataset(tmp_path / "r.npz", [0.6, 0.2, 0.2], 0)
+
+
+def spec(aggregation="score", beta=1.0, **recipe):
+    return RunSpec("mlp", {"hidden": [8]}, aggregation, 3, beta, 0, Recipe(**{"epochs": 4, "lr": 0.01, **recipe}))
+
+
+def fit(run_spec, data, run_dir, **kwargs):
+    trainer = Trainer(run_spec, data, run_dir, checkpoint_seconds=0, **kwargs)
+    trainer.fit(log=lambda message: None)
+    return trainer
+
+
+def test_history_has_the_decomposition_for_every_split_and_learner(tmp_path):
+    trainer = fit(spec(), classification_data(tmp_path), tmp_path / "run")
+    history = pd.DataFrame(trainer.history)
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+    for split in ("train", "val", "test"):
+        np.testing.assert_allclose(history[f"{split}_DIV"], history[f"{split}_L_ind"] - history[f"{split}_L_ens"])
+        members = np.mean([history[f"{split}_L_member{j}"] for j in range(3)], axis=0)
+        np.testing.assert_allclose(history[f"{split}_L_ind"], members, rtol=1e-6)
+        assert (history[f"{split}_acc5"] >= history[f"{split}_acc"]).all()  # 10 classes: top-5 logged
+    assert trainer.status == "completed"
+
+
+def test_early_stopping_stops_after_the_patience_without_improvement(tmp_path):
+    trainer = fit(spec(epochs=20, lr=0.0, early_stopping=2), classification_data(tmp_path), tmp_path / "run")
+    # lr = 0: the best validation loss is the first period's; two more without improvement, stop
+    assert trainer.epoch == 3 and trainer.status == "completed" and trainer.best["epoch"] == 1
+
+
+def test_plateau_schedule_lowers_the_rate_after_the_patience(tmp_path):
+    run_spec = spec(epochs=6, lr=1e-6, optimizer="sgd", schedule="plateau", plateau_patience=1, gamma=0.5)
+    trainer = fit(run_spec, classification_data(tmp_path), tmp_path / "run")
+    rates = [row["lr"] for row in trainer.history]
+    assert rates[0] == pytest.approx(1e-6) and rates[-1] < rates[0]  # improvements < 1e-4 relative do not count
+
+
+def test_multistep_schedule_follows_the_milestones(tmp_path):
+    trainer = fit(spec(epochs=4, milestones=[2, 3], gamma=0.1), classification_data(tmp_path), tmp_path / "run")
+    assert [row["lr"] for row in trainer.history] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
+
+
+def test_periods_of_n_steps_and_resume_within_an_epoch(tmp_path):
+    data = classification_data(tmp_path)  # 36 training examples, batch 8: 4.5 steps per epoch
+    run_spec = spec(epochs=5, batch_size=8, eval_every_steps=3)
+    reference = fit(run_spec, data, tmp_path / "reference")
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_period_2(message):
+        if message.startswith("epoch 2/"):
+            raise Crash
+
+    crashed = Trainer(run_spec, data, tmp_path / "crashed", checkpoint_seconds=0)
+    with pytest.raises(Crash):
+        crashed.fit(log=crash_after_period_2)
+    resumed = fit(run_spec, data, tmp_path / "crashed")
+    drop = ["seconds"]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(resumed.history).drop(columns=drop), pd.DataFrame(reference.history).drop(columns=drop)
+    )
+
+
+def test_train_metrics_on_a_fixed_subset(tmp_path):
+    data = classification_data(tmp_path)
+    trainer = Trainer(spec(eval_train_subset=10), data, tmp_path / "run")
+    assert len(trainer.train_eval) == 10 and len(data.train) == 36
+
+
+def test_beta_above_one_is_recorded_as_diverged(tmp_path):
+    run_spec = spec("regression", beta=3.0, epochs=200, lr=0.05, divergence_limit=100.0)
+    trainer = fit(run_spec, regression_data(tmp_path), tmp_path / "run")
+    assert trainer.status == "diverged" and trainer.epoch < 200
+    assert trainer.history[-1]["train_DIV"] > 100
+    trainer.write_outputs(tmp_path / "run" / "history.csv", tmp_path / "run" / "predictions.npz")
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == trainer.epoch
+
+
+def test_a_different_spec_does_not_resume_from_a_foreign_checkpoint(tmp_path):
+    data = classification_data(tmp_path)
+    fit(spec(epochs=2), data, tmp_path / "run")
+    other = fit(spec(epochs=3, lr=0.02), data, tmp_path / "run")
+    assert [row["epoch"] for row in other.history] == [1, 2, 3]
+    assert other.history[0]["lr"] == pytest.approx(0.02)
+
+
+def test_aggregation_must_fit_the_task(tmp_path):
+    with pytest.raises(ValueError, match="does not fit a regression dataset"):
+        Trainer(spec("score"), regression_data(tmp_path), tmp_path / "run")
