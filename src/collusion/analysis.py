@@ -21,7 +21,7 @@ from .pipeline import Run, parse_run_dir
 
 RUN_KEYS = ["experiment", "dataset", "model", "aggregation", "members", "beta", "seed"]
 SETTING_KEYS = ["experiment", "dataset", "model", "aggregation", "members"]
-METRICS = ("L_ens", "L_ind", "DIV", "acc")
+METRICS = ("L_ens", "L_ind", "DIV", "acc", "acc5")
 
 
 def run_key(run: Run) -> dict:

@@ -71,7 +71,12 @@ def independent_vs_joint(runs: pd.DataFrame) -> pd.DataFrame:
     loss = paired_test(runs, "test_L_ens")[GROUP + ["mean_a", "mean_b", "p_greater"]]
     loss = loss.rename(columns={"mean_a": "L_ens_beta0", "mean_b": "L_ens_beta1", "p_greater": "L_ens_p"})
     error = error.rename(columns={"mean_a": "error_beta0", "mean_b": "error_beta1", "p_greater": "error_p"})
-    return error[GROUP + ["n", "error_beta0", "error_beta1", "error_p"]].merge(loss, on=GROUP)
+    table = error[GROUP + ["n", "error_beta0", "error_beta1", "error_p"]].merge(loss, on=GROUP)
+    if "test_acc5" in runs and runs["test_acc5"].notna().any():  # top-5, where there are > 5 classes
+        top5 = paired_test(runs.dropna(subset=["test_acc5"]), "test_acc5")[GROUP + ["mean_a", "mean_b"]]
+        table = table.merge(top5.rename(columns={"mean_a": "top5_acc_beta0", "mean_b": "top5_acc_beta1"}),
+                            on=GROUP, how="left")
+    return table
 
 
 def debias_summary(debias: pd.DataFrame) -> pd.DataFrame:

@@ -1,3 +1,4 @@
-"""One module per figure; each has ``draw(tables) -> Figure`` reading tidy tables only."""
+"""One module per figure; each has ``draw(tables) -> Figure`` and reads tidy tables only.
 
-FIGURES = ("beta_sweep", "diversity", "gen_gap", "debias", "learner_dropout", "dynamics", "divergence")
+The figure list, and the tables each figure draws, are in workflow/rules/common.smk (FIGURES).
+"""
