@@ -13,10 +13,10 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def copy_workflow(dest: Path) -> Path:
-    """The pieces a user's checkout has that a run needs: Snakefile, workflow/, config/, src/."""
+    """The pieces of a checkout that a run needs: Snakefile, workflow/, config/, src/, envs/."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", dest)
-    for folder in ("workflow", "config", "src"):
+    for folder in ("workflow", "config", "src", "envs"):
         shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 

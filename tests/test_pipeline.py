@@ -13,7 +13,7 @@ from pipeline_helpers import TINY, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
-FIGURES = ["beta_sweep", "diversity", "gen_gap", "debias", "learner_dropout", "dynamics", "divergence"]
+FIGURES = ["beta_sweep", "diversity", "gen_gap", "debias", "learner_dropout", "dynamics", "divergence", "ensemble_size"]
 TABLES = ["beta_sweep", "independent_vs_joint", "debias", "learner_dropout", "gen_gap", "divergence"]
 CONFIG = yaml.safe_load(TINY.read_text())
 

@@ -82,6 +82,7 @@ FIGURES = {
     "learner_dropout": {"learner_dropout": "results/paper/tables/learner_dropout.csv"},
     "dynamics": {"dynamics": experiment_tables("dynamics")},
     "divergence": {"divergence": "results/tables/divergence.csv"},
+    "ensemble_size": {"beta_sweep": "results/paper/tables/beta_sweep.csv"},
 }
 
 
