@@ -1,6 +1,8 @@
 """The real Snakefile on the tiny configuration, through every rule, in a temporary directory."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -140,3 +142,6 @@ def test_graphs_render_and_lint_passes(tmp_path):
         assert result.returncode == 0 and result.stdout.lstrip().startswith("digraph"), result.stderr[-2000:]
     lint = snakemake(workdir, "--lint", "--configfile", str(TINY))
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
+                         cwd=workdir, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr

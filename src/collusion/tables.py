@@ -52,6 +52,9 @@ def paired_test(frame: pd.DataFrame, metric: str, beta_a: float = 0.0, beta_b: f
         if len(diff) > 1 and diff.std(ddof=1) > 0:
             row["p_greater"] = float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue)
             row["p_less"] = float(stats.ttest_1samp(diff, 0.0, alternative="less").pvalue)
+        elif len(diff) > 1:  # identical differences: the limit of the t-test
+            row["p_greater"] = 0.0 if diff.iloc[0] > 0 else 1.0
+            row["p_less"] = 0.0 if diff.iloc[0] < 0 else 1.0
         else:
             row["p_greater"] = row["p_less"] = float("nan")
         rows.append(row)
