@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +160,36 @@ def split_config(config: dict, run: Run) -> dict:
         "seed": run.seed if seed == "run" else int(seed),
         "fixed": split.get("fixed", True),
     }
+
+
+# Resources of a training job (read by the SLURM profile). Rough, deliberately generous: minutes per
+# learner-epoch of a ResNet-18-sized model on one current GPU, times the architecture's relative
+# cost; CPU datasets (tables, the offline data) get CPU minutes. Override single rules with
+# --set-resources when your hardware differs.
+GPU_DATASETS = {"cifar10", "cifar100", "svhn", "tiny_imagenet", "imagenet"}
+MINUTES_PER_LEARNER_EPOCH = {
+    "cifar10": 0.15, "cifar100": 0.15, "svhn": 0.2, "tiny_imagenet": 0.6,
+    "imagenet": 0.3,  # per period of eval_every_steps minibatches (the authors' ImageNet recipe)
+}
+CPU_MINUTES_PER_LEARNER_EPOCH = 0.002
+ARCH_COST = {
+    "mlp": 0.05, "cnn": 0.2, "resnet18": 1.0, "resnet34": 2.0, "vgg16_bn": 1.0, "vit": 2.0,
+    "simple_vit": 1.5, "tv_resnet18": 1.0, "tv_resnet34": 2.0, "squeezenet1_1": 0.5,
+    "densenet121": 3.0, "shufflenet_v2_x1_0": 0.7, "mobilenet_v3_small": 0.5, "mobilevit_xs": 2.0,
+}
+
+
+def train_resources(config: dict, run: Run) -> dict:
+    """gpu (count), runtime (minutes, before the attempt factor) of one training job."""
+    spec = run_spec(config, run)
+    gpu = int(run.dataset in GPU_DATASETS)
+    per_epoch = (
+        MINUTES_PER_LEARNER_EPOCH[run.dataset] * ARCH_COST.get(spec.arch, 2.0)
+        if gpu
+        else CPU_MINUTES_PER_LEARNER_EPOCH * ARCH_COST.get(spec.arch, 1.0)
+    )
+    runtime = 10 + 1.5 * spec.recipe.epochs * run.members * per_epoch
+    return {"gpu": gpu, "runtime": int(math.ceil(runtime))}
 
 
 def prepared_path(dataset: str) -> str:

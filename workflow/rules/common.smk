@@ -34,6 +34,14 @@ def run_of(wildcards):
     return pipeline.run_from_wildcards(wildcards)
 
 
+def train_gpu(wildcards):
+    return pipeline.train_resources(config, run_of(wildcards))["gpu"]
+
+
+def train_runtime(wildcards, attempt):
+    return pipeline.train_resources(config, run_of(wildcards))["runtime"] * attempt
+
+
 def experiment_tables(name):
     return expand(
         "results/tables/{experiment}/{name}.csv",

@@ -13,6 +13,10 @@ rule train:
     conda:
         TORCH_ENV
     threads: 1
+    resources:
+        gpu=train_gpu,
+        runtime=train_runtime,
+        mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
     params:
         spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
         split=lambda wc: pipeline.split_config(config, run_of(wc)),
