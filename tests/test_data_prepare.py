@@ -234,7 +234,7 @@ def test_imagenet_downscaled_copy(tmp_path):
 @pytest.mark.slow
 def test_snakemake_rules_download_and_prepare(tmp_path):
     """The workflow's own rules, on file:// copies of tiny archives (one of each kind of source)."""
-    for item in ("Snakefile", "workflow", "config"):
+    for item in ("Snakefile", "workflow", "config", "envs"):
         source = REPO / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
     served = tmp_path / "served"
@@ -258,6 +258,7 @@ def test_snakemake_rules_download_and_prepare(tmp_path):
             "--cores",
             "2",
             "--configfile",
+            "config/config.yaml",  # the default's experiments, with the test's data section over it
             "test_data.yaml",
         ],
         cwd=tmp_path,
