@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import diagnostics
 from .pipeline import Run, parse_run_dir
 
 RUN_KEYS = ["experiment", "dataset", "model", "aggregation", "members", "beta", "seed"]
@@ -82,6 +81,8 @@ def load_predictions(run_dir: str | Path, selection: str, split: str = "test"):
 
 
 def debias_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
+    from . import diagnostics  # imports torch: only in the jobs that need it
+
     rows = []
     for run_dir in run_dirs:
         run = parse_run_dir(run_dir)
@@ -96,6 +97,8 @@ def dropout_table(
     run_dirs: list[str], selections: list[str], fractions: list[float], subsets: int,
     authors_broadcast: bool = False,
 ) -> pd.DataFrame:
+    from . import diagnostics
+
     rows = []
     for run_dir in run_dirs:
         run = parse_run_dir(run_dir)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data.catalog import DATASET_TASKS
-from .models import ARCHITECTURES
-from .train import Recipe, RunSpec
+
+# torch-free at import: the analysis and figure jobs use Run and parse_run_dir only; the model
+# registry and the run spec (which import torch) are imported where they are needed
 
 RUN_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/beta{beta}/seed{seed}"
 RUN_DIR = f"results/runs/{RUN_KEY}"
@@ -49,6 +50,8 @@ class Run:
 
 def check_config(config: dict) -> None:
     """Cross-references the schema cannot express; raises ConfigError naming key and allowed values."""
+    from .models import ARCHITECTURES
+
     models, recipes = config["models"], config["recipes"]
     for name, model in models.items():
         if model["arch"] not in ARCHITECTURES:
@@ -138,7 +141,9 @@ def run_from_wildcards(wildcards) -> Run:
     )
 
 
-def run_spec(config: dict, run: Run) -> RunSpec:
+def run_spec(config: dict, run: Run):
+    from .train import Recipe, RunSpec
+
     model = dict(config["models"][run.model])
     arch = model.pop("arch")
     return RunSpec(

@@ -1,5 +1,5 @@
-"""Datasets: sources (download + checksum), preparation into one compact file, and the reader."""
+"""Datasets: sources (download + checksum), preparation into one compact file (prepared.py: the
+format and the reader training uses), the offline scikit-learn data, and device-side augmentation.
 
-from .prepared import Dataset, Split, load_dataset, random_split, save_prepared
-
-__all__ = ["Dataset", "Split", "load_dataset", "random_split", "save_prepared"]
+Import the submodules directly; this package imports nothing, so that light jobs stay light.
+"""
