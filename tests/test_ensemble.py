@@ -315,3 +315,216 @@ def test_plain_mlp_patterns_are_stacked_correctly():
         torch.testing.assert_close(auto(x), Ensemble(name, (3,), 2, 3, 0, execution="loop")(x))
     finally:
         del models.ARCHITECTURES[name]
+
+
+# -- vmapped vs loop (torch.func over stacked parameters and buffers) --------------------------------
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    ),
+]
+# architectures without dropout (so both executions compute exactly the same function in train
+# mode), with BatchNorm where the architecture has it
+VMAP_CASES = {
+    "mlp": ("mlp", (6,), 3, {"hidden": [8, 5]}),
+    "cnn": ("cnn", (1, 8, 8), 3, {"channels": [2, 3], "hidden": 4, "dropout": 0.0}),
+    "resnet18": ("resnet18", (3, 8, 8), 4, {"width": 2}),
+    "vgg": ("vgg16_bn", (3, 8, 8), 4, {"depth": 11, "width": 2, "dropout": False}),
+}
+
+
+@pytest.fixture(autouse=True)
+def exact_float32_on_cuda():
+    """TF32 (on by default for cuDNN convolutions) rounds differently in grouped and plain
+    convolutions; comparisons on CUDA use full float32."""
+    if not torch.cuda.is_available():
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def vmap_pair(case, device="cpu", n_members=3, seed=5):
+    arch, in_shape, out_dim, options = VMAP_CASES[case]
+    loop = Ensemble(arch, in_shape, out_dim, n_members, seed, options, execution="loop").to(device)
+    vmapped = Ensemble(arch, in_shape, out_dim, n_members, seed, options, execution="vmapped")
+    assert vmapped.execution == "vmapped"
+    return loop, vmapped.to(device)
+
+
+def member_tensors(ensemble: Ensemble, j: int, kind: str) -> dict:
+    """Learner j's parameters ("params"), their gradients ("grads") or buffers ("buffers"), keyed
+    by the member's own names, from either layout."""
+    if ensemble.execution == "loop":
+        member = ensemble.body.members[j]
+        named = member.named_buffers() if kind == "buffers" else member.named_parameters()
+        pick = (lambda t: t.grad) if kind == "grads" else (lambda t: t.detach())
+        return {name: pick(t) for name, t in named}
+    stacked = ensemble.body.stacked
+    named = stacked.named_buffers() if kind == "buffers" else stacked.named_parameters()
+    pick = (lambda t: t.grad[j]) if kind == "grads" else (lambda t: t.detach()[j])
+    return {name: pick(t) for name, t in named}
+
+
+def assert_same_members(loop, vmapped, kind, **tolerance):
+    for j in range(loop.n_members):
+        expected, got = member_tensors(loop, j, kind), member_tensors(vmapped, j, kind)
+        assert got.keys() == expected.keys()
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], msg=f"member {j} {kind} {name}", **tolerance)
+
+
+def image_batch(case, n=10, seed=0, device="cpu"):
+    _, in_shape, out_dim, _ = VMAP_CASES[case]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, *in_shape, generator=g) * 2 + 0.5
+    return x.to(device), torch.randint(0, out_dim, (n,), generator=g).to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(VMAP_CASES))
+def test_vmapped_and_loop_outputs_gradients_and_batchnorm_statistics_match(case, device):
+    loop, vmapped = vmap_pair(case, device)
+    assert_same_members(loop, vmapped, "params", rtol=0, atol=0)  # the very same initial weights
+    assert_same_members(loop, vmapped, "buffers", rtol=0, atol=0)
+    x, y = image_batch(case, device=device)
+    outputs = {}
+    for ensemble in (loop, vmapped):
+        ensemble.train()
+        outputs[ensemble.execution] = ensemble(x)
+        objective.beta_objective(outputs[ensemble.execution], y, "score", 0.8).backward()
+    assert outputs["vmapped"].shape == (3, 10, VMAP_CASES[case][2])
+    torch.testing.assert_close(outputs["vmapped"], outputs["loop"], rtol=1e-4, atol=1e-5)
+    assert_same_members(loop, vmapped, "grads", rtol=1e-4, atol=1e-5)
+    assert_same_members(loop, vmapped, "buffers", rtol=1e-5, atol=1e-6)  # one BatchNorm update
+    loop.eval(), vmapped.eval()
+    torch.testing.assert_close(vmapped(x), loop(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", ["cnn", "resnet18"])
+def test_vmapped_and_loop_stay_equal_through_sgd_steps(case, device):
+    loop, vmapped = vmap_pair(case, device)
+    optimizers = [
+        torch.optim.SGD(e.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4) for e in (loop, vmapped)
+    ]
+    for step in range(4):
+        x, y = image_batch(case, seed=step, device=device)
+        for ensemble, optimizer in zip((loop, vmapped), optimizers):
+            ensemble.train()
+            optimizer.zero_grad()
+            objective.beta_objective(ensemble(x), y, "score", 0.5).backward()
+            optimizer.step()
+    assert_same_members(loop, vmapped, "params", rtol=1e-4, atol=1e-5)
+    assert_same_members(loop, vmapped, "buffers", rtol=1e-4, atol=1e-5)
+    if case == "resnet18":  # each member's BatchNorm saw its own activations: its own statistics
+        stats = [member_tensors(vmapped, j, "buffers")["stem.1.running_mean"] for j in range(3)]
+        assert not torch.allclose(stats[0], stats[1])
+        assert member_tensors(vmapped, 2, "buffers")["stem.1.num_batches_tracked"].item() == 4
+    x, _ = image_batch(case, seed=99, device=device)
+    loop.eval(), vmapped.eval()
+    torch.testing.assert_close(vmapped(x), loop(x), rtol=1e-3, atol=1e-4)
+
+
+def test_vmapped_dropout_draws_a_mask_per_member():
+    arch, in_shape, out_dim, options = VMAP_CASES["cnn"]
+    ensemble = Ensemble(arch, in_shape, out_dim, 3, 0, {**options, "dropout": 0.5}, execution="vmapped")
+    with torch.no_grad():  # three identical learners: any difference comes from the masks
+        for param in ensemble.parameters():
+            param.copy_(param[0].expand_as(param))
+    x, _ = image_batch("cnn")
+    ensemble.train()
+    out = ensemble(x)
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out[1], out[2])
+    ensemble.eval()
+    out = ensemble(x)
+    torch.testing.assert_close(out[0], out[1])
+    torch.testing.assert_close(out[1], out[2])
+
+
+def test_vmapped_channels_last_lays_out_each_member_kernel():
+    loop, vmapped = vmap_pair("resnet18")
+    loop.to(memory_format=torch.channels_last)
+    assert vmapped.to(memory_format=torch.channels_last) is vmapped  # Module.to would fail on 5-D
+    weight = vmapped.body.stacked.stem[0].weight
+    assert weight.dim() == 5 and weight[1].is_contiguous(memory_format=torch.channels_last)
+    x, _ = image_batch("resnet18")
+    x = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(vmapped(x), loop(x), rtol=1e-4, atol=1e-5)
+
+
+def test_auto_execution_per_architecture_and_device():
+    mlp, cnn = ("mlp", (6,), 3, 2, 0, {"hidden": [4]}), ("cnn", (1, 8, 8), 3, 2, 0, {"hidden": 4})
+    for device in ("cpu", "cuda"):  # the choice needs no device present, only its type
+        assert Ensemble(*mlp, device=device).execution == "stacked"
+        assert Ensemble(*cnn, device=device).execution == "loop"
+    assert Ensemble(*mlp, execution="vmapped").execution == "vmapped"  # any architecture vmaps
+
+
+def test_loading_weights_of_another_execution_names_the_fix():
+    loop, vmapped = vmap_pair("cnn")
+    with pytest.raises(ValueError, match="saved by the 'loop' execution.*runs 'vmapped'.*execution to 'loop'"):
+        vmapped.load_state_dict(loop.state_dict())
+    with pytest.raises(ValueError, match="saved by the 'vmapped' execution.*runs 'loop'"):
+        loop.load_state_dict(vmapped.state_dict())
+    again = vmap_pair("cnn", seed=6)[1]
+    again.load_state_dict(vmapped.state_dict())  # the same layout loads
+    assert parameters_equal(again, vmapped)
+
+
+def test_trainer_runs_and_resumes_vmapped(tmp_path):
+    """A vmapped run stopped after its first epoch resumes to the history of an uninterrupted one
+    (stacked weights, BatchNorm-free CNN with dropout: the RNG state comes back too)."""
+    data = write_tiny_dataset(tmp_path / "tiny.npz", "images")
+    spec = RunSpec(
+        "cnn", {"channels": [2, 3], "hidden": 4}, "probability", 3, 0.5, 1,
+        Recipe(epochs=3, lr=0.01, batch_size=8, execution="vmapped"),
+    )
+    straight = Trainer(spec, data, tmp_path / "straight")
+    assert straight.ensemble.execution == "vmapped"
+    straight.fit(log=lambda message: None)
+
+    class Killed(Exception):
+        pass
+
+    def kill(message):
+        raise Killed(message)
+
+    with pytest.raises(Killed, match="epoch 1/3"):  # logged after the epoch's checkpoint
+        Trainer(spec, data, tmp_path / "resumed", checkpoint_seconds=0).fit(log=kill)
+    resumed = Trainer(spec, data, tmp_path / "resumed")
+    resumed.fit(log=lambda message: None)
+    assert len(resumed.history) == len(straight.history) == 3
+    for got, expected in zip(resumed.history, straight.history):
+        got, expected = dict(got), dict(expected)
+        got.pop("seconds"), expected.pop("seconds")
+        assert got == pytest.approx(expected)
+    assert parameters_equal(resumed.ensemble, straight.ensemble)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_trainer_on_cuda_vmapped_matches_loop(tmp_path):
+    """The CUDA path end to end: channels_last, the 5-D kernels' layout, bf16 autocast, compile."""
+    import math
+
+    write_tiny_dataset(tmp_path / "tiny.npz", "images")
+    data = load_dataset(tmp_path / "tiny.npz", [0.5, 0.25, 0.25], split_seed=0, device="cuda")
+
+    def fit(execution, **recipe):
+        spec = RunSpec("resnet18", {"width": 2}, "score", 3, 0.5, 1,
+                       Recipe(epochs=2, lr=0.05, optimizer="sgd", batch_size=8, execution=execution, **recipe))
+        trainer = Trainer(spec, data, tmp_path / f"{execution}{recipe}", device="cuda")
+        assert trainer.ensemble.execution == execution
+        trainer.fit(log=lambda message: None)
+        return trainer.history
+
+    loop, vmapped = fit("loop", mixed_precision=False), fit("vmapped", mixed_precision=False)
+    for got, expected in zip(vmapped, loop):
+        for key in ("train_objective", "train_L_ens", "test_L_ens", "test_DIV"):
+            assert got[key] == pytest.approx(expected[key], rel=1e-3, abs=1e-4), key
+    for execution in ("loop", "vmapped"):
+        for history in (fit(execution), fit(execution, compile=True)):  # bf16 autocast
+            assert all(math.isfinite(row["train_objective"]) for row in history)

@@ -1,16 +1,27 @@
 """M learners behind one interface: ``ensemble(x)`` returns the stacked outputs ``(M, N, K)``.
 
-Two ways to execute the same learners:
+Three ways to execute the same learners:
 - ``loop``: a Python loop over M independent modules (any architecture);
 - ``stacked``: MLPs only; each layer's M weight matrices are stacked and applied with one batched
-  matmul (``torch.baddbmm``). Each member's parameters are its own slice of the stacked tensors,
-  initialised from the very same member modules, so both give the same learners.
-``auto`` picks ``stacked`` where it applies (measured faster on CPU, see benchmarks/) and ``loop``
-otherwise.
+  matmul (``torch.baddbmm``);
+- ``vmapped``: any architecture built from vmap-able operations (convolutions, BatchNorm, pooling,
+  dropout, linear layers): every parameter and buffer gets a leading member axis and
+  ``torch.func.vmap`` runs the member's own forward over it, so a convolution of the M members
+  becomes one grouped convolution and a linear layer one batched matmul.
+Each member's parameters are its own slice of the stacked tensors, initialised from the very same
+member modules, so all three give the same learners (tests/test_ensemble.py checks outputs,
+gradients and BatchNorm statistics against the loop).
+
+``auto`` picks by measurement (``choose_execution``, numbers in benchmarks/README.md). The state
+dict layout differs between executions (``body.members.<j>.…``, ``body.weights.<i>``,
+``body.stacked.…`` with a leading member axis), so a checkpoint resumes only under the execution
+that wrote it; ``auto`` depends on the architecture and the device type alone, which a run and
+its resume share, and loading another layout fails with an error that names the fix.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 
 import torch
@@ -18,7 +29,9 @@ import torch.nn as nn
 
 from .models import build_model
 
-EXECUTIONS = ("auto", "loop", "stacked")
+EXECUTIONS = ("auto", "loop", "stacked", "vmapped")
+# where each execution keeps its parameters in the state dict
+LAYOUT_PREFIXES = {"loop": "body.members.", "stacked": "body.weights.", "vmapped": "body.stacked."}
 
 
 def member_seed(seed: int, member: int) -> int:
@@ -93,6 +106,58 @@ class StackedMLP(nn.Module):
         return h
 
 
+class VmappedMembers(nn.Module):
+    """M members of one architecture as one program: ``torch.func.vmap`` over stacked parameters.
+
+    ``self.stacked`` is a copy of member 0 whose every parameter and buffer is replaced by the M
+    members' tensors stacked along a new leading axis, under the member's own names. The forward
+    maps the member's forward over that axis. BatchNorm's running statistics are stacked buffers
+    too: in training mode each member's slice is updated in place with that member's batch
+    statistics, exactly as in the loop. Dropout draws an independent mask per member
+    (``randomness="different"``), as the loop does, but from other random numbers: with dropout
+    active the two executions agree in distribution, not bit for bit.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        params, buffers = torch.func.stack_module_state(members)
+        self.n_members = len(members)
+        self.stacked = copy.deepcopy(members[0])
+        for name, value in params.items():
+            owner, _, leaf = name.rpartition(".")
+            setattr(self.stacked.get_submodule(owner), leaf, nn.Parameter(value.detach()))
+        for name, value in buffers.items():
+            owner, _, leaf = name.rpartition(".")
+            self.stacked.get_submodule(owner)._buffers[leaf] = value
+
+    def member(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(self.stacked, (params, buffers), (x,))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        params = dict(self.stacked.named_parameters())
+        buffers = dict(self.stacked.named_buffers())
+        return torch.func.vmap(self.member, in_dims=(0, 0, None), randomness="different")(
+            params, buffers, x
+        )
+
+    def member_channels_last(self) -> None:
+        """Lay out each member's convolution kernel (a 5-D slice ``[j]`` of the stacked weight) as
+        ``channels_last``; ``Module.to(memory_format=...)`` cannot, it expects 4-D weights."""
+        for param in self.stacked.parameters():
+            if param.dim() == 5:
+                param.data = param.data.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+
+def choose_execution(members: list[nn.Module], device: str | torch.device | None = None) -> str:
+    """What ``auto`` runs, by measurement (benchmarks/README.md): MLPs stacked on every device; any
+    other architecture as the member loop (on CPU the loop was measured faster than or level with
+    vmap for the small CNN and ResNet-18; on CUDA the loop stays until the H100 benchmark decides).
+    Depends on the architecture and the device type only, which a run and its resume share."""
+    if StackedMLP.supports(members):
+        return "stacked"
+    return "loop"
+
+
 class Ensemble(nn.Module):
     """M independently initialised learners; learner j is seeded by ``member_seed(seed, j)``, so every
     β of a given seed starts from the same weights (paired comparisons)."""
@@ -106,17 +171,42 @@ class Ensemble(nn.Module):
         seed: int,
         options: dict | None = None,
         execution: str = "auto",
+        device: str | torch.device | None = None,
     ):
+        """``device``: where the ensemble will run; only ``auto`` uses it (its type), to choose."""
         super().__init__()
         if execution not in EXECUTIONS:
             raise ValueError(f"unknown execution {execution!r}; allowed: {', '.join(EXECUTIONS)}")
         members = build_members(arch, in_shape, out_dim, n_members, seed, options)
-        stackable = StackedMLP.supports(members)
-        if execution == "stacked" and not stackable:
+        if execution == "stacked" and not StackedMLP.supports(members):
             raise ValueError(f"execution 'stacked' supports plain MLPs only, not {arch!r}; use 'loop'")
-        self.execution = "stacked" if execution != "loop" and stackable else "loop"
-        self.body = StackedMLP(members) if self.execution == "stacked" else LoopMembers(members)
+        self.execution = choose_execution(members, device) if execution == "auto" else execution
+        bodies = {"loop": LoopMembers, "stacked": StackedMLP, "vmapped": VmappedMembers}
+        self.body = bodies[self.execution](members)
         self.n_members = n_members
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    def to(self, *args, **kwargs):
+        """As ``nn.Module.to``; ``memory_format=torch.channels_last`` also works for ``vmapped``,
+        whose convolution weights are 5-D (it lays out each member's kernel)."""
+        if self.execution == "vmapped" and kwargs.get("memory_format") == torch.channels_last:
+            del kwargs["memory_format"]
+            super().to(*args, **kwargs)
+            self.body.member_channels_last()
+            return self
+        return super().to(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        written_by = [
+            name for name, prefix in LAYOUT_PREFIXES.items()
+            if any(key.startswith(prefix) for key in state_dict)
+        ]
+        if written_by and self.execution not in written_by:
+            raise ValueError(
+                f"these weights were saved by the {written_by[0]!r} execution but this ensemble "
+                f"runs {self.execution!r}; set the recipe's execution to {written_by[0]!r} to "
+                f"load (resume) them, or delete the checkpoint to start afresh"
+            )
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)

@@ -55,6 +55,8 @@ class Recipe:
     eval_batch_size: int = 1024
     divergence_limit: float = 1e6  # a run whose train DIV passes this is recorded as diverged
     mixed_precision: bool = True  # bf16 autocast on CUDA only; CPU always runs fp32
+    execution: str = "auto"  # how the M members run: auto, loop, stacked, vmapped (ensemble.py)
+    compile: bool = False  # torch.compile the ensemble's forward
 
 
 @dataclass
@@ -153,11 +155,14 @@ class Trainer:
         self.checkpoint_seconds = checkpoint_seconds  # 0: after every epoch
         torch.manual_seed(spec.seed)  # dropout masks: the same stream for every β
         self.ensemble = Ensemble(
-            spec.arch, data.in_shape, data.out_dim, spec.n_members, spec.seed, spec.model_options
+            spec.arch, data.in_shape, data.out_dim, spec.n_members, spec.seed, spec.model_options,
+            execution=spec.recipe.execution, device=self.device,
         ).to(self.device)
         self.cuda = self.device.type == "cuda"
         if self.cuda and len(data.in_shape) == 3:
             self.ensemble = self.ensemble.to(memory_format=torch.channels_last)
+        if spec.recipe.compile:
+            self.ensemble.compile()  # compiles forward in place: state dict keys unchanged
         recipe = spec.recipe
         self.optimizer = make_optimizer(self.ensemble.parameters(), recipe)
         self.scheduler = make_scheduler(self.optimizer, recipe)
