@@ -193,7 +193,7 @@ def train_resources(config: dict, run: Run) -> dict:
         if gpu
         else CPU_MINUTES_PER_LEARNER_EPOCH * ARCH_COST.get(spec.arch, 1.0)
     )
-    runtime = 10 + 1.5 * spec.recipe.epochs * run.members * per_epoch
+    runtime = (10 if gpu else 2) + 1.5 * spec.recipe.epochs * run.members * per_epoch
     return {"gpu": gpu, "runtime": int(math.ceil(runtime))}
 
 

@@ -13,6 +13,8 @@ rule train:
     conda:
         TORCH_ENV
     threads: 1
+    group:
+        lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
     resources:
         gpu=train_gpu,
         runtime=train_runtime,
