@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -540,29 +541,28 @@ def pipeline_rows(workdir: Path) -> list[dict]:
 
     config = yaml.safe_load(PIPELINE_CONFIG.format(seeds=[0]))
     run = pipeline.all_runs(config)[0]
-    out = workdir / "in_process"
-    outputs = type(
-        "Outputs",
-        (),
-        {
-            name: str(out / f"{name}.{ext}")
-            for name, ext in [("history", "csv"), ("predictions", "npz"), ("provenance", "json")]
-        },
-    )
-    out.mkdir()
-    threads = torch.get_num_threads()
-    started = time.perf_counter()
-    with open(os.devnull, "w") as log:
-        train_run(
-            pipeline.run_spec(config, run).to_dict(),
-            pipeline.split_config(config, run),
-            str(workdir / "jobs1" / "resources" / "prepared" / "digits.npz"),
-            outputs,
-            threads=1,
-            log_file=log,
-            device="cpu",
+    threads, seconds = torch.get_num_threads(), []
+    for attempt in range(2):  # the first call also pays one-time imports and initialisations
+        out = workdir / f"in_process{attempt}"
+        out.mkdir()
+        outputs = types.SimpleNamespace(
+            history=str(out / "history.csv"),
+            predictions=str(out / "predictions.npz"),
+            provenance=str(out / "provenance.json"),
         )
-    in_process = time.perf_counter() - started
+        started = time.perf_counter()
+        with open(os.devnull, "w") as log:
+            train_run(
+                pipeline.run_spec(config, run).to_dict(),
+                pipeline.split_config(config, run),
+                str(workdir / "jobs1" / "resources" / "prepared" / "digits.npz"),
+                outputs,
+                threads=1,
+                log_file=log,
+                device="cpu",
+            )
+        seconds.append(time.perf_counter() - started)
+    in_process = seconds[-1]
     torch.set_num_threads(threads)
     rows.append(
         {
@@ -570,7 +570,7 @@ def pipeline_rows(workdir: Path) -> list[dict]:
             "configfile": "(the same job)",
             "jobs": 1,
             "seconds": in_process,
-            "note": "collusion.runner.train_run, torch already imported",
+            "note": "collusion.runner.train_run, torch already imported, second call",
         }
     )
     rows.append(
