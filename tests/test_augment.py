@@ -21,14 +21,6 @@ from collusion.data.augment import (
 BILINEAR_ATOL = 2e-3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batches gain nothing from intra-op threads, and spinning threads slow them badly when
-    other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

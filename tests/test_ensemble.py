@@ -14,13 +14,6 @@ from collusion.models import build_model
 from collusion.train import Recipe, RunSpec, Trainer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add wake-up latency (ms per op on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def parameters_equal(a: nn.Module, b: nn.Module) -> bool:

@@ -18,13 +18,6 @@ CLASSIFICATION = ("score", "probability", "probability_double_softmax")
 PROPERTY = settings(max_examples=50, deadline=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add wake-up latency (ms per op on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # -- strategies ------------------------------------------------------------------------------------

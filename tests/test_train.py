@@ -9,12 +9,6 @@ from collusion.data.prepared import load_dataset, save_prepared
 from collusion.train import Recipe, RunSpec, Trainer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def classification_data(tmp_path, n=60, classes=10):

@@ -50,3 +50,17 @@ def save(fig, pdf: str, png: str) -> None:
     fig.savefig(pdf)
     fig.savefig(png, dpi=130)
     plt.close(fig)
+
+
+def plot_selections_with_band(ax, frame: pd.DataFrame, metric: str) -> None:
+    """One line per checkpoint selection against β: the mean over seeds with a ±2 SEM band."""
+    for selection, part in frame.groupby("selection"):
+        part = part.sort_values("beta")
+        mean, band = part[f"{metric}_mean"], 2 * part[f"{metric}_sem"].fillna(0)
+        ax.plot(part["beta"], mean, SELECTION_STYLE.get(selection, "-"), marker="o", label=selection)
+        ax.fill_between(part["beta"], mean - band, mean + band, alpha=0.2)
+
+
+def beta_colours(betas) -> list:
+    """One colour per β, from small (dark) to large (light)."""
+    return list(plt.cm.viridis([i / max(1, len(betas) - 1) for i in range(len(betas))]))

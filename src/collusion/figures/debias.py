@@ -1,6 +1,6 @@
 """% of diversity removed by debiasing each learner's mean offset, vs β (claim 4)."""
 
-from .common import SELECTION_STYLE, empty_figure, panel_grid, setting_label, settings
+from .common import empty_figure, panel_grid, plot_selections_with_band, setting_label, settings
 
 
 def draw(tables):
@@ -10,11 +10,7 @@ def draw(tables):
     groups = settings(summary)
     fig, axes = panel_grid(len(groups))
     for ax, (key, frame) in zip(axes, groups):
-        for selection, part in frame.groupby("selection"):
-            part = part.sort_values("beta")
-            mean, band = part["DIV_decrease_pct_mean"], 2 * part["DIV_decrease_pct_sem"].fillna(0)
-            ax.plot(part["beta"], mean, SELECTION_STYLE.get(selection, "-"), marker="o", label=selection)
-            ax.fill_between(part["beta"], mean - band, mean + band, alpha=0.2)
+        plot_selections_with_band(ax, frame, "DIV_decrease_pct")
         ax.set(title=setting_label(key), xlabel="β", ylabel="% DIV removed by debiasing", ylim=(0, 100))
         ax.legend(fontsize=8)
     return fig

@@ -1,8 +1,6 @@
 """Generalisation gap (test − train ensemble loss) over training, per β, mean over seeds (claim 3)."""
 
-import matplotlib.pyplot as plt
-
-from .common import panel_grid, setting_label, settings
+from .common import beta_colours, panel_grid, setting_label, settings
 
 
 def draw(tables):
@@ -10,7 +8,7 @@ def draw(tables):
     groups = settings(gap)
     fig, axes = panel_grid(len(groups))
     betas = sorted(gap["beta"].unique())
-    colours = plt.cm.viridis([i / max(1, len(betas) - 1) for i in range(len(betas))])
+    colours = beta_colours(betas)
     for ax, (key, frame) in zip(axes, groups):
         for colour, beta in zip(colours, betas):
             curve = frame[frame["beta"] == beta].groupby("epoch")["gen_gap"].mean()

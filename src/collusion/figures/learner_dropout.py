@@ -1,8 +1,6 @@
 """Increase of test error when a fraction of learners is dropped at test time, per β (claim 5)."""
 
-import matplotlib.pyplot as plt
-
-from .common import panel_grid, setting_label, settings
+from .common import beta_colours, panel_grid, setting_label, settings
 
 
 def draw(tables):
@@ -11,7 +9,7 @@ def draw(tables):
     groups = settings(summary)
     fig, axes = panel_grid(len(groups))
     betas = sorted(summary["beta"].unique())
-    colours = plt.cm.viridis([i / max(1, len(betas) - 1) for i in range(len(betas))])
+    colours = beta_colours(betas)
     for ax, (key, frame) in zip(axes, groups):
         for colour, beta in zip(colours, betas):
             part = frame[frame["beta"] == beta].sort_values("fraction")
