@@ -10,11 +10,11 @@ rule train:
         f"logs/train/{pipeline.RUN_KEY}.log",
     benchmark:
         f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
+    group:
+        lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
     conda:
         TORCH_ENV
     threads: 1
-    group:
-        lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
     resources:
         gpu=train_gpu,
         runtime=train_runtime,
