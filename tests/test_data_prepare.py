@@ -316,3 +316,33 @@ def test_ci_fixture_set_prepares_every_downloadable_dataset(tmp_path):
         out = tmp_path / "prepared" / f"{dataset}.npz"
         prepare_paper_dataset(dataset, inputs, out, prepare_options(dataset, data))
         assert load_dataset(out, [0.6, 0.2, 0.2], split_seed=0).train.x.shape[0] > 0
+
+
+def test_mnist1d_is_generated_offline_with_a_fixed_split(tmp_path, monkeypatch):
+    """The package's standard set (5,000 × 40, 4,000 train / 1,000 test) from its generator, never
+    its download path; the first 800 training sequences validate for every seed."""
+    import mnist1d.data
+
+    from collusion.data.offline import MNIST1D_VALIDATION, prepare_offline
+    from collusion.data.prepared import load_dataset
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("get_dataset (the download path) must not be called")
+
+    monkeypatch.setattr(mnist1d.data, "get_dataset", no_download)
+    out = tmp_path / "mnist1d.npz"
+    prepare_offline("mnist1d", out)
+    reference = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
+    with np.load(out) as prepared:
+        assert prepared["X"].shape == (5000, 1, 40) and prepared["X"].dtype == np.float32
+        assert list(prepared["val_idx"]) == list(range(MNIST1D_VALIDATION))
+        assert list(prepared["train_idx"]) == list(range(MNIST1D_VALIDATION, 4000))
+        assert list(prepared["test_idx"]) == list(range(4000, 5000))
+        np.testing.assert_array_equal(prepared["X"][4000:, 0], reference["x_test"].astype(np.float32))
+        np.testing.assert_array_equal(prepared["y"][:4000], reference["y"])
+        assert "'seed': 42" in str(prepared["generator"])
+    for seed in (0, 1):  # the split does not depend on the run seed
+        data = load_dataset(out, None, seed)
+        assert (len(data.train), len(data.val), len(data.test), data.in_shape) == (3200, 800, 1000, (1, 40))
+        torch_x = data.normalise(data.val.x)
+        np.testing.assert_array_equal(torch_x.numpy()[:, 0], reference["x"][:800].astype(np.float32))

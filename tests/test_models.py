@@ -29,6 +29,7 @@ CASES = [
     ("shufflenet_v2_x1_0", TINY, 200, {}),
     ("mobilenet_v3_small", TINY, 200, {}),
     ("mobilevit_xs", TINY, 200, {}),
+    ("cnn1d", (1, 40), 10, {}),
 ]
 
 
@@ -88,6 +89,8 @@ def test_same_seed_same_weights(arch):
         ("tv_resnet34", (3, 224, 224), 1000, 21_797_672),
         ("squeezenet1_1", (3, 224, 224), 1000, 1_235_496),
         ("densenet121", (3, 224, 224), 1000, 7_978_856),
+        # MNIST-1D ConvBase: 25·5+25, 2 × (25·25·3+25), 125·10+10
+        ("cnn1d", (1, 40), 10, 150 + 2 * 1900 + 1260),
     ],
 )
 def test_parameter_counts(arch, in_shape, out_dim, expected):
@@ -149,6 +152,8 @@ def test_other_input_sizes(arch, in_shape, options):
         ("mobilevit_xs", (3, 63, 64), {}, ["mobilevit_xs", "63×64"]),
         ("mobilevit_xs", (1, 64, 64), {}, ["mobilevit_xs", "3-channel"]),
         ("shufflenet_v2_x1_0", (3, 64, 64), dict(width=2), ["shufflenet_v2_x1_0", "width"]),
+        ("cnn1d", (3, 32, 32), {}, ["cnn1d", "(C, L)"]),
+        ("cnn1d", (1, 2), {}, ["cnn1d", "too short"]),
     ],
 )
 def test_unsupported_shapes_and_options_are_refused_clearly(arch, in_shape, options, words):

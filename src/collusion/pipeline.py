@@ -178,7 +178,7 @@ MINUTES_PER_LEARNER_EPOCH = {
 }
 CPU_MINUTES_PER_LEARNER_EPOCH = 0.002
 ARCH_COST = {
-    "mlp": 0.05, "cnn": 0.2, "resnet18": 1.0, "resnet34": 2.0, "vgg16_bn": 1.0, "vit": 2.0,
+    "mlp": 0.05, "cnn": 0.2, "cnn1d": 0.1, "resnet18": 1.0, "resnet34": 2.0, "vgg16_bn": 1.0, "vit": 2.0,
     "simple_vit": 1.5, "tv_resnet18": 1.0, "tv_resnet34": 2.0, "squeezenet1_1": 0.5,
     "densenet121": 3.0, "shufflenet_v2_x1_0": 0.7, "mobilenet_v3_small": 0.5, "mobilevit_xs": 2.0,
 }

@@ -2,12 +2,12 @@
 
 A prepared dataset is one ``.npz`` file:
 
-    X          uint8 images (N, C, H, W) or float32 table (N, D)
+    X          uint8 images (N, C, H, W), float32 sequences (N, C, L), or float32 table (N, D)
     y          int64 class indices, or float32 regression targets
     task       "classification" or "regression"
     n_classes  number of classes (0 for regression)
-    scale      images only: the pixel value that means 1.0 (255 for photos, 16 for digits)
-    mean, std  images only: per-channel normalisation constants, in units of X / scale
+    scale      images and sequences: the value that means 1.0 (255 for photos, 16 for digits)
+    mean, std  images and sequences: per-channel normalisation constants, in units of X / scale
     train_idx, val_idx, test_idx
                optional fixed split (e.g. CIFAR's official test set); without them the training
                job splits at random with the configured fractions and seed
@@ -126,7 +126,7 @@ def load_dataset(
         normalise = _identity
     else:
         scale = float(arrays["scale"])
-        channel_shape = (1, -1, 1, 1)
+        channel_shape = (1, -1) + (1,) * (X.ndim - 2)  # (1, C, 1, 1) images, (1, C, 1) sequences
         mean = torch.as_tensor(arrays["mean"], dtype=torch.float32, device=device).view(channel_shape)
         std = torch.as_tensor(arrays["std"], dtype=torch.float32, device=device).view(channel_shape)
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from .imagenet import TORCHVISION_CONSTRUCTORS, build_mobilevit_xs
 from .resnet_cifar import build_resnet18, build_resnet34
-from .small import build_cnn, build_mlp
+from .small import build_cnn, build_cnn1d, build_mlp
 from .vgg import build_vgg
 from .vit import build_simple_vit, build_vit
 
@@ -22,6 +22,7 @@ Constructor = Callable[..., nn.Module]
 ARCHITECTURES: dict[str, Constructor] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "cnn1d": build_cnn1d,
     "resnet18": build_resnet18,
     "resnet34": build_resnet34,
     "vgg16_bn": build_vgg,

@@ -1,4 +1,5 @@
-"""Small learners: an MLP for tables and flattened images, and the authors' small CNN."""
+"""Small learners: an MLP for tables, flattened images and sequences, the authors' small CNN, and
+the MNIST-1D paper's 1-D CNN."""
 
 from __future__ import annotations
 
@@ -55,3 +56,24 @@ def build_cnn(
         nn.Dropout(dropout),
         nn.Linear(hidden, out_dim),
     )
+
+
+def build_cnn1d(
+    in_shape: tuple[int, ...],
+    out_dim: int,
+    channels: int = 25,
+    kernel_sizes: list[int] = (5, 3, 3),
+) -> nn.Module:
+    """The MNIST-1D paper's ``ConvBase``: three conv1d layers (stride 2, padding 1, ReLU) and a
+    linear head; on length-40 sequences: 1 → 25 (k 5) → 25 (k 3) → 25 (k 3), 25 × 5 = 125 → out."""
+    if len(in_shape) != 2:
+        raise ValueError(f"cnn1d needs sequence inputs (C, L), got input shape {in_shape}")
+    c, length = in_shape
+    layers: list[nn.Module] = []
+    for kernel in kernel_sizes:
+        layers += [nn.Conv1d(c, int(channels), int(kernel), stride=2, padding=1), nn.ReLU()]
+        c = int(channels)
+        length = (length + 2 - int(kernel)) // 2 + 1
+        if length < 1:
+            raise ValueError(f"cnn1d: input length {in_shape[1]} is too short for kernels {kernel_sizes}")
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * length, out_dim))
