@@ -23,3 +23,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf results/runs results/tables results/paper results/benchmarks logs .snakemake
+
+.PHONY: lint
+# ruff's rules and ignores are in pyproject.toml ([tool.ruff])
+lint: $(STAMP)
+	$(PYTHON) -m ruff check .

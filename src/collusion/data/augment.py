@@ -27,8 +27,8 @@ Each transform has ``sample(n, height, width, generator, device)`` (the random d
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
