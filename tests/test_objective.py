@@ -1,4 +1,4 @@
-"""The paper's math (PAPER.md §1) against closed forms, hand computations and autograd."""
+"""The paper's math (docs/paper.md#the-method) against closed forms, hand computations and autograd."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def test_hand_computed_regression():
 #   L_β = (1−β)·(1/(MN)) Σ_{j,i} ℓ(z_ij) + β·(1/N) Σ_i ℓ_ens(z_·i).
 # So N·L_β is the sum over samples of the per-sample objective with L_ind weighted by w_j = 1/M, and
 # its gradient w.r.t. learner j's logits z_ij on sample i is
-#   independent (β=0):          (1/M)(p_ij − e_yi)            (PAPER.md's p_j − e_y, times w_j)
+#   independent (β=0):          (1/M)(p_ij − e_yi)            (docs/paper.md#gradients: p_j − e_y, times w_j)
 #   score averaging, joint:     (1/M)(p̄_i − e_yi)              (the same for every learner)
 #   probability averaging, joint: r_ij (p_ij − e_yi), r_ij = w_j p_ij,y / p̄_i,y   (Σ_j r_ij = 1:
 #                               w_j is already inside r_j, no extra 1/M)

@@ -109,7 +109,7 @@ def test_dry_run_writes_nothing_and_is_quick(dry_run):
 
 
 def test_grid_covers_the_paper():
-    """The experiments of PAPER.md section 2 and issue 4, as configured."""
+    """The experiments of docs/paper.md#experiments and issue 4, as configured."""
     experiments = CONFIG["experiments"].values()
     models = CONFIG["models"]
     assert {e["dataset"] for e in experiments} == set(PAPER_DATASETS)

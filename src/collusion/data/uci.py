@@ -1,6 +1,6 @@
 """The four UCI regression tables of the paper's diagnostics, read from their extracted zips.
 
-The preprocessing follows the same authors' tabular code (PAPER.md section 2):
+The preprocessing follows the same authors' tabular code (docs/paper.md#the-authors-recipes):
 
 - bioconcentration (UCI 510, Grisoni_et_al_2016_EnvInt88.csv, comma-separated, 779 rows): the 9
   molecular descriptors; nHM, N-072, B02[C-N] and F04[C-O] one-hot encoded (every level);
