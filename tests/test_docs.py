@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATED = {".git", ".venv", ".snakemake", ".ruff_cache", ".pytest_cache", "results", "resources", "logs"}
+GENERATED = {
+    ".git", ".venv", ".snakemake", ".ruff_cache", ".pytest_cache", "results", "resources", "logs",
+}
 TEXT_SUFFIXES = {".md", ".py", ".yaml", ".yml", ".smk", ".rst", ".cff", ".toml"}
 # Files still citing the old, never-committed "PAPER.md" because another branch is rewriting them;
 # remove each entry once its branch is merged (the test then guards it too).
@@ -16,16 +19,17 @@ PAPER_MD_PENDING = {"config/config.yaml"}
 
 
 def repo_files(suffixes=TEXT_SUFFIXES):
-    for path in sorted(REPO.rglob("*")):
-        relative = path.relative_to(REPO)
-        if relative.parts[0] in GENERATED or not path.is_file():
-            continue
-        if path.suffix in suffixes or path.name in {"Snakefile", "Makefile"}:
-            yield relative
+    """The repository's text files, without walking into generated folders."""
+    for folder, subfolders, files in os.walk(REPO):
+        if Path(folder) == REPO:
+            subfolders[:] = [d for d in subfolders if d not in GENERATED]
+        for name in sorted(files):
+            if Path(name).suffix in suffixes or name in {"Snakefile", "Makefile"}:
+                yield (Path(folder) / name).relative_to(REPO)
 
 
 def slug(heading: str) -> str:
-    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
@@ -60,7 +64,8 @@ def test_relative_links_resolve(markdown):
         if not resolved.exists():
             broken.append(f"{target}: no such file")
         elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
-            broken.append(f"{target}: no heading with anchor #{anchor} in {resolved.relative_to(REPO)}")
+            where = resolved.relative_to(REPO)
+            broken.append(f"{target}: no heading with anchor #{anchor} in {where}")
     assert not broken, f"{markdown}: broken links:\n" + "\n".join(broken)
 
 
@@ -78,7 +83,8 @@ def test_references_to_docs_paper_name_existing_sections():
 def test_nothing_cites_the_uncommitted_paper_md():
     citing = [
         str(relative) for relative in repo_files()
-        if relative.as_posix() not in PAPER_MD_PENDING and relative != Path(__file__).relative_to(REPO)
+        if relative.as_posix() not in PAPER_MD_PENDING
+        and relative != Path(__file__).relative_to(REPO)
         and re.search(r"\bPAPER\.md", (REPO / relative).read_text(errors="replace"))
     ]
     assert not citing, f"cite docs/paper.md#<section> instead of PAPER.md in: {', '.join(citing)}"
@@ -87,8 +93,9 @@ def test_nothing_cites_the_uncommitted_paper_md():
 def test_readme_map_links_every_figure_module_and_caption():
     """Each figure module and each caption of workflow/report/ is linked from the README's map."""
     readme = REPO / "README.md"
-    linked = {(readme.parent / target.partition("#")[0]).resolve() for target in markdown_links(readme)}
-    modules = [p for p in (REPO / "src/collusion/figures").glob("*.py") if p.stem not in {"__init__", "common"}]
+    linked = {(REPO / target.partition("#")[0]).resolve() for target in markdown_links(readme)}
+    figures = REPO / "src/collusion/figures"
+    modules = [p for p in figures.glob("*.py") if p.stem not in {"__init__", "common"}]
     captions = list((REPO / "workflow/report").glob("*.rst"))
     assert modules and captions
     missing = [str(p.relative_to(REPO)) for p in modules + captions if p.resolve() not in linked]
