@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -418,6 +419,43 @@ def test_learner_dropout_mask_never_empty_and_conditionally_bernoulli():
     a = [objective.learner_dropout_mask(5, 0.6, torch.Generator().manual_seed(7)) for _ in range(2)]
     assert torch.equal(a[0], a[1])
     assert objective.learner_dropout_mask(4, 0.999, torch.Generator().manual_seed(0)).sum() >= 1
+
+
+def all_masks(members, rate):
+    """Every non-empty mask with its probability under learner_dropout_mask's law."""
+    for bits in itertools.product([False, True], repeat=members):
+        if any(bits):
+            kept = sum(bits)
+            yield torch.tensor(bits), (1 - rate) ** kept * rate ** (members - kept) / (1 - rate**members)
+
+
+@pytest.mark.parametrize("members, rate", [(2, 0.5), (4, 0.3), (5, 0.8)])
+def test_learner_dropout_in_expectation_for_mse_is_a_smaller_beta(members, rate):
+    g = torch.Generator().manual_seed(members)
+    outputs = torch.randn(members, 9, 1, dtype=torch.float64, generator=g)
+    y = torch.randn(9, dtype=torch.float64, generator=g)
+    for beta in (0.5, 1.0):
+        expected = sum(
+            p * objective.learner_dropout_objective(outputs, y, "regression", beta, keep)
+            for keep, p in all_masks(members, rate)
+        )
+        equivalent = objective.learner_dropout_mse_beta(beta, rate, members)
+        assert 0 < equivalent < beta
+        torch.testing.assert_close(expected, objective.beta_objective(outputs, y, "regression", equivalent))
+    # M = 2, p = 1/2: masks {1}, {2}, {1, 2} equally likely; c = P(s = 1)·(2 − 1)/(1·1) = 2/3
+    assert objective.learner_dropout_mse_beta(1.0, 0.5, 2) == pytest.approx(1 - 2 / 3)
+    assert objective.learner_dropout_mse_beta(1.0, 0.0, members) == 1.0
+
+
+def test_learner_dropout_in_expectation_for_score_averaging_is_at_least_the_beta_objective():
+    """E_S[z̄_S] = z̄ and cross-entropy is convex in the logits: E_S[L(z̄_S)] ≥ L(z̄) (Jensen)."""
+    g = torch.Generator().manual_seed(0)
+    outputs = 3 * torch.randn(4, 8, 3, dtype=torch.float64, generator=g)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    expected = sum(
+        p * objective.learner_dropout_objective(outputs, y, "score", 1.0, keep) for keep, p in all_masks(4, 0.4)
+    )
+    assert expected > objective.beta_objective(outputs, y, "score", 1.0)
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, float("nan")])

@@ -142,6 +142,24 @@ def learner_dropout_objective(
     return (1.0 - beta) * members.mean() + beta * ensemble.mean()
 
 
+def learner_dropout_mse_beta(beta: float, rate: float, members: int) -> float:
+    """For MSE, the expected learner-dropout objective over masks is L_β' with β' = β (1 − c).
+
+    Given |S| = s, f̄_S is the mean of s of the M outputs drawn without replacement: unbiased for
+    f̄, with variance (M − s) / (s (M − 1)) · Σ_j w_j (f_j − f̄)², the ambiguity. So
+    E_S[(f̄_S − y)²] = L_ens + c · DIV with c = E_s[(M − s) / (s (M − 1))], s ~ Binomial(M, 1 − p)
+    conditioned on s ≥ 1, and L_ind − β DIV + β c DIV = L_β(1−c).
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"learner dropout rate must be in [0, 1), got {rate}")
+    if members == 1:
+        return float(beta)
+    sizes = range(1, members + 1)
+    weights = [math.comb(members, s) * (1 - rate) ** s * rate ** (members - s) for s in sizes]
+    c = sum(w * (members - s) / (s * (members - 1)) for w, s in zip(weights, sizes)) / sum(weights)
+    return float(beta) * (1.0 - c)
+
+
 DEBIASABLE = ("score", "regression")
 
 
