@@ -518,6 +518,22 @@ def test_debiasing_penalty_for_mse_is_the_diversity_debiasing_removes(problem, s
     )
 
 
+@PROPERTY
+@given(problems("regression"), st.floats(0.0, 2.0))
+def test_debiasing_penalty_at_lambda_beta_stops_rewarding_the_offsets_for_mse(problem, beta):
+    """DIV = Σ_j w_j bias_j² + DIV' (DIV' of the debiased learners), so L_β + β Σ_j w_j bias_j² =
+    L_ind − β DIV': the learners' mean offsets no longer lower the objective."""
+    from collusion import diagnostics
+
+    outputs, y = problem
+    parts = objective.decomposition(outputs, y, "regression")
+    debiased = torch.from_numpy(diagnostics.debias(outputs.numpy()))
+    div_debiased = objective.decomposition(debiased, y, "regression")["DIV"]
+    torch.testing.assert_close(
+        objective.debiased_objective(outputs, y, "regression", beta, beta), parts["L_ind"] - beta * div_debiased
+    )
+
+
 @pytest.mark.parametrize("aggregation", ["probability", "probability_double_softmax"])
 def test_debiasing_penalty_refuses_probability_averaging(aggregation):
     with pytest.raises(ValueError, match="averages raw outputs \\(score, regression\\)"):
