@@ -138,7 +138,7 @@ def learner_dropout_objective(
     if not keep.any():
         raise ValueError("keep drops every learner: the ensemble average needs at least one")
     _, members = per_sample_losses(outputs, y, aggregation)
-    ensemble, _ = per_sample_losses(outputs[keep], y, aggregation)
+    ensemble, _ = per_sample_losses(outputs[keep.to(outputs.device)], y, aggregation)
     return (1.0 - beta) * members.mean() + beta * ensemble.mean()
 
 
