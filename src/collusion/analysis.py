@@ -175,7 +175,8 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
     ``wood_*``: Wood et al.'s decomposition (wood.py; cross-entropy with the geometric-mean
     combiner, squared loss for regression). Per run: ``wood_ensemble_loss = wood_member_loss −
     wood_diversity``. Over the ``wood_seeds`` runs of one setting, β and selection (the trials):
-    ``wood_bias`` is common to them, ``wood_variance`` is this run's sample, and the seeds' means
+    ``wood_bias`` (bias plus noise, which one label per example cannot separate) is common to
+    them, ``wood_variance`` is this run's sample, and the seeds' means
     satisfy mean(wood_ensemble_loss) = wood_bias + mean(wood_variance) − mean(wood_diversity).
     Bias and variance are NaN where those runs' test sets differ (splits drawn with each run's seed,
     detected by their labels) or a run lacks the selection's predictions.
