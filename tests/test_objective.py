@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -369,3 +370,197 @@ def test_bad_beta_raises(beta):
     outputs, y = torch.zeros(2, 3, 2), torch.zeros(3, dtype=torch.long)
     with pytest.raises(ValueError, match="beta must be >= 0"):
         objective.beta_objective(outputs, y, "score", beta)
+
+
+# -- mitigations: learner dropout, debiasing penalty, β warm-up ------------------------------------
+@PROPERTY
+@given(any_problem(), betas)
+def test_learner_dropout_at_rate_zero_is_the_beta_objective_exactly(case, beta):
+    aggregation, (outputs, y) = case
+    keep = objective.learner_dropout_mask(outputs.shape[0], 0.0, torch.Generator().manual_seed(0))
+    assert keep.all()
+    assert torch.equal(
+        objective.learner_dropout_objective(outputs, y, aggregation, beta, keep),
+        objective.beta_objective(outputs, y, aggregation, beta),
+    )
+
+
+def test_learner_dropout_with_a_fixed_mask_hand_computed_regression():
+    # f1 = (1, 2), f2 = (3, 0), f3 = (8, 4), y = (0, 1); learner 3 dropped: f̄_S = (2, 1)
+    outputs = torch.tensor([[[1.0], [2.0]], [[3.0], [0.0]], [[8.0], [4.0]]], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    keep = torch.tensor([True, True, False])
+    l_ind = (1 + 1 + 9 + 1 + 64 + 9) / 6  # every learner keeps its own loss
+    l_ens_kept = ((2 - 0) ** 2 + (1 - 1) ** 2) / 2
+    for beta in (0.0, 0.5, 1.0):
+        value = objective.learner_dropout_objective(outputs, y, "regression", beta, keep)
+        assert value.item() == pytest.approx((1 - beta) * l_ind + beta * l_ens_kept)
+
+
+def test_learner_dropout_with_a_fixed_mask_hand_computed_score():
+    # z1 = (0, 0), z2 = (log 3, 0), y = 0; only learner 2 kept: L_ens = −log(3/4)
+    outputs = torch.tensor([[[0.0, 0.0]], [[math.log(3.0), 0.0]]], dtype=torch.float64)
+    y = torch.tensor([0])
+    keep = torch.tensor([False, True])
+    l_ind = (math.log(2.0) + math.log(4 / 3)) / 2
+    for beta in (0.0, 0.25, 1.0):
+        value = objective.learner_dropout_objective(outputs, y, "score", beta, keep)
+        assert value.item() == pytest.approx((1 - beta) * l_ind + beta * math.log(4 / 3))
+
+
+def test_learner_dropout_mask_never_empty_and_conditionally_bernoulli():
+    g = torch.Generator().manual_seed(3)
+    masks = torch.stack([objective.learner_dropout_mask(2, 0.5, g) for _ in range(20000)])
+    assert masks.any(dim=1).all()
+    # P(keep j | not both dropped) = 0.5 / 0.75 = 2/3; P(both kept | ...) = 0.25 / 0.75 = 1/3
+    torch.testing.assert_close(masks.float().mean(0), torch.full((2,), 2 / 3), atol=0.015, rtol=0)
+    assert masks.all(dim=1).float().mean().item() == pytest.approx(1 / 3, abs=0.015)
+    # the draw is the generator's: the same seed gives the same masks
+    a = [objective.learner_dropout_mask(5, 0.6, torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(a[0], a[1])
+    assert objective.learner_dropout_mask(4, 0.999, torch.Generator().manual_seed(0)).sum() >= 1
+
+
+def all_masks(members, rate):
+    """Every non-empty mask with its probability under learner_dropout_mask's law."""
+    for bits in itertools.product([False, True], repeat=members):
+        if any(bits):
+            kept = sum(bits)
+            yield torch.tensor(bits), (1 - rate) ** kept * rate ** (members - kept) / (1 - rate**members)
+
+
+@pytest.mark.parametrize("members, rate", [(2, 0.5), (4, 0.3), (5, 0.8)])
+def test_learner_dropout_in_expectation_for_mse_is_a_smaller_beta(members, rate):
+    g = torch.Generator().manual_seed(members)
+    outputs = torch.randn(members, 9, 1, dtype=torch.float64, generator=g)
+    y = torch.randn(9, dtype=torch.float64, generator=g)
+    for beta in (0.5, 1.0):
+        expected = sum(
+            p * objective.learner_dropout_objective(outputs, y, "regression", beta, keep)
+            for keep, p in all_masks(members, rate)
+        )
+        equivalent = objective.learner_dropout_mse_beta(beta, rate, members)
+        assert 0 < equivalent < beta
+        torch.testing.assert_close(expected, objective.beta_objective(outputs, y, "regression", equivalent))
+    # M = 2, p = 1/2: masks {1}, {2}, {1, 2} equally likely; c = P(s = 1)·(2 − 1)/(1·1) = 2/3
+    assert objective.learner_dropout_mse_beta(1.0, 0.5, 2) == pytest.approx(1 - 2 / 3)
+    assert objective.learner_dropout_mse_beta(1.0, 0.0, members) == 1.0
+
+
+def test_learner_dropout_in_expectation_for_score_averaging_is_at_least_the_beta_objective():
+    """E_S[z̄_S] = z̄ and cross-entropy is convex in the logits: E_S[L(z̄_S)] ≥ L(z̄) (Jensen)."""
+    g = torch.Generator().manual_seed(0)
+    outputs = 3 * torch.randn(4, 8, 3, dtype=torch.float64, generator=g)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    expected = sum(
+        p * objective.learner_dropout_objective(outputs, y, "score", 1.0, keep) for keep, p in all_masks(4, 0.4)
+    )
+    assert expected > objective.beta_objective(outputs, y, "score", 1.0)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, float("nan")])
+def test_learner_dropout_bad_rate_raises(rate):
+    with pytest.raises(ValueError, match=r"learner dropout rate must be in \[0, 1\)"):
+        objective.learner_dropout_mask(3, rate, torch.Generator())
+
+
+def test_learner_dropout_bad_mask_raises():
+    outputs, y = torch.zeros(3, 2, 1), torch.zeros(2)
+    with pytest.raises(ValueError, match=r"boolean mask of shape \(3,\)"):
+        objective.learner_dropout_objective(outputs, y, "regression", 1.0, torch.ones(3))
+    with pytest.raises(ValueError, match=r"boolean mask of shape \(3,\)"):
+        objective.learner_dropout_objective(outputs, y, "regression", 1.0, torch.ones(2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="drops every learner"):
+        objective.learner_dropout_objective(outputs, y, "regression", 1.0, torch.zeros(3, dtype=torch.bool))
+
+
+def test_debiasing_penalty_hand_computed():
+    # f1 = (3, 5), f2 = (1, 1): learner means 4 and 1, ensemble mean 2.5, bias = ±1.5
+    outputs = torch.tensor([[[3.0], [5.0]], [[1.0], [1.0]]], dtype=torch.float64)
+    assert objective.debiasing_penalty(outputs, "regression", 2.0).item() == pytest.approx(2 * 2.25)
+    y = torch.tensor([0.0, 0.0], dtype=torch.float64)
+    value = objective.debiased_objective(outputs, y, "regression", 1.0, 2.0)
+    assert value.item() == pytest.approx((2**2 + 3**2) / 2 + 4.5)  # f̄ = (2, 3): L_ens + λ·2.25
+    # score averaging: the offset of each logit; z1 = (1, 0), (3, 0); z2 = (0, 0), (0, 2)
+    logits = torch.tensor([[[1.0, 0.0], [3.0, 0.0]], [[0.0, 0.0], [0.0, 2.0]]], dtype=torch.float64)
+    # learner means (2, 0) and (0, 1); ensemble (1, 0.5); bias ±(1, −0.5): ‖bias‖² = 1.25
+    assert objective.debiasing_penalty(logits, "score", 1.0).item() == pytest.approx(1.25)
+
+
+@PROPERTY
+@given(
+    st.sampled_from(("score", "regression")).flatmap(lambda a: st.tuples(st.just(a), problems(a))),
+    st.floats(0.0, 10.0),
+)
+def test_debiasing_penalty_gradient_matches_closed_form(case, strength):
+    """∂/∂f_ij of λ Σ_l w_l ‖bias_l‖² = (2λ/N) w_j bias_j (the same for every sample i), because
+    ∂bias_l/∂f_ij = (δ_lj − w_j)/N and Σ_l w_l bias_l = 0."""
+    aggregation, (outputs, y) = case
+    m, n, _ = outputs.shape
+    outputs = outputs.clone().requires_grad_(True)
+    objective.debiasing_penalty(outputs, aggregation, strength).backward()
+    member_means = outputs.detach().mean(dim=1)
+    bias = member_means - member_means.mean(dim=0)
+    expected = (2 * strength / n) * bias / m
+    torch.testing.assert_close(outputs.grad, expected.unsqueeze(1).expand_as(outputs))
+
+
+@PROPERTY
+@given(problems("regression"), st.floats(0.0, 10.0))
+def test_debiasing_penalty_for_mse_is_the_diversity_debiasing_removes(problem, strength):
+    from collusion import diagnostics
+
+    outputs, y = problem
+    effect = diagnostics.debias_effect(outputs.numpy(), y.numpy(), "regression")
+    removed = effect["DIV"] - effect["DIV_debiased"]
+    assert objective.debiasing_penalty(outputs, "regression", strength).item() == pytest.approx(
+        strength * removed, rel=1e-9, abs=1e-9
+    )
+
+
+@PROPERTY
+@given(problems("regression"), st.floats(0.0, 2.0))
+def test_debiasing_penalty_at_lambda_beta_stops_rewarding_the_offsets_for_mse(problem, beta):
+    """DIV = Σ_j w_j bias_j² + DIV' (DIV' of the debiased learners), so L_β + β Σ_j w_j bias_j² =
+    L_ind − β DIV': the learners' mean offsets no longer lower the objective."""
+    from collusion import diagnostics
+
+    outputs, y = problem
+    parts = objective.decomposition(outputs, y, "regression")
+    debiased = torch.from_numpy(diagnostics.debias(outputs.numpy()))
+    div_debiased = objective.decomposition(debiased, y, "regression")["DIV"]
+    torch.testing.assert_close(
+        objective.debiased_objective(outputs, y, "regression", beta, beta), parts["L_ind"] - beta * div_debiased
+    )
+
+
+@pytest.mark.parametrize("aggregation", ["probability", "probability_double_softmax"])
+def test_debiasing_penalty_refuses_probability_averaging(aggregation):
+    with pytest.raises(ValueError, match="averages raw outputs \\(score, regression\\)"):
+        objective.debiasing_penalty(torch.zeros(2, 3, 4), aggregation, 1.0)
+
+
+@pytest.mark.parametrize("strength", [-1.0, float("nan")])
+def test_debiasing_penalty_bad_strength_raises(strength):
+    with pytest.raises(ValueError, match="strength must be >= 0"):
+        objective.debiasing_penalty(torch.zeros(2, 3, 1), "regression", strength)
+
+
+def test_beta_warmup_endpoints_and_shape():
+    assert objective.beta_warmup(0, 100, 1.0) == 0.0
+    assert objective.beta_warmup(50, 100, 1.0) == 0.5
+    assert objective.beta_warmup(25, 100, 0.8) == pytest.approx(0.2)
+    assert objective.beta_warmup(100, 100, 0.8) == 0.8
+    assert objective.beta_warmup(10**6, 100, 0.8) == 0.8
+    assert objective.beta_warmup(0, 0, 0.8) == 0.8  # no warm-up: the target from the start
+    values = [objective.beta_warmup(t, 10, 1.0) for t in range(15)]
+    assert values == sorted(values)
+
+
+def test_beta_warmup_bad_input_raises():
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        objective.beta_warmup(0, 10, -1.0)
+    with pytest.raises(ValueError, match="step and warmup_steps must be >= 0"):
+        objective.beta_warmup(-1, 10, 1.0)
+    with pytest.raises(ValueError, match="step and warmup_steps must be >= 0"):
+        objective.beta_warmup(0, -10, 1.0)

@@ -6,6 +6,7 @@ Per experiment (results/tables/<experiment>/):
     dropout.csv   one row per (run, selection, fraction): sub-ensemble error vs full ensemble
     gengap.csv    one row per (run, epoch): train and test ensemble loss and their gap
     dynamics.csv  one row per (run, epoch, split, learner): accuracy (or loss for regression)
+    calibration.csv  one row per (run, selection): test ECE, Brier, NLL, disagreement, Wood's terms
 """
 
 from __future__ import annotations
@@ -158,3 +159,62 @@ def divergence_table(run_dirs: list[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+CALIBRATION_COLUMNS = [
+    "ece", "ece_bins", "brier", "nll", "disagreement",
+    "wood_ensemble_loss", "wood_member_loss", "wood_diversity", "wood_bias", "wood_variance", "wood_seeds",
+]
+
+
+def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
+    """calibration.csv: one row per (run, selection) on the test predictions.
+
+    ``ece`` (``ece_bins`` equal-width bins), ``brier``, ``nll`` and ``disagreement`` of the ensemble
+    as the run aggregates it (uncertainty.py; classification only, NaN for regression).
+    ``wood_*``: Wood et al.'s decomposition (wood.py; cross-entropy with the geometric-mean
+    combiner, squared loss for regression). Per run: ``wood_ensemble_loss = wood_member_loss −
+    wood_diversity``. Over the ``wood_seeds`` runs of one setting, β and selection (the trials):
+    ``wood_bias`` (bias plus noise, which one label per example cannot separate) is common to
+    them, ``wood_variance`` is this run's sample, and the seeds' means
+    satisfy mean(wood_ensemble_loss) = wood_bias + mean(wood_variance) − mean(wood_diversity).
+    Bias and variance are NaN where those runs' test sets differ (splits drawn with each run's seed,
+    detected by their labels) or a run lacks the selection's predictions.
+    """
+    from . import uncertainty, wood  # uncertainty imports torch: only in the jobs that need it
+
+    loaded, rows, trials = [], [], {}
+    for run_dir in run_dirs:
+        run = parse_run_dir(run_dir)
+        for selection in selections:
+            outputs, y = load_predictions(run_dir, selection)
+            loss = "squared" if run.aggregation == "regression" else "cross_entropy"
+            row = {**run_key(run), "selection": selection, "ece_bins": uncertainty.ECE_BINS}
+            if np.isfinite(outputs).all():
+                if loss == "cross_entropy":
+                    probs = uncertainty.ensemble_probabilities(outputs, run.aggregation)
+                    row["ece"] = uncertainty.expected_calibration_error(probs, y)
+                    row["brier"] = uncertainty.brier_score(probs, y)
+                    row["nll"] = uncertainty.negative_log_likelihood(probs, y)
+                    row["disagreement"] = uncertainty.pairwise_disagreement(outputs)
+                terms = wood.ambiguity(outputs, y, loss)
+                for name in ("ensemble_loss", "member_loss", "diversity"):
+                    row[f"wood_{name}"] = float(terms[name].mean())
+            trials.setdefault((run.setting, run.beta, selection), []).append(len(rows))
+            loaded.append((outputs, y, loss))
+            rows.append(row)
+    for indices in trials.values():
+        outputs = [loaded[i][0] for i in indices]
+        labels = [loaded[i][1] for i in indices]
+        same_examples = all(
+            o.shape == outputs[0].shape and np.array_equal(l, labels[0]) for o, l in zip(outputs, labels)
+        )
+        if not same_examples or not all(np.isfinite(o).all() for o in outputs):
+            continue
+        terms = wood.decompose(np.stack(outputs), labels[0], loaded[indices[0]][2])
+        for trial, i in enumerate(indices):
+            rows[i].update(
+                wood_bias=terms["bias"], wood_variance=float(terms["trial_variance"][trial]),
+                wood_seeds=len(indices),
+            )
+    return pd.DataFrame(rows, columns=RUN_KEYS + ["selection"] + CALIBRATION_COLUMNS)

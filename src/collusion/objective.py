@@ -97,3 +97,109 @@ def beta_objective(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, bet
 def predictions(outputs: torch.Tensor, aggregation: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes of the ensemble ``(N,)`` and of each learner ``(M, N)``."""
     return aggregate(outputs, aggregation).argmax(dim=-1), outputs.argmax(dim=-1)
+
+
+# -- mitigations of learner collusion (docs/mitigations.md) ----------------------------------------
+#   learner dropout   L_β^S = (1 − β) L_ind + β L(f̄_S, y),  f̄_S = (1/|S|) Σ_{j∈S} f_j
+#                     S ∋ j independently with probability 1 − p, redrawn while S is empty
+#   debiasing penalty L_β + λ Σ_j w_j ‖bias_j‖²,  bias_j = mean_i f_ij − mean_i f̄_i  (a K-vector)
+#   β warm-up         β_t = β · min(1, t / T)
+def learner_dropout_mask(members: int, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Which learners the ensemble average keeps this step: a boolean ``(members,)``, never empty.
+
+    Each learner is dropped independently with probability ``rate``; an empty draw is redrawn, so
+    the mask follows the Bernoulli law conditioned on keeping at least one learner.
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"learner dropout rate must be in [0, 1), got {rate}")
+    if members < 1:
+        raise ValueError(f"an ensemble needs at least one learner, got {members}")
+    while True:
+        keep = torch.rand(members, generator=generator) >= rate
+        if keep.any():
+            return keep
+
+
+def learner_dropout_objective(
+    outputs: torch.Tensor, y: torch.Tensor, aggregation: str, beta: float, keep: torch.Tensor
+) -> torch.Tensor:
+    """L_β with the ensemble term over the kept learners only; every learner keeps its own loss.
+
+    ``keep`` is a boolean ``(M,)`` mask (``learner_dropout_mask``); keeping every learner gives
+    ``beta_objective`` exactly.
+    """
+    if not beta >= 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if keep.dtype != torch.bool or keep.shape != outputs.shape[:1]:
+        raise ValueError(
+            f"keep must be a boolean mask of shape ({outputs.shape[0]},), one entry per learner; "
+            f"got dtype {keep.dtype}, shape {tuple(keep.shape)}"
+        )
+    if not keep.any():
+        raise ValueError("keep drops every learner: the ensemble average needs at least one")
+    _, members = per_sample_losses(outputs, y, aggregation)
+    ensemble, _ = per_sample_losses(outputs[keep.to(outputs.device)], y, aggregation)
+    return (1.0 - beta) * members.mean() + beta * ensemble.mean()
+
+
+def learner_dropout_mse_beta(beta: float, rate: float, members: int) -> float:
+    """For MSE, the expected learner-dropout objective over masks is L_β' with β' = β (1 − c).
+
+    Given |S| = s, f̄_S is the mean of s of the M outputs drawn without replacement: unbiased for
+    f̄, with variance (M − s) / (s (M − 1)) · Σ_j w_j (f_j − f̄)², the ambiguity. So
+    E_S[(f̄_S − y)²] = L_ens + c · DIV with c = E_s[(M − s) / (s (M − 1))], s ~ Binomial(M, 1 − p)
+    conditioned on s ≥ 1, and L_ind − β DIV + β c DIV = L_β(1−c).
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"learner dropout rate must be in [0, 1), got {rate}")
+    if members == 1:
+        return float(beta)
+    sizes = range(1, members + 1)
+    weights = [math.comb(members, s) * (1 - rate) ** s * rate ** (members - s) for s in sizes]
+    c = sum(w * (members - s) / (s * (members - 1)) for w, s in zip(weights, sizes)) / sum(weights)
+    return float(beta) * (1.0 - c)
+
+
+DEBIASABLE = ("score", "regression")
+
+
+def debiasing_penalty(outputs: torch.Tensor, aggregation: str, strength: float) -> torch.Tensor:
+    """λ Σ_j w_j ‖bias_j‖², bias_j the learner's mean offset from the ensemble over the minibatch.
+
+    Defined where the ensemble averages raw outputs (score averaging: logits; regression: values):
+    subtracting bias_j then leaves f̄ unchanged, and for MSE the penalty is λ times the diversity
+    that debiasing removes. Under probability averaging a logit offset is not an offset of the
+    ensemble's average, so the penalty is refused.
+    """
+    check_aggregation(aggregation)
+    if aggregation not in DEBIASABLE:
+        raise ValueError(
+            f"the debiasing penalty needs an ensemble that averages raw outputs "
+            f"({', '.join(DEBIASABLE)}), not {aggregation!r}: under probability averaging a "
+            f"learner's logit offset is not an offset from the ensemble's average"
+        )
+    if not strength >= 0:
+        raise ValueError(f"debiasing penalty strength must be >= 0, got {strength}")
+    member_means = outputs.mean(dim=1)  # (M, K)
+    bias = member_means - member_means.mean(dim=0, keepdim=True)
+    return strength * (bias**2).sum(dim=-1).mean()
+
+
+def debiased_objective(
+    outputs: torch.Tensor, y: torch.Tensor, aggregation: str, beta: float, strength: float
+) -> torch.Tensor:
+    """L_β + λ Σ_j w_j ‖bias_j‖²."""
+    return beta_objective(outputs, y, aggregation, beta) + debiasing_penalty(
+        outputs, aggregation, strength
+    )
+
+
+def beta_warmup(step: int, warmup_steps: int, beta: float) -> float:
+    """β_t rising linearly from 0 at step 0 to ``beta`` at ``warmup_steps``, then constant."""
+    if not beta >= 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if warmup_steps < 0 or step < 0:
+        raise ValueError(f"step and warmup_steps must be >= 0, got {step} and {warmup_steps}")
+    if warmup_steps == 0:
+        return float(beta)
+    return float(beta) * min(1.0, step / warmup_steps)

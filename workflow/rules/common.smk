@@ -57,6 +57,7 @@ ANALYSES = {
     "dropout": ("sweep", ["predictions.npz"]),
     "gengap": ("sweep", ["history.csv"]),
     "dynamics": ("dynamics", ["history.csv"]),
+    "calibration": ("sweep", ["predictions.npz"]),
 }
 
 

@@ -22,5 +22,6 @@ builders = {
     "gengap": lambda: analysis.gengap_table(run_dirs),
     "dynamics": lambda: analysis.dynamics_table(run_dirs),
     "divergence": lambda: analysis.divergence_table(run_dirs),
+    "calibration": lambda: analysis.calibration_table(run_dirs, selections),
 }
 builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
