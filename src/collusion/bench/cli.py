@@ -246,9 +246,11 @@ def measure_model(name: str, args, device: torch.device, workdir: Path, common: 
                 "steps": args.steps if args.steps is not None else "",
                 "implementation": implementation,
                 "execution": execution,
+                # what a pipeline job runs: auto's execution in the recipe's default precision
                 "auto_choice": implementation == "ours"
                 and "auto" in args.executions
-                and execution == executions[0],
+                and execution == executions[0]
+                and precision == ("bf16" if device.type == "cuda" else "fp32"),
                 "compile": recipe.compile,
                 "precision": precision,
                 "images_per_s": round(rate, 1),
