@@ -1,12 +1,14 @@
 # `make reproduce` regenerates results/ on config/config.yaml; `make test` runs the tests.
 # Both create the virtual environment (.venv) first if it is missing or out of date.
+# `make gpu-wheels` downloads what benchmarks/gpu_check.sh needs on an offline GPU machine;
+# `make gpu-check OUT=folder` runs the check (see benchmarks/README.md).
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: reproduce test venv clean
+.PHONY: reproduce test venv clean gpu-wheels gpu-check
 
 venv: $(STAMP)
 
@@ -28,3 +30,10 @@ clean:
 # ruff's rules and ignores are in pyproject.toml ([tool.ruff])
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
+
+gpu-wheels:  # needs only a Python >= 3.11 with pip: the project's venv if there is one
+	bash benchmarks/gpu_wheels.sh $(if $(wildcard $(PYTHON)),$(PYTHON),python3)
+
+OUT ?= results/gpu_check
+gpu-check:
+	bash benchmarks/gpu_check.sh $(OUT)

@@ -101,3 +101,43 @@ def test_pipeline_overhead_rows(tmp_path):
     assert rows[2]["seconds"] > rows[1]["seconds"]
     for n in (1, 3):  # the jobs did run
         assert len(list((tmp_path / f"jobs{n}").glob("results/runs/**/history.csv"))) == n
+
+
+def test_resnet18_case_is_the_papers_cifar_recipe():
+    """The benchmark's ResNet-18 stands for config/paper.yaml's CIFAR job: same learner, recipe
+    and epochs (the extrapolation's)."""
+    import yaml
+
+    paper = yaml.safe_load((bench.cases.REPO / "config" / "paper.yaml").read_text())
+    case, recipe = bench.CASES["resnet18"], paper["recipes"]["cifar"]
+    assert {"arch": case.arch, **case.options} == paper["models"]["resnet18"]
+    assert case.recipe == {key: recipe[key] for key in case.recipe}
+    assert case.augment == recipe["augment"] and case.job["epochs"] == recipe["epochs"]
+
+
+def test_extrapolated_job_is_epochs_times_train_and_evaluation_time():
+    case = bench.Case(
+        "mlp", {}, "digits", {}, job={"epochs": 80, "n_train": 40000, "n_eval": 60000}
+    )
+    # 40,000 images at 20,000/s (2 s) + 60,000 at 60,000/s (1 s), 80 times
+    assert bench.measure.extrapolated_job_seconds(case, 20000.0, 60000.0) == 240.0
+    assert bench.measure.extrapolated_job_seconds(bench.CASES["mlp"], 1.0, 1.0) is None
+
+
+def test_steps_that_reach_the_end_of_an_epoch_are_refused(tmp_path):
+    with pytest.raises(SystemExit, match=r"= 19200 images, more than the 256 .*--train-size"):
+        bench.main(
+            [
+                "--quick",
+                "--models",
+                "mlp",
+                "--steps",
+                "100",
+                "--epochs",
+                "3",
+                "--no-pipeline",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    assert not (tmp_path / "results.csv").exists()
