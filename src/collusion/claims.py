@@ -1,9 +1,29 @@
 """The paper's claims, each tested on the runs: measured effect, paired test, computed verdict.
 
-Every verdict comes from the numbers: "supported" when the effect goes the paper's way with a
-one-sided paired t-test (over seeds) below the significance level ("partly supported" when a
-second condition of the claim fails, as the note says), "contradicted" when it goes the other way
-just as significantly, "not significant" otherwise, "n/a" where the claim does not apply.
+results/paper/claims.csv has one row per (claim, setting, selection, endpoint) with these columns
+(the contract other modules, e.g. the figures, rely on; extra columns may be added, never removed):
+
+    claim          int 1..7
+    experiment, dataset, model, aggregation, members      the setting
+    selection      "best_val" (the authors' rule: lowest validation ensemble loss) | "last"
+    endpoint       short name: test_error, test_nll, test_DIV, gen_gap, DIV_removed_pct, ...
+    primary        bool: the claim's pre-declared primary endpoint (only best_val rows)
+    n_seeds        seeds paired (both compared β finished, i.e. did not diverge)
+    beta0_mean, beta1_mean   means of the endpoint at the two compared β
+    diff_mean      paired mean difference, signed so that the claim's direction is positive
+    ci_low, ci_high          95 % confidence interval of diff_mean
+    effect         the effect-size statistic the criterion uses
+    threshold      the effect-size criterion, as text (e.g. "ratio ≥ 3"); empty when none
+    p_exact        exact paired sign-flip permutation test, two-sided
+    p_t            paired t-test, two-sided
+    p_holm         Holm-adjusted within the claim across its settings
+    p_bh           Benjamini–Hochberg over the whole table
+    verdict        "supported" | "contradicted" | "not significant" | "n/a" | "insufficient data"
+    n_diverged     runs of the compared β left out because they diverged
+    per_seed       the per-seed paired differences, ';'-separated (seed:value)
+    note           free text
+
+A column may be empty where it does not apply (n/a rows).
 """
 
 from __future__ import annotations
