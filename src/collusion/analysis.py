@@ -97,6 +97,7 @@ def dropout_table(
     run_dirs: list[str], selections: list[str], fractions: list[float], subsets: int,
     authors_broadcast: bool = False,
 ) -> pd.DataFrame:
+    """A fraction that drops nobody at this M (floor(f·M) = 0) gives no row: it measures nothing."""
     from . import diagnostics
 
     rows = []
@@ -106,17 +107,23 @@ def dropout_table(
             outputs, y = load_predictions(run_dir, selection)
             full = diagnostics.ensemble_error(outputs, y, run.aggregation, authors_broadcast)
             for fraction in fractions:
+                dropped = diagnostics.dropped_learners(run.members, fraction)
+                if dropped == 0:
+                    continue
                 rng = np.random.default_rng([run.seed, int(round(fraction * 1000))])
-                errors = diagnostics.learner_dropout(
+                errors, exact = diagnostics.learner_dropout(
                     outputs, y, run.aggregation, fraction, subsets, rng, authors_broadcast
                 )
                 rows.append({
                     **run_key(run), "selection": selection, "fraction": fraction,
+                    "dropped": dropped, "subsets": len(errors), "all_subsets": exact,
                     "full_error": full, "dropout_error": errors.mean(),
                     "dropout_error_sd": errors.std(), "increase": errors.mean() - full,
                     "statistic": "authors_broadcast" if authors_broadcast else "per_sample",
                 })
-    return pd.DataFrame(rows)
+    columns = RUN_KEYS + ["selection", "fraction", "dropped", "subsets", "all_subsets", "full_error",
+                          "dropout_error", "dropout_error_sd", "increase", "statistic"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def gengap_table(run_dirs: list[str]) -> pd.DataFrame:
