@@ -65,9 +65,9 @@ def min_attainable_p(n: int) -> float:
 
 def paired_t_test(differences) -> float:
     """Two-sided one-sample t-test of the differences; NaN when n < 2 or every difference is equal
-    (the t statistic is undefined there; the sign-flip test still answers)."""
+    up to rounding (the t statistic is undefined there; the sign-flip test still answers)."""
     d = _clean(differences)
-    if len(d) < 2 or np.ptp(d) == 0:
+    if len(d) < 2 or np.ptp(d) <= 1e-12 * max(1.0, np.abs(d).max()):
         return float("nan")
     return float(sp.ttest_1samp(d, 0.0).pvalue)
 
