@@ -205,3 +205,10 @@ def test_learner_gap_over_training_hand_computed():
     # gaps 0.1, 0.1, 0.0 → 10 points up to epoch 2, 6.67 up to epoch 3
     assert analysis.learner_gap_over_training(history, 2, 2) == pytest.approx(10.0)
     assert analysis.learner_gap_over_training(history, 3, 2) == pytest.approx(20 / 3)
+
+
+def test_too_few_seeds_everywhere_is_insufficient_data_not_a_verdict():
+    rows = rows_of(synthetic([setting()], effect=1.0, seeds=4))  # 2/2⁴ = 0.125 > 0.05
+    assert set(primary(rows)["verdict"]) <= {"insufficient data", "n/a"}
+    verdicts = claims.summary(rows).set_index("claim")["verdict"]
+    assert set(verdicts) == {"insufficient data"}

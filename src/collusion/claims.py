@@ -346,7 +346,9 @@ def setting_verdicts(table: pd.DataFrame) -> list[str]:
 
 def summary(rows: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
     """Per claim: the verdict over its settings (primary endpoints at ``selection``), counting every
-    setting and naming where each verdict holds."""
+    setting and naming where each verdict holds. supported: every tested setting; mixed: some;
+    contradicted: none supported and some contradicted; not supported: neither; insufficient data:
+    no setting has seeds enough; not tested: the claim applies nowhere (n/a)."""
     chosen = rows[(rows["selection"] == selection).to_numpy() & is_primary_endpoint(rows)]
     settings = chosen.drop_duplicates(["claim", *GROUP])
     out = []
@@ -360,6 +362,8 @@ def summary(rows: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
         tested = len(mine) - count["n/a"]
         if tested == 0:
             overall = "not tested"
+        elif count["insufficient data"] == tested:
+            overall = "insufficient data"
         elif count["supported"] == tested:
             overall = "supported"
         elif count["supported"]:
@@ -370,7 +374,8 @@ def summary(rows: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
             overall = "not supported"
         declared = [e for e in ENDPOINTS if e.claim == claim and e.primary]
         endpoints = ", ".join(
-            f"{e.name}" + (f" ({e.criterion.text})" if e.criterion else "") for e in declared
+            e.name + (f" ({e.criterion.text})" if e.criterion else "")
+            + (" (classification)" if e.tasks == ("classification",) else "") for e in declared
         ) or "test_error, test_nll (classification): β* vs both extremes"
         out.append({
             "claim": claim, "statement": text, "primary endpoints": endpoints, "verdict": overall,
@@ -430,7 +435,7 @@ def write_claims(rows: pd.DataFrame, csv_path: str, md_path: str, alpha: float) 
             "## Headline: primary endpoints, best_val\n\n"
         )
         handle.write(markdown(summary(rows, "best_val")))
-        handle.write("\n## Secondary: the same endpoints at the last epoch\n\n")
+        handle.write("\n## Secondary (not in the headline): the same endpoints at the last epoch\n\n")
         handle.write(markdown(summary(rows, "last")))
         handle.write("\n## Every row\n\n")
         handle.write(markdown(detail))
