@@ -72,7 +72,11 @@ NO_CRITERION = "none (significance only)"
 
 @dataclass(frozen=True)
 class Criterion:
-    """An effect-size criterion for the claims that say "explodes", "most", "far more", "far worse"."""
+    """An effect-size criterion for the claims that say "explodes", "most", "far more", "far worse".
+
+    A ratio is of the β = 1 and β = 0 means over the paired seeds; it is +∞ when the β = 0 mean is
+    ≤ 0 and the β = 1 mean positive (the significance test still has to hold).
+    """
 
     statistic: str  # "ratio" (β1 mean / β0 mean), "beta1" (β1 mean) or "diff" (paired mean difference)
     minimum: float
