@@ -183,14 +183,16 @@ def endpoint_rows(frame: pd.DataFrame, endpoint: Endpoint) -> list[dict]:
         key = {k: test[k] for k in GROUP}
         primary = endpoint.primary and key["selection"] == "best_val"
         criterion = endpoint.criterion
-        effect = criterion.effect(test["mean_a"], test["mean_b"], test["diff_mean"]) if criterion else test["diff_mean"]
+        if criterion:
+            effect = criterion.effect(test["mean_a"], test["mean_b"], test["diff_mean"])
+            met = bool(effect >= criterion.minimum) if not np.isnan(effect) else None
+        else:
+            effect, met = test["diff_mean"], True
         rows.append(base_row(
             endpoint.claim, key, endpoint.name, primary,
             n_seeds=test["n"], beta0_mean=test["mean_a"], beta1_mean=test["mean_b"],
             diff_mean=test["diff_mean"], diff_sd=test["diff_sd"], ci_low=test["ci_low"], ci_high=test["ci_high"],
-            effect=effect, threshold=criterion.text if criterion else NO_CRITERION,
-            criterion_met=bool(effect >= criterion.minimum) if criterion and not np.isnan(effect) else
-            (None if criterion else True),
+            effect=effect, threshold=criterion.text if criterion else NO_CRITERION, criterion_met=met,
             p_exact=test["p_exact"], p_t=test["p_t"], n_diverged=test["n_diverged"],
             per_seed=test["per_seed"], seeds=test["seeds"], note=endpoint.description,
         ))
@@ -226,7 +228,9 @@ def claim_rows(runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame, 
     table = add_notes(table, frames["runs"])
     table["verdict"] = [row_verdict(row, alpha) for row in table.to_dict("records")]
     table["setting_verdict"] = setting_verdicts(table)
-    return table.reindex(columns=COLUMNS).sort_values(["claim", "primary", *GROUP], ascending=[True, False] + [True] * len(GROUP), kind="stable").reset_index(drop=True)
+    order = ["claim", "primary", *GROUP]
+    table = table.reindex(columns=COLUMNS).sort_values(order, ascending=[c != "primary" for c in order], kind="stable")
+    return table.reset_index(drop=True)
 
 
 def intermediate_beta_rows(runs: pd.DataFrame) -> list[dict]:
