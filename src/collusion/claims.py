@@ -20,7 +20,7 @@ results/paper/claims.csv has one row per (claim, setting, selection, endpoint) w
     p_bh           Benjamini–Hochberg over the whole table
     verdict        "supported" | "contradicted" | "not significant" | "n/a" | "insufficient data"
     n_diverged     runs of the compared β left out because they diverged
-    per_seed       the per-seed paired differences, ';'-separated (seed:value)
+    per_seed       the per-seed paired differences, ';'-separated numbers (their seeds: column seeds)
     note           free text
 
 A column may be empty where it does not apply (n/a rows). Extra columns: criterion_met, diff_sd,
