@@ -148,6 +148,7 @@ def test_a_significant_but_small_diversity_growth_does_not_explode():
     assert row["p_exact"] < 0.01 and row["effect"] == pytest.approx(1.5, rel=0.05)
     assert row["criterion_met"] is False or row["criterion_met"] == False  # noqa: E712 (numpy bool)
     assert row["verdict"] == "not significant" and row["threshold"] == claims.RATIO_3.text
+    assert "effect-size criterion fails" in row["note"]
 
 
 def test_summary_counts_every_setting_and_names_where():
@@ -193,8 +194,9 @@ def test_markdown_declares_the_primary_endpoints(tmp_path):
     assert "**Primary endpoints**" in text and "`learner_gap_dynamics`" in text and "ratio β1/β0" in text
     for claim in range(1, 8):
         assert f"| {claim} |" in text
-    back = pd.read_csv(tmp_path / "claims.csv")
-    assert len(back) == len(rows)
+    back = pd.read_csv(tmp_path / "claims.csv", keep_default_na=False, na_values=[""])
+    assert len(back) == len(rows) and "n/a" in set(back["verdict"])
+    assert back["verdict"].tolist() == rows["verdict"].tolist()
 
 
 def test_learner_gap_over_training_hand_computed():

@@ -23,7 +23,8 @@ results/paper/claims.csv has one row per (claim, setting, selection, endpoint) w
     per_seed       the per-seed paired differences, ';'-separated numbers (their seeds: column seeds)
     note           free text
 
-A column may be empty where it does not apply (n/a rows). Extra columns: criterion_met, diff_sd,
+A column may be empty where it does not apply (n/a rows). pandas reads "n/a" as missing by default:
+read the table with ``pd.read_csv(path, keep_default_na=False, na_values=[""])``. Extra columns: criterion_met, diff_sd,
 seeds (the paired seeds, ';'-separated, in per_seed's order), holm_family, setting_verdict.
 
 Inference (collusion.stats): per row the paired differences over the seeds where both compared β
@@ -227,6 +228,8 @@ def claim_rows(runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame, 
     table = adjust(table)
     table = add_notes(table, frames["runs"])
     table["verdict"] = [row_verdict(row, alpha) for row in table.to_dict("records")]
+    below = (table["verdict"] == "not significant") & (table["p_holm"] < alpha) & (table["criterion_met"] == False)  # noqa: E712
+    table.loc[below, "note"] += "; significant, but the effect-size criterion fails"
     table["setting_verdict"] = setting_verdicts(table)
     order = ["claim", "primary", *GROUP]
     table = table.reindex(columns=COLUMNS).sort_values(order, ascending=[c != "primary" for c in order], kind="stable")
