@@ -73,7 +73,7 @@ def test_learner_dropout_samples_distinct_subsets_when_there_are_many():
 @pytest.mark.parametrize(("members", "fraction", "dropped"), [
     (5, 0.2, 1), (5, 0.4, 2), (5, 0.6, 3),  # the paper's fractions at M = 5
     (3, 0.2, 0), (3, 0.4, 1), (3, 0.6, 1),  # floor, as the authors: kept 3 (skipped), 2, 2
-    (2, 0.2, 0), (2, 0.6, 1), (10, 0.6, 6), (10, 0.2, 2),
+    (2, 0.2, 0), (2, 0.6, 1), (10, 0.6, 6), (10, 0.2, 2), (100, 0.29, 29),  # 0.29·100 = 28.999…96
 ])
 def test_dropped_learners_is_the_floor(members, fraction, dropped):
     assert diagnostics.dropped_learners(members, fraction) == dropped

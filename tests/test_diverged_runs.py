@@ -6,7 +6,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from pipeline_helpers import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow

@@ -228,7 +228,7 @@ def claim_rows(runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame, 
     table = adjust(table)
     table = add_notes(table, frames["runs"])
     table["verdict"] = [row_verdict(row, alpha) for row in table.to_dict("records")]
-    below = (table["verdict"] == "not significant") & (table["p_holm"] < alpha) & (table["criterion_met"] == False)  # noqa: E712
+    below = (table["verdict"] == "not significant") & (table["p_holm"] < alpha) & table["criterion_met"].eq(False)
     table.loc[below, "note"] += "; significant, but the effect-size criterion fails"
     table["setting_verdict"] = setting_verdicts(table)
     order = ["claim", "primary", *GROUP]
@@ -285,7 +285,7 @@ def adjust(table: pd.DataFrame) -> pd.DataFrame:
         for r in table.to_dict("records")
     ]
     table["p_holm"] = np.nan
-    for _, index in table.groupby("holm_family").groups.items():
+    for index in table.groupby("holm_family").groups.values():
         table.loc[index, "p_holm"] = stats.holm(table.loc[index, "p_exact"].to_numpy(dtype=float))
     table["p_bh"] = stats.benjamini_hochberg(table["p_exact"].to_numpy(dtype=float))
     return table

@@ -67,7 +67,7 @@ def paired_test(frame: pd.DataFrame, metric: str, beta_a: float = 0.0, beta_b: f
         row.update({
             "metric": metric, "beta_a": beta_a, "beta_b": beta_b,
             "mean_a": float(both[beta_a].mean()), "mean_b": float(both[beta_b].mean()),
-            "n": int(len(diff)), "n_diverged": int(diverged.get(key, 0)),
+            "n": len(diff), "n_diverged": int(diverged.get(key, 0)),
             "wins_b": int((diff > 0).sum()),
             "seeds": ";".join(str(int(s)) for s in both.index),
             "per_seed": ";".join(f"{v:.6g}" for v in diff),
