@@ -1,5 +1,7 @@
 """Debiasing and learner dropout against hand computations and closed forms."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -42,26 +44,52 @@ def test_debiasing_is_not_defined_for_probability_averaging():
     assert not np.isnan(diagnostics.debias_effect(outputs, np.zeros(5, int), "score")["DIV"])
 
 
-def test_learner_dropout_keeps_the_right_number_and_one_subset_for_all_examples():
-    # learner j predicts the constant j: the sub-ensemble's prediction reveals its subset
-    m, n = 5, 7
-    outputs = np.repeat(np.arange(m, dtype=float)[:, None, None], n, axis=1)
-    y = np.zeros(n)
-    errors = diagnostics.learner_dropout(outputs, y, "regression", 0.4, 200, np.random.default_rng(0))
-    # keep 3 of 5: the mean of 3 distinct values in 0..4; error = (mean)², the same for every example
-    possible = {round(np.mean(s) ** 2, 9) for s in __import__("itertools").combinations(range(m), 3)}
+def constant_learners(m, n=7):
+    """Learner j predicts the constant j: a sub-ensemble's error reveals which learners it kept."""
+    return np.repeat(np.arange(m, dtype=float)[:, None, None], n, axis=1), np.zeros(n)
+
+
+def test_learner_dropout_enumerates_every_subset_when_they_are_few():
+    # keep 3 of 5: C(5, 3) = 10 subsets ≤ 200 requested, so each is evaluated exactly once
+    outputs, y = constant_learners(5)
+    errors, exact = diagnostics.learner_dropout(outputs, y, "regression", 0.4, 200, np.random.default_rng(0))
+    expected = sorted(np.mean(s) ** 2 for s in itertools.combinations(range(5), 3))
+    assert exact and len(errors) == 10
+    np.testing.assert_allclose(sorted(errors), expected)
+
+
+def test_learner_dropout_samples_distinct_subsets_when_there_are_many():
+    # keep 5 of 10: C(10, 5) = 252 > 20 requested → 20 distinct subsets (sampled without repetition)
+    outputs, y = constant_learners(10)
+    rng = np.random.default_rng(0)
+    keep_sets, exact = diagnostics.kept_subsets(10, 5, 20, rng)
+    assert not exact and len(set(keep_sets)) == 20 and all(len(k) == 5 for k in keep_sets)
+    errors, exact = diagnostics.learner_dropout(outputs, y, "regression", 0.5, 20, np.random.default_rng(0))
+    assert not exact and len(errors) == 20
+    possible = {round(np.mean(s) ** 2, 9) for s in itertools.combinations(range(10), 5)}
     assert {round(e, 9) for e in errors} <= possible
-    assert len(errors) == 200
 
 
-def test_learner_dropout_drops_none_and_the_full_ensemble_agrees():
+@pytest.mark.parametrize(("members", "fraction", "dropped"), [
+    (5, 0.2, 1), (5, 0.4, 2), (5, 0.6, 3),  # the paper's fractions at M = 5
+    (3, 0.2, 0), (3, 0.4, 1), (3, 0.6, 1),  # floor, as the authors: kept 3 (skipped), 2, 2
+    (2, 0.2, 0), (2, 0.6, 1), (10, 0.6, 6), (10, 0.2, 2), (100, 0.29, 29),  # 0.29·100 = 28.999…96
+])
+def test_dropped_learners_is_the_floor(members, fraction, dropped):
+    assert diagnostics.dropped_learners(members, fraction) == dropped
+
+
+def test_a_fraction_that_drops_nobody_is_refused():
+    outputs, y = constant_learners(2)
+    with pytest.raises(ValueError, match="drops none"):
+        diagnostics.learner_dropout(outputs, y, "regression", 0.2, 10, np.random.default_rng(0))
+
+
+def test_full_ensemble_error_is_the_mse_of_the_mean():
     outputs = np.random.default_rng(1).normal(size=(4, 9, 1))
     y = np.random.default_rng(2).normal(size=9)
     full = diagnostics.ensemble_error(outputs, y, "regression")
     assert full == pytest.approx(((outputs.mean(axis=0)[:, 0] - y) ** 2).mean())
-    # fraction so small that nothing is dropped
-    errors = diagnostics.learner_dropout(outputs, y, "regression", 0.01, 3, np.random.default_rng(0))
-    np.testing.assert_allclose(errors, full)
 
 
 def test_authors_broadcast_statistic_averages_over_all_pairs():
@@ -79,3 +107,19 @@ def test_classification_error_rate():
     y = np.array([0, 1])
     # score averaging: sample 0 → class 0 (right), sample 1 → mean (1, 1): tie → argmax 0 (wrong)
     assert diagnostics.ensemble_error(logits, y, "score") == pytest.approx(0.5)
+
+
+def test_dropout_table_skips_a_fraction_that_drops_nobody(tmp_path):
+    from collusion import analysis
+
+    run_dir = tmp_path / "runs" / "e" / "diabetes" / "mlp" / "regression" / "M2" / "beta1" / "seed0"
+    run_dir.mkdir(parents=True)
+    outputs, y = constant_learners(2)
+    np.savez(run_dir / "predictions.npz", last_test=outputs, y_test=y)
+    table = analysis.dropout_table([str(run_dir)], ["last"], [0.2, 0.6], subsets=100)
+    # M = 2: 0.2 drops floor(0.4) = 0 learners (no row); 0.6 drops 1, and both singletons are all there are
+    assert table["fraction"].tolist() == [0.6]
+    row = table.iloc[0]
+    assert row["dropped"] == 1 and row["subsets"] == 2 and row["all_subsets"]
+    full = 0.5**2
+    assert row["increase"] == pytest.approx((0**2 + 1**2) / 2 - full)

@@ -1,7 +1,8 @@
 """Tidy tables built from run directories: one row per observation.
 
 Per experiment (results/tables/<experiment>/):
-    runs.csv      one row per (run, selection): metrics at the selected epoch
+    runs.csv      one row per (run, selection): status, metrics at the selected epoch, and (classification)
+                  the learners' accuracy gap to the ensemble averaged over training up to that epoch
     debias.csv    one row per (run, selection): DIV before/after debiasing
     dropout.csv   one row per (run, selection, fraction): sub-ensemble error vs full ensemble
     gengap.csv    one row per (run, epoch): train and test ensemble loss and their gap
@@ -72,8 +73,18 @@ def runs_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
                         record, split, run.aggregation, run.members
                     )
                 row["gen_gap"] = record["test_L_ens"] - record["train_L_ens"]
+                if run.aggregation != "regression":
+                    row["learner_gap_dynamics"] = learner_gap_over_training(history, epoch, run.members)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def learner_gap_over_training(history: pd.DataFrame, epoch: int, members: int) -> float:
+    """Claim 6's dynamics: the mean over epochs 1..``epoch`` of the ensemble's validation accuracy
+    minus its learners' mean validation accuracy, in percentage points."""
+    upto = history[history["epoch"] <= epoch]
+    learners = upto[[f"val_acc_member{j}" for j in range(members)]].mean(axis=1)
+    return float(100.0 * (upto["val_acc"] - learners).mean())
 
 
 def load_predictions(run_dir: str | Path, selection: str, split: str = "test"):
@@ -98,6 +109,7 @@ def dropout_table(
     run_dirs: list[str], selections: list[str], fractions: list[float], subsets: int,
     authors_broadcast: bool = False,
 ) -> pd.DataFrame:
+    """A fraction that drops nobody at this M (floor(f·M) = 0) gives no row: it measures nothing."""
     from . import diagnostics
 
     rows = []
@@ -107,17 +119,23 @@ def dropout_table(
             outputs, y = load_predictions(run_dir, selection)
             full = diagnostics.ensemble_error(outputs, y, run.aggregation, authors_broadcast)
             for fraction in fractions:
+                dropped = diagnostics.dropped_learners(run.members, fraction)
+                if dropped == 0:
+                    continue
                 rng = np.random.default_rng([run.seed, int(round(fraction * 1000))])
-                errors = diagnostics.learner_dropout(
+                errors, exact = diagnostics.learner_dropout(
                     outputs, y, run.aggregation, fraction, subsets, rng, authors_broadcast
                 )
                 rows.append({
                     **run_key(run), "selection": selection, "fraction": fraction,
+                    "dropped": dropped, "subsets": len(errors), "all_subsets": exact,
                     "full_error": full, "dropout_error": errors.mean(),
                     "dropout_error_sd": errors.std(), "increase": errors.mean() - full,
                     "statistic": "authors_broadcast" if authors_broadcast else "per_sample",
                 })
-    return pd.DataFrame(rows)
+    columns = RUN_KEYS + ["selection", "fraction", "dropped", "subsets", "all_subsets", "full_error",
+                          "dropout_error", "dropout_error_sd", "increase", "statistic"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def gengap_table(run_dirs: list[str]) -> pd.DataFrame:

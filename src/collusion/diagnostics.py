@@ -5,6 +5,9 @@ Generalisation gap and training dynamics are read off the per-epoch history (see
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import torch
 
@@ -64,6 +67,26 @@ def ensemble_error(outputs: np.ndarray, y: np.ndarray, aggregation: str, authors
     return float((ensemble_pred.numpy() != y).mean())
 
 
+def dropped_learners(members: int, fraction: float) -> int:
+    """floor(fraction · M) learners are dropped, as in the authors' diagnostic (0 means none)."""
+    return math.floor(fraction * members + 1e-9)  # 1e-9: 0.29 · 100 is 28.999…96 in floating point
+
+
+def kept_subsets(members: int, keep: int, subsets: int, rng: np.random.Generator) -> tuple[list[tuple[int, ...]], bool]:
+    """The sub-ensembles to evaluate and whether they are all of them.
+
+    Every one of the C(M, keep) subsets when there are at most ``subsets`` (exact); otherwise
+    ``subsets`` distinct ones drawn at random (without repetition).
+    """
+    total = math.comb(members, keep)
+    if total <= subsets:
+        return list(itertools.combinations(range(members), keep)), True
+    chosen: set[tuple[int, ...]] = set()
+    while len(chosen) < subsets:
+        chosen.add(tuple(sorted(rng.choice(members, size=keep, replace=False).tolist())))
+    return sorted(chosen), False
+
+
 def learner_dropout(
     outputs: np.ndarray,
     y: np.ndarray,
@@ -72,15 +95,15 @@ def learner_dropout(
     subsets: int,
     rng: np.random.Generator,
     authors_broadcast: bool = False,
-) -> np.ndarray:
-    """Errors of ``subsets`` random sub-ensembles that drop ``fraction`` of the M learners.
-
-    The same subset is used for every example. At least one learner is kept.
+) -> tuple[np.ndarray, bool]:
+    """Errors of the sub-ensembles that drop floor(fraction · M) of the M learners, and whether
+    every such subset was evaluated (see ``kept_subsets``). The same subset is used for every
+    example. A fraction that drops nobody is an error: the caller skips it.
     """
     n_members = outputs.shape[0]
-    n_keep = max(1, n_members - int(round(fraction * n_members)))
-    errors = np.empty(subsets)
-    for i in range(subsets):
-        keep = np.sort(rng.choice(n_members, size=n_keep, replace=False))
-        errors[i] = ensemble_error(outputs[keep], y, aggregation, authors_broadcast)
-    return errors
+    n_drop = dropped_learners(n_members, fraction)
+    if n_drop == 0:
+        raise ValueError(f"dropping {fraction} of {n_members} learners drops none (floor({fraction}·{n_members}) = 0)")
+    keep_sets, exact = kept_subsets(n_members, n_members - n_drop, subsets, rng)
+    errors = np.array([ensemble_error(outputs[list(keep)], y, aggregation, authors_broadcast) for keep in keep_sets])
+    return errors, exact

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from . import stats
 from .analysis import SETTING_KEYS
 
 GROUP = SETTING_KEYS + ["selection"]
@@ -16,47 +16,65 @@ def sem(values: pd.Series) -> float:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
+def finished(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs that did not diverge (a diverged run's numbers are not a result to average)."""
+    return frame[frame["status"] != "diverged"] if "status" in frame else frame
+
+
 def summarise(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean, SEM and seed count of each metric per group."""
-    grouped = frame.groupby(by, dropna=False)
+    """Mean, SEM and seed count of each metric per group, over the runs that finished; the
+    diverged runs left out are counted (``diverged``) where the frame has a status."""
+    kept = finished(frame)
+    grouped = kept.groupby(by, dropna=False)
     parts = {}
     for metric in metrics:
         if metric in frame:
             parts[f"{metric}_mean"] = grouped[metric].mean()
             parts[f"{metric}_sem"] = grouped[metric].agg(sem)
     parts["seeds"] = grouped["seed"].nunique()
-    return pd.DataFrame(parts).reset_index()
+    table = pd.DataFrame(parts)
+    if "status" in frame:
+        diverged = frame[frame["status"] == "diverged"].groupby(by, dropna=False)["seed"].nunique()
+        every = frame.groupby(by, dropna=False)["seed"].nunique()
+        table = table.reindex(every.index)
+        table["seeds"] = table["seeds"].fillna(0).astype(int)
+        table["diverged"] = diverged.reindex(every.index).fillna(0).astype(int)
+    return table.reset_index()
 
 
 def paired_test(frame: pd.DataFrame, metric: str, beta_a: float = 0.0, beta_b: float = 1.0,
                 by: list[str] = GROUP) -> pd.DataFrame:
-    """Per group: metric(β_b) − metric(β_a) paired by seed; mean, SD, n and t-test p-values.
+    """Per group: metric(β_b) − metric(β_a) paired by seed over the seeds where both runs finished.
 
-    ``p_greater`` is one-sided (β_b larger), ``p_less`` one-sided (β_b smaller).
+    Mean at each β, paired mean difference, its SD, n, the diverged runs left out, the two-sided
+    exact sign-flip p (``p_exact``), the two-sided paired t p (``p_t``) and the 95 % CI of the mean
+    difference (sign-flip inversion; see collusion.stats).
     """
+    compared = frame[frame["beta"].isin([beta_a, beta_b])]
+    kept = finished(compared).dropna(subset=[metric])
+    wide = kept.pivot_table(index=[*by, "seed"], columns="beta", values=metric, aggfunc="first")
+    diverged = compared.groupby(by, dropna=False).size() - finished(compared).groupby(by, dropna=False).size()
+    blocks = {}
+    if {beta_a, beta_b} <= set(wide.columns):
+        for key, block in wide[[beta_a, beta_b]].dropna().groupby(level=list(range(len(by)))):
+            blocks[key if isinstance(key, tuple) else (key,)] = block.droplevel(list(range(len(by))))
     rows = []
-    for key, group in frame.groupby(by, dropna=False):
-        a = group[group["beta"] == beta_a].set_index("seed")[metric]
-        b = group[group["beta"] == beta_b].set_index("seed")[metric]
-        seeds = a.index.intersection(b.index)
-        diff = (b.loc[seeds] - a.loc[seeds]).dropna()
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+    for key in frame.groupby(by, dropna=False).groups:
+        key = key if isinstance(key, tuple) else (key,)
+        both = blocks.get(key, pd.DataFrame(columns=[beta_a, beta_b], dtype=float))
+        diff = both[beta_b] - both[beta_a]
+        row = dict(zip(by, key))
         row.update({
             "metric": metric, "beta_a": beta_a, "beta_b": beta_b,
-            "mean_a": float(a.loc[seeds].mean()), "mean_b": float(b.loc[seeds].mean()),
-            "diff_mean": float(diff.mean()) if len(diff) else float("nan"),
-            "diff_sd": float(diff.std(ddof=1)) if len(diff) > 1 else float("nan"),
-            "n": int(len(diff)),
+            "mean_a": float(both[beta_a].mean()), "mean_b": float(both[beta_b].mean()),
+            "n": len(diff), "n_diverged": int(diverged.get(key, 0)),
             "wins_b": int((diff > 0).sum()),
+            "seeds": ";".join(str(int(s)) for s in both.index),
+            "per_seed": ";".join(f"{v:.6g}" for v in diff),
         })
-        if len(diff) > 1 and diff.std(ddof=1) > 0:
-            row["p_greater"] = float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue)
-            row["p_less"] = float(stats.ttest_1samp(diff, 0.0, alternative="less").pvalue)
-        elif len(diff) > 1:  # identical differences: the limit of the t-test
-            row["p_greater"] = 0.0 if diff.iloc[0] > 0 else 1.0
-            row["p_less"] = 0.0 if diff.iloc[0] < 0 else 1.0
-        else:
-            row["p_greater"] = row["p_less"] = float("nan")
+        summary = stats.paired_summary(diff.to_numpy(dtype=float))
+        summary.pop("n_seeds")
+        row.update(summary)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -69,12 +87,13 @@ def beta_sweep(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def independent_vs_joint(runs: pd.DataFrame) -> pd.DataFrame:
-    """β = 0 vs β = 1 on the test set: error (1 − accuracy, or MSE) and ensemble loss."""
+    """β = 0 vs β = 1 on the test set: error (1 − accuracy, or MSE) and ensemble loss, paired over
+    the seeds where both finished, with two-sided exact sign-flip p-values."""
     error = paired_test(runs, "test_error")
-    loss = paired_test(runs, "test_L_ens")[GROUP + ["mean_a", "mean_b", "p_greater"]]
-    loss = loss.rename(columns={"mean_a": "L_ens_beta0", "mean_b": "L_ens_beta1", "p_greater": "L_ens_p"})
-    error = error.rename(columns={"mean_a": "error_beta0", "mean_b": "error_beta1", "p_greater": "error_p"})
-    table = error[GROUP + ["n", "error_beta0", "error_beta1", "error_p"]].merge(loss, on=GROUP)
+    loss = paired_test(runs, "test_L_ens")[GROUP + ["mean_a", "mean_b", "p_exact"]]
+    loss = loss.rename(columns={"mean_a": "L_ens_beta0", "mean_b": "L_ens_beta1", "p_exact": "L_ens_p_exact"})
+    error = error.rename(columns={"mean_a": "error_beta0", "mean_b": "error_beta1", "p_exact": "error_p_exact"})
+    table = error[GROUP + ["n", "n_diverged", "error_beta0", "error_beta1", "error_p_exact"]].merge(loss, on=GROUP)
     if "test_acc5" in runs and runs["test_acc5"].notna().any():  # top-5, where there are > 5 classes
         top5 = paired_test(runs.dropna(subset=["test_acc5"]), "test_acc5")[GROUP + ["mean_a", "mean_b"]]
         table = table.merge(top5.rename(columns={"mean_a": "top5_acc_beta0", "mean_b": "top5_acc_beta1"}),
@@ -95,12 +114,20 @@ def gengap_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def divergence_summary(divergence: pd.DataFrame) -> pd.DataFrame:
+    """One row per β > 1 run: status, epochs run, final train DIV and objective, and how many runs
+    of its setting and β diverged (``diverged_in_setting`` of ``runs_in_setting``)."""
+    columns = SETTING_KEYS + ["beta", "seed", "status", "epochs", "final_train_DIV", "final_train_objective",
+                              "diverged_in_setting", "runs_in_setting"]
     if divergence.empty:
-        return pd.DataFrame(columns=SETTING_KEYS + ["beta", "seed", "status", "epochs", "final_train_DIV", "final_train_objective"])
+        return pd.DataFrame(columns=columns)
     last = divergence.sort_values("epoch").groupby(SETTING_KEYS + ["beta", "seed"], dropna=False).tail(1)
-    return last.rename(columns={
+    last = last.rename(columns={
         "epoch": "epochs", "train_DIV": "final_train_DIV", "train_objective": "final_train_objective",
-    })[SETTING_KEYS + ["beta", "seed", "status", "epochs", "final_train_DIV", "final_train_objective"]]
+    })
+    setting = last.groupby(SETTING_KEYS + ["beta"], dropna=False)["status"]
+    last["diverged_in_setting"] = setting.transform(lambda status: int((status == "diverged").sum()))
+    last["runs_in_setting"] = setting.transform("size")
+    return last[columns]
 
 
 def write_table(frame: pd.DataFrame, stem: str, digits: int = 4) -> None:

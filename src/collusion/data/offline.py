@@ -49,11 +49,10 @@ def prepare_offline(name: str, out: str | Path) -> None:
     if name == "digits":
         bunch = sk.load_digits()
         images = bunch.images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), values 0..16
-        pixels = images / 16.0
+        # no mean/std: the split is drawn at train time, so they are computed on its training part
         save_prepared(
             out, X=images, y=bunch.target.astype(np.int64), task="classification",
             n_classes=10, scale=16.0,
-            mean=np.array([pixels.mean()], np.float32), std=np.array([pixels.std()], np.float32),
         )
     elif name == "diabetes":
         bunch = sk.load_diabetes(scaled=False)

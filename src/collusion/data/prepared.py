@@ -8,6 +8,7 @@ A prepared dataset is one ``.npz`` file:
     n_classes  number of classes (0 for regression)
     scale      images and sequences: the value that means 1.0 (255 for photos, 16 for digits)
     mean, std  images and sequences: per-channel normalisation constants, in units of X / scale
+               (optional: without them they are computed on the training part at load time)
     train_idx, val_idx, test_idx
                optional fixed split (e.g. CIFAR's official test set); without them the training
                job splits at random with the configured fractions and seed
@@ -127,8 +128,14 @@ def load_dataset(
     else:
         scale = float(arrays["scale"])
         channel_shape = (1, -1) + (1,) * (X.ndim - 2)  # (1, C, 1, 1) images, (1, C, 1) sequences
-        mean = torch.as_tensor(arrays["mean"], dtype=torch.float32, device=device).view(channel_shape)
-        std = torch.as_tensor(arrays["std"], dtype=torch.float32, device=device).view(channel_shape)
+        if "mean" in arrays:
+            mean, std = arrays["mean"], arrays["std"]
+        else:  # per channel, on the training part only
+            axes = (0,) + tuple(range(2, X.ndim))
+            mean, std = (X[train_idx] / scale).mean(axis=axes), (X[train_idx] / scale).std(axis=axes)
+            std = np.where(std > 0, std, 1.0)
+        mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(channel_shape)
+        std = torch.as_tensor(std, dtype=torch.float32, device=device).view(channel_shape)
 
         def normalise(x: torch.Tensor) -> torch.Tensor:
             return (x.float() / scale - mean) / std
