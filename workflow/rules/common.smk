@@ -7,11 +7,26 @@ min_version("9.20")
 
 # the package in this checkout's src/ (also what the scripts import), installed or not
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from collusion import pipeline
+from collusion import config_errors, pipeline
+from jsonschema import ValidationError
 
-validate(config, "../schemas/config.schema.yaml")
-try:
+
+def check_config():
+    """Duplicate YAML keys, the schema (defaults filled), then the cross-checks; a few lines each."""
+    for path in workflow.configfiles:
+        config_errors.check_yaml_file(path)
+    try:
+        validate(config, "../schemas/config.schema.yaml")
+    except WorkflowError as error:
+        if not isinstance(error.__context__, ValidationError):  # the error Snakemake wraps
+            raise
+        raise pipeline.ConfigError(config_errors.schema_message(error.__context__)) from None
+    pipeline.normalise_grid(config)
     pipeline.check_config(config)
+
+
+try:
+    check_config()
 except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
@@ -25,9 +40,7 @@ ANALYSIS_ENV = "../../envs/analysis.yaml"
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
-    members=r"\d+",
-    beta=r"\d+(\.\d+)?",
-    seed=r"\d+",
+    **pipeline.LABEL_PATTERNS,
 
 
 def run_of(wildcards):
