@@ -104,3 +104,22 @@ def test_shipped_configs_model_options_pass(name):
     for model in models.values():
         options = dict(model)
         check_options(options.pop("arch"), options)
+
+
+def test_declared_row_counts_are_those_of_the_offline_datasets():
+    """DATASET_ROWS lets the config check refuse empty splits before the data exists; for the
+    datasets bundled with scikit-learn it is checked here (the UCI counts follow collusion.data.uci)."""
+    import sklearn.datasets as sk
+
+    from collusion.data.catalog import DATASET_ROWS
+
+    for name in ("digits", "diabetes", "breast_cancer", "wine"):
+        assert len(getattr(sk, f"load_{name}")().target) == DATASET_ROWS[name], name
+
+
+def test_random_split_refuses_an_empty_part():
+    from collusion.data.prepared import random_split
+
+    with pytest.raises(ValueError, match="parts of 441, 0 and 1 examples: each part needs at least one"):
+        random_split(442, [0.998, 0.001, 0.001], seed=0)
+    assert [len(part) for part in random_split(442, [0.6, 0.15, 0.25], seed=0)] == [265, 66, 111]
