@@ -23,4 +23,8 @@ builders = {
     "dynamics": lambda: analysis.dynamics_table(run_dirs),
     "divergence": lambda: analysis.divergence_table(run_dirs),
 }
-builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
+try:
+    builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
+except analysis.RunOutputError as error:  # the traceback goes to the log; the reason to the console too
+    print(f"{snakemake.rule}: {error}", file=sys.__stderr__)
+    raise
