@@ -18,9 +18,11 @@ def check_config():
     try:
         validate(config, "../schemas/config.schema.yaml")
     except WorkflowError as error:
-        if not isinstance(error.__context__, ValidationError):  # the error Snakemake wraps
+        schema_error = error.__context__  # the jsonschema error Snakemake wraps
+        if not isinstance(schema_error, ValidationError):
             raise
-        raise pipeline.ConfigError(config_errors.schema_message(error.__context__)) from None
+        message = config_errors.schema_message(schema_error)
+        raise pipeline.ConfigError(message) from None
     pipeline.normalise_grid(config)
     pipeline.check_config(config)
 
@@ -39,8 +41,8 @@ ANALYSIS_ENV = "../../envs/analysis.yaml"
 
 
 wildcard_constraints:
-    experiment="|".join(EXPERIMENTS),
     **pipeline.LABEL_PATTERNS,
+    experiment="|".join(EXPERIMENTS),
 
 
 def run_of(wildcards):
