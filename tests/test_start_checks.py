@@ -123,3 +123,22 @@ def test_random_split_refuses_an_empty_part():
     with pytest.raises(ValueError, match="parts of 441, 0 and 1 examples: each part needs at least one"):
         random_split(442, [0.998, 0.001, 0.001], seed=0)
     assert [len(part) for part in random_split(442, [0.6, 0.15, 0.25], seed=0)] == [265, 66, 111]
+
+
+def tiny_config(**diabetes):
+    config = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
+    config["experiments"]["diabetes"].update(diabetes)
+    return config
+
+
+def test_whole_numbers_are_normalised_and_long_beta_labels_refused():
+    from collusion.pipeline import ConfigError, check_config, normalise_grid
+
+    config = tiny_config(seeds=[0.0, 1], ensemble_sizes=[3.0], betas=[0, 1])
+    normalise_grid(config)
+    exp = config["experiments"]["diabetes"]
+    assert exp["seeds"] == [0, 1] and all(type(s) is int for s in exp["seeds"] + exp["ensemble_sizes"])
+    assert all(type(b) is float for b in exp["betas"])
+    check_config(config)
+    with pytest.raises(ConfigError, match=r"experiments.diabetes.betas: β = 1e-50 would be written 0.0+1 .*over 40"):
+        check_config(tiny_config(betas=[0, 1e-50]))
