@@ -142,3 +142,28 @@ def test_whole_numbers_are_normalised_and_long_beta_labels_refused():
     check_config(config)
     with pytest.raises(ConfigError, match=r"experiments.diabetes.betas: β = 1e-50 would be written 0.0+1 .*over 40"):
         check_config(tiny_config(betas=[0, 1e-50]))
+
+
+@pytest.mark.parametrize("text, spelled", [("3e-3", "3.0e-3"), ("1e6", "1.0e+6"), ("2.5E3", "2.5e+3"), ("1.e5", "1.0e+5")])
+def test_yaml11_number_spelling_reads_back_as_the_number(text, spelled):
+    from collusion.config_errors import yaml11_number
+
+    assert yaml.safe_load(text) == text  # YAML 1.1: a string
+    assert yaml11_number(text) == spelled and yaml.safe_load(spelled) == float(text)
+    assert yaml11_number("16") is None and yaml11_number("big") is None
+
+
+def test_schema_message_lists_the_allowed_values():
+    import jsonschema
+
+    from collusion.config_errors import schema_message
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    config = tiny_config(aggregations=["mean"])
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    assert schema_message(error).splitlines() == [
+        "experiments.diabetes.aggregations.0: 'mean' is not one of "
+        "['score', 'probability', 'probability_double_softmax', 'regression']",
+        "  value: 'mean'",
+        "  allowed: 'score', 'probability', 'probability_double_softmax', 'regression'",
+    ]
