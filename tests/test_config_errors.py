@@ -49,6 +49,22 @@ CASES = {
         lambda c: c["experiments"]["diabetes"].update(aggregations=["score"]),
         ["experiments.diabetes.aggregations", "regression"],
     ),
+    "misspelt model option": (
+        lambda c: c["models"]["mlp"].update(hiden=[16]),
+        ["models.mlp", "'hiden' is not an option of mlp", "did you mean 'hidden'"],
+    ),
+    "model option of the wrong type": (
+        lambda c: c["models"]["cnn"].update(hidden="16"),
+        ["models.cnn", "hidden: '16' (str) is not an integer"],
+    ),
+    "infinite beta": (
+        lambda c: c["experiments"]["beta_above_one"].update(betas=[float("inf")]),
+        ["experiments.beta_above_one.betas", "finite", "got inf"],
+    ),
+    "split that leaves a part empty": (
+        lambda c: c["experiments"]["diabetes"].update(split={"fractions": [0.998, 0.001, 0.001]}),
+        ["experiments.diabetes.split.fractions", "442 examples", "val part empty"],
+    ),
 }
 
 
@@ -67,7 +83,53 @@ def test_bad_config_fails_at_start_naming_the_key(workdir, case):
     output = result.stdout + result.stderr
     for fragment in expected:
         assert fragment in output, f"{fragment!r} missing from:\n{output[-3000:]}"
+    assert "Failed validating" not in output, "the schema is printed:\n" + output[-3000:]
     assert not (workdir / "results").exists()
+
+
+def fails_at_start(workdir, name, text):
+    path = workdir / name
+    path.write_text(text)
+    result = snakemake(workdir, "-n", "--cores", "1", "--configfile", str(path), timeout=120)
+    assert result.returncode != 0
+    assert not (workdir / "results").exists()
+    return result.stdout + result.stderr
+
+
+def test_schema_error_is_a_few_lines_with_the_yaml11_hint(workdir):
+    text = TINY.read_text().replace("lr: 0.003, batch_size: 128", "lr: 3e-3, batch_size: 128")
+    output = fails_at_start(workdir, "yaml11.yaml", text)
+    message = output[output.index("config error:") :].splitlines()
+    assert message[0] == "config error: recipes.tiny_images.lr: '3e-3' is not of type 'number'"
+    assert "  value: '3e-3'" in message and "  allowed: number" in message
+    assert any("write 3.0e-3" in line for line in message), output
+    assert "Failed validating" not in output and "$defs" not in output
+
+
+def test_duplicate_yaml_key_is_rejected_naming_key_and_file(workdir):
+    text = TINY.read_text().replace(
+        "recipes:\n", "recipes:\n  tiny_tabular: {optimizer: sgd, lr: 0.1, batch_size: 8, epochs: 1}\n"
+    )
+    output = fails_at_start(workdir, "duplicate.yaml", text)
+    assert "duplicate.yaml: key 'tiny_tabular' appears twice" in output, output[-3000:]
+
+
+def test_numbers_of_any_spelling_get_paths_the_wildcards_accept(workdir):
+    """β = 1e-05 and 1e6, seed 0.0 and M 3.0 used to plan paths (beta1e-05, seed0.0, M3.0) that no
+    rule could make: MissingInputException."""
+    config = broken(lambda c: c["experiments"]["diabetes"].update(
+        betas=[0, 1.0e-5, 1.0e6, 1], seeds=[0.0], ensemble_sizes=[3.0]
+    ))
+    path = workdir / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(
+        workdir, "results/tables/diabetes/runs.csv", "results/tables/divergence.csv",
+        "-n", "--cores", "1", "--configfile", str(path), timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for run in ("M3/beta0/seed0", "M3/beta0.00001/seed0", "M3/beta1000000/seed0", "M3/beta1/seed0"):
+        path = f"results/runs/diabetes/diabetes/mlp_narrow/regression/{run}/history.csv"
+        assert path in result.stdout + result.stderr, result.stderr[-3000:]
 
 
 def test_tiny_config_is_valid(workdir):

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from collusion.data import sources
 from collusion.data.imagenet import ImageNetMissing, check_imagenet, read_manifest
@@ -22,6 +23,7 @@ from collusion.data.sources import (
     fetch,
 )
 from data.raw_formats import IMAGENET_WNIDS, make_cifar10, make_imagenet, make_uci
+from pipeline_helpers import TINY, copy_workflow, snakemake
 
 
 def md5(path: Path) -> str:
@@ -154,13 +156,16 @@ def test_truncated_unpinned_zip_fails_extraction_and_leaves_nothing(tmp_path):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     payload = b""
-    claimed_length = 0
+    requests = 0
+    cut_first = 0  # the first requests get 1000 bytes, then the connection closes
 
     def do_GET(self):  # noqa: N802 (http.server's name)
+        type(self).requests += 1
+        cut = type(self).requests <= self.cut_first
         self.send_response(200)
-        self.send_header("Content-Length", str(self.claimed_length))
+        self.send_header("Content-Length", str(len(self.payload)))
         self.end_headers()
-        self.wfile.write(self.payload)
+        self.wfile.write(self.payload[:1000] if cut else self.payload)
 
     def log_message(self, *args):
         pass
@@ -168,6 +173,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_server():
+    _Handler.requests = _Handler.cut_first = 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -176,18 +182,60 @@ def http_server():
     server.server_close()
 
 
+def served_source(server, archive, **changes):
+    url = f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz"
+    _Handler.payload = archive.read_bytes()
+    return replace(SOURCES["cifar10"], url=url, **{"md5": md5(archive), **changes})
+
+
 def test_http_download_and_cut_transfer(tmp_path, http_server, cifar_archive):
-    payload = cifar_archive.read_bytes()
-    url = f"http://127.0.0.1:{http_server.server_address[1]}/cifar-10-python.tar.gz"
-    source = replace(SOURCES["cifar10"], url=url, md5=md5(cifar_archive))
+    source = served_source(http_server, cifar_archive)
+    assert fetch(source, tmp_path / "ok").read_bytes() == cifar_archive.read_bytes()
 
-    _Handler.payload, _Handler.claimed_length = payload, len(payload)
-    assert fetch(source, tmp_path / "ok").read_bytes() == payload
-
-    _Handler.payload = payload[:1000]  # the server closes the connection early
-    with pytest.raises(DownloadError, match="cifar10: .*(cut short|failed after 1000 bytes)"):
-        fetch(source, tmp_path / "cut")
+    _Handler.requests, _Handler.cut_first = 0, 10  # every attempt is cut short
+    with pytest.raises(
+        DownloadError, match="cifar10: .*(cut short|failed after 1000 bytes).*after 3 attempts"
+    ):
+        fetch(source, tmp_path / "cut", retry_delays_s=(0, 0))
+    assert _Handler.requests == 3
     assert leftovers(tmp_path / "cut" / "cifar10") == []
+
+
+def test_network_error_is_retried(tmp_path, http_server, cifar_archive, caplog):
+    source = served_source(http_server, cifar_archive)
+    _Handler.cut_first = 2
+    with caplog.at_level(logging.INFO, logger=sources.__name__):
+        path = fetch(source, tmp_path / "raw", retry_delays_s=(0, 0))
+    assert path.read_bytes() == cifar_archive.read_bytes() and _Handler.requests == 3
+    assert caplog.text.count("retrying in 0 s") == 2
+
+
+def test_checksum_mismatch_is_not_retried(tmp_path, http_server, cifar_archive):
+    source = served_source(http_server, cifar_archive, md5="0" * 32)
+    with pytest.raises(ChecksumError, match="md5 mismatch"):
+        fetch(source, tmp_path / "raw", retry_delays_s=(0, 0))
+    assert _Handler.requests == 1
+    assert leftovers(tmp_path / "raw" / "cifar10") == []
+
+
+def test_download_rule_fails_once_on_a_checksum_mismatch_despite_global_retries(
+    tmp_path, cifar_archive
+):
+    """`retries: 3` on the download rules used to download a wrong file four times."""
+    workdir = copy_workflow(tmp_path / "wd")
+    config = yaml.safe_load(TINY.read_text())
+    config["data"] = {"urls": {"cifar10": cifar_archive.as_uri()}, "md5": {"cifar10": "0" * 32}}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "resources/raw/cifar10/cifar-10-python.tar.gz"
+    result = snakemake(
+        workdir, target, "--cores", "1", "--retries", "2", "--configfile", "config.yaml",
+        timeout=300,
+    )
+    assert result.returncode != 0
+    log = (workdir / "logs/data/download_cifar10.log").read_text()
+    assert log.count("md5 mismatch") == 1 and log.count("downloading") == 1, log
+    assert "Trying to restart" not in result.stdout + result.stderr
+    assert not (workdir / target).exists()
 
 
 def test_missing_imagenet_fails_with_instructions_and_writes_nothing(tmp_path):

@@ -12,7 +12,9 @@ Per experiment (results/tables/<experiment>/):
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +31,70 @@ def run_key(run: Run) -> dict:
     return {key: getattr(run, key) for key in RUN_KEYS}
 
 
+class RunOutputError(ValueError):
+    """A run's output file is missing, cut short, or disagrees with the run's provenance."""
+
+
+RERUN = "delete the run directory and rerun"
+OUTCOME_KEYS = ("status", "epochs_run", "best_epoch")
+
+
+def history_columns(run: Run) -> list[str]:
+    """The history columns the analyses read."""
+    columns = ["epoch", "train_objective"]
+    for split in ("train", "val", "test"):
+        columns += [f"{split}_L_ens", f"{split}_L_ind", f"{split}_DIV"]
+        columns += [f"{split}_L_member{j}" for j in range(run.members)]
+        if run.aggregation != "regression":
+            columns += [f"{split}_acc"] + [f"{split}_acc_member{j}" for j in range(run.members)]
+    return columns
+
+
 def read_history(run_dir: str | Path) -> pd.DataFrame:
-    return pd.read_csv(Path(run_dir) / "history.csv")
+    """history.csv, checked: whole rows, the columns the analyses read, and one row per epoch
+    that provenance.json says ran."""
+    path = Path(run_dir) / "history.csv"
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise RunOutputError(f"{path} cannot be read ({error}); {RERUN}") from None
+    lines = text.splitlines()
+    if not lines or not text.endswith("\n"):
+        raise RunOutputError(f"{path} ends in the middle of a row: the file was cut short; {RERUN}")
+    fields = lines[0].count(",")
+    for number, line in enumerate(lines[1:], start=1):
+        if line.count(",") != fields:
+            raise RunOutputError(
+                f"{path}: row {number} has {line.count(',') + 1} fields but the header has "
+                f"{fields + 1}: the file is corrupt; {RERUN}"
+            )
+    history = pd.read_csv(io.StringIO(text))
+    missing = [c for c in history_columns(parse_run_dir(run_dir)) if c not in history.columns]
+    if missing:
+        raise RunOutputError(f"{path} lacks the columns {', '.join(missing)}; {RERUN}")
+    epochs = read_outcome(run_dir)["epochs_run"]
+    if len(history) != epochs:
+        raise RunOutputError(
+            f"{path} has {len(history)} rows but provenance.json says {epochs} epochs ran: the run "
+            f"is incomplete; {RERUN}"
+        )
+    if history["epoch"].tolist() != list(range(1, epochs + 1)):
+        raise RunOutputError(f"{path}: the epochs are not 1, 2, …, {epochs}; {RERUN}")
+    return history
 
 
 def read_outcome(run_dir: str | Path) -> dict:
-    return json.loads((Path(run_dir) / "provenance.json").read_text())["outcome"]
+    path = Path(run_dir) / "provenance.json"
+    try:
+        outcome = json.loads(path.read_text())["outcome"]
+        missing = [key for key in OUTCOME_KEYS if key not in outcome]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunOutputError(
+            f"{path} has no readable outcome ({type(error).__name__}: {error}); {RERUN}"
+        ) from None
+    if missing:
+        raise RunOutputError(f"{path}: the outcome lacks {', '.join(missing)}; {RERUN}")
+    return outcome
 
 
 def selected_epoch(outcome: dict, selection: str) -> int | None:
@@ -88,8 +148,38 @@ def learner_gap_over_training(history: pd.DataFrame, epoch: int, members: int) -
 
 
 def load_predictions(run_dir: str | Path, selection: str, split: str = "test"):
-    with np.load(Path(run_dir) / "predictions.npz") as archive:
-        return archive[f"{selection}_{split}"], archive[f"y_{split}"]
+    """Outputs (M, N, K) of one selection and the labels (N,), checked against the run's M and
+    task."""
+    path = Path(run_dir) / "predictions.npz"
+    keys = (f"{selection}_{split}", f"y_{split}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            files = archive.files
+            arrays = {key: archive[key] for key in keys if key in files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise RunOutputError(
+            f"{path} cannot be read ({type(error).__name__}: {error}): the file is truncated or "
+            f"corrupt; {RERUN}"
+        ) from None
+    absent = [key for key in keys if key not in arrays]
+    if absent:
+        raise RunOutputError(
+            f"{path} has no array {', '.join(absent)} (it has {', '.join(files)}); {RERUN}"
+        )
+    outputs, y = arrays[keys[0]], arrays[keys[1]]
+    run = parse_run_dir(run_dir)
+    expected = f"({run.members}, {len(y)}, {1 if run.aggregation == 'regression' else 'K'})"
+    bad = (
+        y.ndim != 1 or outputs.ndim != 3 or outputs.shape[:2] != (run.members, len(y))
+        or (run.aggregation == "regression" and outputs.shape[2] != 1)
+        or (run.aggregation != "regression" and len(y) and not 0 <= y.min() <= y.max() < outputs.shape[2])
+    )
+    if bad:
+        raise RunOutputError(
+            f"{path}: {keys[0]} has shape {outputs.shape} and {keys[1]} {y.shape}; a run of "
+            f"{run.members} learners needs {expected} and ({len(y)},) (labels below K); {RERUN}"
+        )
+    return outputs, y
 
 
 def debias_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:

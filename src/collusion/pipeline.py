@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
-from .data.catalog import DATASET_TASKS
+from .data.catalog import DATASET_ROWS, DATASET_TASKS
 
 # torch-free at import: the analysis and figure jobs use Run and parse_run_dir only; the model
 # registry and the run spec (which import torch) are imported where they are needed
@@ -14,6 +16,9 @@ from .data.catalog import DATASET_TASKS
 RUN_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/beta{beta}/seed{seed}"
 RUN_DIR = f"results/runs/{RUN_KEY}"
 RUN_OUTPUTS = ("history.csv", "predictions.npz", "provenance.json")
+# What the labels below produce, and all the wildcards accept (common.smk's wildcard_constraints)
+LABEL_PATTERNS = {"members": r"\d+", "beta": r"\d+(\.\d+)?", "seed": r"\d+"}
+MAX_BETA_LABEL = 40  # characters; a β needing more (1e-50) is refused at start
 
 
 class ConfigError(ValueError):
@@ -21,8 +26,20 @@ class ConfigError(ValueError):
 
 
 def beta_label(beta: float) -> str:
-    """β as it appears in paths: 0, 0.25, 1, 1.5."""
-    return format(float(beta), "g")
+    """β as it appears in paths: the shortest decimal that reads back as the same float, never an
+    exponent (0, 0.25, 1, 1.5, 0.00001, 1000000)."""
+    beta = float(beta) + 0.0  # -0.0 -> 0.0
+    if not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"β = {beta} has no path label: β must be a finite number ≥ 0")
+    text = format(Decimal(repr(beta)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def count_label(value) -> str:
+    """M and seeds in paths: 3, never 3.0."""
+    if isinstance(value, bool) or not float(value).is_integer() or value < 0:
+        raise ValueError(f"{value!r} is not a whole number ≥ 0")
+    return str(int(value))
 
 
 @dataclass(frozen=True)
@@ -37,7 +54,10 @@ class Run:
 
     @property
     def dir(self) -> str:
-        return RUN_DIR.format(**{**self.__dict__, "beta": beta_label(self.beta)})
+        return RUN_DIR.format(**{
+            **self.__dict__, "members": count_label(self.members), "beta": beta_label(self.beta),
+            "seed": count_label(self.seed),
+        })
 
     def path(self, name: str) -> str:
         return f"{self.dir}/{name}"
@@ -48,9 +68,18 @@ class Run:
         return (self.experiment, self.dataset, self.model, self.aggregation, self.members)
 
 
+def normalise_grid(config: dict) -> None:
+    """Whole numbers the schema accepts as integers (seeds: [0.0], ensemble_sizes: [3.0]) become
+    ints, and β floats, so runs, paths and wildcards agree on one label."""
+    for exp in config["experiments"].values():
+        for key in ("ensemble_sizes", "seeds"):
+            exp[key] = [int(v) if isinstance(v, float) and v.is_integer() else v for v in exp[key]]
+        exp["betas"] = [float(v) if isinstance(v, (int, float)) else v for v in exp["betas"]]
+
+
 def check_config(config: dict) -> None:
     """Cross-references the schema cannot express; raises ConfigError naming key and allowed values."""
-    from .models import ARCHITECTURES
+    from .models import ARCHITECTURES, check_options
 
     models, recipes = config["models"], config["recipes"]
     for name, model in models.items():
@@ -59,6 +88,11 @@ def check_config(config: dict) -> None:
                 f"models.{name}.arch: unknown architecture {model['arch']!r}; "
                 f"allowed: {', '.join(sorted(ARCHITECTURES))}"
             )
+        options = {key: value for key, value in model.items() if key != "arch"}
+        try:
+            check_options(model["arch"], options)
+        except ValueError as error:
+            raise ConfigError(f"models.{name}: {error}") from None
     for name, exp in config["experiments"].items():
         where = f"experiments.{name}"
         if exp["dataset"] not in DATASET_TASKS:
@@ -88,9 +122,31 @@ def check_config(config: dict) -> None:
         fractions = exp.get("split", {}).get("fractions", [0.6, 0.15, 0.25])
         if abs(sum(fractions) - 1) > 1e-6:
             raise ConfigError(f"{where}.split.fractions must sum to 1, got {fractions}")
+        if exp["dataset"] in DATASET_ROWS:
+            from .data.prepared import split_sizes
+
+            rows = DATASET_ROWS[exp["dataset"]]
+            sizes = split_sizes(rows, fractions)
+            if min(sizes) < 1:
+                empty = ("train", "val", "test")[sizes.index(min(sizes))]
+                raise ConfigError(
+                    f"{where}.split.fractions: {fractions} of {exp['dataset']}'s {rows} examples "
+                    f"leave the {empty} part empty (train/val/test sizes {sizes[0]}/{sizes[1]}/"
+                    f"{sizes[2]}); every part needs at least one example: raise its fraction"
+                )
         for beta in exp["betas"]:
-            if not beta >= 0:
-                raise ConfigError(f"{where}.betas: β must be in [0, ∞), got {beta}")
+            if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+                raise ConfigError(
+                    f"{where}.betas: β must be a finite number ≥ 0, got {beta}: it is a weight in "
+                    "the objective and names the run's directory (for a divergence demonstration "
+                    "use a finite β > 1, e.g. 2)"
+                )
+            if len(beta_label(beta)) > MAX_BETA_LABEL:
+                raise ConfigError(
+                    f"{where}.betas: β = {beta!r} would be written {beta_label(beta)} in its "
+                    f"run's path, over {MAX_BETA_LABEL} characters; choose a β with fewer "
+                    "decimal digits"
+                )
 
 
 def experiment_runs(config: dict, experiment: str) -> list[Run]:
@@ -129,15 +185,24 @@ def dynamics_runs(config: dict, experiment: str) -> list[Run]:
     ]
 
 
+def _from_labels(experiment, dataset, model, aggregation, members, beta, seed, where) -> Run:
+    labels = {"members": members, "beta": beta, "seed": seed}
+    for key, label in labels.items():
+        if not re.fullmatch(LABEL_PATTERNS[key], label):
+            raise ValueError(f"{where}: {key} label {label!r} does not match {LABEL_PATTERNS[key]}")
+    return Run(experiment, dataset, model, aggregation, int(members), float(beta), int(seed))
+
+
 def run_from_wildcards(wildcards) -> Run:
-    return Run(
+    return _from_labels(
         wildcards.experiment,
         wildcards.dataset,
         wildcards.model,
         wildcards.aggregation,
-        int(wildcards.members),
-        float(wildcards.beta),
-        int(wildcards.seed),
+        wildcards.members,
+        wildcards.beta,
+        wildcards.seed,
+        where="wildcards",
     )
 
 
@@ -210,6 +275,10 @@ def parse_run_dir(path: str | Path) -> Run:
     parts = Path(path).parts
     i = parts.index("runs")
     experiment, dataset, model, aggregation, members, beta, seed = parts[i + 1 : i + 8]
-    return Run(
-        experiment, dataset, model, aggregation, int(members[1:]), float(beta[4:]), int(seed[4:])
+    prefixes = {"M": members, "beta": beta, "seed": seed}
+    for prefix, part in prefixes.items():
+        if not part.startswith(prefix):
+            raise ValueError(f"{path}: {part!r} should start with {prefix!r} (layout {RUN_KEY})")
+    return _from_labels(
+        experiment, dataset, model, aggregation, members[1:], beta[4:], seed[4:], where=str(path)
     )

@@ -7,11 +7,28 @@ min_version("9.20")
 
 # the package in this checkout's src/ (also what the scripts import), installed or not
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from collusion import pipeline
+from collusion import config_errors, pipeline
+from jsonschema import ValidationError
 
-validate(config, "../schemas/config.schema.yaml")
-try:
+
+def check_config():
+    """Duplicate YAML keys, the schema (defaults filled), then the cross-checks; a few lines each."""
+    for path in workflow.configfiles:
+        config_errors.check_yaml_file(path)
+    try:
+        validate(config, "../schemas/config.schema.yaml")
+    except WorkflowError as error:
+        schema_error = error.__context__  # the jsonschema error Snakemake wraps
+        if not isinstance(schema_error, ValidationError):
+            raise
+        message = config_errors.schema_message(schema_error)
+        raise pipeline.ConfigError(message) from None
+    pipeline.normalise_grid(config)
     pipeline.check_config(config)
+
+
+try:
+    check_config()
 except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
@@ -24,10 +41,8 @@ ANALYSIS_ENV = "../../envs/analysis.yaml"
 
 
 wildcard_constraints:
+    **pipeline.LABEL_PATTERNS,
     experiment="|".join(EXPERIMENTS),
-    members=r"\d+",
-    beta=r"\d+(\.\d+)?",
-    seed=r"\d+",
 
 
 def run_of(wildcards):

@@ -37,7 +37,9 @@ for _source in SOURCES.values():
             },
         log:
             f"logs/data/download_{_source.name}.log",
-        retries: 3
+        # fetch retries network errors itself; a checksum mismatch must fail at once, also under
+        # a profile's global retries (the same URL would serve the same bytes)
+        retries: 0
         localrule: True  # downloads run where the network is, not on a cluster's compute nodes
         conda:
             TORCH_ENV

@@ -24,4 +24,8 @@ builders = {
     "divergence": lambda: analysis.divergence_table(run_dirs),
     "calibration": lambda: analysis.calibration_table(run_dirs, selections),
 }
-builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
+try:
+    builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
+except analysis.RunOutputError as error:  # the traceback goes to the log; the reason to the console too
+    print(f"{snakemake.rule}: {error}", file=sys.__stderr__)
+    raise

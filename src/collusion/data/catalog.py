@@ -21,6 +21,20 @@ DATASET_TASKS: dict[str, str] = {
     "abalone": "regression",
 }
 
+# Examples in the datasets that store no split (the training job splits them with split.fractions):
+# what collusion.data.offline and collusion.data.uci prepare. The config check uses these to refuse
+# fractions that would leave a part empty.
+DATASET_ROWS: dict[str, int] = {
+    "digits": 1797,
+    "diabetes": 442,
+    "breast_cancer": 569,
+    "wine": 178,
+    "bioconcentration": 779,
+    "weather": 1000,
+    "facebook": 495,
+    "abalone": 1000,
+}
+
 
 def dataset_task(name: str) -> str:
     if name not in DATASET_TASKS:

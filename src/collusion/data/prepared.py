@@ -85,9 +85,21 @@ def random_split(n: int, fractions: list[float], seed: int) -> tuple[np.ndarray,
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
     order = np.random.default_rng(seed).permutation(n)
+    sizes = split_sizes(n, fractions)
+    if min(sizes) < 1:
+        raise ValueError(
+            f"split fractions {fractions} of {n} examples give parts of {sizes[0]}, {sizes[1]} and "
+            f"{sizes[2]} examples: each part needs at least one; raise the smallest fraction"
+        )
+    n_train, n_val, _ = sizes
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+
+
+def split_sizes(n: int, fractions: list[float]) -> tuple[int, int, int]:
+    """Sizes of the train/val/test parts ``random_split`` makes of ``n`` examples."""
     n_train = int(round(fractions[0] * n))
     n_val = int(round(fractions[1] * n))
-    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+    return n_train, n_val, n - n_train - n_val
 
 
 def load_dataset(

@@ -10,7 +10,9 @@ next to the file, so a source without a published checksum (the UCI archives) ca
 config after its first download.
 
 urllib handles http(s):// and file:// URLs alike; the tests serve archives through file://.
-Retrying is Snakemake's job (``retries:`` on the download rules).
+A network error (refused, reset, timed out, cut short) is retried here, after the delays in
+``RETRY_DELAYS_S``; a checksum mismatch is not retried (the same URL would serve the same bytes),
+so the download rules set ``retries: 0`` whatever the profile says.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 RAW_ROOT = Path("resources/raw")
 CHUNK = 1 << 20
 TIMEOUT_S = 60
+RETRY_DELAYS_S = (10, 60)  # seconds before the 2nd and 3rd attempt after a network error
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,13 @@ def configured_source(name: str, data_config: dict | None = None) -> Source:
     return replace(source, **changes)
 
 
-def fetch(source: Source, root: str | Path = RAW_ROOT) -> Path:
-    """Download, verify, (extract) ``source`` under ``root``; return the verified file's path."""
+def fetch(
+    source: Source, root: str | Path = RAW_ROOT, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+) -> Path:
+    """Download, verify, (extract) ``source`` under ``root``; return the verified file's path.
+
+    A network error is retried after each of ``retry_delays_s``; a checksum mismatch fails at once.
+    """
     directory = source.directory(root)
     directory.mkdir(parents=True, exist_ok=True)
     final = source.path(root)
@@ -172,8 +181,16 @@ def fetch(source: Source, root: str | Path = RAW_ROOT) -> Path:
     os.close(handle)
     tmp = Path(tmp_name)
     try:
-        logger.info("%s: downloading %s", source.name, source.url)
-        digests = _stream(source, tmp)
+        for attempt, delay in enumerate([*retry_delays_s, None], start=1):
+            logger.info("%s: downloading %s (attempt %d)", source.name, source.url, attempt)
+            try:
+                digests = _stream(source, tmp)
+                break
+            except DownloadError as error:
+                if delay is None:
+                    raise DownloadError(f"{error} (gave up after {attempt} attempts)") from error
+                logger.warning("%s; retrying in %g s", error, delay)
+                time.sleep(delay)
         _verify(source, final, digests)
         os.replace(tmp, final)
     finally:
@@ -216,13 +233,13 @@ def _stream(source: Source, tmp: Path) -> dict[str, str]:
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         raise DownloadError(
             f"{source.name}: downloading {source.url} failed after {received} bytes: {error}. "
-            "Nothing was kept. Run again (the download rules retry by themselves), or set "
-            f"data.urls.{source.name} in the config to a mirror or a file:// copy."
+            "Nothing was kept. Run again later, or set "
+            f"data.urls.{source.name} in the config to a mirror or a file:// copy"
         ) from error
     if length is not None and received != int(length):
         raise DownloadError(
             f"{source.name}: {source.url} was cut short: received {received} of {length} bytes. "
-            "Nothing was kept; run again."
+            "Nothing was kept; run again later"
         )
     return {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}
 

@@ -40,7 +40,7 @@ def _check(name: str, in_shape: tuple[int, ...], patch_size, dim: int, depth: in
 def build_vit(
     in_shape: tuple[int, ...],
     out_dim: int,
-    patch_size: int = 8,
+    patch_size: int | list[int] = 8,
     dim: int = 384,
     depth: int = 6,
     heads: int = 6,
@@ -75,7 +75,7 @@ def build_vit(
 def build_simple_vit(
     in_shape: tuple[int, ...],
     out_dim: int,
-    patch_size: int = 8,
+    patch_size: int | list[int] = 8,
     dim: int = 384,
     depth: int = 6,
     heads: int = 6,
