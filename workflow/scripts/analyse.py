@@ -21,6 +21,7 @@ builders = {
     ),
     "gengap": lambda: analysis.gengap_table(run_dirs),
     "dynamics": lambda: analysis.dynamics_table(run_dirs),
+    "curves": lambda: analysis.curves_table(run_dirs),
     "divergence": lambda: analysis.divergence_table(run_dirs),
 }
 builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
