@@ -7,6 +7,8 @@ figure, vector PDF plus a 200-dpi PNG. Bands are defined in ``BANDS`` and named 
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -108,9 +110,11 @@ def note(fig, text: str) -> None:
 
 
 def empty_figure(message: str):
-    fig, ax = plt.subplots(figsize=(4, 1.2))
+    """A figure that says why there is nothing to draw (wrapped to fit)."""
+    text = "\n".join(textwrap.fill(line, 80) for line in message.splitlines())
+    fig, ax = plt.subplots(figsize=(5.5, 0.6 + 0.2 * text.count("\n")))
     ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
     return fig
 
 

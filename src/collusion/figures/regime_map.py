@@ -74,8 +74,8 @@ def draw(tables):
     claims = tables["claims"]
     missing = missing_columns(claims)
     if missing:
-        return empty_figure("claims.csv does not follow the claims-table contract (missing: "
-                            + ", ".join(missing) + ");\nregenerate it with the current `claims` rule")
+        return empty_figure("claims.csv does not follow the claims-table contract\n(missing: "
+                            + ", ".join(missing) + "): regenerate it with the current `claims` rule")
     table = cells(claims)
     if table.empty:
         return empty_figure("claims.csv declares no primary endpoint: nothing to map")
