@@ -100,8 +100,10 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
                 handles[label] = handle
                 labels.append(label)
     if labels:
+        panel_columns = np.shape(axes)[-1] if np.ndim(axes) > 1 else len(np.ravel(axes))
+        ncols = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
         fig.legend([handles[label] for label in labels], labels, loc="outside lower center",
-                   ncols=min(columns, len(labels)), title=title, frameon=False)
+                   ncols=ncols, title=title, frameon=False)
 
 
 def note(fig, text: str) -> None:

@@ -15,7 +15,8 @@ def draw(tables):
             plot_band(ax, band(part, ["beta"], "DIV_decrease_pct", "sd"), "beta",
                       color="k" if selection == "best_val" else "0.5", ls=SELECTION_STYLE[selection],
                       label=SELECTION_LABEL[selection])
-        ax.set(title=setting_label(key), xlabel="β", ylabel="test DIV removed (%)", ylim=(-5, 105))
+        ax.axhline(0, color="0.7", lw=0.6, zorder=0)  # below 0: debiasing raised DIV (possible for cross-entropy)
+        ax.set(title=setting_label(key), xlabel="β", ylabel="test DIV removed (%)")
     legend_below(fig, axes, title="checkpoint")
     diverged_note(fig, n_diverged)
     return fig
