@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from collusion.data.paper_datasets import PAPER_DATASETS
+from collusion.figures import size_study_partners
 from collusion.data.sources import SOURCES
 from pipeline_helpers import REPO, copy_workflow, snakemake
 
@@ -126,7 +127,10 @@ def test_grid_covers_the_paper():
     for dataset in ("cifar10", "cifar100", "svhn", "tiny_imagenet", "imagenet"):
         assert any({"score", "probability"} <= set(e["aggregations"]) for e in by_dataset[dataset])
     assert any("probability_double_softmax" in e["aggregations"] for e in by_dataset["cifar10"])
-    assert any(sorted(e["ensemble_sizes"]) == [2, 3, 5, 10] for e in by_dataset["cifar10"])
+    # the size study trains M ∈ {2, 3, 10}; its M = 5 are cifar10's runs, read from there (issue 10)
+    assert CONFIG["experiments"]["cifar10_ensemble_size"]["ensemble_sizes"] == [2, 3, 10]
+    assert size_study_partners(CONFIG) == {"cifar10_ensemble_size": ["cifar10"]}
+    assert 5 in CONFIG["experiments"]["cifar10"]["ensemble_sizes"]
     (imagenet,) = by_dataset["imagenet"]
     assert imagenet["ensemble_sizes"] == [3] and imagenet["betas"] == [0, 1] and len(imagenet["seeds"]) == 1
     for dataset, exps in by_dataset.items():

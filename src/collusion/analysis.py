@@ -326,3 +326,16 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
                 wood_seeds=len(indices),
             )
     return pd.DataFrame(rows, columns=RUN_KEYS + ["selection"] + CALIBRATION_COLUMNS)
+
+
+CURVE_COLUMNS = [f"{split}_{metric}" for metric in ("L_ens", "L_ind", "DIV") for split in ("train", "val", "test")]
+
+
+def curves_table(run_dirs: list[str]) -> pd.DataFrame:
+    """One row per (run, epoch): train, validation and test L_ens, L_ind and DIV (the
+    pseudo-diversity figure: train DIV against test DIV over training)."""
+    frames = [read_history(run_dir)[["epoch", *CURVE_COLUMNS]].assign(**run_key(parse_run_dir(run_dir)))
+              for run_dir in run_dirs]
+    if not frames:
+        return pd.DataFrame(columns=RUN_KEYS + ["epoch", *CURVE_COLUMNS])
+    return pd.concat(frames, ignore_index=True)[RUN_KEYS + ["epoch", *CURVE_COLUMNS]]

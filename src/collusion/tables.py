@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 
@@ -150,3 +152,106 @@ def markdown(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(row) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("---" for _ in frame.columns) + "|")
     return "\n".join(lines) + "\n"
+
+
+# --- paper tables added for the figures (issue 11); the registry is collusion.figures.PAPER_TABLES
+
+
+def _completed(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] != "diverged"] if "status" in runs else runs
+
+
+def pseudo_diversity(runs: pd.DataFrame) -> pd.DataFrame:
+    """Train vs test DIV at the selected checkpoint: mean, SD and seed count of train DIV, test DIV
+    and their ratio train/test, per setting, selection and β (completed runs only)."""
+    runs = _completed(runs).dropna(subset=["train_DIV", "test_DIV"])
+    runs = runs.assign(DIV_train_test_ratio=runs["train_DIV"] / runs["test_DIV"])
+    grouped = runs.groupby(GROUP + ["beta"], dropna=False)
+    parts = {}
+    for metric in ("train_DIV", "test_DIV", "DIV_train_test_ratio"):
+        parts[f"{metric}_mean"] = grouped[metric].mean()
+        parts[f"{metric}_sd"] = grouped[metric].std(ddof=1)
+    parts["seeds"] = grouped["seed"].nunique()
+    return pd.DataFrame(parts).reset_index()
+
+
+def ensemble_size(runs: pd.DataFrame, studies: dict[str, list[str]]) -> pd.DataFrame:
+    """Test error vs ensemble size M for each size study, its own runs plus the same model and
+    aggregation's runs of its partner experiments (at sizes the study does not train itself);
+    mean, SD, SEM and seed count per (study, model, aggregation, selection, M, β)."""
+    columns = ["study", "experiment", "dataset", "model", "aggregation", "members", "selection", "beta",
+               "test_error_mean", "test_error_sd", "test_error_sem", "seeds"]
+    parts = []
+    for study, partners in studies.items():
+        own = runs[runs["experiment"] == study]
+        shared = runs[runs["experiment"].isin(partners)
+                      & runs["model"].isin(own["model"].unique())
+                      & runs["aggregation"].isin(own["aggregation"].unique())
+                      & ~runs["members"].isin(own["members"].unique())]
+        parts.append(pd.concat([own, shared]).assign(study=study))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    pooled = _completed(pd.concat(parts, ignore_index=True))
+    grouped = pooled.groupby(["study", "experiment", "dataset", "model", "aggregation", "members", "selection", "beta"])
+    table = grouped["test_error"].agg(test_error_mean="mean", test_error_sd="std", test_error_sem=sem)
+    table["seeds"] = grouped["seed"].nunique()
+    return table.reset_index()[columns]
+
+
+HTML_STYLE = ("body{font-family:sans-serif;font-size:13px;margin:8px}"
+              "table{border-collapse:collapse;margin-bottom:16px}"
+              "th,td{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+              "th{background:#f3f3f3;position:sticky;top:0}")
+
+
+def html_fragment(frame: pd.DataFrame, digits: int = 4) -> str:
+    if frame.empty:
+        return "<p>(no rows)</p>"
+    return frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.{digits}g}", border=0)
+
+
+def html_page(title: str, body: str) -> str:
+    """A self-contained HTML page (what the report shows inline)."""
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{HTML_STYLE}</style></head><body><h3>{html.escape(title)}</h3>{body}</body></html>\n")
+
+
+def html_table(frame: pd.DataFrame, title: str, digits: int = 4) -> str:
+    return html_page(title, html_fragment(frame, digits))
+
+
+def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims table as the report shows it: primary endpoints first, then by claim and setting."""
+    if "primary" not in claims:
+        return claims
+    primary = claims["primary"].astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
+    order = claims.assign(_primary=~primary).sort_values(["_primary", "claim"], kind="stable")
+    return order.drop(columns="_primary")
+
+
+def run_summary(config: dict, provenances: list[tuple[str, dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What was run: per experiment its grid and how many runs completed or diverged; and the code
+    versions (commit, dirty flag, torch, device) the runs' provenance records, with run counts.
+    ``provenances``: (experiment, provenance.json contents) per run."""
+    runs = pd.DataFrame([{
+        "experiment": experiment,
+        "status": record.get("outcome", {}).get("status", "unknown"),
+        "commit": record.get("code", {}).get("commit", "unknown"),
+        "dirty": record.get("code", {}).get("dirty"),
+        "torch": record.get("packages", {}).get("torch"),
+        "device": record.get("device"),
+    } for experiment, record in provenances])
+    experiments = []
+    for name, experiment in config["experiments"].items():
+        mine = runs[runs["experiment"] == name] if len(runs) else runs
+        experiments.append({
+            "experiment": name, "dataset": experiment["dataset"],
+            "models": ", ".join(experiment["models"]), "aggregations": ", ".join(experiment["aggregations"]),
+            "M": ", ".join(map(str, experiment["ensemble_sizes"])), "β": ", ".join(f"{b:g}" for b in experiment["betas"]),
+            "seeds": len(experiment["seeds"]), "recipe": f"{experiment['recipe']}: {config['recipes'][experiment['recipe']]}",
+            "completed": int((mine["status"] == "completed").sum()) if len(mine) else 0,
+            "diverged": int((mine["status"] == "diverged").sum()) if len(mine) else 0,
+        })
+    code = (runs.groupby(["commit", "dirty", "torch", "device"], dropna=False).size().rename("runs").reset_index()
+            if len(runs) else pd.DataFrame(columns=["commit", "dirty", "torch", "device", "runs"]))
+    return pd.DataFrame(experiments), code

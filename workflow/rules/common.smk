@@ -73,6 +73,7 @@ ANALYSES = {
     "gengap": ("sweep", ["history.csv"]),
     "dynamics": ("dynamics", ["history.csv"]),
     "calibration": ("sweep", ["predictions.npz"]),
+    "curves": ("sweep", ["history.csv"]),
 }
 
 
@@ -89,25 +90,28 @@ def analysis_inputs(table):
     return inputs
 
 
-# Paper tables: the per-experiment tables each summarises.
-PAPER_TABLES = {
-    "beta_sweep": ["runs"],
-    "independent_vs_joint": ["runs"],
-    "debias": ["debias"],
-    "learner_dropout": ["dropout"],
-    "gen_gap": ["runs"],
-}
-# Figures: the tables each draws.
-FIGURES = {
-    "beta_sweep": {"beta_sweep": "results/paper/tables/beta_sweep.csv"},
-    "diversity": {"beta_sweep": "results/paper/tables/beta_sweep.csv"},
-    "gen_gap": {"gengap": experiment_tables("gengap")},
-    "debias": {"debias": "results/paper/tables/debias.csv"},
-    "learner_dropout": {"learner_dropout": "results/paper/tables/learner_dropout.csv"},
-    "dynamics": {"dynamics": experiment_tables("dynamics")},
-    "divergence": {"divergence": "results/tables/divergence.csv"},
-    "ensemble_size": {"beta_sweep": "results/paper/tables/beta_sweep.csv"},
-}
+# Paper tables, figures and report sections: the registries in the library.
+from collusion.figures import FIGURES, PAPER_TABLES, SECTIONS, input_name
+
+
+def source_paths(source):
+    """The files behind a table or figure input (see collusion.figures for the kinds)."""
+    if source == "divergence":
+        return ["results/tables/divergence.csv"]
+    if source == "claims":
+        return ["results/paper/claims.csv"]
+    if source.startswith("table:"):
+        return [f"results/paper/tables/{input_name(source)}.csv"]
+    return experiment_tables(source)
+
+
+def figure_inputs(name):
+    return {input_name(s): source_paths(s) for s in FIGURES[name].inputs}
+
+
+def source_file(*parts):
+    """A file of this workflow's source tree, found from the Snakefile (works as a module too)."""
+    return str(Path(workflow.basedir, *parts))
 
 
 def paper_targets():
@@ -115,8 +119,13 @@ def paper_targets():
         expand("results/paper/figures/{name}.{ext}", name=FIGURES, ext=["pdf", "png"])
         + expand(
             "results/paper/tables/{name}.{ext}",
-            name=[*PAPER_TABLES, "divergence"],
-            ext=["csv", "md", "tex"],
+            name=PAPER_TABLES,
+            ext=["csv", "md", "tex", "html"],
         )
-        + ["results/paper/claims.md", "results/paper/claims.csv"]
+        + [
+            "results/paper/claims.md",
+            "results/paper/claims.csv",
+            "results/paper/claims.html",
+            "results/paper/summary.html",
+        ]
     )

@@ -21,6 +21,7 @@ builders = {
     ),
     "gengap": lambda: analysis.gengap_table(run_dirs),
     "dynamics": lambda: analysis.dynamics_table(run_dirs),
+    "curves": lambda: analysis.curves_table(run_dirs),
     "divergence": lambda: analysis.divergence_table(run_dirs),
     "calibration": lambda: analysis.calibration_table(run_dirs, selections),
 }

@@ -1,4 +1,121 @@
-"""One module per figure; each has ``draw(tables) -> Figure`` and reads tidy tables only.
+"""The paper-level outputs: the registries of figures and paper tables, and one module per figure.
 
-The figure list, and the tables each figure draws, are in workflow/rules/common.smk (FIGURES).
+``FIGURES`` and ``PAPER_TABLES`` are what workflow/rules/common.smk, the adapters
+(workflow/scripts/figure.py, paper_table.py) and the tests iterate over: name -> builder, the
+tables it reads, the paper figure it corresponds to, the claims it supports and its report section.
+Captions are workflow/report/figure_<name>.rst and table_<name>.rst. Each figure module has
+``draw(tables) -> Figure`` and reads tidy tables only; the table builders are functions of
+collusion.tables. This module imports neither (the Snakefile reads it at every start).
+
+Inputs are named by kind: a per-experiment analysis (``runs``, ``debias``, ``dropout``, ``gengap``,
+``dynamics``, ``curves``: results/tables/<experiment>/<name>.csv over every sweep experiment),
+``divergence`` (results/tables/divergence.csv), ``claims`` (results/paper/claims.csv) or
+``table:<name>`` (the paper table results/paper/tables/<name>.csv).
 """
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+# Report sections (categories), in the paper's order.
+SECTIONS = {
+    "about": "0 · About this run and the claims",
+    "generalisation": "1 · Joint training generalises worse (claims 1, 3, 7)",
+    "diversity": "2 · Diversity, pseudo-diversity and collusion (claims 2, 4, 5)",
+    "dynamics": "3 · Training dynamics (claim 6)",
+    "divergence": "4 · β > 1: the unbounded objective",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    inputs: tuple[str, ...]
+    paper: str
+    claims: tuple[int, ...]
+    section: str
+
+
+FIGURES = {
+    "beta_sweep": Figure(("runs",), "Fig. 6 (left): test accuracy vs β", (1, 7), "generalisation"),
+    "beta_sweep_detail": Figure(("runs",), "detail of Fig. 6 and the tabular figures", (1, 6, 7), "generalisation"),
+    "gen_gap": Figure(("gengap", "runs"), "generalisation-gap figure", (3,), "generalisation"),
+    "ensemble_size": Figure(("table:ensemble_size",), "ensemble-size study (no paper figure)", (1,), "generalisation"),
+    "diversity": Figure(("runs",), "tabular figures: test MSE and DIV vs β", (1, 2), "diversity"),
+    "pseudo_diversity": Figure(("curves", "runs"), "none (the data behind “pseudo-diversity does not generalise”)",
+                               (2, 3), "diversity"),
+    "debias": Figure(("debias", "runs"), "tabular debiasing figure", (4,), "diversity"),
+    "learner_dropout": Figure(("dropout", "runs"), "tabular learner-dropout figure", (5,), "diversity"),
+    "dynamics": Figure(("dynamics",), "training-dynamics figure (ImageNet)", (6,), "dynamics"),
+    "divergence": Figure(("divergence",), "none (β > 1 is the paper's argument, not a figure)", (), "divergence"),
+    "regime_map": Figure(("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"),
+}
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """``builder``: a function of collusion.tables; ``options(config)``: its keyword arguments
+    taken from the configuration. Sources are named like figure inputs."""
+
+    builder: str
+    sources: tuple[str, ...]
+    claims: tuple[int, ...]
+    section: str
+    options: Callable[[dict], dict] = field(default=lambda config: {})
+
+
+def size_study_partners(config: dict) -> dict[str, list[str]]:
+    """For each experiment that varies the ensemble size: the experiments whose runs it shares.
+
+    A partner trains the same dataset with the same recipe and split, so its runs at a size the
+    study leaves out (e.g. cifar10's M = 5) are exactly the runs the study would train; the study
+    reads them instead of training and counting them twice.
+    """
+    experiments = config["experiments"]
+    studies = {}
+    for name, study in experiments.items():
+        if len(study["ensemble_sizes"]) < 2:
+            continue
+        studies[name] = [
+            other for other, experiment in experiments.items()
+            if other != name
+            and all(experiment.get(key) == study.get(key) for key in ("dataset", "recipe", "split"))
+            and set(experiment["models"]) & set(study["models"])
+            and set(experiment["aggregations"]) & set(study["aggregations"])
+        ]
+    return studies
+
+
+PAPER_TABLES = {
+    "beta_sweep": PaperTable("beta_sweep", ("runs",), (1, 7), "generalisation"),
+    "independent_vs_joint": PaperTable("independent_vs_joint", ("runs",), (1,), "generalisation"),
+    "gen_gap": PaperTable("gengap_summary", ("runs",), (3,), "generalisation"),
+    "ensemble_size": PaperTable("ensemble_size", ("runs",), (1,), "generalisation",
+                                lambda config: {"studies": size_study_partners(config)}),
+    "debias": PaperTable("debias_summary", ("debias",), (4,), "diversity"),
+    "learner_dropout": PaperTable("dropout_summary", ("dropout",), (5,), "diversity"),
+    "pseudo_diversity": PaperTable("pseudo_diversity", ("runs",), (2, 3), "diversity"),
+    "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
+}
+
+
+def build_table(name: str, tables: dict, config: dict):
+    """Paper table ``name`` from its sources (a dict: source name -> DataFrame)."""
+    from .. import tables as builders
+
+    entry = PAPER_TABLES[name]
+    frames = [tables[input_name(source)] for source in entry.sources]
+    return getattr(builders, entry.builder)(*frames, **entry.options(config))
+
+
+def draw(name: str, tables: dict):
+    """Figure ``name`` drawn from its tables (a dict: input name -> DataFrame)."""
+    if name not in FIGURES:
+        raise KeyError(f"unknown figure {name!r}; the figures are {sorted(FIGURES)}")
+    return importlib.import_module(f"{__name__}.{name}").draw(tables)
+
+
+def input_name(source: str) -> str:
+    """The name under which an input reaches ``draw`` (and the Snakemake rule): ``table:x`` -> ``x``."""
+    return source.split(":")[-1]

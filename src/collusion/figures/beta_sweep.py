@@ -1,14 +1,29 @@
-"""Test error of the ensemble vs β, mean ± 2·SEM over seeds (paper Fig. 1/3; claims 1 and 7)."""
+"""Paper Fig. 6 (left): ensemble test accuracy vs β, the architectures overlaid in one panel per
+dataset (and aggregation), mean ± 2·SEM over seeds; one row per checkpoint selection (claims 1, 7)."""
 
-from .common import error_label, panel_grid, plot_selections_with_band, setting_label, settings
+from .common import SELECTION_LABEL, SELECTIONS, band, completed_only, diverged_note, empty_figure, grid, legend_below, plot_band
+
+PANEL_KEYS = ["experiment", "dataset", "aggregation", "members"]
 
 
 def draw(tables):
-    sweep = tables["beta_sweep"]
-    groups = settings(sweep)
-    fig, axes = panel_grid(len(groups))
-    for ax, (key, frame) in zip(axes, groups):
-        plot_selections_with_band(ax, frame, "test_error")
-        ax.set(title=setting_label(key), xlabel="β", ylabel=error_label(key[3]))
-        ax.legend(fontsize=8)
+    runs = tables["runs"]
+    runs, n_diverged = completed_only(runs[runs["aggregation"] != "regression"], runs)
+    if runs.empty:
+        return empty_figure("no classification setting in this configuration (see the `diversity` figure)")
+    runs = runs.assign(test_accuracy=100 * runs["test_acc"])
+    panels = list(runs.groupby(PANEL_KEYS))
+    selections = [s for s in SELECTIONS if s in set(runs["selection"])]
+    fig, axes = grid(len(selections), len(panels))
+    for row, selection in enumerate(selections):
+        for column, (key, frame) in enumerate(panels):
+            ax = axes[row, column]
+            for index, (model, part) in enumerate(frame[frame["selection"] == selection].groupby("model")):
+                plot_band(ax, band(part, ["beta"], "test_accuracy", "2sem"), "beta", color=f"C{index}", label=model)
+            experiment, dataset, aggregation, members = key
+            title = f"{dataset} · {aggregation} · M={members}"
+            ax.set(title=title if experiment == dataset else f"{experiment}: {title}", xlabel="β",
+                   ylabel=f"{SELECTION_LABEL[selection]}\ntest accuracy (%)" if column == 0 else "test accuracy (%)")
+    legend_below(fig, axes, title="architecture")
+    diverged_note(fig, n_diverged)
     return fig

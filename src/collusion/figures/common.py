@@ -1,66 +1,159 @@
-"""Shared plotting helpers: one panel per setting, consistent labels, PDF + PNG output."""
+"""The one figure style and the helpers every figure shares.
+
+Style: 7-8 pt fonts on panels about 2 inches wide (a three-panel row fits the paper's 5.5-inch text
+width), legends outside the data (below the panels), the same colour for a given β in every
+figure, vector PDF plus a 200-dpi PNG. Bands are defined in ``BANDS`` and named in every caption.
+"""
 
 from __future__ import annotations
 
-import math
+import textwrap
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..analysis import SETTING_KEYS  # noqa: E402
+from ..analysis import RUN_KEYS, SETTING_KEYS  # noqa: E402
 
-SELECTION_STYLE = {"best_val": "--", "last": "-"}
+STYLE = {
+    "font.size": 7.5,
+    "axes.titlesize": 7.5,
+    "axes.labelsize": 7.5,
+    "xtick.labelsize": 6.5,
+    "ytick.labelsize": 6.5,
+    "legend.fontsize": 6.5,
+    "legend.title_fontsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 3,
+    "pdf.fonttype": 42,  # embedded TrueType: text stays text in the PDF
+}
+plt.rcParams.update(STYLE)
+
+PANEL = (2.2, 1.8)  # inches per panel
+SELECTIONS = ("best_val", "last")
+SELECTION_STYLE = {"best_val": "-", "last": "--"}
+SELECTION_LABEL = {"best_val": "best validation (authors')", "last": "last epoch"}
+BANDS = {"sd": "± 1 SD over seeds", "2sem": "± 2·SEM over seeds"}
+BETA_CMAP = plt.cm.viridis
+BETA_ABOVE_ONE = "tab:red"
+
+
+def beta_colour(beta: float):
+    """The colour of a β in every figure: viridis from β = 0 (dark) to β = 1 (yellow-green);
+    β > 1 (the divergent objective) red."""
+    return BETA_ABOVE_ONE if beta > 1 else BETA_CMAP(0.9 * float(beta))
+
+
+def beta_colours(betas) -> list:
+    return [beta_colour(beta) for beta in betas]
 
 
 def setting_label(key) -> str:
     experiment, dataset, model, aggregation, members = key
-    return f"{dataset} · {model} · {aggregation} · M={members}"
+    label = f"{dataset} · {model}\n{aggregation} · M={members}"
+    return label if experiment == dataset else f"{experiment}: {label}"
 
 
 def settings(frame: pd.DataFrame):
     return list(frame.groupby(SETTING_KEYS, dropna=False))
 
 
-def panel_grid(n: int, columns: int = 3, size=(4.2, 3.2)):
+def error_label(aggregation: str) -> str:
+    return "test MSE (train-var. units)" if aggregation == "regression" else "test error (%)"
+
+
+def error_values(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series:
+    """Error rates as percentages for classification; MSE unchanged."""
+    return frame[column] if aggregation == "regression" else 100 * frame[column]
+
+
+def grid(rows: int, columns: int, sharex: bool = False):
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(PANEL[0] * columns, PANEL[1] * rows + 0.45),
+        squeeze=False, layout="constrained", sharex=sharex,
+    )
+    return fig, axes
+
+
+def panel_grid(n: int, columns: int = 3):
+    """n panels in rows of ``columns``; the unused ones hidden."""
     columns = max(1, min(columns, n))
-    rows = max(1, math.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
+    rows = max(1, -(-n // columns))
+    fig, axes = grid(rows, columns)
     flat = axes.ravel()
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
 
 
-def error_label(aggregation: str) -> str:
-    return "test MSE (train-variance units)" if aggregation == "regression" else "test error (1 − accuracy)"
+def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
+    """One legend for the figure, outside the data, from the labelled lines of every panel."""
+    handles, labels = {}, []
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    if labels:
+        panel_columns = np.shape(axes)[-1] if np.ndim(axes) > 1 else len(np.ravel(axes))
+        ncols = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
+        fig.legend([handles[label] for label in labels], labels, loc="outside lower center",
+                   ncols=ncols, title=title, frameon=False)
+
+
+def note(fig, text: str) -> None:
+    """A small line above the panels (e.g. which runs were left out); the layout makes room."""
+    fig.suptitle(text, fontsize=6, color="0.3")
 
 
 def empty_figure(message: str):
-    fig, ax = plt.subplots(figsize=(5, 2))
+    """A figure that says why there is nothing to draw (wrapped to fit)."""
+    text = "\n".join(textwrap.fill(line, 80) for line in message.splitlines())
+    fig, ax = plt.subplots(figsize=(5.5, 0.6 + 0.2 * text.count("\n")))
     ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
     return fig
 
 
 def save(fig, pdf: str, png: str) -> None:
-    fig.tight_layout()
     fig.savefig(pdf)
-    fig.savefig(png, dpi=130)
+    fig.savefig(png, dpi=200)
     plt.close(fig)
 
 
-def plot_selections_with_band(ax, frame: pd.DataFrame, metric: str) -> None:
-    """One line per checkpoint selection against β: the mean over seeds with a ±2 SEM band."""
-    for selection, part in frame.groupby("selection"):
-        part = part.sort_values("beta")
-        mean, band = part[f"{metric}_mean"], 2 * part[f"{metric}_sem"].fillna(0)
-        ax.plot(part["beta"], mean, SELECTION_STYLE.get(selection, "-"), marker="o", label=selection)
-        ax.fill_between(part["beta"], mean - band, mean + band, alpha=0.2)
+def band(frame: pd.DataFrame, by: list[str], metric: str, kind: str) -> pd.DataFrame:
+    """Per group of ``by``: mean of ``metric`` over seeds and the band ``kind`` ("sd" or "2sem")."""
+    if kind not in BANDS:
+        raise ValueError(f"band kind must be one of {sorted(BANDS)}, not {kind!r}")
+    grouped = frame.groupby(by, dropna=False)[metric]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    half = out["std"] if kind == "sd" else 2 * out["std"] / np.sqrt(out["count"])
+    half = half.fillna(0.0)  # one seed: no band
+    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    return out
 
 
-def beta_colours(betas) -> list:
-    """One colour per β, from small (dark) to large (light)."""
-    return list(plt.cm.viridis([i / max(1, len(betas) - 1) for i in range(len(betas))]))
+def plot_band(ax, summary: pd.DataFrame, x: str, **style) -> None:
+    summary = summary.sort_values(x)
+    line = ax.plot(summary[x], summary["mean"], marker="o", **style)[0]
+    ax.fill_between(summary[x], summary["low"], summary["high"], color=line.get_color(), alpha=0.18, lw=0)
+
+
+def completed_only(frame: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows of ``frame`` whose run completed (``runs`` has each run's status); and how many runs
+    diverged and are left out. A diverged run is never drawn as if it had finished."""
+    status = runs[RUN_KEYS + ["status"]].drop_duplicates(RUN_KEYS)
+    merged = frame.drop(columns=["status"], errors="ignore").merge(status, on=RUN_KEYS, how="left")
+    diverged = merged["status"].eq("diverged")
+    n_diverged = len(merged.loc[diverged, RUN_KEYS].drop_duplicates())
+    return merged[~diverged].drop(columns="status"), n_diverged
+
+
+def diverged_note(fig, n: int) -> None:
+    if n:
+        note(fig, f"{n} diverged run(s) left out of the means")

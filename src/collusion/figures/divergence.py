@@ -1,6 +1,6 @@
-"""β > 1: the objective is unbounded below; DIV grows until the run is stopped as diverged."""
+"""β > 1: the objective is unbounded below; training DIV grows until the run is stopped as diverged."""
 
-from .common import empty_figure, panel_grid
+from .common import beta_colour, empty_figure, legend_below, panel_grid
 
 
 def draw(tables):
@@ -8,13 +8,19 @@ def draw(tables):
     if divergence.empty:
         return empty_figure("no run with β > 1 in this configuration")
     groups = list(divergence.groupby(["experiment", "model", "aggregation", "members", "beta"]))
-    fig, axes = panel_grid(len(groups), columns=2)
+    fig, axes = panel_grid(len(groups), columns=3)
     for ax, (key, frame) in zip(axes, groups):
+        first = frame["seed"].min()
         for seed, run in frame.groupby("seed"):
-            ax.plot(run["epoch"], run["train_DIV"], color="C0", alpha=0.7, label="train DIV" if seed == frame["seed"].min() else None)
-            ax.plot(run["epoch"], run["train_L_ens"], color="C3", alpha=0.7, label="train L_ens" if seed == frame["seed"].min() else None)
-        statuses = ", ".join(sorted(frame["status"].unique()))
+            ax.plot(run["epoch"], run["train_DIV"], color=beta_colour(key[4]), alpha=0.8,
+                    label="train DIV" if seed == first else None)
+            ax.plot(run["epoch"], run["train_L_ens"], color="k", ls="--", alpha=0.8,
+                    label="train L_ens" if seed == first else None)
+            end = run.iloc[-1]
+            if end["status"] == "diverged":
+                ax.plot(end["epoch"], end["train_DIV"], "x", color="k", label="stopped: diverged")
         ax.set_yscale("log")
-        ax.set(title=f"{key[0]} · {key[1]} · β={key[4]:g} ({statuses})", xlabel="epoch", ylabel="loss")
-        ax.legend(fontsize=8)
+        ax.set(title=f"{key[0]}: {key[1]}\n{key[2]} · M={key[3]} · β = {key[4]:g}", xlabel="epoch",
+               ylabel="training loss (MSE units)" if key[2] == "regression" else "training loss (nats)")
+    legend_below(fig, axes)
     return fig

@@ -1,24 +1,25 @@
-"""Test diversity and test ensemble loss vs β (claim 2): DIV explodes, the loss does not improve."""
+"""The paper's tabular figures: test error (MSE for regression) and test DIV vs β per setting,
+mean ± 1 SD over seeds, both selections (claims 1 and 2: DIV explodes, the loss does not improve)."""
 
-from .common import SELECTION_STYLE, panel_grid, setting_label, settings
+from .common import SELECTION_LABEL, SELECTION_STYLE, band, completed_only, diverged_note, error_label, error_values, grid, legend_below, plot_band, setting_label, settings
 
 
 def draw(tables):
-    sweep = tables["beta_sweep"]
-    groups = settings(sweep)
-    fig, axes = panel_grid(len(groups))
-    for ax, (key, frame) in zip(axes, groups):
-        twin = ax.twinx()
+    runs, n_diverged = completed_only(tables["runs"], tables["runs"])
+    groups = settings(runs)
+    fig, axes = grid(2, len(groups), sharex=True)
+    for column, (key, frame) in enumerate(groups):
+        aggregation = key[3]
+        frame = frame.assign(error=error_values(frame, "test_error", aggregation))
+        top, bottom = axes[0, column], axes[1, column]
         for selection, part in frame.groupby("selection"):
-            part = part.sort_values("beta")
-            style = SELECTION_STYLE.get(selection, "-")
-            ax.plot(part["beta"], part["test_DIV_mean"], style, color="C0", marker="o", label=f"DIV ({selection})")
-            twin.plot(part["beta"], part["test_L_ens_mean"], style, color="C3", marker="s", label=f"L_ens ({selection})")
-        ax.set_yscale("symlog", linthresh=1e-2)
-        ax.set(title=setting_label(key), xlabel="β")
-        ax.set_ylabel("test DIV", color="C0")
-        twin.set_ylabel("test L_ens", color="C3")
-        lines = ax.get_legend_handles_labels()
-        more = twin.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7)
+            style = dict(color="k" if selection == "best_val" else "0.5", ls=SELECTION_STYLE[selection],
+                         label=SELECTION_LABEL[selection])
+            plot_band(top, band(part, ["beta"], "error", "sd"), "beta", **style)
+            plot_band(bottom, band(part, ["beta"], "test_DIV", "sd"), "beta", **style)
+        top.set(title=setting_label(key), ylabel=error_label(aggregation))
+        bottom.set(xlabel="β", ylabel="test DIV (nats)" if aggregation != "regression" else "test DIV (MSE units)")
+        bottom.set_yscale("log", nonpositive="clip")  # DIV ≥ 0 (Jensen); a band below 0 is clipped
+    legend_below(fig, axes, title="checkpoint")
+    diverged_note(fig, n_diverged)
     return fig

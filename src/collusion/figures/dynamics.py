@@ -1,24 +1,36 @@
-"""Training dynamics: ensemble vs each learner on the test set, β = 0 vs β = 1 (claim 6)."""
+"""Paper's training-dynamics figure: validation accuracy (loss for regression) at every evaluation
+(once per epoch here), the ensemble solid and each learner dashed, β = 0 next to β = 1, first seed
+(claim 6)."""
 
-from .common import panel_grid, setting_label, settings
+from .common import beta_colour, grid, legend_below, setting_label, settings
 
 
 def draw(tables):
     dynamics = tables["dynamics"]
-    dynamics = dynamics[dynamics["split"] == "test"]
-    groups = [(key + (beta,), frame[frame["beta"] == beta]) for key, frame in settings(dynamics)
-              for beta in sorted(frame["beta"].unique())]
-    fig, axes = panel_grid(len(groups), columns=2)
-    for ax, (key, frame) in zip(axes, groups):
-        metric = frame["metric"].iloc[0]
-        for learner, part in frame.groupby("learner"):
-            if learner == "ensemble":
-                ax.plot(part["epoch"], part["value"], color="black", lw=2, label="ensemble", zorder=3)
-            else:
-                ax.plot(part["epoch"], part["value"], color="C0", lw=0.8, alpha=0.6,
-                        label="learners" if learner == "member0" else None)
-        ax.set(title=f"{setting_label(key[:5])}, β={key[5]:g}", xlabel="epoch", ylabel=f"test {metric}")
-        if metric == "loss":
-            ax.set_yscale("log")
-        ax.legend(fontsize=8)
+    dynamics = dynamics[dynamics["split"] == "val"]
+    groups = settings(dynamics)
+    betas = sorted(dynamics["beta"].unique())
+    fig, axes = grid(len(betas), len(groups), sharex=False)
+    for column, (key, frame) in enumerate(groups):
+        for row, beta in enumerate(betas):
+            ax = axes[row, column]
+            part = frame[frame["beta"] == beta]
+            if part.empty:  # this setting has no run at this β
+                ax.set_visible(False)
+                continue
+            metric = part["metric"].iloc[0]
+            scale = 100 if metric == "accuracy" else 1
+            for learner, curve in part.groupby("learner"):
+                ensemble = learner == "ensemble"
+                ax.plot(curve["epoch"], scale * curve["value"], color="k" if ensemble else beta_colour(beta),
+                        ls="-" if ensemble else "--", lw=1.4 if ensemble else 0.8, zorder=3 if ensemble else 2,
+                        label="ensemble" if ensemble else (f"learners, β = {beta:g}" if learner == "member0" else None))
+            seed, last = part["seed"].iloc[0], part["epoch"].max()
+            # a run that stopped before the others (diverged, or stopped early) is never drawn as finished
+            stopped = f", stopped at epoch {last}" if last < frame["epoch"].max() else ""
+            ax.set(title=f"{setting_label(key)}\nβ = {beta:g}, seed {seed}{stopped}", xlabel="epoch (one evaluation each)",
+                   ylabel="validation accuracy (%)" if metric == "accuracy" else "validation loss (MSE)")
+            if metric == "loss":
+                ax.set_yscale("log")
+    legend_below(fig, axes)
     return fig

@@ -1,23 +1,30 @@
-"""Test error vs ensemble size M, independent (β=0) vs joint (β=1) training (the size study)."""
+"""Ensemble-size study: test error vs the number of learners M, one line per β, mean ± 2·SEM over
+seeds, one row per selection. Reads the `ensemble_size` table, which takes the study's sizes from
+its own experiment and the sizes it shares (e.g. M = 5) from its partner experiment's runs."""
 
-from .common import empty_figure, error_label, panel_grid
+from .common import SELECTION_LABEL, SELECTIONS, beta_colour, empty_figure, error_label, grid, legend_below
 
-KEYS = ["experiment", "dataset", "model", "aggregation", "selection"]
+KEYS = ["study", "dataset", "model", "aggregation"]
 
 
 def draw(tables):
-    sweep = tables["beta_sweep"]
-    sweep = sweep[sweep["beta"].isin([0.0, 1.0])]
-    groups = [(key, frame) for key, frame in sweep.groupby(KEYS) if frame["members"].nunique() > 1]
-    if not groups:
-        return empty_figure("no setting with several ensemble sizes in this configuration")
-    fig, axes = panel_grid(len(groups))
-    for ax, (key, frame) in zip(axes, groups):
-        for beta, part in frame.groupby("beta"):
-            part = part.sort_values("members")
-            ax.errorbar(part["members"], part["test_error_mean"], yerr=2 * part["test_error_sem"].fillna(0),
-                        marker="o", capsize=2, label=f"β={beta:g}")
-        ax.set(title=f"{key[1]} · {key[2]} · {key[3]} ({key[4]})", xlabel="ensemble size M",
-               ylabel=error_label(key[3]))
-        ax.legend(fontsize=8)
+    table = tables["ensemble_size"]
+    if table.empty:
+        return empty_figure("no experiment varies the ensemble size in this configuration")
+    groups = list(table.groupby(KEYS))
+    selections = [s for s in SELECTIONS if s in set(table["selection"])]
+    fig, axes = grid(len(selections), len(groups))
+    for row, selection in enumerate(selections):
+        for column, (key, frame) in enumerate(groups):
+            ax = axes[row, column]
+            scale = 1 if key[3] == "regression" else 100
+            for beta, part in frame[frame["selection"] == selection].groupby("beta"):
+                part = part.sort_values("members")
+                half = 2 * part["test_error_sem"].fillna(0)
+                ax.errorbar(part["members"], scale * part["test_error_mean"], yerr=scale * half, color=beta_colour(beta),
+                            marker="o", capsize=2, label=f"{beta:g}")
+            ax.set_xticks(sorted(frame["members"].unique()))
+            ax.set(title=f"{key[0]}: {key[1]} · {key[2]} · {key[3]}", xlabel="ensemble size M",
+                   ylabel=f"{SELECTION_LABEL[selection]}\n{error_label(key[3])}" if column == 0 else error_label(key[3]))
+    legend_below(fig, axes, title="β", columns=11)
     return fig

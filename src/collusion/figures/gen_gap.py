@@ -1,19 +1,21 @@
-"""Generalisation gap (test − train ensemble loss) over training, per β, mean over seeds (claim 3)."""
+"""Generalisation gap (test − train ensemble loss) over training, one line per β, mean ± 1 SD over
+seeds (claim 3)."""
 
-from .common import beta_colours, panel_grid, setting_label, settings
+from .common import band, beta_colour, completed_only, diverged_note, legend_below, panel_grid, setting_label, settings
 
 
 def draw(tables):
-    gap = tables["gengap"]
+    gap, n_diverged = completed_only(tables["gengap"], tables["runs"])
     groups = settings(gap)
     fig, axes = panel_grid(len(groups))
-    betas = sorted(gap["beta"].unique())
-    colours = beta_colours(betas)
     for ax, (key, frame) in zip(axes, groups):
-        for colour, beta in zip(colours, betas):
-            curve = frame[frame["beta"] == beta].groupby("epoch")["gen_gap"].mean()
-            if len(curve):
-                ax.plot(curve.index, curve.values, color=colour, label=f"β={beta:g}")
-        ax.set(title=setting_label(key), xlabel="epoch", ylabel="test − train L_ens")
-        ax.legend(fontsize=7)
+        for beta, part in frame.groupby("beta"):
+            summary = band(part, ["epoch"], "gen_gap", "sd").sort_values("epoch")
+            colour = beta_colour(beta)
+            ax.plot(summary["epoch"], summary["mean"], color=colour, label=f"{beta:g}")
+            ax.fill_between(summary["epoch"], summary["low"], summary["high"], color=colour, alpha=0.15, lw=0)
+        unit = "MSE" if key[3] == "regression" else "nats"
+        ax.set(title=setting_label(key), xlabel="epoch", ylabel=f"test − train L_ens ({unit})")
+    legend_below(fig, axes, title="β")
+    diverged_note(fig, n_diverged)
     return fig

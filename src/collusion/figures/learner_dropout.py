@@ -1,21 +1,31 @@
-"""Increase of test error when a fraction of learners is dropped at test time, per β (claim 5)."""
+"""The paper's learner-dropout figure: increase of the test error when a fraction of the learners
+is dropped at test time, vs β, one line per fraction, mean ± 1 SD over seeds; one row per
+selection (claim 5)."""
 
-from .common import beta_colours, panel_grid, setting_label, settings
+import matplotlib.pyplot as plt
+
+from .common import SELECTION_LABEL, SELECTIONS, band, completed_only, diverged_note, grid, legend_below, plot_band, setting_label, settings
 
 
 def draw(tables):
-    summary = tables["learner_dropout"]
-    summary = summary[summary["selection"] == summary["selection"].iloc[-1]]  # one selection: last listed
-    groups = settings(summary)
-    fig, axes = panel_grid(len(groups))
-    betas = sorted(summary["beta"].unique())
-    colours = beta_colours(betas)
-    for ax, (key, frame) in zip(axes, groups):
-        for colour, beta in zip(colours, betas):
-            part = frame[frame["beta"] == beta].sort_values("fraction")
-            ax.errorbar(part["fraction"], part["increase_mean"], yerr=2 * part["increase_sem"].fillna(0),
-                        color=colour, marker="o", capsize=2, label=f"β={beta:g}")
-        ax.set(title=f"{setting_label(key)}\n({frame['selection'].iloc[0]})", xlabel="fraction of learners dropped",
-               ylabel="increase in test error")
-        ax.legend(fontsize=7)
+    dropout, n_diverged = completed_only(tables["dropout"], tables["runs"])
+    groups = settings(dropout)
+    selections = [s for s in SELECTIONS if s in set(dropout["selection"])]
+    fractions = sorted(dropout["fraction"].unique())
+    colours = plt.cm.Oranges([0.45 + 0.5 * i / max(1, len(fractions) - 1) for i in range(len(fractions))])
+    fig, axes = grid(len(selections), len(groups))
+    for row, selection in enumerate(selections):
+        for column, (key, frame) in enumerate(groups):
+            ax = axes[row, column]
+            frame = frame[frame["selection"] == selection]
+            if key[3] != "regression":
+                frame = frame.assign(increase=100 * frame["increase"])
+            for colour, fraction in zip(colours, fractions):
+                part = frame[frame["fraction"] == fraction]
+                plot_band(ax, band(part, ["beta"], "increase", "sd"), "beta", color=colour, label=f"{fraction:g}")
+            unit = "increase in test MSE" if key[3] == "regression" else "increase in test error (pts)"
+            ax.set(title=setting_label(key), xlabel="β",
+                   ylabel=f"{SELECTION_LABEL[selection]}\n{unit}" if column == 0 else unit)
+    legend_below(fig, axes, title="fraction of learners dropped")
+    diverged_note(fig, n_diverged)
     return fig

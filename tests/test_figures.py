@@ -1,0 +1,222 @@
+"""The figure and paper-table registries, the figure helpers and the regime map, on synthetic tables."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from collusion import figures, tables
+from collusion.figures import common, regime_map
+
+REPO = Path(__file__).resolve().parents[1]
+REPORT = REPO / "workflow" / "report"
+ANALYSES = {"runs", "debias", "dropout", "gengap", "dynamics", "curves", "divergence"}
+
+
+def test_every_registered_output_has_a_builder_caption_and_known_inputs():
+    for name, entry in figures.FIGURES.items():
+        assert callable(importlib.import_module(f"collusion.figures.{name}").draw)
+        assert (REPORT / f"figure_{name}.rst").exists()
+        assert entry.section in figures.SECTIONS
+        for source in entry.inputs:
+            assert (source in ANALYSES or source == "claims"
+                    or (source.startswith("table:") and figures.input_name(source) in figures.PAPER_TABLES)), source
+    for name, entry in figures.PAPER_TABLES.items():
+        assert callable(getattr(tables, entry.builder))
+        assert (REPORT / f"table_{name}.rst").exists()
+        assert entry.section in figures.SECTIONS and set(entry.sources) <= ANALYSES
+
+
+def test_unknown_figure_names_the_known_ones():
+    with pytest.raises(KeyError, match="beta_sweep"):
+        figures.draw("no_such_figure", {})
+
+
+def test_band_is_one_sd_or_two_sem_over_seeds():
+    frame = pd.DataFrame({"beta": [0, 0, 0, 1], "value": [1.0, 2.0, 6.0, 4.0]})
+    sd = common.band(frame, ["beta"], "value", "sd").set_index("beta")
+    # β = 0: mean 3, sample SD sqrt(((1-3)^2 + (2-3)^2 + (6-3)^2) / 2) = sqrt(7)
+    assert sd.loc[0, "mean"] == 3.0
+    assert sd.loc[0, "high"] == pytest.approx(3 + math.sqrt(7))
+    assert sd.loc[0, "low"] == pytest.approx(3 - math.sqrt(7))
+    sem = common.band(frame, ["beta"], "value", "2sem").set_index("beta")
+    assert sem.loc[0, "high"] == pytest.approx(3 + 2 * math.sqrt(7) / math.sqrt(3))
+    assert sem.loc[1, "low"] == sem.loc[1, "high"] == 4.0  # one seed: no band
+    with pytest.raises(ValueError, match="band kind"):
+        common.band(frame, ["beta"], "value", "1sem")
+
+
+def run_rows(**changes):
+    base = dict(experiment="e", dataset="d", model="m", aggregation="score", members=3, beta=0.0, seed=0)
+    return {**base, **changes}
+
+
+def test_diverged_runs_are_left_out_and_counted():
+    runs = pd.DataFrame([run_rows(seed=0, status="completed"), run_rows(seed=1, status="diverged"),
+                         run_rows(seed=1, status="diverged")])  # two selections of one run
+    curves = pd.DataFrame([{**run_rows(seed=s), "epoch": e, "x": 1.0} for s in (0, 1) for e in (1, 2)])
+    kept, n_diverged = common.completed_only(curves, runs)
+    assert n_diverged == 1
+    assert set(kept["seed"]) == {0} and len(kept) == 2 and "status" not in kept
+
+
+def test_each_beta_has_one_colour_everywhere():
+    assert common.beta_colours([0, 0.5, 1]) == [common.beta_colour(0), common.beta_colour(0.5), common.beta_colour(1)]
+    assert len({tuple(common.beta_colour(b)) for b in (0, 0.25, 0.5, 0.75, 1)}) == 5
+    assert common.beta_colour(1.5) == common.beta_colour(2.0) == common.BETA_ABOVE_ONE
+
+
+def test_pseudo_diversity_ratio_is_train_over_test_div():
+    runs = pd.DataFrame([
+        {**run_rows(seed=0), "selection": "last", "status": "completed", "train_DIV": 2.0, "test_DIV": 1.0},
+        {**run_rows(seed=1), "selection": "last", "status": "completed", "train_DIV": 6.0, "test_DIV": 1.5},
+        {**run_rows(seed=2), "selection": "last", "status": "diverged", "train_DIV": 1e9, "test_DIV": 1.0},
+    ])
+    row = tables.pseudo_diversity(runs).iloc[0]
+    assert row["seeds"] == 2
+    assert row["DIV_train_test_ratio_mean"] == pytest.approx(3.0)  # (2/1 + 6/1.5) / 2
+    assert row["DIV_train_test_ratio_sd"] == pytest.approx(math.sqrt(2))
+    assert row["train_DIV_mean"] == pytest.approx(4.0)
+
+
+def size_config():
+    experiment = dict(dataset="c", models=["r18", "r34"], aggregations=["score", "probability"], ensemble_sizes=[5],
+                      betas=[0, 1], seeds=[0, 1], recipe="cifar")
+    return {"experiments": {
+        "c10": experiment,
+        "c10_size": {**experiment, "models": ["r18"], "aggregations": ["score"], "ensemble_sizes": [2, 10]},
+        "c10_other_recipe": {**experiment, "recipe": "other"},
+        "c10_double_softmax": {**experiment, "aggregations": ["probability_double_softmax"]},
+    }}
+
+
+def test_size_study_reads_its_shared_size_from_the_partner_experiment():
+    config = size_config()
+    studies = figures.size_study_partners(config)
+    assert studies == {"c10_size": ["c10"]}  # not another recipe, not another aggregation
+    rows = []
+    for name, members, model, aggregation in [("c10", 5, "r18", "score"), ("c10", 5, "r34", "score"),
+                                              ("c10", 5, "r18", "probability"), ("c10_size", 2, "r18", "score"),
+                                              ("c10_size", 10, "r18", "score"), ("c10_other_recipe", 5, "r18", "score")]:
+        for seed in (0, 1):
+            for beta in (0.0, 1.0):
+                rows.append({**run_rows(experiment=name, dataset="c", model=model, aggregation=aggregation,
+                                        members=members, beta=beta, seed=seed),
+                             "selection": "best_val", "status": "completed",
+                             "test_error": 0.1 * members + beta + 0.01 * seed})
+    table = tables.ensemble_size(pd.DataFrame(rows), studies)
+    assert sorted(table["members"].unique()) == [2, 5, 10]
+    assert set(table["model"]) == {"r18"} and set(table["aggregation"]) == {"score"}
+    assert set(table.loc[table["members"] == 5, "experiment"]) == {"c10"}
+    assert (table["seeds"] == 2).all() and len(table) == 3 * 2  # each (M, β) once: nothing counted twice
+    five = table[(table["members"] == 5) & (table["beta"] == 1.0)].iloc[0]
+    assert five["test_error_mean"] == pytest.approx(0.5 + 1 + 0.005)
+
+
+# --- the regime map: a synthetic claims.csv in the claims-table contract's format ---------------
+
+SETTINGS = [("d", "mlp", "score", 5), ("d", "cnn", "probability", 5), ("r", "mlp", "regression", 5)]
+
+
+def synthetic_claims(tmp_path) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    verdicts = list(regime_map.MARKS)
+    for claim in range(1, 8):
+        for index, (dataset, model, aggregation, members) in enumerate(SETTINGS):
+            for selection in ("best_val", "last"):
+                for endpoint in ("test_error", "test_nll"):
+                    diffs = rng.normal(claim - 3, 1, 5)
+                    rows.append({
+                        "claim": claim, "experiment": dataset, "dataset": dataset, "model": model,
+                        "aggregation": aggregation, "members": members, "selection": selection,
+                        "endpoint": endpoint, "primary": selection == "best_val" and endpoint == "test_error",
+                        "n_seeds": 5, "beta0_mean": 0.1, "beta1_mean": 0.2, "diff_mean": diffs.mean(),
+                        "ci_low": np.nan, "ci_high": np.nan, "effect": diffs.mean(), "threshold": "",
+                        "p_exact": 0.06, "p_t": 0.05, "p_holm": 0.1, "p_bh": 0.1,
+                        "verdict": verdicts[(claim + index) % len(verdicts)], "n_diverged": 0,
+                        "per_seed": ";".join(f"{seed}:{d:.6f}" for seed, d in enumerate(diffs)), "note": "",
+                    })
+    path = tmp_path / "claims.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return pd.read_csv(path)  # through the CSV, as the figure reads it
+
+
+def test_per_seed_differences_and_their_standardised_effect():
+    assert list(regime_map.per_seed_values("0:0.5;1:1.5")) == [0.5, 1.5]
+    assert list(regime_map.per_seed_values("0.5;1.5")) == [0.5, 1.5]
+    assert len(regime_map.per_seed_values(float("nan"))) == 0
+    assert regime_map.standardised_effect("0:0.5;1:1.5") == pytest.approx(1.0 / math.sqrt(0.5))
+    assert math.isnan(regime_map.standardised_effect("0:1"))
+    assert regime_map.standardised_effect("0:1;1:1") == math.inf
+
+
+def test_regime_map_cells_are_the_claims_tables_primary_rows(tmp_path):
+    claims = synthetic_claims(tmp_path)
+    # the claims' primary endpoint is test_error: its rows in both selections are the cells
+    expected = claims[claims["endpoint"] == "test_error"]
+    cells = regime_map.cells(claims)
+    assert len(cells) == len(expected) == 7 * len(SETTINGS) * 2
+    assert list(cells["verdict"]) == list(expected["verdict"].fillna("n/a"))
+    assert list(cells["selection"]) == list(expected["selection"])
+    for cell, row in zip(cells.itertuples(), expected.itertuples()):
+        diffs = np.array([float(p.split(":")[1]) for p in row.per_seed.split(";")])
+        verdict = "n/a" if pd.isna(row.verdict) else row.verdict  # read_csv turns "n/a" into NaN
+        if verdict == "n/a":  # no test: no colour
+            assert math.isnan(cell.d_z)
+        else:
+            assert cell.d_z == pytest.approx(diffs.mean() / diffs.std(ddof=1), rel=1e-5)
+        assert cell.verdict == verdict and cell.mark == regime_map.MARKS[verdict]
+        assert cell.column == f"{row.claim} · test_error"
+
+    fig = regime_map.draw({"claims": claims})
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == [common.SELECTION_LABEL["best_val"], common.SELECTION_LABEL["last"]]
+    settings = sorted(cells["setting"].unique())
+    columns = sorted(cells["column"].unique(), key=lambda c: int(c.split(" · ")[0]))
+    for ax, selection in zip(panels, ("best_val", "last")):
+        image = ax.images[0].get_array()
+        marks = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+        part = cells[cells["selection"] == selection]
+        assert len(part) == len(marks)  # one mark per row, no more
+        assert (~np.ma.getmaskarray(image)).sum() == part["d_z"].notna().sum()
+        for cell in part.itertuples():
+            i, j = settings.index(cell.setting), columns.index(cell.column)
+            if not math.isnan(cell.d_z):
+                assert image[i, j] == pytest.approx(np.clip(cell.d_z, -regime_map.D_LIMIT, regime_map.D_LIMIT))
+            assert marks[(i, j)] == cell.mark
+
+
+def test_regime_map_names_the_missing_contract_columns(tmp_path):
+    claims = synthetic_claims(tmp_path).drop(columns=["primary", "per_seed"])
+    assert regime_map.missing_columns(claims) == ["primary", "per_seed"]
+    fig = regime_map.draw({"claims": claims})
+    assert "primary, per_seed" in fig.axes[0].texts[0].get_text()
+
+
+def test_claims_view_puts_primary_rows_first(tmp_path):
+    claims = synthetic_claims(tmp_path)
+    view = tables.claims_view(claims)
+    n_primary = int(claims["primary"].sum())
+    assert view["primary"].iloc[:n_primary].all() and not view["primary"].iloc[n_primary:].any()
+    assert len(view) == len(claims)
+
+
+def test_ensemble_size_figure_draws_one_line_per_beta_and_selection():
+    from collusion.figures import ensemble_size
+
+    table = pd.DataFrame([{"study": "s", "experiment": "s" if m != 5 else "p", "dataset": "c", "model": "r18",
+                           "aggregation": "score", "members": m, "selection": selection, "beta": beta,
+                           "test_error_mean": 0.1 + beta / m, "test_error_sem": 0.01, "test_error_sd": 0.02, "seeds": 2}
+                          for m in (2, 5, 10) for beta in (0.0, 1.0) for selection in ("best_val", "last")])
+    fig = ensemble_size.draw({"ensemble_size": table})
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.lines]
+    assert len(panels) == 2  # one row per selection
+    for ax in panels:
+        assert sorted(ax.get_xticks()) == [2, 5, 10]
+        assert len(ax.containers) == 2  # one error-bar line per β

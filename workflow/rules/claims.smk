@@ -1,0 +1,40 @@
+# The claims table (results/paper/claims.{md,csv}) and its HTML rendering for the report.
+
+
+rule claims:
+    """Every claim of the paper with its measured effect, paired test and computed verdict."""
+    input:
+        runs=experiment_tables("runs"),
+        debias=experiment_tables("debias"),
+        dropout=experiment_tables("dropout"),
+    output:
+        md="results/paper/claims.md",
+        csv="results/paper/claims.csv",
+    log:
+        "logs/paper/claims.log",
+    conda:
+        ANALYSIS_ENV
+    params:
+        significance=config["analysis"]["significance"],
+    script:
+        "../scripts/claims.py"
+
+
+rule claims_html:
+    """The claims table as one HTML table (primary endpoints first) for the report."""
+    input:
+        "results/paper/claims.csv",
+    output:
+        report(
+            "results/paper/claims.html",
+            caption="../report/claims.rst",
+            category=SECTIONS["about"],
+            subcategory="Claims",
+            labels={"table": "claims"},
+        ),
+    log:
+        "logs/paper/claims_html.log",
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/claims_html.py"
