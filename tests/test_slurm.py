@@ -262,8 +262,10 @@ def submissions(text: str) -> dict[str, Path]:
 
 
 def trained_in(log: str) -> set[str]:
-    """The runs a job's log shows it trained (the job step prints each rule it runs)."""
-    return set(re.findall(r"output: (results/runs/\S+?)/history\.csv", log))
+    """The runs a job's log shows it trained (the job step prints each rule it runs; a pack job
+    lists several runs' history.csv on its output line)."""
+    lines = re.findall(r"output: (.*)", log)
+    return {run for line in lines for run in re.findall(r"(results/runs/\S+?)/history\.csv", line)}
 
 
 def run_dirs(root: Path) -> list[str]:
@@ -342,7 +344,8 @@ def test_gpu_request_is_scheduled_on_the_gpu_partition(tiny):
     """The cluster's GPU is a stand-in (gres.conf File=/dev/null): this proves the request path,
     and the run, which still trains on the CPU, gives the local result."""
     on_slurm = tiny["slurm"]
-    target = f"{run_dirs(on_slurm)[0]}/history.csv"
+    run_dir = next(d for d in run_dirs(on_slurm) if d.startswith("results/runs/digits/"))  # a `train` job
+    target = f"{run_dir}/history.csv"
     result = run(
         snakemake_cmd(
             "--profile", "slurm", "--configfile", str(TINY), *LOCAL_CLUSTER_OVERRIDES,

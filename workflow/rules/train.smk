@@ -1,3 +1,26 @@
+# Training. An experiment with pack_betas (auto: the CPU-sized datasets) trains every β of one
+# (model, aggregation, M, seed) as one job, `train_pack_<experiment>`; the others train one job per
+# run, `train`. Both write the same run directories. The training code's fingerprint is a param:
+# an edit to the modules that define training (collusion.fingerprint) reruns the training jobs.
+
+import re
+
+from collusion.fingerprint import code_fingerprint
+
+try:
+    pipeline.check_packs(config)
+except pipeline.ConfigError as error:
+    raise WorkflowError(f"config error: {error}") from None
+
+PACKED = pipeline.packed_experiments(config)
+CODE_FINGERPRINT = code_fingerprint()
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: a pattern that never matches)."""
+    return "|".join(re.escape(str(name)) for name in names) or "(?!)"
+
+
 rule train:
     """Fit one ensemble of M learners at one β and seed; resumes from checkpoint.pt if present."""
     input:
@@ -10,6 +33,8 @@ rule train:
         f"logs/train/{pipeline.RUN_KEY}.log",
     benchmark:
         f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
+    wildcard_constraints:
+        experiment=one_of(e for e in EXPERIMENTS if e not in PACKED),
     group:
         lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
     conda:
@@ -23,5 +48,63 @@ rule train:
         spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
         split=lambda wc: pipeline.split_config(config, run_of(wc)),
         keep_checkpoint=config["keep_checkpoints"],
+        code=CODE_FINGERPRINT,
     script:
         "../scripts/train.py"
+
+
+def pack_functions(experiment):
+    """Params and resources of one packed experiment's jobs, from their wildcards."""
+
+    def runs(wc):
+        return pipeline.pack_runs(config, experiment, wc)
+
+    def resources(wc):
+        return pipeline.train_resources(config, runs(wc)[0], len(runs(wc)))
+
+    return {
+        "specs": lambda wc: [pipeline.run_spec(config, r).to_dict() for r in runs(wc)],
+        "split": lambda wc: pipeline.split_config(config, runs(wc)[0]),
+        "gpu": lambda wc: resources(wc)["gpu"],
+        "runtime": lambda wc, attempt: resources(wc)["runtime"] * attempt,
+    }
+
+
+for _experiment in PACKED:
+    _exp = config["experiments"][_experiment]
+    _pack_key = pipeline.pack_pattern(config, _experiment, pipeline.PACK_KEY)
+    _functions = pack_functions(_experiment)
+
+    rule:
+        name:
+            f"train_pack_{_experiment}"
+        input:
+            data=pipeline.prepared_path(_exp["dataset"]),
+        output:
+            **pipeline.pack_outputs(config, _experiment),
+        log:
+            f"logs/train/{_pack_key}.log",
+        benchmark:
+            f"results/benchmarks/train/{_pack_key}.tsv"
+        wildcard_constraints:
+            model=one_of(_exp["models"]),
+            aggregation=one_of(_exp["aggregations"]),
+            members=one_of(_exp["ensemble_sizes"]),
+            seed=one_of(_exp["seeds"]),
+        group:
+            "train_cpu" if _exp["dataset"] not in pipeline.GPU_DATASETS else None
+        conda:
+            TORCH_ENV
+        threads: 1
+        resources:
+            gpu=_functions["gpu"],
+            runtime=_functions["runtime"],
+            mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+        params:
+            specs=_functions["specs"],
+            split=_functions["split"],
+            pack_dir=f"results/runs/{_pack_key}",
+            keep_checkpoint=config["keep_checkpoints"],
+            code=CODE_FINGERPRINT,
+        script:
+            "../scripts/train.py"
