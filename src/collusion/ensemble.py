@@ -233,12 +233,16 @@ class Ensemble(nn.Module):
         options: dict | None = None,
         execution: str = "auto",
         device: str | torch.device | None = None,
+        copies: int = 1,
     ):
-        """``device``: where the ensemble will run; only ``auto`` uses it (its type), to choose."""
+        """``device``: where the ensemble will run; only ``auto`` uses it (its type), to choose.
+        ``copies``: that many copies of the same M initial learners as one program of copies × M
+        members (a pack of β, train.py); members ``c·M … c·M + M − 1`` are copy ``c``."""
         super().__init__()
         if execution not in EXECUTIONS:
             raise ValueError(f"unknown execution {execution!r}; allowed: {', '.join(EXECUTIONS)}")
         members = build_members(arch, in_shape, out_dim, n_members, seed, options)
+        members += [copy.deepcopy(m) for _ in range(copies - 1) for m in members[:n_members]]
         stacked = StackedMLP if StackedMLP.supports(members) else StackedConv1d
         if execution == "stacked" and not stacked.supports(members):
             raise ValueError(
@@ -251,6 +255,14 @@ class Ensemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    def member_tensors(self, first: int, count: int) -> list[torch.Tensor]:
+        """The parameters and buffers of members ``first … first + count − 1``, as views that can
+        be written in place (every stacked tensor has a leading member axis)."""
+        if self.execution == "loop":
+            chosen = self.body.members[first : first + count]
+            return [t for m in chosen for t in (*m.parameters(), *m.buffers())]
+        return [t[first : first + count] for t in (*self.body.parameters(), *self.body.buffers())]
 
     def to(self, *args, **kwargs):
         """As ``nn.Module.to``; ``memory_format=torch.channels_last`` also works for ``vmapped``,

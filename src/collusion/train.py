@@ -9,18 +9,20 @@ One run writes, in its directory:
     provenance.json   what produced the run (see provenance.py) and its outcome
     checkpoint.pt     resumable state, rewritten atomically (one per pack, in the pack's directory)
 
-A pack trains several β of one (learners, data, recipe, seed) in one process: one ensemble per β,
-all built from the same initial learners, see the same minibatches and step one optimiser on the
-summed objective Σ_b L_βb, each L_βb over its own ensemble's outputs. Parameters are disjoint and
-the optimisers per-parameter, so every β trains exactly as it would alone (tests/test_pack.py
-checks this bit for bit on CPU). The ensembles stay separate programs: one program of B × M
-stacked members was measured no faster on CPU (benchmarks/README.md) and is not bit-identical
-(a batched matmul's rounding depends on the batch count).
+A pack trains several β of one (learners, data, recipe, seed) in one process: B ensembles built
+from the same initial learners see the same minibatches and step one optimiser on the summed
+objective Σ_b L_βb, each L_βb over its own ensemble's outputs. Parameters are disjoint and the
+optimisers per-parameter, so every β trains exactly as it would alone (tests/test_pack.py checks
+this bit for bit on CPU). Stacked MLPs run the B ensembles as one program of B × M members (for
+small MLPs the per-step overhead dominates: one program is several times cheaper); every other
+architecture runs them as B programs (as fast, measured, and a batched convolution's rounding
+would depend on B; benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import math
@@ -29,12 +31,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from . import objective
 from .data.prepared import Dataset, Split
-from .ensemble import Ensemble
+from .ensemble import Ensemble, StackedMLP
 from .io import atomic_write, serialise, write_bytes
 
 SPLITS = ("train", "val", "test")
@@ -181,6 +182,14 @@ class CheckpointError(RuntimeError):
     pass
 
 
+def write_history(path: Path, history: list[dict]) -> None:
+    """history.csv, one row per period (the csv module: a training job need not import pandas)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]) if history else ["epoch"])
+        writer.writeheader()
+        writer.writerows(history)
+
+
 class Trainer:
     """Train a pack of runs (one or several β, otherwise identical) and select their checkpoints.
 
@@ -219,7 +228,14 @@ class Trainer:
         self.checkpoint_seconds = checkpoint_seconds  # 0: after every epoch
         torch.manual_seed(spec.seed)  # dropout masks: the same stream for every β (of a pack of one)
         self.cuda = self.device.type == "cuda"
-        self.ensembles = [self.build_ensemble(spec) for _ in specs]  # the same initial learners
+        # the programs, and where β b's M learners are: (program, first member)
+        one = self.build_ensemble(spec)
+        if len(specs) > 1 and isinstance(one.body, StackedMLP):
+            self.ensembles = [self.build_ensemble(spec, copies=len(specs))]
+            self.slots = [(0, b * spec.n_members) for b in range(len(specs))]
+        else:
+            self.ensembles = [one] + [self.build_ensemble(spec) for _ in specs[1:]]
+            self.slots = [(b, 0) for b in range(len(specs))]
         recipe = spec.recipe
         self.optimizer = make_optimizer([p for e in self.ensembles for p in e.parameters()], recipe)
         self.scheduler = make_scheduler(self.optimizer, recipe)
@@ -238,10 +254,10 @@ class Trainer:
         self.resumed_from: int | None = None  # the epoch a resumed fit continued after
         self.final_outputs: dict[str, torch.Tensor] = {}  # filled by write_outputs, after fit
 
-    def build_ensemble(self, spec: RunSpec) -> Ensemble:
+    def build_ensemble(self, spec: RunSpec, copies: int = 1) -> Ensemble:
         ensemble = Ensemble(
             spec.arch, self.data.in_shape, self.data.out_dim, spec.n_members, spec.seed,
-            spec.model_options, execution=spec.recipe.execution, device=self.device,
+            spec.model_options, execution=spec.recipe.execution, device=self.device, copies=copies,
         ).to(self.device)
         if self.cuda and len(self.data.in_shape) == 3:
             ensemble = ensemble.to(memory_format=torch.channels_last)
@@ -358,7 +374,19 @@ class Trainer:
         self.frozen[b] = [t.detach().clone() for t in self.member_tensors(b)]
 
     def member_tensors(self, b: int) -> list[torch.Tensor]:
-        return [*self.ensembles[b].parameters(), *self.ensembles[b].buffers()]
+        program, first = self.slots[b]
+        return self.ensembles[program].member_tensors(first, self.runs[b].spec.n_members)
+
+    def live(self) -> list[bool]:
+        """Which programs hold a running β (the others are not run)."""
+        running = {self.slots[b][0] for b, run in enumerate(self.runs) if run.status == "running"}
+        return [i in running for i in range(len(self.ensembles))]
+
+    def outputs_by_run(self, outputs: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        """Each β's ``(M, N, K)`` slice of the programs' outputs (None: its program did not run)."""
+        members = self.runs[0].spec.n_members
+        return [None if outputs[program] is None else outputs[program][first : first + members]
+                for program, first in self.slots]
 
     @torch.no_grad()
     def restore_frozen(self) -> None:
@@ -382,13 +410,15 @@ class Trainer:
             x = self.data.normalise(x)
             if self.cuda and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            losses = []
-            for b in running:
-                with self.autocast():
-                    outputs = self.ensembles[b](x)
-                spec = self.runs[b].spec
-                losses.append(objective.beta_objective(outputs.float(), train.y[index], spec.aggregation, spec.beta))
-            losses = torch.stack(losses)
+            with self.autocast():
+                outputs = self.outputs_by_run(
+                    [e(x).float() if live else None for e, live in zip(self.ensembles, self.live())]
+                )
+            losses = torch.stack([
+                objective.beta_objective(outputs[b], train.y[index], self.runs[b].spec.aggregation,
+                                         self.runs[b].spec.beta)
+                for b in running
+            ])
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # Σ_b L_βb: each β's gradient is exactly its own
             self.optimizer.step()
@@ -407,10 +437,12 @@ class Trainer:
         rows, outputs = [{} for _ in self.runs], {}
         for name in SPLITS:
             split = self.train_eval if name == "train" else self.data.split(name)
-            outputs[name] = {}
+            outputs[name] = self.outputs_by_run([
+                predict(e, self.data, split, self.recipe.eval_batch_size) if live else None
+                for e, live in zip(self.ensembles, self.live())
+            ])
             for b, run in enumerate(self.runs):
                 if run.status == "running":
-                    outputs[name][b] = predict(self.ensembles[b], self.data, split, self.recipe.eval_batch_size)
                     rows[b].update(split_metrics(outputs[name][b], split.y, run.spec.aggregation, name))
         return rows, outputs
 
@@ -483,7 +515,7 @@ class Trainer:
             self.only()
             b = 0
         run = self.runs[b]
-        atomic_write(history_path, lambda tmp: pd.DataFrame(run.history).to_csv(tmp, index=False))
+        atomic_write(history_path, lambda tmp: write_history(tmp, run.history))
         last = {s: self.last_outputs(s)[b] for s in ("val", "test")}
         best = run.best["outputs"] or {s: torch.full_like(last[s], math.nan) for s in last}
         arrays = {
@@ -501,10 +533,10 @@ class Trainer:
         """Each β's ``(M, N, K)`` outputs of its final parameters (a frozen β's: those it finished
         with)."""
         if split not in self.final_outputs:
-            self.final_outputs[split] = [
+            self.final_outputs[split] = self.outputs_by_run([
                 predict(ensemble, self.data, self.data.split(split), self.recipe.eval_batch_size)
                 for ensemble in self.ensembles
-            ]
+            ])
         return self.final_outputs[split]
 
     def outcome(self, b: int | None = None) -> dict:
