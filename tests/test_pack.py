@@ -1,6 +1,5 @@
 """Several β trained as one pack give, β by β, exactly what each β gives trained alone."""
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -123,3 +122,20 @@ def test_a_pack_may_differ_in_beta_only(tmp_path):
         Trainer([first, second], data, tmp_path / "run")
     with pytest.raises(ValueError, match="plateau"):
         Trainer(specs("mlp", {"hidden": [8]}, "regression", [0.0, 1.0], schedule="plateau"), data, tmp_path / "p")
+
+
+def test_which_experiments_pack():
+    from collusion import pipeline
+
+    def config(dataset="diabetes", schedule="multistep", betas=(0, 1), **experiment):
+        return {"experiments": {"e": {"dataset": dataset, "betas": list(betas), "recipe": "r", **experiment}},
+                "recipes": {"r": {"epochs": 1, "lr": 0.1, "schedule": schedule}}}
+
+    assert pipeline.packs_betas(config(), "e")  # auto: a CPU-sized dataset with several β
+    assert not pipeline.packs_betas(config(dataset="cifar10"), "e")  # a GPU dataset: one job per run
+    assert not pipeline.packs_betas(config(betas=[0]), "e")
+    assert not pipeline.packs_betas(config(schedule="plateau"), "e")
+    assert not pipeline.packs_betas(config(pack_betas=False), "e")
+    assert pipeline.packs_betas(config(dataset="cifar10", pack_betas=True), "e")
+    with pytest.raises(pipeline.ConfigError, match=r"experiments\.e\.pack_betas: true.*plateau.*pack_betas: false"):
+        pipeline.check_packs(config(schedule="plateau", pack_betas=True))

@@ -178,10 +178,6 @@ class RunState:
         return {"history": self.history, "best": self.best, "status": self.status}
 
 
-class CheckpointError(RuntimeError):
-    pass
-
-
 def write_history(path: Path, history: list[dict]) -> None:
     """history.csv, one row per period (the csv module: a training job need not import pandas)."""
     with open(path, "w", newline="") as handle:
@@ -252,7 +248,7 @@ class Trainer:
         self.epoch = 0  # evaluation periods done by the pack
         self.frozen: dict[int, list[torch.Tensor]] = {}  # finished β -> its learners' tensors
         self.resumed_from: int | None = None  # the epoch a resumed fit continued after
-        self.final_outputs: dict[str, torch.Tensor] = {}  # filled by write_outputs, after fit
+        self.final_outputs: dict[str, list] = {}  # each β's final outputs, filled after fit
 
     def build_ensemble(self, spec: RunSpec, copies: int = 1) -> Ensemble:
         ensemble = Ensemble(
