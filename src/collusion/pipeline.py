@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,6 +226,28 @@ def check_packs(config: dict) -> None:
                 "schedule 'plateau', which lowers one lr from one run's validation loss and "
                 "cannot train several betas together; set pack_betas: false (or auto)"
             )
+
+
+def one_of(names) -> str:
+    """A wildcard constraint matching exactly these names (none: a pattern that never matches)."""
+    return "|".join(re.escape(str(name)) for name in names) or "(?!)"
+
+
+def pack_functions(config: dict, experiment: str) -> dict:
+    """Params and resources of one packed experiment's jobs, as functions of their wildcards."""
+
+    def runs(wc):
+        return pack_runs(config, experiment, wc)
+
+    def resources(wc):
+        return train_resources(config, runs(wc)[0], len(runs(wc)))
+
+    return {
+        "specs": lambda wc: [run_spec(config, run).to_dict() for run in runs(wc)],
+        "split": lambda wc: split_config(config, runs(wc)[0]),
+        "gpu": lambda wc: resources(wc)["gpu"],
+        "runtime": lambda wc, attempt: resources(wc)["runtime"] * attempt,
+    }
 
 
 def pack_runs(config: dict, experiment: str, wildcards) -> list[Run]:

@@ -3,8 +3,6 @@
 # run, `train`. Both write the same run directories. The training code's fingerprint is a param:
 # an edit to the modules that define training (collusion.fingerprint) reruns the training jobs.
 
-import re
-
 from collusion.fingerprint import code_fingerprint
 
 try:
@@ -14,11 +12,6 @@ except pipeline.ConfigError as error:
 
 PACKED = pipeline.packed_experiments(config)
 CODE_FINGERPRINT = code_fingerprint()
-
-
-def one_of(names):
-    """A wildcard constraint matching exactly these names (none: a pattern that never matches)."""
-    return "|".join(re.escape(str(name)) for name in names) or "(?!)"
 
 
 rule train:
@@ -34,7 +27,7 @@ rule train:
     benchmark:
         f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
     wildcard_constraints:
-        experiment=one_of(e for e in EXPERIMENTS if e not in PACKED),
+        experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
     group:
         lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
     conda:
@@ -53,27 +46,10 @@ rule train:
         "../scripts/train.py"
 
 
-def pack_functions(experiment):
-    """Params and resources of one packed experiment's jobs, from their wildcards."""
-
-    def runs(wc):
-        return pipeline.pack_runs(config, experiment, wc)
-
-    def resources(wc):
-        return pipeline.train_resources(config, runs(wc)[0], len(runs(wc)))
-
-    return {
-        "specs": lambda wc: [pipeline.run_spec(config, r).to_dict() for r in runs(wc)],
-        "split": lambda wc: pipeline.split_config(config, runs(wc)[0]),
-        "gpu": lambda wc: resources(wc)["gpu"],
-        "runtime": lambda wc, attempt: resources(wc)["runtime"] * attempt,
-    }
-
-
 for _experiment in PACKED:
     _exp = config["experiments"][_experiment]
     _pack_key = pipeline.pack_pattern(config, _experiment, pipeline.PACK_KEY)
-    _functions = pack_functions(_experiment)
+    _functions = pipeline.pack_functions(config, _experiment)
 
     rule:
         name:
@@ -87,10 +63,10 @@ for _experiment in PACKED:
         benchmark:
             f"results/benchmarks/train/{_pack_key}.tsv"
         wildcard_constraints:
-            model=one_of(_exp["models"]),
-            aggregation=one_of(_exp["aggregations"]),
-            members=one_of(_exp["ensemble_sizes"]),
-            seed=one_of(_exp["seeds"]),
+            model=pipeline.one_of(_exp["models"]),
+            aggregation=pipeline.one_of(_exp["aggregations"]),
+            members=pipeline.one_of(_exp["ensemble_sizes"]),
+            seed=pipeline.one_of(_exp["seeds"]),
         group:
             "train_cpu" if _exp["dataset"] not in pipeline.GPU_DATASETS else None
         conda:
