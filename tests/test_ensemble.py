@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from collusion import models, objective
+from collusion import ensemble, models, objective
 from collusion.data.prepared import load_dataset, save_prepared
 from collusion.ensemble import Ensemble, member_seed
 from collusion.models import build_model
@@ -197,6 +197,52 @@ def test_stacked_and_loop_stay_equal_through_optimizer_steps(optimizer):
     assert not torch.allclose(
         moved, loop_tensors(initial, 0)[0][0]
     )  # the steps did move the weights
+
+
+# -- the stacked 1-D CNN (im2col) vs the loop ---------------------------------------------------------
+CONV1D_CASES = [
+    ((1, 40), 10, {}),  # the MNIST-1D paper's ConvBase
+    ((2, 13), 3, {"channels": 4, "kernel_sizes": [3, 2]}),  # odd lengths, two input channels
+]
+
+
+def conv_learner(loop: Ensemble, j: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    layers = [m for m in loop.body.members[j] if isinstance(m, (nn.Conv1d, nn.Linear))]
+    return [(layer.weight, layer.bias) for layer in layers]
+
+
+@pytest.mark.parametrize("in_shape, out_dim, options", CONV1D_CASES)
+@pytest.mark.parametrize("aggregation, beta", [("score", 0.0), ("probability", 1.0)])
+def test_stacked_conv1d_matches_the_loop_in_outputs_and_gradients(in_shape, out_dim, options, aggregation, beta):
+    loop = Ensemble("cnn1d", in_shape, out_dim, 3, 5, options, execution="loop")
+    stacked = Ensemble("cnn1d", in_shape, out_dim, 3, 5, options)
+    assert stacked.execution == "stacked"  # auto stacks the plain 1-D CNN
+    x = torch.randn(6, *in_shape, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, out_dim, (6,), generator=torch.Generator().manual_seed(2))
+    out_loop, out_stacked = loop(x), stacked(x)
+    assert out_stacked.shape == (3, 6, out_dim)
+    torch.testing.assert_close(out_stacked, out_loop, rtol=1e-5, atol=1e-6)
+    for out in (out_loop, out_stacked):
+        objective.beta_objective(out, y, aggregation, beta).backward()
+    for j in range(3):
+        for i, (weight, bias) in enumerate(conv_learner(loop, j)):
+            # initialised from the very same modules; the stacked layout is the layer's own
+            assert torch.equal(stacked.body.weights[i].detach()[j], weight.detach())
+            torch.testing.assert_close(stacked.body.weights[i].grad[j], weight.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(stacked.body.biases[i].grad[j, 0], bias.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_stacked_conv1d_takes_only_what_it_computes():
+    plain = nn.Sequential(nn.Conv1d(1, 2, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(10, 3))
+    assert ensemble.StackedConv1d.supports([plain])
+    for odd in (
+        nn.Sequential(nn.Conv1d(1, 2, 3, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(12, 3)),
+        nn.Sequential(nn.Conv1d(1, 2, 3, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(40, 3)),
+        nn.Sequential(nn.Conv1d(1, 2, 3, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(36, 3)),
+        nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(36, 3)),  # no ReLU after the conv
+        nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(18, 3)),
+    ):
+        assert not ensemble.StackedConv1d.supports([odd])
 
 
 def test_execution_choice_and_bad_execution():

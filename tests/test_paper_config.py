@@ -65,10 +65,16 @@ def dry_run(tmp_path_factory):
 
 def test_dry_run_plans_exactly_the_grid(dry_run):
     _, stdout, _ = dry_run
-    planned = re.findall(r"output: (results/runs/\S+)/history\.csv", stdout)
+    # a train job's output line names one run, a train_pack_<experiment> job's all β of one seed
+    planned = [run for line in re.findall(r"output: (.*)", stdout)
+               for run in re.findall(r"(results/runs/\S+?)/history\.csv", line)]
     expected = expected_run_dirs(CONFIG)
     assert len(expected) == len(set(expected))
-    assert job_counts(stdout)["train"] == len(expected)
+    counts = job_counts(stdout)
+    packed = {name: exp for name, exp in CONFIG["experiments"].items() if f"train_pack_{name}" in counts}
+    assert {exp["dataset"] for exp in packed.values()} <= {"bioconcentration", "weather", "facebook", "abalone"}
+    runs_in_packs = sum(counts[f"train_pack_{name}"] * len(exp["betas"]) for name, exp in packed.items())
+    assert counts["train"] + runs_in_packs == len(expected)
     assert sorted(planned) == sorted(expected)  # every run once, nothing from config/config.yaml
 
 

@@ -1,5 +1,7 @@
-"""A training job killed midway leaves nothing that looks complete; a rerun resumes to the same result."""
+"""A training job (here a pack of two β) killed midway leaves nothing that looks complete; a rerun
+resumes to the same result."""
 
+import json
 import os
 import signal
 import subprocess
@@ -12,17 +14,16 @@ import torch
 
 from collusion.data.offline import prepare_offline
 
+BETAS = (0.0, 1.0)
 SCRIPT = """
-import sys, types
-from collusion.runner import train_run
-run_dir = sys.argv[1]
-spec = dict(arch="mlp", model_options={"hidden": [16, 16]}, aggregation="score", n_members=3,
-            beta=1.0, seed=0, recipe=dict(epochs=40, lr=0.003, batch_size=32))
-outputs = types.SimpleNamespace(history=run_dir + "/history.csv",
-                                predictions=run_dir + "/predictions.npz",
-                                provenance=run_dir + "/provenance.json")
-train_run(spec, {"fractions": [0.6, 0.15, 0.25], "seed": 0}, sys.argv[2], outputs, threads=1,
-          checkpoint_seconds=0)
+import sys
+from collusion.runner import run_paths, train_pack
+pack_dir = sys.argv[1]
+specs = [dict(arch="mlp", model_options={"hidden": [16, 16]}, aggregation="score", n_members=3,
+              beta=beta, seed=0, recipe=dict(epochs=40, lr=0.003, batch_size=32)) for beta in (0.0, 1.0)]
+outputs = [run_paths(f"{pack_dir}/beta{spec['beta']:g}") for spec in specs]
+train_pack(specs, {"fractions": [0.6, 0.15, 0.25], "seed": 0}, sys.argv[2], outputs, pack_dir,
+           threads=1, checkpoint_seconds=0)
 """
 
 
@@ -58,15 +59,19 @@ def test_kill_then_resume_gives_the_same_history(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     # nothing that looks complete: only the checkpoint (and no stray temporary files of outputs)
-    assert sorted(p.name for p in killed.iterdir() if not p.name.startswith(".")) == ["checkpoint.pt"]
+    assert sorted(p.name for p in killed.rglob("*") if p.is_file() and not p.name.startswith(".")) == ["checkpoint.pt"]
     epoch_at_kill = checkpoint_epoch(killed)
     assert 5 <= epoch_at_kill < 40
 
     assert start(killed, data).wait(timeout=300) == 0
-    resumed = pd.read_csv(killed / "history.csv")
-    expected = pd.read_csv(reference / "history.csv")
-    assert len(resumed) == 40
-    pd.testing.assert_frame_equal(comparable(resumed), comparable(expected))
-    with np.load(killed / "predictions.npz") as a, np.load(reference / "predictions.npz") as b:
-        for key in b.files:
-            np.testing.assert_array_equal(a[key], b[key])
+    for beta in BETAS:
+        run, expected_run = killed / f"beta{beta:g}", reference / f"beta{beta:g}"
+        resumed = pd.read_csv(run / "history.csv")
+        expected = pd.read_csv(expected_run / "history.csv")
+        assert len(resumed) == 40
+        pd.testing.assert_frame_equal(comparable(resumed), comparable(expected))
+        with np.load(run / "predictions.npz") as a, np.load(expected_run / "predictions.npz") as b:
+            for key in b.files:
+                np.testing.assert_array_equal(a[key], b[key])
+        provenance = json.loads((run / "provenance.json").read_text())
+        assert provenance["resumed_from_epoch"] == epoch_at_kill

@@ -194,10 +194,11 @@ def test_paper_grid_plans_one_gpu_job_per_image_run():
     assert result.returncode == 0, output_of(result)[-5000:]
     # --configfile replaces config/config.yaml (see Snakefile)
     expected = {run.dir for run in pipeline.all_runs(yaml.safe_load(PAPER.read_text()))}
-    planned = {
-        re.search(r"(results/runs/\S+)/history\.csv", job["output"]).group(1): job
+    planned = {  # a train_pack_<experiment> job holds all β of one seed (the UCI tables)
+        run_dir: job
         for job in dry_run_jobs(result.stdout)
-        if job["rule"] == "train"
+        if job["rule"] == "train" or job["rule"].startswith("train_pack_")
+        for run_dir in re.findall(r"(results/runs/\S+?)/history\.csv", job["output"])
     }
     missing = expected - set(planned)
     assert not missing, f"{len(missing)} runs of the paper grid are not planned, e.g. {sorted(missing)[:3]}"
@@ -262,8 +263,10 @@ def submissions(text: str) -> dict[str, Path]:
 
 
 def trained_in(log: str) -> set[str]:
-    """The runs a job's log shows it trained (the job step prints each rule it runs)."""
-    return set(re.findall(r"output: (results/runs/\S+?)/history\.csv", log))
+    """The runs a job's log shows it trained (the job step prints each rule it runs; a pack job
+    lists several runs' history.csv on its output line)."""
+    lines = re.findall(r"output: (.*)", log)
+    return {run for line in lines for run in re.findall(r"(results/runs/\S+?)/history\.csv", line)}
 
 
 def run_dirs(root: Path) -> list[str]:
@@ -342,7 +345,8 @@ def test_gpu_request_is_scheduled_on_the_gpu_partition(tiny):
     """The cluster's GPU is a stand-in (gres.conf File=/dev/null): this proves the request path,
     and the run, which still trains on the CPU, gives the local result."""
     on_slurm = tiny["slurm"]
-    target = f"{run_dirs(on_slurm)[0]}/history.csv"
+    run_dir = next(d for d in run_dirs(on_slurm) if d.startswith("results/runs/digits/"))  # a `train` job
+    target = f"{run_dir}/history.csv"
     result = run(
         snakemake_cmd(
             "--profile", "slurm", "--configfile", str(TINY), *LOCAL_CLUSTER_OVERRIDES,

@@ -1,5 +1,7 @@
 """The training loop's recipe features, on tiny synthetic data written in the prepared format."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,3 +117,12 @@ def test_a_different_spec_does_not_resume_from_a_foreign_checkpoint(tmp_path):
 def test_aggregation_must_fit_the_task(tmp_path):
     with pytest.raises(ValueError, match="does not fit a regression dataset"):
         Trainer(spec("score"), regression_data(tmp_path), tmp_path / "run")
+
+
+def test_history_csv_reads_back_exactly(tmp_path):
+    from collusion.train import write_history
+
+    history = [{"epoch": 1, "lr": 0.01, "train_DIV": 0.1 + 0.2, "test_L_ens": math.inf},
+               {"epoch": 2, "lr": 0.01, "train_DIV": math.nan, "test_L_ens": 1 / 3}]
+    write_history(tmp_path / "history.csv", history)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.csv"), pd.DataFrame(history), check_exact=True)

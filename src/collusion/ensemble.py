@@ -2,8 +2,9 @@
 
 Three ways to execute the same learners:
 - ``loop``: a Python loop over M independent modules (any architecture);
-- ``stacked``: MLPs only; each layer's M weight matrices are stacked and applied with one batched
-  matmul (``torch.baddbmm``);
+- ``stacked``: MLPs and plain 1-D CNNs (conv1d, ReLU, flatten, linear; the MNIST-1D CNN); each
+  layer's M weights are stacked and applied with one batched matmul (``torch.baddbmm``), a
+  convolution as a matmul over its input patches (im2col);
 - ``vmapped``: any architecture built from vmap-able operations (convolutions, BatchNorm, pooling,
   dropout, linear layers): every parameter and buffer gets a leading member axis and
   ``torch.func.vmap`` runs the member's own forward over it, so a convolution of the M members
@@ -23,9 +24,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .models import build_model
 
@@ -106,6 +109,64 @@ class StackedMLP(nn.Module):
         return h
 
 
+class StackedConv1d(nn.Module):
+    """M plain 1-D CNNs (Conv1d, ReLU, ..., Flatten, Linear, (ReLU, Linear)*) as one batched
+    program: each convolution is one batched matmul of its input patches (im2col) with the M
+    stacked kernels. On CPU this is far faster than M small ``conv1d`` calls (benchmarks/)."""
+
+    @staticmethod
+    def supports(members: list[nn.Module]) -> bool:
+        def plain(member):
+            if not isinstance(member, nn.Sequential):
+                return False
+            layers = list(member)
+            kinds = "".join(
+                "c" if isinstance(layer, nn.Conv1d) and layer.bias is not None
+                and layer.dilation == (1,) and layer.groups == 1 and layer.padding_mode == "zeros"
+                and isinstance(layer.padding, tuple)
+                else "r" if isinstance(layer, nn.ReLU)
+                else "f" if isinstance(layer, nn.Flatten) and (layer.start_dim, layer.end_dim) == (1, -1)
+                else "l" if isinstance(layer, nn.Linear) and layer.bias is not None
+                else "?"
+                for layer in layers
+            )
+            return re.fullmatch(r"(cr)+fl(rl)*", kinds) is not None
+
+        return all(plain(m) for m in members)
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        layers = [layer for layer in members[0] if isinstance(layer, (nn.Conv1d, nn.Linear))]
+        self.convs = [(c.kernel_size[0], c.stride[0], c.padding[0]) for c in layers if isinstance(c, nn.Conv1d)]
+        weighted = [[layer for layer in m if isinstance(layer, (nn.Conv1d, nn.Linear))] for m in members]
+        self.weights = nn.ParameterList(  # the layers' own layouts, stacked: (M, out, in[, k])
+            nn.Parameter(torch.stack([m[i].weight.detach() for m in weighted]).contiguous())
+            for i in range(len(layers))
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([m[i].bias.detach() for m in weighted]).unsqueeze(1))
+            for i in range(len(layers))
+        )  # (M, 1, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_members, n = len(self.weights[0]), len(x)
+        h = x.transpose(1, 2).unsqueeze(0)  # (1, N, L, C): the input, shared by the members
+        for i, (kernel, stride, padding) in enumerate(self.convs):
+            weight = self.weights[i]  # (M, out, C, k)
+            patches = F.pad(h, (0, 0, padding, padding)).unfold(2, kernel, stride)  # (·, N, L', C, k)
+            length = patches.shape[2]
+            patches = patches.reshape(len(h), n * length, -1).expand(n_members, -1, -1)
+            h = torch.baddbmm(self.biases[i], patches, weight.flatten(2).transpose(1, 2))
+            h = torch.relu_(h).view(n_members, n, length, -1)
+        h = h.transpose(2, 3).reshape(n_members, n, -1)  # Flatten's (C, L) order
+        last = len(self.weights) - 1
+        for i in range(len(self.convs), len(self.weights)):
+            h = torch.baddbmm(self.biases[i], h, self.weights[i].transpose(1, 2))
+            if i < last:
+                h = torch.relu(h)
+        return h
+
+
 class VmappedMembers(nn.Module):
     """M members of one architecture as one program: ``torch.func.vmap`` over stacked parameters.
 
@@ -153,7 +214,7 @@ def choose_execution(members: list[nn.Module], device: str | torch.device | None
     other architecture as the member loop (on CPU the loop was measured faster than or level with
     vmap for the small CNN and ResNet-18; on CUDA the loop stays until the H100 benchmark decides).
     Depends on the architecture and the device type only, which a run and its resume share."""
-    if StackedMLP.supports(members):
+    if StackedMLP.supports(members) or StackedConv1d.supports(members):
         return "stacked"
     return "loop"
 
@@ -172,21 +233,36 @@ class Ensemble(nn.Module):
         options: dict | None = None,
         execution: str = "auto",
         device: str | torch.device | None = None,
+        copies: int = 1,
     ):
-        """``device``: where the ensemble will run; only ``auto`` uses it (its type), to choose."""
+        """``device``: where the ensemble will run; only ``auto`` uses it (its type), to choose.
+        ``copies``: that many copies of the same M initial learners as one program of copies × M
+        members (a pack of β, train.py); members ``c·M … c·M + M − 1`` are copy ``c``."""
         super().__init__()
         if execution not in EXECUTIONS:
             raise ValueError(f"unknown execution {execution!r}; allowed: {', '.join(EXECUTIONS)}")
         members = build_members(arch, in_shape, out_dim, n_members, seed, options)
-        if execution == "stacked" and not StackedMLP.supports(members):
-            raise ValueError(f"execution 'stacked' supports plain MLPs only, not {arch!r}; use 'loop'")
+        members += [copy.deepcopy(m) for _ in range(copies - 1) for m in members[:n_members]]
+        stacked = StackedMLP if StackedMLP.supports(members) else StackedConv1d
+        if execution == "stacked" and not stacked.supports(members):
+            raise ValueError(
+                f"execution 'stacked' supports plain MLPs and 1-D CNNs only, not {arch!r}; use 'loop'"
+            )
         self.execution = choose_execution(members, device) if execution == "auto" else execution
-        bodies = {"loop": LoopMembers, "stacked": StackedMLP, "vmapped": VmappedMembers}
+        bodies = {"loop": LoopMembers, "stacked": stacked, "vmapped": VmappedMembers}
         self.body = bodies[self.execution](members)
         self.n_members = n_members
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    def member_tensors(self, first: int, count: int) -> list[torch.Tensor]:
+        """The parameters and buffers of members ``first … first + count − 1``, as views that can
+        be written in place (every stacked tensor has a leading member axis)."""
+        if self.execution == "loop":
+            chosen = self.body.members[first : first + count]
+            return [t for m in chosen for t in (*m.parameters(), *m.buffers())]
+        return [t[first : first + count] for t in (*self.body.parameters(), *self.body.buffers())]
 
     def to(self, *args, **kwargs):
         """As ``nn.Module.to``; ``memory_format=torch.channels_last`` also works for ``vmapped``,

@@ -19,6 +19,8 @@ RUN_OUTPUTS = ("history.csv", "predictions.npz", "provenance.json")
 # What the labels below produce, and all the wildcards accept (common.smk's wildcard_constraints)
 LABEL_PATTERNS = {"members": r"\d+", "beta": r"\d+(\.\d+)?", "seed": r"\d+"}
 MAX_BETA_LABEL = 40  # characters; a β needing more (1e-50) is refused at start
+# a pack (all β of one setting and seed, trained as one job) keeps its checkpoint and lock here
+PACK_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/pack/seed{seed}"
 
 
 class ConfigError(ValueError):
@@ -249,8 +251,9 @@ ARCH_COST = {
 }
 
 
-def train_resources(config: dict, run: Run) -> dict:
-    """gpu (count), runtime (minutes, before the attempt factor) of one training job."""
+def train_resources(config: dict, run: Run, runs_in_job: int = 1) -> dict:
+    """gpu (count), runtime (minutes, before the attempt factor) of one training job (a run, or a
+    pack of ``runs_in_job`` runs)."""
     spec = run_spec(config, run)
     gpu = int(run.dataset in GPU_DATASETS)
     per_epoch = (
@@ -258,8 +261,87 @@ def train_resources(config: dict, run: Run) -> dict:
         if gpu
         else CPU_MINUTES_PER_LEARNER_EPOCH * ARCH_COST.get(spec.arch, 1.0)
     )
-    runtime = (10 if gpu else 2) + 1.5 * spec.recipe.epochs * run.members * per_epoch
+    runtime = (10 if gpu else 2) + 1.5 * spec.recipe.epochs * run.members * runs_in_job * per_epoch
     return {"gpu": gpu, "runtime": int(math.ceil(runtime))}
+
+
+# -- packs: every β of one (experiment, model, aggregation, M, seed) trained as one job --------------
+def packs_betas(config: dict, experiment: str) -> bool:
+    """``pack_betas``: true, false, or auto (on for CPU-sized datasets with several β and a
+    schedule that packs; off for the GPU datasets, which keep one job per run)."""
+    exp = config["experiments"][experiment]
+    setting = exp.get("pack_betas", "auto")
+    if setting != "auto":
+        return bool(setting)
+    schedule = config["recipes"][exp["recipe"]].get("schedule", "multistep")
+    return exp["dataset"] not in GPU_DATASETS and len(exp["betas"]) > 1 and schedule != "plateau"
+
+
+def packed_experiments(config: dict) -> list[str]:
+    return [name for name in config["experiments"] if packs_betas(config, name)]
+
+
+def check_packs(config: dict) -> None:
+    for name, exp in config["experiments"].items():
+        schedule = config["recipes"][exp["recipe"]].get("schedule", "multistep")
+        if exp.get("pack_betas") is True and schedule == "plateau" and len(exp["betas"]) > 1:
+            raise ConfigError(
+                f"experiments.{name}.pack_betas: true, but its recipe {exp['recipe']!r} uses "
+                "schedule 'plateau', which lowers one lr from one run's validation loss and "
+                "cannot train several betas together; set pack_betas: false (or auto)"
+            )
+
+
+def one_of(names) -> str:
+    """A wildcard constraint matching exactly these names (none: a pattern that never matches)."""
+    return "|".join(re.escape(str(name)) for name in names) or "(?!)"
+
+
+def pack_functions(config: dict, experiment: str) -> dict:
+    """Params and resources of one packed experiment's jobs, as functions of their wildcards."""
+
+    def runs(wc):
+        return pack_runs(config, experiment, wc)
+
+    def resources(wc):
+        return train_resources(config, runs(wc)[0], len(runs(wc)))
+
+    return {
+        "specs": lambda wc: [run_spec(config, run).to_dict() for run in runs(wc)],
+        "split": lambda wc: split_config(config, runs(wc)[0]),
+        "gpu": lambda wc: resources(wc)["gpu"],
+        "runtime": lambda wc, attempt: resources(wc)["runtime"] * attempt,
+    }
+
+
+def pack_runs(config: dict, experiment: str, wildcards) -> list[Run]:
+    """The runs of one pack, in the experiment's β order; ``wildcards`` has model, aggregation,
+    members and seed."""
+    exp = config["experiments"][experiment]
+    return [
+        Run(experiment, exp["dataset"], wildcards.model, wildcards.aggregation,
+            int(wildcards.members), float(beta), int(wildcards.seed))
+        for beta in exp["betas"]
+    ]
+
+
+def pack_pattern(config: dict, experiment: str, key: str, beta: float = 0.0) -> str:
+    """``key`` (RUN_KEY or PACK_KEY) of one packed experiment: model, aggregation, members and
+    seed stay wildcards."""
+    wildcards = {name: f"{{{name}}}" for name in ("model", "aggregation", "members", "seed")}
+    dataset = config["experiments"][experiment]["dataset"]
+    return key.format(experiment=experiment, dataset=dataset, beta=beta_label(beta), **wildcards)
+
+
+def pack_outputs(config: dict, experiment: str) -> dict[str, str]:
+    """Named outputs of a pack job: ``history_<b>``, ``predictions_<b>``, ``provenance_<b>`` for
+    the experiment's b-th β, at exactly the paths its own run would have."""
+    outputs = {}
+    for b, beta in enumerate(config["experiments"][experiment]["betas"]):
+        run_dir = f"results/runs/{pack_pattern(config, experiment, RUN_KEY, beta)}"
+        for name in RUN_OUTPUTS:
+            outputs[f"{name.split('.')[0]}_{b}"] = f"{run_dir}/{name}"
+    return outputs
 
 
 def prepared_path(dataset: str) -> str:

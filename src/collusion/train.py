@@ -1,4 +1,5 @@
-"""Fit one ensemble at one β: schedule, per-epoch history, model selection, checkpoint/resume.
+"""Fit one ensemble at one β, or a pack of several β at once: schedule, per-epoch history, model
+selection, checkpoint/resume.
 
 One run writes, in its directory:
     history.csv       one row per epoch: train/val/test L_ens, L_ind, DIV (and accuracy for
@@ -6,12 +7,22 @@ One run writes, in its directory:
     predictions.npz   per-learner val/test outputs (M, N, K) of two selections: ``best_val`` (the
                       epoch of lowest validation ensemble loss, the authors' rule) and ``last``
     provenance.json   what produced the run (see provenance.py) and its outcome
-    checkpoint.pt     resumable state, rewritten atomically after every epoch
+    checkpoint.pt     resumable state, rewritten atomically (one per pack, in the pack's directory)
+
+A pack trains several β of one (learners, data, recipe, seed) in one process: B ensembles built
+from the same initial learners see the same minibatches and step one optimiser on the summed
+objective Σ_b L_βb, each L_βb over its own ensemble's outputs. Parameters are disjoint and the
+optimisers per-parameter, so every β trains exactly as it would alone (tests/test_pack.py checks
+this bit for bit on CPU). Stacked MLPs run the B ensembles as one program of B × M members (for
+small MLPs the per-step overhead dominates: one program is several times cheaper); every other
+architecture runs them as B programs (as fast, measured, and a batched convolution's rounding
+would depend on B; benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import math
@@ -20,13 +31,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from . import objective
 from .data.prepared import Dataset, Split
-from .ensemble import Ensemble
-from .io import atomic_write
+from .ensemble import Ensemble, StackedMLP
+from .io import atomic_write, serialise, write_bytes
 
 SPLITS = ("train", "val", "test")
 SELECTIONS = ("best_val", "last")
@@ -73,8 +83,28 @@ class RunSpec:
         return asdict(self)
 
     def hash(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return canonical_hash(self.to_dict())
+
+
+def canonical_hash(value) -> str:
+    canonical = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def check_pack(specs: list[RunSpec]) -> None:
+    """A pack's runs may differ in β only; a plateau schedule lowers one lr for the whole pack, so
+    it cannot pack several β (each would need its own)."""
+    first = specs[0].to_dict()
+    for spec in specs[1:]:
+        other = spec.to_dict()
+        differing = sorted(key for key in first if key != "beta" and first[key] != other[key])
+        if differing:
+            raise ValueError(f"the runs of a pack may differ in beta only, these differ: {differing}")
+    if len({spec.beta for spec in specs}) != len(specs):
+        raise ValueError(f"a pack's betas must be distinct, got {[spec.beta for spec in specs]}")
+    if len(specs) > 1 and specs[0].recipe.schedule == "plateau":
+        raise ValueError("schedule 'plateau' lowers the lr from one run's validation loss: it cannot "
+                         "pack several betas; set the experiment's pack_betas: false")
 
 
 def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
@@ -134,37 +164,76 @@ def split_metrics(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, pref
     return row
 
 
+@dataclass
+class RunState:
+    """One β of a pack: its history (one row per period it trained), best-validation outputs and
+    status (running, then completed or diverged)."""
+
+    spec: RunSpec
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"epoch": None, "val_L_ens": math.inf, "outputs": {}})
+    status: str = "running"
+
+    def state(self) -> dict:
+        return {"history": self.history, "best": self.best, "status": self.status}
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    """history.csv, one row per period (the csv module: a training job need not import pandas)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]) if history else ["epoch"])
+        writer.writeheader()
+        writer.writerows(history)
+
+
 class Trainer:
+    """Train a pack of runs (one or several β, otherwise identical) and select their checkpoints.
+
+    ``fit`` runs periods (an epoch, or ``eval_every_steps`` minibatches) until every β has
+    finished: completed its epochs, stopped early, or diverged. A finished β is frozen while the
+    others go on: left out of the forward pass and the objective (so its parameters get no
+    gradient), its parameters and buffers restored after every step as a guarantee, its history
+    ended. ``checkpoint.pt`` in ``run_dir`` holds the whole pack; it resumes only the
+    pack whose ``identity`` wrote it, and only while unfinished (a rerun of a finished pack trains
+    afresh).
+    """
+
     def __init__(
         self,
-        spec: RunSpec,
+        specs: RunSpec | list[RunSpec],
         data: Dataset,
         run_dir: str | Path,
         device: str = "cpu",
         checkpoint_seconds: float = 30.0,
+        identity: str | None = None,
     ):
+        specs = [specs] if isinstance(specs, RunSpec) else list(specs)
+        check_pack(specs)
+        spec = specs[0]
         objective.check_aggregation(spec.aggregation)
         if objective.is_classification(spec.aggregation) != (data.task == "classification"):
             raise ValueError(
                 f"aggregation {spec.aggregation!r} does not fit a {data.task} dataset; use "
                 + ("'regression'" if data.task == "regression" else "'score' or 'probability'")
             )
-        self.spec, self.data, self.device = spec, data, torch.device(device)
+        self.runs = [RunState(s) for s in specs]
+        self.recipe, self.data, self.device = spec.recipe, data, torch.device(device)
+        self.identity = identity or canonical_hash([s.to_dict() for s in specs])
         self.run_dir = Path(run_dir)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         self.checkpoint_seconds = checkpoint_seconds  # 0: after every epoch
-        torch.manual_seed(spec.seed)  # dropout masks: the same stream for every β
-        self.ensemble = Ensemble(
-            spec.arch, data.in_shape, data.out_dim, spec.n_members, spec.seed, spec.model_options,
-            execution=spec.recipe.execution, device=self.device,
-        ).to(self.device)
+        torch.manual_seed(spec.seed)  # dropout masks: the same stream for every β (of a pack of one)
         self.cuda = self.device.type == "cuda"
-        if self.cuda and len(data.in_shape) == 3:
-            self.ensemble = self.ensemble.to(memory_format=torch.channels_last)
-        if spec.recipe.compile:
-            self.ensemble.compile()  # compiles forward in place: state dict keys unchanged
+        # the programs, and where β b's M learners are: (program, first member)
+        one = self.build_ensemble(spec)
+        if len(specs) > 1 and isinstance(one.body, StackedMLP):
+            self.ensembles = [self.build_ensemble(spec, copies=len(specs))]
+            self.slots = [(0, b * spec.n_members) for b in range(len(specs))]
+        else:
+            self.ensembles = [one] + [self.build_ensemble(spec) for _ in specs[1:]]
+            self.slots = [(b, 0) for b in range(len(specs))]
         recipe = spec.recipe
-        self.optimizer = make_optimizer(self.ensemble.parameters(), recipe)
+        self.optimizer = make_optimizer([p for e in self.ensembles for p in e.parameters()], recipe)
         self.scheduler = make_scheduler(self.optimizer, recipe)
         self.augment = make_augmentation(recipe.augment)
         self.generator = torch.Generator(device=self.device)
@@ -176,18 +245,53 @@ class Trainer:
             self.train_eval = Split(data.train.x[subset], data.train.y[subset])
         self.order: torch.Tensor | None = None  # the current pass over the training split
         self.position = 0
-        self.epoch = 0  # evaluation periods done
-        self.history: list[dict] = []
-        self.best: dict = {"epoch": None, "val_L_ens": math.inf, "outputs": {}}
-        self.status = "running"
+        self.epoch = 0  # evaluation periods done by the pack
+        self.frozen: dict[int, list[torch.Tensor]] = {}  # finished β -> its learners' tensors
+        self.resumed_from: int | None = None  # the epoch a resumed fit continued after
+        self.final_outputs: dict[str, list] = {}  # each β's final outputs, filled after fit
+
+    def build_ensemble(self, spec: RunSpec, copies: int = 1) -> Ensemble:
+        ensemble = Ensemble(
+            spec.arch, self.data.in_shape, self.data.out_dim, spec.n_members, spec.seed,
+            spec.model_options, execution=spec.recipe.execution, device=self.device, copies=copies,
+        ).to(self.device)
+        if self.cuda and len(self.data.in_shape) == 3:
+            ensemble = ensemble.to(memory_format=torch.channels_last)
+        if spec.recipe.compile:
+            ensemble.compile()  # compiles forward in place: state dict keys unchanged
+        return ensemble
+
+    # -- a pack of one is a run: its state directly ----------------------------------------------
+    @property
+    def ensemble(self) -> Ensemble:
+        self.only()
+        return self.ensembles[0]
+
+    @property
+    def history(self) -> list[dict]:
+        return self.only().history
+
+    @property
+    def best(self) -> dict:
+        return self.only().best
+
+    @property
+    def status(self) -> str:
+        return self.only().status
+
+    def only(self) -> RunState:
+        if len(self.runs) != 1:
+            raise AttributeError("this trainer holds a pack of several betas: use trainer.runs[b]")
+        return self.runs[0]
 
     # -- checkpointing ----------------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            "spec_hash": self.spec.hash(),
+            "identity": self.identity,
             "epoch": self.epoch,
-            "status": self.status,
-            "model": self.ensemble.state_dict(),
+            "status": self.pack_status(),
+            "runs": [run.state() for run in self.runs],
+            "model": [ensemble.state_dict() for ensemble in self.ensembles],
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -195,21 +299,42 @@ class Trainer:
             "generator": self.generator.get_state(),
             "order": self.order,
             "position": self.position,
-            "history": self.history,
-            "best": self.best,
         }
 
-    def save_checkpoint(self) -> None:
-        atomic_write(self.checkpoint_path, lambda tmp: torch.save(self.state(), tmp))
+    def pack_status(self) -> str:
+        """running while any β trains; then the runs' common status, or 'finished' when they differ."""
+        statuses = {run.status for run in self.runs}
+        if "running" in statuses:
+            return "running"
+        return statuses.pop() if len(statuses) == 1 else "finished"
 
-    def resume(self) -> bool:
-        """Continue from the checkpoint if it belongs to this exact run spec."""
+    def save_checkpoint(self) -> None:
+        atomic_write(self.checkpoint_path, lambda tmp: write_bytes(tmp, serialise(self.state())))
+
+    def resume(self, log=print) -> bool:
+        """Continue from the checkpoint if this very pack wrote it and had not finished. A checkpoint
+        that cannot be read is moved aside (with a warning) and training starts afresh."""
         if not self.checkpoint_path.exists():
             return False
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        if state["spec_hash"] != self.spec.hash():
-            return False  # a different configuration: start afresh, the checkpoint is overwritten
-        self.ensemble.load_state_dict(state["model"])
+        try:
+            state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        except Exception as error:  # truncated or corrupt: keep it for inspection, start afresh
+            aside = self.checkpoint_path.with_name(
+                f"checkpoint.corrupt-{time.strftime('%Y%m%dT%H%M%S')}.pt"
+            )
+            self.checkpoint_path.rename(aside)
+            log(f"warning: unreadable checkpoint {self.checkpoint_path} ({type(error).__name__}: "
+                f"{error}) moved to {aside.name}; training from scratch")
+            return False
+        if state.get("identity") != self.identity:
+            log(f"{self.checkpoint_path} was written by another run, data or training code: "
+                "training from scratch")
+            return False
+        if all(run["status"] != "running" for run in state["runs"]):
+            log(f"{self.checkpoint_path} holds a finished run: training from scratch (a rerun)")
+            return False
+        for ensemble, weights in zip(self.ensembles, state["model"]):
+            ensemble.load_state_dict(weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -217,19 +342,23 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.generator.set_state(state["generator"])
         self.order, self.position = state["order"], state["position"]
-        self.epoch, self.status = state["epoch"], state["status"]
-        self.history, self.best = state["history"], state["best"]
+        self.epoch = self.resumed_from = state["epoch"]
+        for run, saved in zip(self.runs, state["runs"]):
+            run.history, run.best, run.status = saved["history"], saved["best"], saved["status"]
+        for b, run in enumerate(self.runs):
+            if run.status != "running":
+                self.freeze(b)
         return True
 
     # -- training ---------------------------------------------------------------------------------
     def autocast(self):
-        if self.cuda and self.spec.recipe.mixed_precision:
+        if self.cuda and self.recipe.mixed_precision:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def next_batch(self) -> torch.Tensor:
         """Indices of the next minibatch; a new shuffled pass starts when one is used up."""
-        n, batch_size = len(self.data.train), self.spec.recipe.batch_size
+        n, batch_size = len(self.data.train), self.recipe.batch_size
         if self.order is None or self.position >= n:
             self.order = torch.randperm(n, generator=self.generator, device=self.device)
             self.position = 0
@@ -237,12 +366,38 @@ class Trainer:
         self.position += batch_size
         return index
 
-    def train_period(self) -> float:
-        """One epoch (or ``eval_every_steps`` minibatches); returns the mean training objective L_β."""
-        spec, train = self.spec, self.data.train
-        self.ensemble.train()
-        steps = spec.recipe.eval_every_steps
-        total, seen = torch.zeros((), device=self.device), 0
+    def freeze(self, b: int) -> None:
+        self.frozen[b] = [t.detach().clone() for t in self.member_tensors(b)]
+
+    def member_tensors(self, b: int) -> list[torch.Tensor]:
+        program, first = self.slots[b]
+        return self.ensembles[program].member_tensors(first, self.runs[b].spec.n_members)
+
+    def live(self) -> list[bool]:
+        """Which programs hold a running β (the others are not run)."""
+        running = {self.slots[b][0] for b, run in enumerate(self.runs) if run.status == "running"}
+        return [i in running for i in range(len(self.ensembles))]
+
+    def outputs_by_run(self, outputs: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        """Each β's ``(M, N, K)`` slice of the programs' outputs (None: its program did not run)."""
+        members = self.runs[0].spec.n_members
+        return [None if outputs[program] is None else outputs[program][first : first + members]
+                for program, first in self.slots]
+
+    @torch.no_grad()
+    def restore_frozen(self) -> None:
+        for b, saved in self.frozen.items():
+            for tensor, value in zip(self.member_tensors(b), saved):
+                tensor.copy_(value)
+
+    def train_period(self) -> list[float]:
+        """One epoch (or ``eval_every_steps`` minibatches) of the running β; returns each β's mean
+        training objective L_β over the period (nan for a frozen β)."""
+        recipe, train = self.recipe, self.data.train
+        running = [b for b, run in enumerate(self.runs) if run.status == "running"]
+        for ensemble in self.ensembles:
+            ensemble.train()
+        totals, seen = torch.zeros(len(self.runs), device=self.device), 0
         while True:
             index = self.next_batch()
             x = train.x[index]
@@ -252,92 +407,139 @@ class Trainer:
             if self.cuda and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
-                outputs = self.ensemble(x)
-            loss = objective.beta_objective(outputs.float(), train.y[index], spec.aggregation, spec.beta)
+                outputs = self.outputs_by_run(
+                    [e(x).float() if live else None for e, live in zip(self.ensembles, self.live())]
+                )
+            losses = torch.stack([
+                objective.beta_objective(outputs[b], train.y[index], self.runs[b].spec.aggregation,
+                                         self.runs[b].spec.beta)
+                for b in running
+            ])
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            losses.sum().backward()  # Σ_b L_βb: each β's gradient is exactly its own
             self.optimizer.step()
-            total += loss.detach() * len(index)
+            self.restore_frozen()
+            totals[running] += losses.detach() * len(index)
             seen += len(index)
-            if (steps is None and self.position >= len(train)) or (steps and seen >= steps * spec.recipe.batch_size):
-                return total.item() / seen
+            if (recipe.eval_every_steps is None and self.position >= len(train)) or (
+                recipe.eval_every_steps and seen >= recipe.eval_every_steps * recipe.batch_size
+            ):
+                return [total / seen if b in running else math.nan
+                        for b, total in enumerate(totals.tolist())]
 
-    def evaluate(self) -> tuple[dict, dict[str, torch.Tensor]]:
-        row, outputs = {}, {}
+    def evaluate(self) -> tuple[list[dict], dict[str, torch.Tensor]]:
+        """Metrics of every split for each running β (a row each) and their outputs
+        ``outputs[split][b]``, ``(M, N, K)``."""
+        rows, outputs = [{} for _ in self.runs], {}
         for name in SPLITS:
             split = self.train_eval if name == "train" else self.data.split(name)
-            outputs[name] = predict(self.ensemble, self.data, split, self.spec.recipe.eval_batch_size)
-            row.update(split_metrics(outputs[name], split.y, self.spec.aggregation, name))
-        return row, outputs
+            outputs[name] = self.outputs_by_run([
+                predict(e, self.data, split, self.recipe.eval_batch_size) if live else None
+                for e, live in zip(self.ensembles, self.live())
+            ])
+            for b, run in enumerate(self.runs):
+                if run.status == "running":
+                    rows[b].update(split_metrics(outputs[name][b], split.y, run.spec.aggregation, name))
+        return rows, outputs
+
+    def end_of_period(self, b: int, row: dict, outputs: dict, log) -> None:
+        """β ``b``'s bookkeeping after a period: divergence, the best-validation checkpoint, stop."""
+        run, recipe = self.runs[b], self.recipe
+        run.history.append(row)
+        if not math.isfinite(row["train_objective"]) or not math.isfinite(row["train_DIV"]) or (
+            row["train_DIV"] > recipe.divergence_limit
+        ):
+            run.status = "diverged"
+            log(f"beta {run.spec.beta:g}, epoch {self.epoch}: diverged "
+                f"(L_β={row['train_objective']:.4g}, train DIV={row['train_DIV']:.4g})")
+            return
+        if row["val_L_ens"] < run.best["val_L_ens"]:
+            run.best = {
+                "epoch": self.epoch,
+                "val_L_ens": row["val_L_ens"],
+                "outputs": {s: outputs[s][b].cpu().clone() for s in ("val", "test")},
+            }
+        patience_spent = recipe.early_stopping and self.epoch - (run.best["epoch"] or 0) >= recipe.early_stopping
+        if self.epoch == recipe.epochs or patience_spent:
+            run.status = "completed"
+
+    def running(self) -> bool:
+        return any(run.status == "running" for run in self.runs) and self.epoch < self.recipe.epochs
 
     def fit(self, log=print) -> None:
-        recipe = self.spec.recipe
-        if self.resume():
-            log(f"resumed from {self.checkpoint_path} after epoch {self.epoch} ({self.status})")
+        recipe = self.recipe
+        if self.resume(log):
+            log(f"resumed from {self.checkpoint_path} after epoch {self.epoch} (running)")
         last_saved = time.monotonic()
-        while self.status == "running" and self.epoch < recipe.epochs:
+        while self.running():
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
-            train_objective = self.train_period()
-            row, outputs = self.evaluate()
+            # train one period, then evaluate every split once for the whole pack
+            objectives = self.train_period()
+            rows, outputs = self.evaluate()
             self.epoch += 1
-            if recipe.schedule == "plateau":
-                self.scheduler.step(row["val_L_ens"])
+            if recipe.schedule == "plateau":  # a pack of one (check_pack)
+                self.scheduler.step(rows[0]["val_L_ens"])
             else:
                 self.scheduler.step()
-            row = {"epoch": self.epoch, "lr": lr, "train_objective": train_objective, **row}
-            row["seconds"] = time.perf_counter() - started
-            self.history.append(row)
-            if not math.isfinite(train_objective) or not math.isfinite(row["train_DIV"]) or (
-                row["train_DIV"] > recipe.divergence_limit
-            ):
-                self.status = "diverged"
-                log(f"epoch {self.epoch}: diverged (L_β={train_objective:.4g}, train DIV={row['train_DIV']:.4g})")
-            elif row["val_L_ens"] < self.best["val_L_ens"]:
-                self.best = {
-                    "epoch": self.epoch,
-                    "val_L_ens": row["val_L_ens"],
-                    "outputs": {s: outputs[s].cpu() for s in ("val", "test")},
-                }
-            if self.status == "running" and (
-                self.epoch == recipe.epochs
-                or (recipe.early_stopping and self.epoch - (self.best["epoch"] or 0) >= recipe.early_stopping)
-            ):
-                self.status = "completed"
-            if self.status != "running" or time.monotonic() - last_saved >= self.checkpoint_seconds:
+            seconds = time.perf_counter() - started
+            # each running β: its history row, then divergence, selection and stopping
+            rows = {b: {"epoch": self.epoch, "lr": lr, "train_objective": objectives[b], **rows[b],
+                        "seconds": seconds}
+                    for b, run in enumerate(self.runs) if run.status == "running"}
+            for b, row in rows.items():
+                self.end_of_period(b, row, outputs, log)
+                if self.runs[b].status != "running":
+                    self.freeze(b)
+            # checkpoint: at the end, and every checkpoint_seconds
+            if not self.running() or time.monotonic() - last_saved >= self.checkpoint_seconds:
                 self.save_checkpoint()
                 last_saved = time.monotonic()
-            log(
-                f"epoch {self.epoch}/{recipe.epochs} L_β={train_objective:.4f} "
-                f"val L_ens={row['val_L_ens']:.4f} test L_ens={row['test_L_ens']:.4f} "
-                f"test DIV={row['test_DIV']:.4f} ({row['seconds']:.2f}s)"
-            )
-        if self.status == "running":  # zero epochs configured
-            self.status = "completed"
+            for b, row in rows.items():
+                which = f" beta {self.runs[b].spec.beta:g}" if len(self.runs) > 1 else ""
+                log(f"epoch {self.epoch}/{recipe.epochs}{which} L_β={row['train_objective']:.4f} "
+                    f"val L_ens={row['val_L_ens']:.4f} test L_ens={row['test_L_ens']:.4f} "
+                    f"test DIV={row['test_DIV']:.4f} ({seconds:.2f}s)")
+        for run in self.runs:
+            if run.status == "running":  # zero epochs configured
+                run.status = "completed"
 
     # -- outputs ----------------------------------------------------------------------------------
-    def write_outputs(self, history_path: Path, predictions_path: Path) -> None:
-        atomic_write(history_path, lambda tmp: pd.DataFrame(self.history).to_csv(tmp, index=False))
-        last = {
-            s: predict(self.ensemble, self.data, self.data.split(s), self.spec.recipe.eval_batch_size)
-            for s in ("val", "test")
-        }
-        best = self.best["outputs"] or {s: torch.full_like(last[s], math.nan) for s in last}
+    def write_outputs(self, history_path: Path, predictions_path: Path, b: int | None = None) -> None:
+        """β ``b``'s history.csv and predictions.npz (``b`` may be omitted in a pack of one)."""
+        if b is None:
+            self.only()
+            b = 0
+        run = self.runs[b]
+        atomic_write(history_path, lambda tmp: write_history(tmp, run.history))
+        last = {s: self.last_outputs(s)[b] for s in ("val", "test")}
+        best = run.best["outputs"] or {s: torch.full_like(last[s], math.nan) for s in last}
         arrays = {
             "y_val": self.data.val.y.cpu().numpy(),
             "y_test": self.data.test.y.cpu().numpy(),
-            "best_epoch": np.array(self.best["epoch"] or 0),
-            "last_epoch": np.array(self.epoch),
+            "best_epoch": np.array(run.best["epoch"] or 0),
+            "last_epoch": np.array(len(run.history)),
         }
         for split in ("val", "test"):
             arrays[f"best_val_{split}"] = best[split].cpu().numpy()
             arrays[f"last_{split}"] = last[split].cpu().numpy()
         atomic_write(predictions_path, lambda tmp: np.savez(tmp, **arrays))
 
-    def outcome(self) -> dict:
+    def last_outputs(self, split: str) -> torch.Tensor:
+        """Each β's ``(M, N, K)`` outputs of its final parameters (a frozen β's: those it finished
+        with)."""
+        if split not in self.final_outputs:
+            self.final_outputs[split] = self.outputs_by_run([
+                predict(ensemble, self.data, self.data.split(split), self.recipe.eval_batch_size)
+                for ensemble in self.ensembles
+            ])
+        return self.final_outputs[split]
+
+    def outcome(self, b: int | None = None) -> dict:
+        run = self.only() if b is None else self.runs[b]
         return {
-            "status": self.status,
-            "epochs_run": self.epoch,
-            "best_epoch": self.best["epoch"],
-            "train_seconds": float(sum(row["seconds"] for row in self.history)),
+            "status": run.status,
+            "epochs_run": len(run.history),
+            "best_epoch": run.best["epoch"],
+            "train_seconds": float(sum(row["seconds"] for row in run.history)),
         }

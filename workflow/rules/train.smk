@@ -1,3 +1,19 @@
+# Training. An experiment with pack_betas (auto: the CPU-sized datasets) trains every β of one
+# (model, aggregation, M, seed) as one job, `train_pack_<experiment>`; the others train one job per
+# run, `train`. Both write the same run directories. The training code's fingerprint is a param:
+# an edit to the modules that define training (collusion.fingerprint) reruns the training jobs.
+
+from collusion.fingerprint import code_fingerprint
+
+try:
+    pipeline.check_packs(config)
+except pipeline.ConfigError as error:
+    raise WorkflowError(f"config error: {error}") from None
+
+PACKED = pipeline.packed_experiments(config)
+CODE_FINGERPRINT = code_fingerprint()
+
+
 rule train:
     """Fit one ensemble of M learners at one β and seed; resumes from checkpoint.pt if present."""
     input:
@@ -10,6 +26,8 @@ rule train:
         f"logs/train/{pipeline.RUN_KEY}.log",
     benchmark:
         f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
+    wildcard_constraints:
+        experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
     group:
         lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
     conda:
@@ -23,5 +41,46 @@ rule train:
         spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
         split=lambda wc: pipeline.split_config(config, run_of(wc)),
         keep_checkpoint=config["keep_checkpoints"],
+        code=CODE_FINGERPRINT,
     script:
         "../scripts/train.py"
+
+
+for _experiment in PACKED:
+    _exp = config["experiments"][_experiment]
+    _pack_key = pipeline.pack_pattern(config, _experiment, pipeline.PACK_KEY)
+    _functions = pipeline.pack_functions(config, _experiment)
+
+    rule:
+        name:
+            f"train_pack_{_experiment}"
+        input:
+            data=pipeline.prepared_path(_exp["dataset"]),
+        output:
+            **pipeline.pack_outputs(config, _experiment),
+        log:
+            f"logs/train/{_pack_key}.log",
+        benchmark:
+            f"results/benchmarks/train/{_pack_key}.tsv"
+        wildcard_constraints:
+            model=pipeline.one_of(_exp["models"]),
+            aggregation=pipeline.one_of(_exp["aggregations"]),
+            members=pipeline.one_of(_exp["ensemble_sizes"]),
+            seed=pipeline.one_of(_exp["seeds"]),
+        group:
+            "train_cpu" if _exp["dataset"] not in pipeline.GPU_DATASETS else None
+        conda:
+            TORCH_ENV
+        threads: 1
+        resources:
+            gpu=_functions["gpu"],
+            runtime=_functions["runtime"],
+            mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+        params:
+            specs=_functions["specs"],
+            split=_functions["split"],
+            pack_dir=f"results/runs/{_pack_key}",
+            keep_checkpoint=config["keep_checkpoints"],
+            code=CODE_FINGERPRINT,
+        script:
+            "../scripts/train.py"

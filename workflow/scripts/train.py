@@ -1,20 +1,47 @@
-"""Snakemake adapter: train one run (see collusion.train)."""
+"""Snakemake adapter: train one run, or one pack of runs (see collusion.train and collusion.runner).
+Every failure reaches the log and the console, with the job it concerns."""
 
 import sys
+import traceback
+from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
+log_file = open(snakemake.log[0], "a", buffering=1)
+sys.stderr = log_file  # warnings land in the log too
+try:
+    from collusion.runner import train_pack
 
-from collusion.runner import train_run
-
-with open(snakemake.log[0], "a") as log_file:
-    sys.stderr = log_file
-    train_run(
-        spec=snakemake.params.spec,
-        split=snakemake.params.split,
+    params, output = snakemake.params, snakemake.output
+    if hasattr(params, "specs"):  # a pack: outputs history_<b>, predictions_<b>, provenance_<b>
+        specs = params.specs
+        outputs = [
+            SimpleNamespace(**{name: output[f"{name}_{b}"] for name in ("history", "predictions", "provenance")})
+            for b in range(len(specs))
+        ]
+        pack_dir = params.pack_dir
+    else:  # one run: its directory holds the checkpoint
+        specs, outputs, pack_dir = [params.spec], [output], Path(output.history).parent
+    train_pack(
+        specs=specs,
+        split=params.split,
         data_path=snakemake.input.data,
-        outputs=snakemake.output,
+        outputs=outputs,
+        pack_dir=pack_dir,
         threads=snakemake.threads,
-        keep_checkpoint=snakemake.params.keep_checkpoint,
+        keep_checkpoint=params.keep_checkpoint,
         log_file=log_file,
     )
+except BaseException as error:
+    job = f"{snakemake.rule} ({', '.join(f'{k}={v}' for k, v in snakemake.wildcards.items())})"
+    print(f"training job {job} failed:", file=log_file)
+    traceback.print_exc(file=log_file)
+    log_file.flush()
+    sys.stderr = sys.__stderr__
+    print(f"training job {job} failed: {type(error).__name__}: {error} (log: {snakemake.log[0]})",
+          file=sys.stderr)
+    raise
+finally:
+    sys.stderr = sys.__stderr__
+    log_file.close()

@@ -1,0 +1,141 @@
+"""Several β trained as one pack give, β by β, exactly what each β gives trained alone."""
+
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from collusion.data.prepared import load_dataset, save_prepared
+from collusion.train import Recipe, RunSpec, Trainer
+
+
+def sequences(tmp_path, n=120, classes=4):
+    """MNIST-1D-shaped data: (N, 1, 40) float sequences."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 1, 40)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    save_prepared(tmp_path / "s.npz", X=X, y=y, task="classification", n_classes=classes,
+                  scale=np.float32(1), mean=np.zeros(1, np.float32), std=np.ones(1, np.float32))
+    return load_dataset(tmp_path / "s.npz", [0.6, 0.2, 0.2], 0)
+
+
+def table(tmp_path, n=80):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    y = (X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=n)).astype(np.float32)
+    save_prepared(tmp_path / "r.npz", X=X, y=y, task="regression", n_classes=0)
+    return load_dataset(tmp_path / "r.npz", [0.6, 0.2, 0.2], 0)
+
+
+def specs(arch, options, aggregation, betas, **recipe):
+    recipe = Recipe(**{"epochs": 5, "lr": 0.01, "batch_size": 16, **recipe})
+    return [RunSpec(arch, options, aggregation, 5, beta, 7, recipe) for beta in betas]
+
+
+def fit(run_specs, data, run_dir, **kwargs):
+    trainer = Trainer(run_specs, data, run_dir, checkpoint_seconds=0, **kwargs)
+    trainer.fit(log=lambda message: None)
+    return trainer
+
+
+def without_seconds(history):
+    return pd.DataFrame(history).drop(columns=["seconds"])
+
+
+def assert_same_run(packed: Trainer, b: int, alone: Trainer, tmp_path):
+    """History, selection, status and both selections' predictions: identical, bit for bit."""
+    pd.testing.assert_frame_equal(without_seconds(packed.runs[b].history), without_seconds(alone.history),
+                                  check_exact=True)
+    assert packed.outcome(b) | {"train_seconds": 0} == alone.outcome() | {"train_seconds": 0}
+    packed.write_outputs(tmp_path / "ph.csv", tmp_path / "pp.npz", b)
+    alone.write_outputs(tmp_path / "ah.csv", tmp_path / "ap.npz")
+    with np.load(tmp_path / "pp.npz") as got, np.load(tmp_path / "ap.npz") as expected:
+        assert got.files == expected.files
+        for key in expected.files:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+
+
+CASES = {
+    "stacked mlp, score": ("mlp", {"hidden": [16, 16]}, "score", sequences, "auto"),
+    "stacked mlp, probability": ("mlp", {"hidden": [16, 16]}, "probability", sequences, "auto"),
+    "cnn1d, stacked": ("cnn1d", {"channels": 6}, "score", sequences, "auto"),
+    "cnn1d, member loop": ("cnn1d", {"channels": 6}, "score", sequences, "loop"),
+    "cnn1d, vmapped": ("cnn1d", {"channels": 6}, "probability", sequences, "vmapped"),
+    "regression mlp": ("mlp", {"hidden": [8, 8]}, "regression", table, "auto"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_pack_trains_every_beta_exactly_as_alone(case, tmp_path):
+    arch, options, aggregation, make_data, execution = CASES[case]
+    data = make_data(tmp_path)
+    betas = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5]
+    packed = fit(specs(arch, options, aggregation, betas, execution=execution), data, tmp_path / "pack")
+    # stacked MLPs: one program of B × M members; any other execution: a program per β
+    assert len(packed.ensembles) == (1 if arch == "mlp" else len(betas))
+    for b, beta in enumerate(betas):
+        alone = fit(specs(arch, options, aggregation, [beta], execution=execution), data, tmp_path / f"b{b}")
+        assert_same_run(packed, b, alone, tmp_path)
+
+
+def test_a_diverged_beta_is_frozen_while_the_others_go_on(tmp_path):
+    data = table(tmp_path)
+    betas, recipe = [0.0, 3.0], {"epochs": 60, "lr": 0.05, "divergence_limit": 100.0}
+    packed = fit(specs("mlp", {"hidden": [8, 8]}, "regression", betas, **recipe), data, tmp_path / "pack")
+    steady, diverged = packed.runs
+    assert diverged.status == "diverged" and len(diverged.history) < 60
+    assert steady.status == "completed" and len(steady.history) == 60
+    frozen = [t.clone() for t in packed.member_tensors(1)]
+    for b, beta in enumerate(betas):  # both, including the diverged β's final (frozen) learners
+        alone = fit(specs("mlp", {"hidden": [8, 8]}, "regression", [beta], **recipe), data, tmp_path / f"b{b}")
+        assert_same_run(packed, b, alone, tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(frozen, packed.member_tensors(1)))
+
+
+def test_a_pack_resumes_midway_to_the_same_result(tmp_path):
+    data = sequences(tmp_path)
+    run_specs = specs("mlp", {"hidden": [16]}, "score", [0.0, 1.0], epochs=6)
+    reference = fit(run_specs, data, tmp_path / "reference")
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_3(message):
+        if message.startswith("epoch 3/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        Trainer(run_specs, data, tmp_path / "killed", checkpoint_seconds=0).fit(log=kill_after_epoch_3)
+    resumed = fit(run_specs, data, tmp_path / "killed")
+    assert resumed.resumed_from == 3
+    for b in range(2):
+        pd.testing.assert_frame_equal(without_seconds(resumed.runs[b].history),
+                                      without_seconds(reference.runs[b].history), check_exact=True)
+
+
+def test_a_pack_may_differ_in_beta_only(tmp_path):
+    data = table(tmp_path)
+    first, second = specs("mlp", {"hidden": [8]}, "regression", [0.0, 1.0])
+    second.seed = 8
+    with pytest.raises(ValueError, match=r"differ in beta only.*seed"):
+        Trainer([first, second], data, tmp_path / "run")
+    with pytest.raises(ValueError, match="plateau"):
+        Trainer(specs("mlp", {"hidden": [8]}, "regression", [0.0, 1.0], schedule="plateau"), data, tmp_path / "p")
+
+
+def test_which_experiments_pack():
+    from collusion import pipeline
+
+    def config(dataset="diabetes", schedule="multistep", betas=(0, 1), **experiment):
+        return {"experiments": {"e": {"dataset": dataset, "betas": list(betas), "recipe": "r", **experiment}},
+                "recipes": {"r": {"epochs": 1, "lr": 0.1, "schedule": schedule}}}
+
+    assert pipeline.packs_betas(config(), "e")  # auto: a CPU-sized dataset with several β
+    assert not pipeline.packs_betas(config(dataset="cifar10"), "e")  # a GPU dataset: one job per run
+    assert not pipeline.packs_betas(config(betas=[0]), "e")
+    assert not pipeline.packs_betas(config(schedule="plateau"), "e")
+    assert not pipeline.packs_betas(config(pack_betas=False), "e")
+    assert pipeline.packs_betas(config(dataset="cifar10", pack_betas=True), "e")
+    with pytest.raises(pipeline.ConfigError, match=r"experiments\.e\.pack_betas: true.*plateau.*pack_betas: false"):
+        pipeline.check_packs(config(schedule="plateau", pack_betas=True))

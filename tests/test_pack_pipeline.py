@@ -1,0 +1,82 @@
+"""Packs and the training rules through the real Snakefile: one run's file builds its pack, an edit
+to the training code plans the reruns, and a failing job's traceback reaches its log and the console."""
+
+import json
+
+import pytest
+import yaml
+
+from pipeline_helpers import copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+
+CONFIG = {
+    "experiments": {
+        "packed": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
+                   "ensemble_sizes": [2], "betas": [0, 0.5, 1.5], "seeds": [0, 1], "recipe": "short"},
+        "single": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
+                   "ensemble_sizes": [2], "betas": [0, 1], "seeds": [0], "recipe": "short", "pack_betas": False},
+    },
+    "models": {"narrow": {"arch": "mlp", "hidden": [4]}},
+    "recipes": {"short": {"lr": 0.01, "epochs": 2, "batch_size": 64}},
+}
+RUN = "results/runs/{experiment}/diabetes/narrow/regression/M2/beta{beta}/seed{seed}"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("packs"))
+    (workdir / "packs.yaml").write_text(yaml.safe_dump(CONFIG))
+    return workdir
+
+
+def run(workdir, *args):
+    return snakemake(workdir, *args, "--cores", "1", "--configfile", "packs.yaml")
+
+
+def test_one_runs_file_builds_its_pack_and_every_run_of_it(workdir):
+    target = RUN.format(experiment="packed", beta="0.5", seed=0) + "/history.csv"
+    result = run(workdir, target)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train_pack_packed" in result.stderr and "rule train:" not in result.stderr
+    for beta in ("0", "0.5", "1.5"):
+        run_dir = workdir / RUN.format(experiment="packed", beta=beta, seed=0)
+        provenance = json.loads((run_dir / "provenance.json").read_text())
+        assert provenance["pack"]["betas"] == [0.0, 0.5, 1.5]
+        assert provenance["config"]["run"]["beta"] == float(beta)
+    assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()  # the other seed's pack
+    assert (workdir / "results/runs/packed/diabetes/narrow/regression/M2/pack/seed0/checkpoint.pt").exists()
+    single = run(workdir, RUN.format(experiment="single", beta="1", seed=0) + "/history.csv")
+    assert single.returncode == 0 and "rule train:" in single.stderr, single.stderr[-3000:]
+
+
+def test_an_edit_to_the_training_code_plans_the_reruns(workdir):
+    targets = [RUN.format(experiment="packed", beta="0.5", seed=0) + "/history.csv",
+               RUN.format(experiment="single", beta="1", seed=0) + "/history.csv"]
+    for target in targets:  # built by the test above, or now
+        assert run(workdir, target).returncode == 0
+    assert "Nothing to be done" in run(workdir, "-n", *targets).stdout
+    objective = workdir / "src" / "collusion" / "objective.py"
+    original = objective.read_text()
+    objective.write_text(original + "\n# an edit to the training code\n")
+    try:
+        plan = run(workdir, "-n", *targets)
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        assert "train_pack_packed" in plan.stdout and "train " in plan.stdout, plan.stdout[-3000:]
+        assert "Params have changed" in plan.stdout + plan.stderr
+    finally:
+        objective.write_text(original)
+    assert "Nothing to be done" in run(workdir, "-n", *targets).stdout
+
+
+def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workdir):
+    broken = {**CONFIG, "models": {"narrow": {"arch": "mlp", "hidden": [4], "hiden": [4]}}}
+    (workdir / "broken.yaml").write_text(yaml.safe_dump(broken))
+    result = snakemake(workdir, RUN.format(experiment="packed", beta="0", seed=1) + "/history.csv",
+                       "--cores", "1", "--configfile", "broken.yaml")
+    assert result.returncode != 0
+    log = (workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log").read_text()
+    assert "Traceback" in log and "hiden" in log, log
+    assert "training job train_pack_packed (model=narrow" in log
+    assert "training job train_pack_packed" in result.stderr and "hiden" in result.stderr
+    assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()
