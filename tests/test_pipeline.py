@@ -44,8 +44,7 @@ def test_every_target_is_built(workdir):
 def test_regime_map_draws_the_claims_tables_primary_rows(workdir):
     claims = pd.read_csv(workdir / "results" / "paper" / "claims.csv")
     missing = regime_map.missing_columns(claims)
-    if missing:  # the claims branch brings the contract's table; until it is merged the map says so
-        pytest.xfail(f"claims.csv predates the claims-table contract (missing: {', '.join(missing)})")
+    assert not missing, f"claims.csv lacks the contract's columns {missing}"
     primary = claims[claims["primary"].astype(str).str.lower() == "true"][["claim", "endpoint"]].drop_duplicates()
     expected = claims.merge(primary, on=["claim", "endpoint"])
     cells = regime_map.cells(claims)

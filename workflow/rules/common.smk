@@ -128,4 +128,6 @@ def paper_targets():
             "results/paper/claims.html",
             "results/paper/summary.html",
         ]
+        # calibration, disagreement and Wood et al.'s decomposition per run (not yet drawn)
+        + experiment_tables("calibration")
     )
