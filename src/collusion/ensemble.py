@@ -16,8 +16,9 @@ gradients and BatchNorm statistics against the loop).
 ``auto`` picks by measurement (``choose_execution``, numbers in benchmarks/README.md). The state
 dict layout differs between executions (``body.members.<j>.…``, ``body.weights.<i>``,
 ``body.stacked.…`` with a leading member axis), so a checkpoint resumes only under the execution
-that wrote it; ``auto`` depends on the architecture and the device type alone, which a run and
-its resume share, and loading another layout fails with an error that names the fix.
+that wrote it; ``auto`` depends on the architecture alone (not yet on the device: no GPU
+measurement has decided it), which a run and its resume share, and loading another layout fails
+with an error that names the fix.
 """
 
 from __future__ import annotations
@@ -212,8 +213,9 @@ class VmappedMembers(nn.Module):
 def choose_execution(members: list[nn.Module], device: str | torch.device | None = None) -> str:
     """What ``auto`` runs, by measurement (benchmarks/README.md): MLPs stacked on every device; any
     other architecture as the member loop (on CPU the loop was measured faster than or level with
-    vmap for the small CNN and ResNet-18; on CUDA the loop stays until the H100 benchmark decides).
-    Depends on the architecture and the device type only, which a run and its resume share."""
+    vmap for the small CNN and ResNet-18; on CUDA the loop stays until the GPU check decides).
+    Depends on the architecture only (``device`` is accepted for that decision and not used yet),
+    which a run and its resume share."""
     if StackedMLP.supports(members) or StackedConv1d.supports(members):
         return "stacked"
     return "loop"
@@ -235,7 +237,8 @@ class Ensemble(nn.Module):
         device: str | torch.device | None = None,
         copies: int = 1,
     ):
-        """``device``: where the ensemble will run; only ``auto`` uses it (its type), to choose.
+        """``device``: where the ensemble will run, passed to ``choose_execution`` for ``auto``
+        (which does not use it yet).
         ``copies``: that many copies of the same M initial learners as one program of copies × M
         members (a pack of β, train.py); members ``c·M … c·M + M − 1`` are copy ``c``."""
         super().__init__()
