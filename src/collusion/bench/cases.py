@@ -126,7 +126,3 @@ def load(path: Path, device, n_train: int | None) -> Dataset:
         data.train = Split(data.train.x[:n_train], data.train.y[:n_train])
     return data
 
-
-def normalisation(path: Path) -> tuple[float, np.ndarray, np.ndarray]:
-    with np.load(path) as archive:
-        return float(archive["scale"]), archive["mean"], archive["std"]

@@ -71,6 +71,9 @@ class Dataset:
     n_classes: int
     in_shape: tuple[int, ...]
     normalise: Callable[[torch.Tensor], torch.Tensor]
+    # images and sequences: (scale, per-channel mean, std) that ``normalise`` applies, as
+    # (x / scale − mean) / std; None for tables (standardised when read)
+    normalisation: tuple[float, np.ndarray, np.ndarray] | None = None
 
     @property
     def out_dim(self) -> int:
@@ -136,7 +139,7 @@ def load_dataset(
     if X.ndim == 2:  # table: standardise on the training part
         mean, std = X[train_idx].mean(axis=0), X[train_idx].std(axis=0)
         X = ((X - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-        normalise = _identity
+        normalise, normalisation = _identity, None
     else:
         scale = float(arrays["scale"])
         channel_shape = (1, -1) + (1,) * (X.ndim - 2)  # (1, C, 1, 1) images, (1, C, 1) sequences
@@ -146,6 +149,7 @@ def load_dataset(
             axes = (0,) + tuple(range(2, X.ndim))
             mean, std = (X[train_idx] / scale).mean(axis=axes), (X[train_idx] / scale).std(axis=axes)
             std = np.where(std > 0, std, 1.0)
+        normalisation = (scale, np.asarray(mean, np.float32), np.asarray(std, np.float32))
         mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(channel_shape)
         std = torch.as_tensor(std, dtype=torch.float32, device=device).view(channel_shape)
 
@@ -165,6 +169,7 @@ def load_dataset(
         n_classes=int(arrays["n_classes"]),
         in_shape=tuple(X.shape[1:]),
         normalise=normalise,
+        normalisation=normalisation,
     )
 
 
