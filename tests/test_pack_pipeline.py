@@ -70,13 +70,15 @@ def test_an_edit_to_the_training_code_plans_the_reruns(workdir):
 
 
 def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workdir):
-    broken = {**CONFIG, "models": {"narrow": {"arch": "mlp", "hidden": [4], "hiden": [4]}}}
+    # a misspelt option is refused at start now (tests/test_start_checks.py); a negative width
+    # passes the start-time type check and fails inside the job, where torch builds the layer
+    broken = {**CONFIG, "models": {"narrow": {"arch": "mlp", "hidden": [-4]}}}
     (workdir / "broken.yaml").write_text(yaml.safe_dump(broken))
     result = snakemake(workdir, RUN.format(experiment="packed", beta="0", seed=1) + "/history.csv",
                        "--cores", "1", "--configfile", "broken.yaml")
     assert result.returncode != 0
     log = (workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log").read_text()
-    assert "Traceback" in log and "hiden" in log, log
+    assert "Traceback" in log and "negative dimension" in log, log
     assert "training job train_pack_packed (model=narrow" in log
-    assert "training job train_pack_packed" in result.stderr and "hiden" in result.stderr
+    assert "training job train_pack_packed" in result.stderr and "negative dimension" in result.stderr
     assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()

@@ -93,7 +93,7 @@ def test_every_table_figure_and_claim_is_planned(dry_run):
     counts = job_counts(stdout)
     targets = re.search(r"rule all:\n\s+input: (.*)\n", stdout).group(1).split(", ")
     figures = {re.fullmatch(r"results/paper/figures/(\w+)\.pdf", t).group(1) for t in targets if t.endswith(".pdf")}
-    tables = {re.fullmatch(r"results/paper/tables/(\w+)\.csv", t).group(1) for t in targets if "/tables/" in t and t.endswith(".csv")}
+    tables = {re.fullmatch(r"results/paper/tables/(\w+)\.csv", t).group(1) for t in targets if t.startswith("results/paper/tables/") and t.endswith(".csv")}
     assert {"beta_sweep", "diversity", "gen_gap", "debias", "learner_dropout", "dynamics", "divergence"} <= figures
     assert {"beta_sweep", "independent_vs_joint", "debias", "learner_dropout", "gen_gap", "divergence"} <= tables
     for name in figures:
@@ -102,7 +102,7 @@ def test_every_table_figure_and_claim_is_planned(dry_run):
         assert counts.get(f"table_{name}") == 1
     assert counts["claims"] == 1 and "results/paper/claims.md" in targets
     sweeps = [e for e in CONFIG["experiments"].values() if min(e["betas"]) <= 1]
-    for table in ("runs", "debias", "dropout", "gengap", "dynamics"):
+    for table in ("runs", "debias", "dropout", "gengap", "dynamics", "calibration"):
         assert counts[f"analyse_{table}"] == len(sweeps)
 
 

@@ -303,7 +303,7 @@ def resume(device: torch.device, workdir: Path, smoke: bool) -> int:
         return subprocess.run(command, check=False).returncode
 
     code = start(kill=True)
-    left = sorted(p.name for p in run_dir.iterdir())
+    left = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")  # the run's flock file
     check("killed after the first checkpoint", code == -signal.SIGKILL, f"exit code {code}")
     check("a killed run leaves only its checkpoint", left == ["checkpoint.pt"], f"left {left}")
     if not (run_dir / "checkpoint.pt").exists():
@@ -321,7 +321,7 @@ def resume(device: torch.device, workdir: Path, smoke: bool) -> int:
     check("history: epochs 1, 2", history.epoch.tolist() == [1, 2], f"{history.epoch.tolist()}")
     check(
         "history: epoch 1 restored from the checkpoint, not trained again",
-        math.isclose(history.seconds.iloc[0], saved["history"][0]["seconds"], rel_tol=1e-9),
+        math.isclose(history.seconds.iloc[0], saved["runs"][0]["history"][0]["seconds"], rel_tol=1e-9),
     )
     recipe = spec["recipe"]
     lrs = history.lr.tolist()
