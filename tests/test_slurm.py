@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from collusion.pipeline import packed_experiments
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 PAPER = REPO / "config" / "paper.yaml"
@@ -273,6 +275,12 @@ def run_dirs(root: Path) -> list[str]:
     return sorted(str(p.parent.relative_to(root)) for p in (root / "results" / "runs").rglob("history.csv"))
 
 
+# the rules that train: `train`, and one `train_pack_<experiment>` per packed experiment
+TRAINING_RULES = ["train"] + [
+    f"train_pack_{name}" for name in packed_experiments(yaml.safe_load(TINY.read_text()))
+]
+
+
 @pytest.fixture(scope="module")
 def tiny(slurm_env, tmp_path_factory):
     """The tiny configuration twice, at the same time: everything through `--profile slurm`, and
@@ -291,7 +299,7 @@ def tiny(slurm_env, tmp_path_factory):
         )
     try:
         result = run(
-            snakemake_cmd("--cores", "2", "--configfile", str(TINY), "--until", "train"),
+            snakemake_cmd("--cores", "2", "--configfile", str(TINY), "--until", *TRAINING_RULES),
             local, with_own_src(slurm_env, local), limit=1200,
         )
         assert result.returncode == 0, output_of(result)[-5000:]
