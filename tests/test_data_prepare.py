@@ -346,3 +346,19 @@ def test_mnist1d_is_generated_offline_with_a_fixed_split(tmp_path, monkeypatch):
         assert (len(data.train), len(data.val), len(data.test), data.in_shape) == (3200, 800, 1000, (1, 40))
         torch_x = data.normalise(data.val.x)
         np.testing.assert_array_equal(torch_x.numpy()[:, 0], reference["x"][:800].astype(np.float32))
+
+
+def test_failed_prepared_write_leaves_nothing(tmp_path, monkeypatch):
+    """A write that fails midway leaves neither the output nor a temporary file (the old fixed
+    temporary name `<name>.tmp.npz` survived a failure and was shared by concurrent writers)."""
+    from collusion.data import prepared
+
+    def failing_savez(file, **arrays):
+        Path(file).write_bytes(b"partial")
+        raise RuntimeError("killed while writing")
+
+    monkeypatch.setattr(prepared.np, "savez", failing_savez)
+    with pytest.raises(RuntimeError, match="killed"):
+        prepared.save_prepared(tmp_path / "d.npz", X=np.zeros((2, 1)), y=np.zeros(2), task="regression",
+                               n_classes=0)
+    assert list(tmp_path.iterdir()) == []

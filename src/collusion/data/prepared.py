@@ -21,7 +21,6 @@ augmented) per batch.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,20 +28,18 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..io import atomic_write
+
 
 def save_prepared(path: str | Path, **arrays) -> None:
-    """Write a prepared dataset atomically (temporary name, then rename)."""
+    """Write a prepared dataset atomically (io.atomic_write: a unique temporary name, then rename)."""
     required = {"X", "y", "task", "n_classes"}
     missing = required - arrays.keys()
     if missing:
         raise ValueError(f"prepared dataset lacks {sorted(missing)}")
     if arrays["task"] not in ("classification", "regression"):
         raise ValueError(f"task must be classification or regression, got {arrays['task']!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
