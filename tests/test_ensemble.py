@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from collusion import ensemble, models, objective
 from collusion.data.prepared import load_dataset, save_prepared
@@ -199,11 +200,39 @@ def test_stacked_and_loop_stay_equal_through_optimizer_steps(optimizer):
     )  # the steps did move the weights
 
 
-# -- the stacked 1-D CNN (im2col) vs the loop ---------------------------------------------------------
+# -- the stacked 1-D CNN (batched matmuls) vs the loop -------------------------------------------------
 CONV1D_CASES = [
     ((1, 40), 10, {}),  # the MNIST-1D paper's ConvBase
     ((2, 13), 3, {"channels": 4, "kernel_sizes": [3, 2]}),  # odd lengths, two input channels
 ]
+
+
+@pytest.mark.parametrize("length, channels, kernel, stride, padding", [
+    (19, 25, 3, 2, 1),  # the MNIST-1D CNN's second layer (odd length)
+    (10, 25, 3, 2, 1),  # its third
+    (40, 1, 5, 2, 1),  # its first
+    (13, 2, 2, 2, 1),
+    (12, 3, 3, 1, 0),  # stride 1: k shifts of one position
+    (11, 2, 4, 1, 2),
+    (17, 2, 2, 3, 0),  # stride > kernel: unused positions cropped
+    (9, 2, 5, 2, 2),
+])
+def test_block_convolution_is_each_members_conv1d(length, channels, kernel, stride, padding):
+    generator = torch.Generator().manual_seed(length * kernel + stride)
+    h = torch.randn(3, 4, length, channels, generator=generator, requires_grad=True)  # (M, N, L, C)
+    weight = torch.randn(3, 6, channels, kernel, generator=generator, requires_grad=True)
+    bias = torch.randn(3, 1, 6, generator=generator, requires_grad=True)
+    got = ensemble.block_conv1d(h, weight, bias, kernel, stride, padding)
+    expected = torch.stack([
+        F.conv1d(h[j].transpose(1, 2), weight[j], bias[j, 0], stride=stride, padding=padding).transpose(1, 2)
+        for j in range(3)
+    ])
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    probe = torch.randn(expected.shape, generator=generator)
+    grads = torch.autograd.grad((got * probe).sum(), (h, weight, bias))
+    for grad, expected_grad in zip(grads, torch.autograd.grad((expected * probe).sum(), (h, weight, bias))):
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-5)
 
 
 def conv_learner(loop: Ensemble, j: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

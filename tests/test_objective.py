@@ -320,6 +320,58 @@ def test_beta_above_one_diverges_from_any_start(aggregation):
         assert objective.beta_objective(offset(outputs, v, t), y, aggregation, 1.5) < -big_c
 
 
+# -- B ensembles at once (a pack of β) -------------------------------------------------------------
+PACK_BETAS = [0.0, 0.25, 0.3, 0.5, 0.75, 1.0, 1.5]
+
+
+def pack_problem(aggregation, n, seed=0):
+    """float32 (B, M, N, K) outputs, as in training, spread enough for every loss to matter."""
+    generator = torch.Generator().manual_seed(seed)
+    k = 1 if aggregation == "regression" else 10
+    outputs = 3 * torch.randn(len(PACK_BETAS), 5, n, k, generator=generator)
+    if aggregation == "regression":
+        return outputs, torch.randn(n, generator=generator)
+    return outputs, torch.randint(0, k, (n,), generator=generator)
+
+
+@pytest.mark.parametrize("n", [1, 32, 250, 1000])
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_beta_objectives_of_a_pack_are_each_ensembles_beta_objective_exactly(aggregation, n):
+    outputs, y = pack_problem(aggregation, n)
+    outputs.requires_grad_(True)
+    packed = objective.beta_objectives(outputs, y, aggregation, PACK_BETAS)
+    packed.sum().backward()
+    packed_grad, outputs.grad = outputs.grad, None
+    alone = torch.stack([objective.beta_objective(outputs[b], y, aggregation, beta)
+                         for b, beta in enumerate(PACK_BETAS)])
+    alone.sum().backward()
+    assert packed.shape == (len(PACK_BETAS),)
+    assert torch.equal(packed, alone)  # bit for bit: a pack trains each β as it trains alone
+    assert torch.equal(packed_grad, outputs.grad)
+    # and ensemble b's value does not depend on which others share the pack
+    assert torch.equal(objective.beta_objectives(outputs[2:3], y, aggregation, PACK_BETAS[2:3]), packed[2:3])
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_losses_and_predictions_of_a_pack_are_each_ensembles(aggregation):
+    outputs, y = pack_problem(aggregation, 64, seed=1)
+    ensemble, members = objective.per_sample_losses(outputs, y, aggregation)
+    assert ensemble.shape == (len(PACK_BETAS), 64) and members.shape == (len(PACK_BETAS), 5, 64)
+    for b in range(len(PACK_BETAS)):
+        one_ensemble, one_members = objective.per_sample_losses(outputs[b], y, aggregation)
+        assert torch.equal(ensemble[b], one_ensemble) and torch.equal(members[b], one_members)
+        assert torch.equal(objective.aggregate(outputs, aggregation)[b], objective.aggregate(outputs[b], aggregation))
+        if aggregation != "regression":
+            for got, expected in zip(objective.predictions(outputs, aggregation), objective.predictions(outputs[b], aggregation)):
+                assert torch.equal(got[b], expected)
+
+
+def test_beta_objectives_bad_beta_raises():
+    outputs, y = pack_problem("score", 4)
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        objective.beta_objectives(outputs[:2], y, "score", [0.5, -1.0])
+
+
 # -- predictions, shapes and bad input -------------------------------------------------------------
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
 def test_aggregate_and_prediction_shapes(aggregation):

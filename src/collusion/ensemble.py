@@ -4,7 +4,7 @@ Three ways to execute the same learners:
 - ``loop``: a Python loop over M independent modules (any architecture);
 - ``stacked``: MLPs and plain 1-D CNNs (conv1d, ReLU, flatten, linear; the MNIST-1D CNN); each
   layer's M weights are stacked and applied with one batched matmul (``torch.baddbmm``), a
-  convolution as a matmul over its input patches (im2col);
+  convolution as batched matmuls (``StackedConv1d``);
 - ``vmapped``: any architecture built from vmap-able operations (convolutions, BatchNorm, pooling,
   dropout, linear layers): every parameter and buffer gets a leading member axis and
   ``torch.func.vmap`` runs the member's own forward over it, so a convolution of the M members
@@ -112,8 +112,9 @@ class StackedMLP(nn.Module):
 
 class StackedConv1d(nn.Module):
     """M plain 1-D CNNs (Conv1d, ReLU, ..., Flatten, Linear, (ReLU, Linear)*) as one batched
-    program: each convolution is one batched matmul of its input patches (im2col) with the M
-    stacked kernels. On CPU this is far faster than M small ``conv1d`` calls (benchmarks/)."""
+    program: the first convolution is one batched matmul of the input's patches (im2col) with the
+    M stacked kernels, the others ``block_conv1d``. On CPU this is far faster than M small
+    ``conv1d`` calls (benchmarks/)."""
 
     @staticmethod
     def supports(members: list[nn.Module]) -> bool:
@@ -153,12 +154,16 @@ class StackedConv1d(nn.Module):
         n_members, n = len(self.weights[0]), len(x)
         h = x.transpose(1, 2).unsqueeze(0)  # (1, N, L, C): the input, shared by the members
         for i, (kernel, stride, padding) in enumerate(self.convs):
-            weight = self.weights[i]  # (M, out, C, k)
-            patches = F.pad(h, (0, 0, padding, padding)).unfold(2, kernel, stride)  # (·, N, L', C, k)
-            length = patches.shape[2]
-            patches = patches.reshape(len(h), n * length, -1).expand(n_members, -1, -1)
-            h = torch.baddbmm(self.biases[i], patches, weight.flatten(2).transpose(1, 2))
-            h = torch.relu_(h).view(n_members, n, length, -1)
+            if i == 0:  # im2col of the input, which needs no gradient
+                weight = self.weights[i]  # (M, out, C, k)
+                patches = F.pad(h, (0, 0, padding, padding)).unfold(2, kernel, stride)  # (1, N, L', C, k)
+                length = patches.shape[2]
+                patches = patches.reshape(len(h), n * length, -1).expand(n_members, -1, -1)
+                h = torch.baddbmm(self.biases[i], patches, weight.flatten(2).transpose(1, 2))
+                h = h.view(n_members, n, length, -1)
+            else:
+                h = block_conv1d(h, self.weights[i], self.biases[i], kernel, stride, padding)
+            h = torch.relu_(h)
         h = h.transpose(2, 3).reshape(n_members, n, -1)  # Flatten's (C, L) order
         last = len(self.weights) - 1
         for i in range(len(self.convs), len(self.weights)):
@@ -166,6 +171,34 @@ class StackedConv1d(nn.Module):
             if i < last:
                 h = torch.relu(h)
         return h
+
+
+def block_conv1d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, kernel: int, stride: int,
+                 padding: int) -> torch.Tensor:
+    """M members' 1-D convolutions, channels last, without im2col: ``h`` ``(M, N, L, C)``, ``weight``
+    ``(M, out, C, k)``, ``bias`` ``(M, 1, out)``; returns ``(M, N, L', out)``.
+
+    The padded input, viewed as blocks of ``stride`` positions (block o: positions o·s … o·s + s − 1,
+    a free view), holds tap t = q·s + r of output o in block o + q. So the convolution is
+    Σ_q (blocks @ W_q) shifted by q blocks, with W_q the taps q·s … q·s + s − 1: ⌈k/s⌉ batched
+    matmuls and no copy of overlapping patches, whose backward (a scatter) is slow on CPU.
+    """
+    n_members, n, length, channels = h.shape
+    l_out = (length + 2 * padding - kernel) // stride + 1
+    shifts = -(-kernel // stride)
+    n_blocks = l_out + shifts - 1
+    h = F.pad(h, (0, 0, padding, n_blocks * stride - length - padding))  # (a negative pad crops)
+    blocks = h.reshape(n_members, n * n_blocks, stride * channels)
+    taps = weight.permute(0, 3, 2, 1)  # (M, k, C, out): tap t's (C, out) matrix
+    total = None
+    for q in range(shifts):
+        width = min(stride, kernel - q * stride)  # taps in this shift
+        w_q = taps[:, q * stride : q * stride + width].reshape(n_members, width * channels, -1)
+        b_q = blocks[..., : width * channels]
+        p_q = torch.baddbmm(bias, b_q, w_q) if q == 0 else torch.bmm(b_q, w_q)
+        p_q = p_q.view(n_members, n, n_blocks, -1)[:, :, q : q + l_out]
+        total = p_q if total is None else total + p_q
+    return total if shifts > 1 else total.contiguous()
 
 
 class VmappedMembers(nn.Module):

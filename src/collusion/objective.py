@@ -2,7 +2,8 @@
 
 Shapes: ``outputs`` holds the raw outputs of the M learners, ``(M, N, K)`` (logits for
 classification, ``K = 1`` for regression); ``y`` holds ``N`` class indices or targets.
-Weights are uniform, ``w_j = 1/M``.
+Weights are uniform, ``w_j = 1/M``. ``aggregate``, ``per_sample_losses`` and ``predictions`` also
+take ``(B, M, N, K)``: B ensembles at once (a pack of β, train.py), each on the same ``y``.
 
     L_ens = L(f̄, y)                 the ensemble's loss
     L_ind = Σ_j w_j L(f_j, y)        the learners' mean loss
@@ -44,37 +45,40 @@ def aggregate(outputs: torch.Tensor, aggregation: str) -> torch.Tensor:
     """The ensemble's prediction: logits (score), probabilities (probability*), values (regression)."""
     check_aggregation(aggregation)
     if aggregation in ("score", "regression"):
-        return outputs.mean(dim=0)
-    return outputs.softmax(dim=-1).mean(dim=0)
+        return outputs.mean(dim=-3)
+    return outputs.softmax(dim=-1).mean(dim=-3)
 
 
 def per_sample_losses(
     outputs: torch.Tensor, y: torch.Tensor, aggregation: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample ensemble loss ``(N,)`` and per-learner losses ``(M, N)``."""
+    """Per-sample ensemble loss ``(N,)`` and per-learner losses ``(M, N)`` (``(B, N)`` and
+    ``(B, M, N)`` for B ensembles)."""
     check_aggregation(aggregation)
-    n_members = outputs.shape[0]
+    n_members = outputs.shape[-3]
     if aggregation == "regression":
         values = outputs.squeeze(-1)
-        ensemble = (values.mean(dim=0) - y) ** 2
+        ensemble = (values.mean(dim=-2) - y) ** 2
         members = (values - y) ** 2
         return ensemble, members
-    y_index = y.long().view(1, -1, 1).expand(n_members, -1, 1)
+    y_index = y.long().view(-1, 1)
+
+    def log_py(log_probs):  # log p_y of every (…, N, K) row
+        return log_probs.gather(-1, y_index.expand(*log_probs.shape[:-1], 1)).squeeze(-1)
+
     if aggregation == "score":
-        log_probs = outputs.log_softmax(dim=-1)
-        members = -log_probs.gather(-1, y_index).squeeze(-1)
-        ensemble = F.cross_entropy(outputs.mean(dim=0), y.long(), reduction="none")
+        members = -log_py(outputs.log_softmax(dim=-1))
+        ensemble = -log_py(outputs.mean(dim=-3).log_softmax(dim=-1))  # cross-entropy of f̄
         return ensemble, members
     if aggregation == "probability":
-        log_probs = outputs.log_softmax(dim=-1)
-        member_log_py = log_probs.gather(-1, y_index).squeeze(-1)
+        member_log_py = log_py(outputs.log_softmax(dim=-1))
         # −log p̄_y computed stably: log Σ_j w_j p_jy = logsumexp_j(log p_jy) − log M
-        ensemble = -(torch.logsumexp(member_log_py, dim=0) - math.log(n_members))
+        ensemble = -(torch.logsumexp(member_log_py, dim=-2) - math.log(n_members))
         return ensemble, -member_log_py
     # probability_double_softmax
     probs = outputs.softmax(dim=-1)
-    members = -probs.log_softmax(dim=-1).gather(-1, y_index).squeeze(-1)
-    ensemble = F.cross_entropy(probs.mean(dim=0), y.long(), reduction="none")
+    members = -log_py(probs.log_softmax(dim=-1))
+    ensemble = -log_py(probs.mean(dim=-3).log_softmax(dim=-1))
     return ensemble, members
 
 
@@ -94,8 +98,21 @@ def beta_objective(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, bet
     return (1.0 - beta) * members.mean() + beta * ensemble.mean()
 
 
+def beta_objectives(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, betas) -> torch.Tensor:
+    """L_β of B ensembles at once: ``outputs`` ``(B, M, N, K)``, ensemble b at ``betas[b]``; ``(B,)``.
+    Ensemble b's value is ``beta_objective(outputs[b], y, aggregation, betas[b])``."""
+    betas = torch.as_tensor(betas, dtype=torch.float64)
+    if not (betas >= 0).all():
+        raise ValueError(f"beta must be >= 0, got {betas.tolist()}")
+    ensemble, members = per_sample_losses(outputs, y, aggregation)
+    # the weights as beta_objective's Python floats reach the kernels: computed in double, then cast
+    ind_weight, ens_weight = (1.0 - betas).to(outputs), betas.to(outputs)
+    return ind_weight * members.mean(dim=(-2, -1)) + ens_weight * ensemble.mean(dim=-1)
+
+
 def predictions(outputs: torch.Tensor, aggregation: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted classes of the ensemble ``(N,)`` and of each learner ``(M, N)``."""
+    """Predicted classes of the ensemble ``(N,)`` and of each learner ``(M, N)`` (with B: ``(B, N)``,
+    ``(B, M, N)``)."""
     return aggregate(outputs, aggregation).argmax(dim=-1), outputs.argmax(dim=-1)
 
 

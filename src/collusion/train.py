@@ -110,10 +110,14 @@ def check_pack(specs: list[RunSpec]) -> None:
 def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+            foreach=True,
         )
+    # foreach: a few multi-tensor kernels per step instead of a dozen per parameter (the CPU
+    # default); the same numbers as that default. fused=True is faster still on CPU but its
+    # rounding depends on the tensor's size, so a pack would no longer train each β exactly as alone
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, foreach=True)
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}; allowed: sgd, adam")
 
 
@@ -146,22 +150,26 @@ def predict(ensemble: Ensemble, data: Dataset, split: Split, batch_size: int) ->
     return torch.cat(chunks, dim=1)
 
 
-def split_metrics(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, prefix: str) -> dict:
-    """The decomposition, and accuracies for classification, of one split: a flat dict."""
+def split_metrics(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, prefix: str) -> list[dict]:
+    """The decomposition, and accuracies for classification, of one split for each of B ensembles
+    (``outputs`` ``(B, M, N, K)``, all at once): a flat dict each."""
     ensemble_loss, member_losses = objective.per_sample_losses(outputs, y, aggregation)
-    l_ens, l_ind = ensemble_loss.mean().item(), member_losses.mean().item()
-    row = {f"{prefix}_L_ens": l_ens, f"{prefix}_L_ind": l_ind, f"{prefix}_DIV": l_ind - l_ens}
-    for j, loss in enumerate(member_losses.mean(dim=1).tolist()):
-        row[f"{prefix}_L_member{j}"] = loss
+    columns = {f"{prefix}_L_ens": ensemble_loss.mean(dim=-1), f"{prefix}_L_ind": member_losses.mean(dim=(-2, -1))}
+    columns |= {f"{prefix}_L_member{j}": loss for j, loss in enumerate(member_losses.mean(dim=-1).unbind(-1))}
     if objective.is_classification(aggregation):
         ensemble_pred, member_pred = objective.predictions(outputs, aggregation)
-        row[f"{prefix}_acc"] = (ensemble_pred == y).float().mean().item()
+        columns[f"{prefix}_acc"] = (ensemble_pred == y).float().mean(dim=-1)
         if outputs.shape[-1] > 5:
             top5 = objective.aggregate(outputs, aggregation).topk(5, dim=-1).indices
-            row[f"{prefix}_acc5"] = (top5 == y[:, None]).any(dim=-1).float().mean().item()
-        for j, acc in enumerate((member_pred == y).float().mean(dim=1).tolist()):
-            row[f"{prefix}_acc_member{j}"] = acc
-    return row
+            columns[f"{prefix}_acc5"] = (top5 == y[:, None]).any(dim=-1).float().mean(dim=-1)
+        member_acc = (member_pred == y).float().mean(dim=-1)
+        columns |= {f"{prefix}_acc_member{j}": acc for j, acc in enumerate(member_acc.unbind(-1))}
+    rows = []
+    for values in torch.stack(list(columns.values()), dim=-1).tolist():  # one transfer
+        row = dict(zip(columns, values))
+        l_ens, l_ind = row.pop(f"{prefix}_L_ens"), row.pop(f"{prefix}_L_ind")
+        rows.append({f"{prefix}_L_ens": l_ens, f"{prefix}_L_ind": l_ind, f"{prefix}_DIV": l_ind - l_ens, **row})
+    return rows
 
 
 @dataclass
@@ -233,6 +241,7 @@ class Trainer:
             self.ensembles = [one] + [self.build_ensemble(spec) for _ in specs[1:]]
             self.slots = [(b, 0) for b in range(len(specs))]
         recipe = spec.recipe
+        self.per_beta_objective = False  # objectives(): True computes each β's L_β on its own
         self.optimizer = make_optimizer([p for e in self.ensembles for p in e.parameters()], recipe)
         self.scheduler = make_scheduler(self.optimizer, recipe)
         self.augment = make_augmentation(recipe.augment)
@@ -390,6 +399,29 @@ class Trainer:
             for tensor, value in zip(self.member_tensors(b), saved):
                 tensor.copy_(value)
 
+    def objectives(self, outputs: list[torch.Tensor | None], y: torch.Tensor, running: list[int]) -> torch.Tensor:
+        """The training objective L_β of each running β over its own M outputs, ``(len(running),)``:
+        all at once, over their ``(B, M, N, K)`` stacked outputs (``objective.beta_objectives``,
+        bit for bit each β's ``beta_objective``); ``per_beta_objective`` computes them one by one
+        (for an objective that ``beta_objectives`` does not cover)."""
+        aggregation = self.runs[0].spec.aggregation
+        if self.per_beta_objective:
+            return torch.stack([
+                objective.beta_objective(out, y, aggregation, self.runs[b].spec.beta)
+                for b, out in enumerate(self.outputs_by_run(outputs)) if b in running
+            ])
+        betas = [self.runs[b].spec.beta for b in running]
+        return objective.beta_objectives(self.stack_runs(outputs, running), y, aggregation, betas)
+
+    def stack_runs(self, outputs: list[torch.Tensor | None], runs: list[int]) -> torch.Tensor:
+        """The ``(len(runs), M, N, K)`` outputs of β ``runs`` from the programs' outputs."""
+        if len(self.ensembles) == 1:  # one program of B × M members, β b's at b·M … b·M + M − 1
+            stacked = outputs[0].unflatten(0, (len(self.runs), self.runs[0].spec.n_members))
+            if len(runs) < len(self.runs):
+                stacked = stacked[torch.tensor(runs, device=stacked.device)]
+            return stacked
+        return torch.stack([outputs[b] for b in runs])  # a program per β
+
     def train_period(self) -> list[float]:
         """One epoch (or ``eval_every_steps`` minibatches) of the running β; returns each β's mean
         training objective L_β over the period (nan for a frozen β)."""
@@ -407,14 +439,8 @@ class Trainer:
             if self.cuda and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
-                outputs = self.outputs_by_run(
-                    [e(x).float() if live else None for e, live in zip(self.ensembles, self.live())]
-                )
-            losses = torch.stack([
-                objective.beta_objective(outputs[b], train.y[index], self.runs[b].spec.aggregation,
-                                         self.runs[b].spec.beta)
-                for b in running
-            ])
+                outputs = [e(x).float() if live else None for e, live in zip(self.ensembles, self.live())]
+            losses = self.objectives(outputs, train.y[index], running)
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # Σ_b L_βb: each β's gradient is exactly its own
             self.optimizer.step()
@@ -431,15 +457,16 @@ class Trainer:
         """Metrics of every split for each running β (a row each) and their outputs
         ``outputs[split][b]``, ``(M, N, K)``."""
         rows, outputs = [{} for _ in self.runs], {}
+        running = [b for b, run in enumerate(self.runs) if run.status == "running"]
         for name in SPLITS:
             split = self.train_eval if name == "train" else self.data.split(name)
-            outputs[name] = self.outputs_by_run([
-                predict(e, self.data, split, self.recipe.eval_batch_size) if live else None
-                for e, live in zip(self.ensembles, self.live())
-            ])
-            for b, run in enumerate(self.runs):
-                if run.status == "running":
-                    rows[b].update(split_metrics(outputs[name][b], split.y, run.spec.aggregation, name))
+            programs = [predict(e, self.data, split, self.recipe.eval_batch_size) if live else None
+                        for e, live in zip(self.ensembles, self.live())]
+            outputs[name] = self.outputs_by_run(programs)
+            metrics = split_metrics(self.stack_runs(programs, running), split.y,
+                                    self.runs[0].spec.aggregation, name)
+            for b, row in zip(running, metrics):
+                rows[b].update(row)
         return rows, outputs
 
     def end_of_period(self, b: int, row: dict, outputs: dict, log) -> None:
