@@ -83,12 +83,19 @@ def test_validation_fills_every_default():
     diabetes = config["experiments"]["diabetes"]
     assert diabetes["split"] == {"fractions": [0.6, 0.15, 0.25], "seed": "run", "fixed": True}
     assert config["recipes"]["tiny_images"]["schedule"] == "multistep"
-    assert config["analysis"]["dropout"]["subsets"] == 5 and config["analysis"]["significance"] == 0.05
+    assert config["analysis"]["learner_dropout"]["subsets"] == 5 and config["analysis"]["significance"] == 0.05
     assert config["data"]["imagenet_size"] == 64 and config["keep_checkpoints"] is True
     # a default is a fresh copy: filling two configs shares no list
     other = load_config(TINY)
     other["experiments"]["diabetes"]["split"]["fractions"].append(0)
     assert diabetes["split"]["fractions"] == [0.6, 0.15, 0.25]
+
+
+def test_a_renamed_key_fails_naming_the_new_one():
+    config = yaml.safe_load(TINY.read_text())
+    config["analysis"]["dropout"] = config["analysis"].pop("learner_dropout")
+    with pytest.raises(ConfigError, match=r"^analysis\.dropout has been renamed analysis\.learner_dropout: rename"):
+        validate(config)
 
 
 def test_a_schema_error_is_a_config_error_of_a_few_lines():

@@ -15,7 +15,7 @@ from collusion.figures import common, regime_map
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "workflow" / "report"
-ANALYSES = {"runs", "debias", "dropout", "gengap", "dynamics", "curves", "divergence"}
+ANALYSES = {"runs", "debias", "learner_dropout", "gen_gap", "dynamics", "curves", "divergence"}
 
 
 def test_every_registered_output_has_a_builder_caption_and_known_inputs():

@@ -22,6 +22,9 @@ from .pipeline import ConfigError, check_config, normalise_grid
 # the schema in this checkout (the package is run from its source tree: src/collusion)
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
+# keys renamed since: the old key fails naming the new one (the schema would only refuse it)
+RENAMED = {"analysis.dropout": "analysis.learner_dropout"}
+
 # PyYAML follows YAML 1.1: a float needs a dot, and an exponent needs a sign (3.0e-3, 1.0e+6)
 _YAML11_NOT_FLOAT = re.compile(r"([-+]?\d+)(?:\.(\d*))?[eE]([-+]?)(\d+)")
 
@@ -114,9 +117,20 @@ def _filling_defaults(validator_class):
     return validators.extend(validator_class, {"properties": properties})
 
 
+def check_renamed(config: dict) -> None:
+    for old, new in RENAMED.items():
+        *parents, key = old.split(".")
+        section = config
+        for part in parents:
+            section = section.get(part) if isinstance(section, dict) else None
+        if isinstance(section, dict) and key in section:
+            raise ConfigError(f"{old} has been renamed {new}: rename the key (its contents are unchanged)")
+
+
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
-    """Check ``config`` against the schema and fill in its defaults, in place; a schema error is
-    raised as a ConfigError of a few lines (schema_message)."""
+    """Check ``config`` against the schema and fill in its defaults, in place; a renamed key or a
+    schema error is raised as a ConfigError of a few lines (schema_message)."""
+    check_renamed(config)
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     try:
         _filling_defaults(Draft202012Validator)(schema).validate(config)

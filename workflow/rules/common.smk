@@ -66,8 +66,8 @@ def experiment_tables(name):
 ANALYSES = {
     "runs": ("sweep", ["history.csv", "provenance.json"]),
     "debias": ("sweep", ["predictions.npz"]),
-    "dropout": ("sweep", ["predictions.npz"]),
-    "gengap": ("sweep", ["history.csv"]),
+    "learner_dropout": ("sweep", ["predictions.npz"]),
+    "gen_gap": ("sweep", ["history.csv"]),
     "dynamics": ("dynamics", ["history.csv"]),
     "calibration": ("sweep", ["predictions.npz"]),
     "curves": ("sweep", ["history.csv"]),
