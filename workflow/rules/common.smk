@@ -88,18 +88,13 @@ def analysis_inputs(table):
 
 
 # Paper tables, figures and report sections: the registries in the library.
+from collusion import figures
 from collusion.figures import FIGURES, PAPER_TABLES, SECTIONS, input_name
 
 
 def source_paths(source):
     """The files behind a table or figure input (see collusion.figures for the kinds)."""
-    if source == "divergence":
-        return ["results/tables/divergence.csv"]
-    if source == "claims":
-        return ["results/paper/claims.csv"]
-    if source.startswith("table:"):
-        return [f"results/paper/tables/{input_name(source)}.csv"]
-    return experiment_tables(source)
+    return figures.source_paths(source, SWEEP_EXPERIMENTS)
 
 
 def figure_inputs(name):

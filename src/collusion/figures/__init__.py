@@ -116,6 +116,26 @@ def draw(name: str, tables: dict):
     return importlib.import_module(f"{__name__}.{name}").draw(tables)
 
 
+def source_paths(source: str, experiments: list[str]) -> list[str]:
+    """The files (relative to the working directory) behind a figure or table input, for the sweep
+    experiments ``experiments``."""
+    if source == "divergence":
+        return ["results/tables/divergence.csv"]
+    if source == "claims":
+        return ["results/paper/claims.csv"]
+    if source.startswith("table:"):
+        return [f"results/paper/tables/{input_name(source)}.csv"]
+    return [f"results/tables/{experiment}/{source}.csv" for experiment in experiments]
+
+
+def read_inputs(paths):
+    """One input's tables (a path or a list of paths) as one frame."""
+    import pandas as pd
+
+    paths = [paths] if isinstance(paths, str) else paths
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+
+
 def input_name(source: str) -> str:
     """The name under which an input reaches ``draw`` (and the Snakemake rule): ``table:x`` -> ``x``."""
     return source.split(":")[-1]
