@@ -46,7 +46,8 @@ SELECTIONS = ("best_val", "last")
 class Recipe:
     """How to train. Training runs in periods, each ended by an evaluation (a history row): one
     epoch, or ``eval_every_steps`` minibatches (the authors' ImageNet recipe). ``epochs`` is the
-    number of periods; milestones and patiences count periods."""
+    number of periods; milestones and patiences count periods. These fields and defaults are the
+    truth the schema's ``recipe`` restates (tests/test_config_schema.py checks they agree)."""
 
     epochs: int
     lr: float
