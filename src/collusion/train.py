@@ -483,7 +483,7 @@ class Trainer:
     def patience_spent(self, run: RunState) -> bool:
         """Early stopping: ``early_stopping`` periods have passed since the best validation L_ens."""
         patience = self.recipe.early_stopping
-        return patience is not None and self.epoch - (run.best["epoch"] or 0) >= patience
+        return bool(patience) and self.epoch - (run.best["epoch"] or 0) >= patience  # None: never
 
     def step_schedule(self, rows: list[dict]) -> None:
         if self.recipe.schedule == "plateau":  # a pack of one (check_pack)
