@@ -15,7 +15,7 @@ from collusion.data.prepared import save_prepared
 
 SPEC = dict(arch="mlp", model_options={"hidden": [8]}, aggregation="regression", n_members=2,
             beta=1.0, seed=0, recipe=dict(epochs=4, lr=0.01, batch_size=16))
-SPLIT = {"fractions": [0.6, 0.2, 0.2], "seed": 0}
+SPLIT = {"fractions": [0.6, 0.2, 0.2], "seed": 0, "fixed": True}
 
 
 @pytest.fixture

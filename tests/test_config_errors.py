@@ -61,6 +61,10 @@ CASES = {
         lambda c: c["experiments"]["beta_above_one"].update(betas=[float("inf")]),
         ["experiments.beta_above_one.betas", "finite", "got inf"],
     ),
+    "renamed key": (
+        lambda c: c["analysis"].update(dropout=c["analysis"].pop("learner_dropout")),
+        ["analysis.dropout has been renamed analysis.learner_dropout"],
+    ),
     "split that leaves a part empty": (
         lambda c: c["experiments"]["diabetes"].update(split={"fractions": [0.998, 0.001, 0.001]}),
         ["experiments.diabetes.split.fractions", "442 examples", "val part empty"],

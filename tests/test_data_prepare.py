@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+from collusion.config_errors import validate
 from collusion.data.imagenet import check_imagenet, prepare_imagenet
 from collusion.data.paper_datasets import (
     PAPER_DATASETS,
@@ -296,12 +297,18 @@ def test_prepare_inputs_and_options_follow_the_download_outputs():
     assert prepare_inputs("cifar10") == ["resources/raw/cifar10/extracted"]
     assert prepare_inputs("weather") == [SOURCES["uci_weather"].outputs()["extracted"]]
     assert prepare_inputs("imagenet") == ["resources/manifests/imagenet.tsv"]
-    assert prepare_options("cifar100", {"cifar_validation": "random"}) == {
+    assert prepare_options("cifar100", data_section(cifar_validation="random")) == {
         "cifar_validation": "random",
         "cifar_validation_seed": 0,
     }
-    assert prepare_options("imagenet", None) == {"imagenet_size": 64}
-    assert prepare_options("abalone", {"imagenet_size": 32}) == {}
+    assert prepare_options("imagenet", data_section()) == {"imagenet_size": 64}
+    assert prepare_options("abalone", data_section(imagenet_size=32)) == {}
+
+
+def data_section(**data) -> dict:
+    """The config's ``data`` section with the schema's defaults filled in."""
+    config = yaml.safe_load((Path(__file__).parent / "configs" / "tiny.yaml").read_text())
+    return validate({**config, "data": data})["data"]
 
 
 def test_ci_fixture_set_prepares_every_downloadable_dataset(tmp_path):
@@ -314,7 +321,7 @@ def test_ci_fixture_set_prepares_every_downloadable_dataset(tmp_path):
             continue
         inputs = [str(tmp_path / Path(p).relative_to("resources")) for p in prepare_inputs(dataset)]
         out = tmp_path / "prepared" / f"{dataset}.npz"
-        prepare_paper_dataset(dataset, inputs, out, prepare_options(dataset, data))
+        prepare_paper_dataset(dataset, inputs, out, prepare_options(dataset, data_section(**data)))
         assert load_dataset(out, [0.6, 0.2, 0.2], split_seed=0).train.x.shape[0] > 0
 
 

@@ -109,14 +109,14 @@ def test_classification_error_rate():
     assert diagnostics.ensemble_error(logits, y, "score") == pytest.approx(0.5)
 
 
-def test_dropout_table_skips_a_fraction_that_drops_nobody(tmp_path):
+def test_learner_dropout_table_skips_a_fraction_that_drops_nobody(tmp_path):
     from collusion import analysis
 
     run_dir = tmp_path / "runs" / "e" / "diabetes" / "mlp" / "regression" / "M2" / "beta1" / "seed0"
     run_dir.mkdir(parents=True)
     outputs, y = constant_learners(2)
     np.savez(run_dir / "predictions.npz", last_test=outputs, y_test=y)
-    table = analysis.dropout_table([str(run_dir)], ["last"], [0.2, 0.6], subsets=100)
+    table = analysis.learner_dropout_table([str(run_dir)], ["last"], [0.2, 0.6], subsets=100)
     # M = 2: 0.2 drops floor(0.4) = 0 learners (no row); 0.6 drops 1, and both singletons are all there are
     assert table["fraction"].tolist() == [0.6]
     row = table.iloc[0]

@@ -20,7 +20,7 @@ CONFIG = {
     "models": {"mlp_narrow": {"arch": "mlp", "hidden": [8, 8]}},
     "recipes": {"tight": {"optimizer": "adam", "lr": 0.003, "batch_size": 64, "epochs": 8,
                           "divergence_limit": 0.06}},
-    "analysis": {"dropout": {"fractions": [0.34], "subsets": 5}},
+    "analysis": {"learner_dropout": {"fractions": [0.34], "subsets": 5}},
 }
 
 

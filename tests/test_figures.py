@@ -15,7 +15,7 @@ from collusion.figures import common, regime_map
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "workflow" / "report"
-ANALYSES = {"runs", "debias", "dropout", "gengap", "dynamics", "curves", "divergence"}
+ANALYSES = {"runs", "debias", "learner_dropout", "gen_gap", "dynamics", "curves", "divergence"}
 
 
 def test_every_registered_output_has_a_builder_caption_and_known_inputs():
@@ -220,3 +220,25 @@ def test_ensemble_size_figure_draws_one_line_per_beta_and_selection():
     for ax in panels:
         assert sorted(ax.get_xticks()) == [2, 5, 10]
         assert len(ax.containers) == 2  # one error-bar line per β
+
+
+def test_a_figure_is_drawn_on_its_own_from_the_tables_a_run_left(tmp_path, capsys):
+    """showyourwork style: `python -m collusion.figures <name>` in a run's working directory."""
+    from collusion.figures.__main__ import main
+
+    assert main(["regime_map", "--root", str(tmp_path)]) == 2
+    assert "results/paper/claims.csv" in capsys.readouterr().err  # names what is missing
+    (tmp_path / "results" / "paper").mkdir(parents=True)
+    synthetic_claims(tmp_path / "results" / "paper")
+    assert main(["regime_map", "--root", str(tmp_path)]) == 0
+    for ext in ("pdf", "png"):
+        assert (tmp_path / "results" / "paper" / "figures" / f"regime_map.{ext}").stat().st_size > 0
+
+
+def test_figure_inputs_are_read_where_the_pipeline_writes_them():
+    from collusion.figures import source_paths
+
+    assert source_paths("gen_gap", ["a", "b"]) == ["results/tables/a/gen_gap.csv", "results/tables/b/gen_gap.csv"]
+    assert source_paths("table:ensemble_size", ["a"]) == ["results/paper/tables/ensemble_size.csv"]
+    assert source_paths("claims", ["a"]) == ["results/paper/claims.csv"]
+    assert source_paths("divergence", ["a"]) == ["results/tables/divergence.csv"]

@@ -126,10 +126,16 @@ def test_a_pack_may_differ_in_beta_only(tmp_path):
 
 def test_which_experiments_pack():
     from collusion import pipeline
+    from collusion.config_errors import validate
 
     def config(dataset="diabetes", schedule="multistep", betas=(0, 1), **experiment):
-        return {"experiments": {"e": {"dataset": dataset, "betas": list(betas), "recipe": "r", **experiment}},
-                "recipes": {"r": {"epochs": 1, "lr": 0.1, "schedule": schedule}}}
+        return validate({
+            "experiments": {"e": {"dataset": dataset, "models": ["m"], "aggregations": ["regression"],
+                                  "ensemble_sizes": [2], "betas": list(betas), "seeds": [0], "recipe": "r",
+                                  **experiment}},
+            "models": {"m": {"arch": "mlp"}},
+            "recipes": {"r": {"epochs": 1, "lr": 0.1, "schedule": schedule}},
+        })
 
     assert pipeline.packs_betas(config(), "e")  # auto: a CPU-sized dataset with several β
     assert not pipeline.packs_betas(config(dataset="cifar10"), "e")  # a GPU dataset: one job per run

@@ -102,7 +102,7 @@ def test_every_table_figure_and_claim_is_planned(dry_run):
         assert counts.get(f"table_{name}") == 1
     assert counts["claims"] == 1 and "results/paper/claims.md" in targets
     sweeps = [e for e in CONFIG["experiments"].values() if min(e["betas"]) <= 1]
-    for table in ("runs", "debias", "dropout", "gengap", "dynamics", "calibration"):
+    for table in ("runs", "debias", "learner_dropout", "gen_gap", "dynamics", "calibration"):
         assert counts[f"analyse_{table}"] == len(sweeps)
 
 

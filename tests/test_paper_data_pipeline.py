@@ -175,10 +175,10 @@ def test_every_analysis_table_covers_its_runs(workdir):
         assert len(runs) == len(sweep) * len(SELECTIONS)
         assert set(runs["selection"]) == set(SELECTIONS)
         assert len(pd.read_csv(tables / "debias.csv")) == len(sweep) * len(SELECTIONS)
-        fractions = CONFIG["analysis"]["dropout"]["fractions"]
-        assert len(pd.read_csv(tables / "dropout.csv")) == len(sweep) * len(SELECTIONS) * len(fractions)
+        fractions = CONFIG["analysis"]["learner_dropout"]["fractions"]
+        assert len(pd.read_csv(tables / "learner_dropout.csv")) == len(sweep) * len(SELECTIONS) * len(fractions)
         epochs = CONFIG["recipes"][exp["recipe"]]["epochs"]
-        assert len(pd.read_csv(tables / "gengap.csv")) == len(sweep) * epochs
+        assert len(pd.read_csv(tables / "gen_gap.csv")) == len(sweep) * epochs
         dynamics = pd.read_csv(tables / "dynamics.csv")
         assert set(dynamics["beta"]) == {0.0, 1.0} and set(dynamics["seed"]) == {exp["seeds"][0]}
     divergence = pd.read_csv(workdir / "results" / "tables" / "divergence.csv")

@@ -22,7 +22,7 @@ pack_dir = sys.argv[1]
 specs = [dict(arch="mlp", model_options={"hidden": [16, 16]}, aggregation="score", n_members=3,
               beta=beta, seed=0, recipe=dict(epochs=40, lr=0.003, batch_size=32)) for beta in (0.0, 1.0)]
 outputs = [run_paths(f"{pack_dir}/beta{spec['beta']:g}") for spec in specs]
-train_pack(specs, {"fractions": [0.6, 0.15, 0.25], "seed": 0}, sys.argv[2], outputs, pack_dir,
+train_pack(specs, {"fractions": [0.6, 0.15, 0.25], "seed": 0, "fixed": True}, sys.argv[2], outputs, pack_dir,
            threads=1, checkpoint_seconds=0)
 """
 

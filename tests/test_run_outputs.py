@@ -18,7 +18,7 @@ from pipeline_helpers import TINY, copy_workflow, snakemake
 pytestmark = pytest.mark.slow
 
 RUN = "results/runs/diabetes/diabetes/mlp_narrow/regression/M3/beta1/seed0"
-GENGAP, DEBIAS = "results/tables/diabetes/gengap.csv", "results/tables/diabetes/debias.csv"
+GEN_GAP, DEBIAS = "results/tables/diabetes/gen_gap.csv", "results/tables/diabetes/debias.csv"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def workdir(tmp_path_factory):
     config = yaml.safe_load(TINY.read_text())
     config["experiments"] = {"diabetes": {**config["experiments"]["diabetes"], "betas": [0, 1], "seeds": [0]}}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workdir, GENGAP, DEBIAS, "--cores", "1", "--configfile", "config.yaml")
+    result = snakemake(workdir, GEN_GAP, DEBIAS, "--cores", "1", "--configfile", "config.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
 
@@ -42,7 +42,7 @@ def damaged(workdir, name, damage):
     original = path.read_bytes()
     path.write_bytes(damage(original))
     try:
-        result = rebuild(workdir, GENGAP if name == "history.csv" else DEBIAS)
+        result = rebuild(workdir, GEN_GAP if name == "history.csv" else DEBIAS)
     finally:
         path.write_bytes(original)
     assert result.returncode != 0
@@ -52,7 +52,7 @@ def damaged(workdir, name, damage):
 def test_history_cut_mid_row_fails_naming_the_file(workdir):
     output = damaged(workdir, "history.csv", lambda data: data[:-30])
     assert f"{RUN}/history.csv ends in the middle of a row" in output, output[-3000:]
-    assert not (workdir / GENGAP).exists()  # no table built from half a run
+    assert not (workdir / GEN_GAP).exists()  # no table built from half a run
 
 
 def test_truncated_predictions_fail_naming_the_file(workdir):

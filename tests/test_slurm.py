@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from collusion.config_errors import load_config
 from collusion.pipeline import packed_experiments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -277,7 +278,7 @@ def run_dirs(root: Path) -> list[str]:
 
 # the rules that train: `train`, and one `train_pack_<experiment>` per packed experiment
 TRAINING_RULES = ["train"] + [
-    f"train_pack_{name}" for name in packed_experiments(yaml.safe_load(TINY.read_text()))
+    f"train_pack_{name}" for name in packed_experiments(load_config(TINY))
 ]
 
 
@@ -382,7 +383,7 @@ def epochs_lasting(seconds: float, prepared: Path, scratch: Path) -> int:
     from collusion import pipeline
     from collusion.runner import train_run
 
-    config = yaml.safe_load(TINY.read_text())
+    config = load_config(TINY)
     run = pipeline.Run(*REQUEUED_RUN)
     spec = pipeline.run_spec(config, run).to_dict()
     spec["recipe"]["epochs"] = 300

@@ -10,7 +10,12 @@ import yaml
 
 from collusion.models import ARCHITECTURES, check_options, option_types
 from collusion.pipeline import (
-    LABEL_PATTERNS, Run, beta_label, count_label, parse_run_dir, run_from_wildcards,
+    LABEL_PATTERNS,
+    Run,
+    beta_label,
+    count_label,
+    parse_run_dir,
+    run_from_wildcards,
 )
 from pipeline_helpers import REPO
 
@@ -125,10 +130,17 @@ def test_random_split_refuses_an_empty_part():
     assert [len(part) for part in random_split(442, [0.6, 0.15, 0.25], seed=0)] == [265, 66, 111]
 
 
-def tiny_config(**diabetes):
+def raw_tiny_config(**diabetes):
     config = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
     config["experiments"]["diabetes"].update(diabetes)
     return config
+
+
+def tiny_config(**diabetes):
+    """The tiny configuration with the schema's defaults filled (check_config reads a validated one)."""
+    from collusion.config_errors import validate
+
+    return validate(raw_tiny_config(**diabetes))
 
 
 def test_whole_numbers_are_normalised_and_long_beta_labels_refused():
@@ -144,7 +156,9 @@ def test_whole_numbers_are_normalised_and_long_beta_labels_refused():
         check_config(tiny_config(betas=[0, 1e-50]))
 
 
-@pytest.mark.parametrize("text, spelled", [("3e-3", "3.0e-3"), ("1e6", "1.0e+6"), ("2.5E3", "2.5e+3"), ("1.e5", "1.0e+5")])
+@pytest.mark.parametrize(
+    "text, spelled", [("3e-3", "3.0e-3"), ("1e6", "1.0e+6"), ("2.5E3", "2.5e+3"), ("1.e5", "1.0e+5")]
+)
 def test_yaml11_number_spelling_reads_back_as_the_number(text, spelled):
     from collusion.config_errors import yaml11_number
 
@@ -159,7 +173,7 @@ def test_schema_message_lists_the_allowed_values():
     from collusion.config_errors import schema_message
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    config = tiny_config(aggregations=["mean"])
+    config = raw_tiny_config(aggregations=["mean"])
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
     assert schema_message(error).splitlines() == [
         "experiments.diabetes.aggregations.0: 'mean' is not one of "

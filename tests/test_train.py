@@ -1,6 +1,7 @@
 """The training loop's recipe features, on tiny synthetic data written in the prepared format."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from collusion.data.prepared import load_dataset, save_prepared
-from collusion.train import Recipe, RunSpec, Trainer
+from collusion.train import Recipe, RunSpec, Trainer, duration
 
 
 
@@ -89,6 +90,29 @@ def test_periods_of_n_steps_and_resume_within_an_epoch(tmp_path):
     pd.testing.assert_frame_equal(
         pd.DataFrame(resumed.history).drop(columns=drop), pd.DataFrame(reference.history).drop(columns=drop)
     )
+
+
+def test_one_log_line_per_epoch_with_elapsed_time_and_eta(tmp_path):
+    lines = []
+    trainer = Trainer(spec(epochs=3), classification_data(tmp_path), tmp_path / "run", checkpoint_seconds=0)
+    trainer.fit(log=lines.append)
+    pattern = (r"epoch (\d)/3 L_β=\S+ val L_ens=\S+ test L_ens=\S+ test DIV=\S+ "
+               r"\(\d+\.\d\ds, elapsed (\d+)s, eta (\d+)s\)")
+    matches = [re.fullmatch(pattern, line) for line in lines]
+    assert all(matches), lines
+    assert [int(m.group(1)) for m in matches] == [1, 2, 3]
+    assert int(matches[-1].group(3)) == 0  # nothing left after the last epoch
+    # a pack: one line per β and epoch
+    lines = []
+    Trainer([spec(beta=0.0, epochs=2), spec(beta=1.0, epochs=2)], classification_data(tmp_path),
+            tmp_path / "pack", checkpoint_seconds=0).fit(log=lines.append)
+    assert [line.split(" L_β")[0] for line in lines] == [
+        "epoch 1/2 beta 0", "epoch 1/2 beta 1", "epoch 2/2 beta 0", "epoch 2/2 beta 1"]
+
+
+def test_durations_in_log_lines():
+    assert [duration(s) for s in (0, 6.4, 59.6, 125, 3599, 3720, 90000)] == [
+        "0s", "6s", "1m00s", "2m05s", "59m59s", "1h02m", "25h00m"]
 
 
 def test_train_metrics_on_a_fixed_subset(tmp_path):

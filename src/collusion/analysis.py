@@ -4,8 +4,8 @@ Per experiment (results/tables/<experiment>/):
     runs.csv      one row per (run, selection): status, metrics at the selected epoch, and (classification)
                   the learners' accuracy gap to the ensemble averaged over training up to that epoch
     debias.csv    one row per (run, selection): DIV before/after debiasing
-    dropout.csv   one row per (run, selection, fraction): sub-ensemble error vs full ensemble
-    gengap.csv    one row per (run, epoch): train and test ensemble loss and their gap
+    learner_dropout.csv   one row per (run, selection, fraction): sub-ensemble error vs full ensemble
+    gen_gap.csv    one row per (run, epoch): train and test ensemble loss and their gap
     dynamics.csv  one row per (run, epoch, split, learner): accuracy (or loss for regression)
     calibration.csv  one row per (run, selection): test ECE, Brier, NLL, disagreement, Wood's terms
 """
@@ -195,7 +195,7 @@ def debias_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def dropout_table(
+def learner_dropout_table(
     run_dirs: list[str], selections: list[str], fractions: list[float], subsets: int,
     authors_broadcast: bool = False,
 ) -> pd.DataFrame:
@@ -228,7 +228,7 @@ def dropout_table(
     return pd.DataFrame(rows, columns=columns)
 
 
-def gengap_table(run_dirs: list[str]) -> pd.DataFrame:
+def gen_gap_table(run_dirs: list[str]) -> pd.DataFrame:
     frames = []
     for run_dir in run_dirs:
         history = read_history(run_dir)

@@ -102,7 +102,7 @@ class Endpoint:
     name: str
     column: str  # in the prepared frame of ``source``
     description: str
-    source: str = "runs"  # runs | debias | dropout
+    source: str = "runs"  # runs | debias | learner_dropout
     primary: bool = False
     tasks: tuple[str, ...] = ("classification", "regression")
     criterion: Criterion | None = None
@@ -118,7 +118,7 @@ ENDPOINTS = [
     Endpoint(4, "DIV_removed_pct", "DIV_decrease_pct", "% of test DIV removed by debiasing", source="debias",
              primary=True, criterion=MOST_REMOVED),
     Endpoint(5, "dropout_increase", "increase", "test error increase when learners are dropped (mean over fractions)",
-             source="dropout", primary=True, criterion=RATIO_3),
+             source="learner_dropout", primary=True, criterion=RATIO_3),
     Endpoint(6, "learner_gap_dynamics", "learner_gap_dynamics",
              "ensemble − mean learner validation accuracy, points, mean over epochs up to the selected one",
              primary=True, tasks=("classification",), criterion=FIVE_POINTS),
@@ -166,8 +166,8 @@ def prepare(runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame) -> 
         cost = cost.merge(part.reset_index(), on=by, how="left")
         extra.append(Endpoint(5, f"dropout_increase@{fraction:g}", column,
                               f"test error increase when dropping {fraction:g} of the learners",
-                              source="dropout", criterion=RATIO_3))
-    frames = {"runs": runs, "debias": with_status(debias), "dropout": with_status(cost)}
+                              source="learner_dropout", criterion=RATIO_3))
+    frames = {"runs": runs, "debias": with_status(debias), "learner_dropout": with_status(cost)}
     return frames, extra
 
 

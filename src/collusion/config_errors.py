@@ -1,14 +1,29 @@
-"""Configuration mistakes reported in a few lines: duplicate YAML keys, schema errors (key path,
-offending value, what is allowed) and numbers that YAML 1.1 reads as strings."""
+"""Reading a configuration, and its mistakes reported in a few lines: duplicate YAML keys, schema
+errors (key path, offending value, what is allowed), numbers that YAML 1.1 reads as strings.
+
+The schema (workflow/schemas/config.schema.yaml) fills every default: code that reads a
+validated configuration indexes it (``config["analysis"]["significance"]``), never
+``.get(key, default)``. Where a key maps to a code constant or a dataclass default (aggregations,
+executions, data sources, ``Recipe``), the code is the truth and tests/test_config_schema.py checks
+that the schema states the same.
+"""
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
 import yaml
+from jsonschema import Draft202012Validator, ValidationError, validators
 
-from .pipeline import ConfigError
+from .pipeline import ConfigError, check_config, normalise_grid
+
+# the schema in this checkout (the package is run from its source tree: src/collusion)
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+# keys renamed since: the old key fails naming the new one (the schema would only refuse it)
+RENAMED = {"analysis.dropout": "analysis.learner_dropout"}
 
 # PyYAML follows YAML 1.1: a float needs a dot, and an exponent needs a sign (3.0e-3, 1.0e+6)
 _YAML11_NOT_FLOAT = re.compile(r"([-+]?\d+)(?:\.(\d*))?[eE]([-+]?)(\d+)")
@@ -85,3 +100,57 @@ def schema_message(error) -> str:
                 f"signed exponent): write {spelled}"
             )
     return "\n".join(lines)
+
+
+def _filling_defaults(validator_class):
+    """A validator that sets each missing property to its schema default before checking it (as
+    Snakemake's ``validate`` does, so that nested defaults are filled too)."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": properties})
+
+
+def check_renamed(config: dict) -> None:
+    for old, new in RENAMED.items():
+        *parents, key = old.split(".")
+        section = config
+        for part in parents:
+            section = section.get(part) if isinstance(section, dict) else None
+        if isinstance(section, dict) and key in section:
+            raise ConfigError(f"{old} has been renamed {new}: rename the key (its contents are unchanged)")
+
+
+def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """Check ``config`` against the schema and fill in its defaults, in place; a renamed key or a
+    schema error is raised as a ConfigError of a few lines (schema_message)."""
+    check_renamed(config)
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    try:
+        _filling_defaults(Draft202012Validator)(schema).validate(config)
+    except ValidationError as error:
+        raise ConfigError(schema_message(error)) from None
+    return config
+
+
+def check(config: dict, paths=(), schema_path: str | Path = SCHEMA) -> dict:
+    """Everything the workflow checks at start, in place: duplicate keys in the files ``paths``,
+    the schema (defaults filled), whole numbers normalised, then the cross-references."""
+    for path in paths:
+        check_yaml_file(path)
+    validate(config, schema_path)
+    normalise_grid(config)
+    check_config(config)
+    return config
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
+    """A configuration file as the workflow sees it (see check)."""
+    config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return check(config, [path], schema_path)

@@ -121,7 +121,7 @@ def check_config(config: dict) -> None:
                     f"{where}.aggregations: {aggregation!r} does not fit {exp['dataset']}, a "
                     f"{task} dataset; allowed: {allowed}"
                 )
-        fractions = exp.get("split", {}).get("fractions", [0.6, 0.15, 0.25])
+        fractions = exp["split"]["fractions"]
         if abs(sum(fractions) - 1) > 1e-6:
             raise ConfigError(f"{where}.split.fractions must sum to 1, got {fractions}")
         if exp["dataset"] in DATASET_ROWS:
@@ -225,12 +225,11 @@ def run_spec(config: dict, run: Run):
 
 
 def split_config(config: dict, run: Run) -> dict:
-    split = config["experiments"][run.experiment].get("split", {})
-    seed = split.get("seed", "run")
+    split = config["experiments"][run.experiment]["split"]
     return {
-        "fractions": split.get("fractions", [0.6, 0.15, 0.25]),
-        "seed": run.seed if seed == "run" else int(seed),
-        "fixed": split.get("fixed", True),
+        "fractions": split["fractions"],
+        "seed": run.seed if split["seed"] == "run" else int(split["seed"]),
+        "fixed": split["fixed"],
     }
 
 
@@ -270,10 +269,10 @@ def packs_betas(config: dict, experiment: str) -> bool:
     """``pack_betas``: true, false, or auto (on for CPU-sized datasets with several β and a
     schedule that packs; off for the GPU datasets, which keep one job per run)."""
     exp = config["experiments"][experiment]
-    setting = exp.get("pack_betas", "auto")
+    setting = exp["pack_betas"]
     if setting != "auto":
         return bool(setting)
-    schedule = config["recipes"][exp["recipe"]].get("schedule", "multistep")
+    schedule = config["recipes"][exp["recipe"]]["schedule"]
     return exp["dataset"] not in GPU_DATASETS and len(exp["betas"]) > 1 and schedule != "plateau"
 
 
@@ -283,8 +282,8 @@ def packed_experiments(config: dict) -> list[str]:
 
 def check_packs(config: dict) -> None:
     for name, exp in config["experiments"].items():
-        schedule = config["recipes"][exp["recipe"]].get("schedule", "multistep")
-        if exp.get("pack_betas") is True and schedule == "plateau" and len(exp["betas"]) > 1:
+        schedule = config["recipes"][exp["recipe"]]["schedule"]
+        if exp["pack_betas"] is True and schedule == "plateau" and len(exp["betas"]) > 1:
             raise ConfigError(
                 f"experiments.{name}.pack_betas: true, but its recipe {exp['recipe']!r} uses "
                 "schedule 'plateau', which lowers one lr from one run's validation loss and "

@@ -48,7 +48,7 @@ def train_pack(specs: list[dict], split: dict, data_path: str, outputs: list, pa
     run_specs = [spec_from_dict(spec) for spec in specs]
     data_md5 = file_md5(data_path)
     data = load_dataset(
-        data_path, split["fractions"], split["seed"], device, use_fixed_split=split.get("fixed", True)
+        data_path, split["fractions"], split["seed"], device, use_fixed_split=split["fixed"]
     )
     code = code_fingerprint()
     identity = checkpoint_identity(specs, split, data_md5, code)

@@ -107,11 +107,11 @@ def debias_summary(debias: pd.DataFrame) -> pd.DataFrame:
     return summarise(debias, GROUP + ["beta"], ["DIV", "DIV_debiased", "DIV_decrease_pct"])
 
 
-def dropout_summary(dropout: pd.DataFrame) -> pd.DataFrame:
+def learner_dropout_summary(dropout: pd.DataFrame) -> pd.DataFrame:
     return summarise(dropout, GROUP + ["beta", "fraction"], ["full_error", "dropout_error", "increase"])
 
 
-def gengap_summary(runs: pd.DataFrame) -> pd.DataFrame:
+def gen_gap_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summarise(runs, GROUP + ["beta"], ["train_L_ens", "test_L_ens", "gen_gap"])
 
 

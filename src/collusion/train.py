@@ -46,7 +46,8 @@ SELECTIONS = ("best_val", "last")
 class Recipe:
     """How to train. Training runs in periods, each ended by an evaluation (a history row): one
     epoch, or ``eval_every_steps`` minibatches (the authors' ImageNet recipe). ``epochs`` is the
-    number of periods; milestones and patiences count periods."""
+    number of periods; milestones and patiences count periods. These fields and defaults are the
+    truth the schema's ``recipe`` restates (tests/test_config_schema.py checks they agree)."""
 
     epochs: int
     lr: float
@@ -184,6 +185,16 @@ class RunState:
 
     def state(self) -> dict:
         return {"history": self.history, "best": self.best, "status": self.status}
+
+
+def duration(seconds: float) -> str:
+    """A log line's time: 7s, 2m05s, 1h02m."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -470,63 +481,90 @@ class Trainer:
         return rows, outputs
 
     def end_of_period(self, b: int, row: dict, outputs: dict, log) -> None:
-        """β ``b``'s bookkeeping after a period: divergence, the best-validation checkpoint, stop."""
-        run, recipe = self.runs[b], self.recipe
+        """β ``b``'s bookkeeping after a period: its history row, then the first that applies of
+        diverged (it stops) / a better validation L_ens (its best_val selection) / completed (its
+        last period, or early stopping's patience spent). A β that stops is frozen."""
+        run = self.runs[b]
         run.history.append(row)
-        if not math.isfinite(row["train_objective"]) or not math.isfinite(row["train_DIV"]) or (
-            row["train_DIV"] > recipe.divergence_limit
-        ):
+        if self.diverged(row):
             run.status = "diverged"
             log(f"beta {run.spec.beta:g}, epoch {self.epoch}: diverged "
                 f"(L_β={row['train_objective']:.4g}, train DIV={row['train_DIV']:.4g})")
-            return
-        if row["val_L_ens"] < run.best["val_L_ens"]:
-            run.best = {
-                "epoch": self.epoch,
-                "val_L_ens": row["val_L_ens"],
-                "outputs": {s: outputs[s][b].cpu().clone() for s in ("val", "test")},
-            }
-        patience_spent = recipe.early_stopping and self.epoch - (run.best["epoch"] or 0) >= recipe.early_stopping
-        if self.epoch == recipe.epochs or patience_spent:
-            run.status = "completed"
+        else:
+            if row["val_L_ens"] < run.best["val_L_ens"]:
+                run.best = {
+                    "epoch": self.epoch,
+                    "val_L_ens": row["val_L_ens"],
+                    "outputs": {s: outputs[s][b].cpu().clone() for s in ("val", "test")},
+                }
+            if self.epoch == self.recipe.epochs or self.patience_spent(run):
+                run.status = "completed"
+        if run.status != "running":
+            self.freeze(b)
+
+    def diverged(self, row: dict) -> bool:
+        """A non-finite objective or DIV, or a train DIV past ``divergence_limit``."""
+        objective_value, div = row["train_objective"], row["train_DIV"]
+        return not (math.isfinite(objective_value) and math.isfinite(div)) or div > self.recipe.divergence_limit
+
+    def patience_spent(self, run: RunState) -> bool:
+        """Early stopping: ``early_stopping`` periods have passed since the best validation L_ens."""
+        patience = self.recipe.early_stopping
+        return bool(patience) and self.epoch - (run.best["epoch"] or 0) >= patience  # None: never
+
+    def step_schedule(self, rows: list[dict]) -> None:
+        if self.recipe.schedule == "plateau":  # a pack of one (check_pack)
+            self.scheduler.step(rows[0]["val_L_ens"])
+        else:
+            self.scheduler.step()
 
     def running(self) -> bool:
         return any(run.status == "running" for run in self.runs) and self.epoch < self.recipe.epochs
 
     def fit(self, log=print) -> None:
+        """Train the pack until every β has finished; resumes from this pack's checkpoint first.
+        One iteration of the loop is one period; ``log`` gets one line per running β and period."""
         recipe = self.recipe
         if self.resume(log):
             log(f"resumed from {self.checkpoint_path} after epoch {self.epoch} (running)")
-        last_saved = time.monotonic()
+        fit_started, first_epoch = time.monotonic(), self.epoch
+        last_saved = fit_started
         while self.running():
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
-            # train one period, then evaluate every split once for the whole pack
+
+            # train: one period of minibatches, each running β on its own L_β
             objectives = self.train_period()
-            rows, outputs = self.evaluate()
+
+            # evaluate: every split once, for the whole pack
+            metrics, outputs = self.evaluate()
             self.epoch += 1
-            if recipe.schedule == "plateau":  # a pack of one (check_pack)
-                self.scheduler.step(rows[0]["val_L_ens"])
-            else:
-                self.scheduler.step()
+
+            # schedule: the lr of the next period
+            self.step_schedule(metrics)
             seconds = time.perf_counter() - started
-            # each running β: its history row, then divergence, selection and stopping
-            rows = {b: {"epoch": self.epoch, "lr": lr, "train_objective": objectives[b], **rows[b],
+
+            # bookkeeping per running β: history row, divergence, best-validation selection, stop
+            rows = {b: {"epoch": self.epoch, "lr": lr, "train_objective": objectives[b], **metrics[b],
                         "seconds": seconds}
                     for b, run in enumerate(self.runs) if run.status == "running"}
             for b, row in rows.items():
                 self.end_of_period(b, row, outputs, log)
-                if self.runs[b].status != "running":
-                    self.freeze(b)
+
             # checkpoint: at the end, and every checkpoint_seconds
             if not self.running() or time.monotonic() - last_saved >= self.checkpoint_seconds:
                 self.save_checkpoint()
                 last_saved = time.monotonic()
+
+            # log: one line per β trained this period, with the time spent and left
+            elapsed = time.monotonic() - fit_started
+            eta = elapsed / (self.epoch - first_epoch) * (recipe.epochs - self.epoch) if self.running() else 0.0
             for b, row in rows.items():
                 which = f" beta {self.runs[b].spec.beta:g}" if len(self.runs) > 1 else ""
                 log(f"epoch {self.epoch}/{recipe.epochs}{which} L_β={row['train_objective']:.4f} "
                     f"val L_ens={row['val_L_ens']:.4f} test L_ens={row['test_L_ens']:.4f} "
-                    f"test DIV={row['test_DIV']:.4f} ({seconds:.2f}s)")
+                    f"test DIV={row['test_DIV']:.4f} ({seconds:.2f}s, elapsed {duration(elapsed)}, "
+                    f"eta {duration(eta)})")
         for run in self.runs:
             if run.status == "running":  # zero epochs configured
                 run.status = "completed"

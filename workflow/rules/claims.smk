@@ -6,7 +6,7 @@ rule claims:
     input:
         runs=experiment_tables("runs"),
         debias=experiment_tables("debias"),
-        dropout=experiment_tables("dropout"),
+        learner_dropout=experiment_tables("learner_dropout"),
     output:
         md="results/paper/claims.md",
         csv="results/paper/claims.csv",

@@ -1,34 +1,31 @@
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.20")
 
+# This workflow's root, two folders above this file: workflow.basedir would be the outer
+# workflow's folder when this one is used as a `module` of another.
+ROOT = Path(workflow.current_basedir.get_path_or_uri(secret_free=False)).parents[1]
 # the package in this checkout's src/ (also what the scripts import), installed or not
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+sys.path.insert(0, str(ROOT / "src"))
 from collusion import config_errors, pipeline
-from jsonschema import ValidationError
 
 
-def check_config():
-    """Duplicate YAML keys, the schema (defaults filled), then the cross-checks; a few lines each."""
-    for path in workflow.configfiles:
-        config_errors.check_yaml_file(path)
-    try:
-        validate(config, "../schemas/config.schema.yaml")
-    except WorkflowError as error:
-        schema_error = error.__context__  # the jsonschema error Snakemake wraps
-        if not isinstance(schema_error, ValidationError):
-            raise
-        message = config_errors.schema_message(schema_error)
-        raise pipeline.ConfigError(message) from None
-    pipeline.normalise_grid(config)
-    pipeline.check_config(config)
+def source_file(*parts):
+    """A file of this workflow's source tree (an absolute path: a rule input that works from any
+    working directory, and in a module)."""
+    return str(ROOT.joinpath(*parts))
 
 
+# Duplicate YAML keys, the schema (defaults filled), then the cross-checks; a few lines each.
 try:
-    check_config()
+    config_errors.check(
+        config,
+        workflow.configfiles,
+        source_file("workflow", "schemas", "config.schema.yaml"),
+    )
 except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
@@ -69,8 +66,8 @@ def experiment_tables(name):
 ANALYSES = {
     "runs": ("sweep", ["history.csv", "provenance.json"]),
     "debias": ("sweep", ["predictions.npz"]),
-    "dropout": ("sweep", ["predictions.npz"]),
-    "gengap": ("sweep", ["history.csv"]),
+    "learner_dropout": ("sweep", ["predictions.npz"]),
+    "gen_gap": ("sweep", ["history.csv"]),
     "dynamics": ("dynamics", ["history.csv"]),
     "calibration": ("sweep", ["predictions.npz"]),
     "curves": ("sweep", ["history.csv"]),
@@ -91,27 +88,17 @@ def analysis_inputs(table):
 
 
 # Paper tables, figures and report sections: the registries in the library.
+from collusion import figures
 from collusion.figures import FIGURES, PAPER_TABLES, SECTIONS, input_name
 
 
 def source_paths(source):
     """The files behind a table or figure input (see collusion.figures for the kinds)."""
-    if source == "divergence":
-        return ["results/tables/divergence.csv"]
-    if source == "claims":
-        return ["results/paper/claims.csv"]
-    if source.startswith("table:"):
-        return [f"results/paper/tables/{input_name(source)}.csv"]
-    return experiment_tables(source)
+    return figures.source_paths(source, SWEEP_EXPERIMENTS)
 
 
 def figure_inputs(name):
     return {input_name(s): source_paths(s) for s in FIGURES[name].inputs}
-
-
-def source_file(*parts):
-    """A file of this workflow's source tree, found from the Snakefile (works as a module too)."""
-    return str(Path(workflow.basedir, *parts))
 
 
 def paper_targets():

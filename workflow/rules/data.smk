@@ -12,7 +12,7 @@ from collusion.data.paper_datasets import (
 )
 from collusion.data.sources import SOURCES
 
-DATA_CONFIG = config.get("data") or {}
+DATA_CONFIG = config["data"]
 # peak memory of preparation (the whole array is built in memory; ImageNet's goes through disk)
 PREPARE_MEM_MB = {
     "cifar10": 4000,

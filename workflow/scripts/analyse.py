@@ -12,14 +12,14 @@ sys.stderr = open(snakemake.log[0], "w")
 run_dirs = sorted({str(Path(path).parent) for path in snakemake.input})
 options = snakemake.params.analysis
 selections = options["selections"]
-dropout = options["dropout"]
+dropout = options["learner_dropout"]
 builders = {
     "runs": lambda: analysis.runs_table(run_dirs, selections),
     "debias": lambda: analysis.debias_table(run_dirs, selections),
-    "dropout": lambda: analysis.dropout_table(
+    "learner_dropout": lambda: analysis.learner_dropout_table(
         run_dirs, selections, dropout["fractions"], dropout["subsets"], dropout["authors_broadcast"]
     ),
-    "gengap": lambda: analysis.gengap_table(run_dirs),
+    "gen_gap": lambda: analysis.gen_gap_table(run_dirs),
     "dynamics": lambda: analysis.dynamics_table(run_dirs),
     "curves": lambda: analysis.curves_table(run_dirs),
     "divergence": lambda: analysis.divergence_table(run_dirs),

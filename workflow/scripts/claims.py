@@ -17,5 +17,6 @@ def read(paths):
 
 
 alpha = snakemake.params.significance
-rows = claims.claim_rows(read(snakemake.input.runs), read(snakemake.input.debias), read(snakemake.input.dropout), alpha)
+inputs = snakemake.input
+rows = claims.claim_rows(read(inputs.runs), read(inputs.debias), read(inputs.learner_dropout), alpha)
 claims.write_claims(rows, snakemake.output.csv, snakemake.output.md, alpha)

@@ -19,7 +19,7 @@ try:
         counts = imagenet.check_imagenet(snakemake.params.root, snakemake.output.manifest)
         logging.info("ImageNet at %s: %s", snakemake.params.root, counts)
     else:
-        source = sources.configured_source(snakemake.params.source, snakemake.config.get("data"))
+        source = sources.configured_source(snakemake.params.source, snakemake.config["data"])
         raw_root = Path(snakemake.output.file).parent.parent  # <raw root>/<source>/<file>
         sources.fetch(source, raw_root)
 except Exception:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..config_errors import validate
 from .cases import REPO, digits_file
 
 PIPELINE_COLUMNS = [
@@ -151,7 +152,7 @@ def pipeline_rows(workdir: Path) -> list[dict]:
         }
     )
 
-    config = yaml.safe_load(PIPELINE_CONFIG.format(seeds=[0]))
+    config = validate(yaml.safe_load(PIPELINE_CONFIG.format(seeds=[0])))
     run = pipeline.all_runs(config)[0]
     threads, seconds = torch.get_num_threads(), []
     for attempt in range(2):  # the first call also pays one-time imports and initialisations

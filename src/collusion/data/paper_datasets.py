@@ -138,17 +138,19 @@ def prepare_inputs(dataset: str) -> list[str]:
     ]
 
 
-def prepare_options(dataset: str, data_config: dict | None) -> dict:
-    """The config's ``data`` settings that change what ``dataset``'s prepared file holds."""
-    data_config = data_config or {}
-    if dataset in ("cifar10", "cifar100"):
-        return {
-            "cifar_validation": data_config.get("cifar_validation", "first"),
-            "cifar_validation_seed": data_config.get("cifar_validation_seed", 0),
-        }
-    if dataset == "imagenet":
-        return {"imagenet_size": data_config.get("imagenet_size", 64)}
-    return {}
+# the config's ``data`` keys each dataset's preparation reads -> the argument of its prepare function
+PREPARE_OPTIONS = {
+    "cifar10": {"cifar_validation": "validation", "cifar_validation_seed": "seed"},
+    "cifar100": {"cifar_validation": "validation", "cifar_validation_seed": "seed"},
+    "imagenet": {"imagenet_size": "size"},
+}
+
+
+def prepare_options(dataset: str, data_config: dict) -> dict:
+    """The settings of the (validated) config's ``data`` section that change what ``dataset``'s
+    prepared file holds."""
+    keys = PREPARE_OPTIONS.get(dataset, {})
+    return {key: data_config[key] for key in keys}
 
 
 def prepare_paper_dataset(
@@ -157,18 +159,13 @@ def prepare_paper_dataset(
     """Prepare dataset ``name`` from the download rules' outputs ``inputs``.
 
     inputs: CIFAR, Tiny ImageNet, UCI: [extracted directory]; SVHN: [train .mat, test .mat];
-    ImageNet: [manifest]. options: cifar_validation, cifar_validation_seed (CIFAR);
-    imagenet_size, workers (ImageNet).
+    ImageNet: [manifest]. options: those of prepare_options (an option left out takes the prepare
+    function's default), and workers (ImageNet).
     """
     options = options or {}
+    arguments = {arg: options[key] for key, arg in PREPARE_OPTIONS.get(name, {}).items() if key in options}
     if name in ("cifar10", "cifar100"):
-        prepare_cifar(
-            name,
-            inputs[0],
-            out,
-            validation=options.get("cifar_validation", "first"),
-            seed=int(options.get("cifar_validation_seed", 0)),
-        )
+        prepare_cifar(name, inputs[0], out, **arguments)
     elif name == "svhn":
         prepare_svhn(inputs[0], inputs[1], out)
     elif name == "tiny_imagenet":
@@ -176,11 +173,6 @@ def prepare_paper_dataset(
     elif name in UCI_DATASETS:
         prepare_uci(name, inputs[0], out)
     elif name == "imagenet":
-        prepare_imagenet(
-            inputs[0],
-            out,
-            size=int(options.get("imagenet_size", 64)),
-            workers=int(options.get("workers", 1)),
-        )
+        prepare_imagenet(inputs[0], out, workers=int(options.get("workers", 1)), **arguments)
     else:
         raise ValueError(f"unknown paper dataset {name!r}; allowed: {', '.join(PAPER_DATASETS)}")

@@ -7,7 +7,7 @@ Captions are workflow/report/figure_<name>.rst and table_<name>.rst. Each figure
 ``draw(tables) -> Figure`` and reads tidy tables only; the table builders are functions of
 collusion.tables. This module imports neither (the Snakefile reads it at every start).
 
-Inputs are named by kind: a per-experiment analysis (``runs``, ``debias``, ``dropout``, ``gengap``,
+Inputs are named by kind: a per-experiment analysis (``runs``, ``debias``, ``learner_dropout``, ``gen_gap``,
 ``dynamics``, ``curves``: results/tables/<experiment>/<name>.csv over every sweep experiment),
 ``divergence`` (results/tables/divergence.csv), ``claims`` (results/paper/claims.csv) or
 ``table:<name>`` (the paper table results/paper/tables/<name>.csv).
@@ -40,13 +40,13 @@ class Figure:
 FIGURES = {
     "beta_sweep": Figure(("runs",), "Fig. 6 (left): test accuracy vs β", (1, 7), "generalisation"),
     "beta_sweep_detail": Figure(("runs",), "detail of Fig. 6 and the tabular figures", (1, 6, 7), "generalisation"),
-    "gen_gap": Figure(("gengap", "runs"), "generalisation-gap figure", (3,), "generalisation"),
+    "gen_gap": Figure(("gen_gap", "runs"), "generalisation-gap figure", (3,), "generalisation"),
     "ensemble_size": Figure(("table:ensemble_size",), "ensemble-size study (no paper figure)", (1,), "generalisation"),
     "diversity": Figure(("runs",), "tabular figures: test MSE and DIV vs β", (1, 2), "diversity"),
     "pseudo_diversity": Figure(("curves", "runs"), "none (the data behind “pseudo-diversity does not generalise”)",
                                (2, 3), "diversity"),
     "debias": Figure(("debias", "runs"), "tabular debiasing figure", (4,), "diversity"),
-    "learner_dropout": Figure(("dropout", "runs"), "tabular learner-dropout figure", (5,), "diversity"),
+    "learner_dropout": Figure(("learner_dropout", "runs"), "tabular learner-dropout figure", (5,), "diversity"),
     "dynamics": Figure(("dynamics",), "training-dynamics figure (ImageNet)", (6,), "dynamics"),
     "divergence": Figure(("divergence",), "none (β > 1 is the paper's argument, not a figure)", (), "divergence"),
     "regime_map": Figure(("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"),
@@ -90,11 +90,11 @@ def size_study_partners(config: dict) -> dict[str, list[str]]:
 PAPER_TABLES = {
     "beta_sweep": PaperTable("beta_sweep", ("runs",), (1, 7), "generalisation"),
     "independent_vs_joint": PaperTable("independent_vs_joint", ("runs",), (1,), "generalisation"),
-    "gen_gap": PaperTable("gengap_summary", ("runs",), (3,), "generalisation"),
+    "gen_gap": PaperTable("gen_gap_summary", ("runs",), (3,), "generalisation"),
     "ensemble_size": PaperTable("ensemble_size", ("runs",), (1,), "generalisation",
                                 lambda config: {"studies": size_study_partners(config)}),
     "debias": PaperTable("debias_summary", ("debias",), (4,), "diversity"),
-    "learner_dropout": PaperTable("dropout_summary", ("dropout",), (5,), "diversity"),
+    "learner_dropout": PaperTable("learner_dropout_summary", ("learner_dropout",), (5,), "diversity"),
     "pseudo_diversity": PaperTable("pseudo_diversity", ("runs",), (2, 3), "diversity"),
     "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
 }
@@ -114,6 +114,26 @@ def draw(name: str, tables: dict):
     if name not in FIGURES:
         raise KeyError(f"unknown figure {name!r}; the figures are {sorted(FIGURES)}")
     return importlib.import_module(f"{__name__}.{name}").draw(tables)
+
+
+def source_paths(source: str, experiments: list[str]) -> list[str]:
+    """The files (relative to the working directory) behind a figure or table input, for the sweep
+    experiments ``experiments``."""
+    if source == "divergence":
+        return ["results/tables/divergence.csv"]
+    if source == "claims":
+        return ["results/paper/claims.csv"]
+    if source.startswith("table:"):
+        return [f"results/paper/tables/{input_name(source)}.csv"]
+    return [f"results/tables/{experiment}/{source}.csv" for experiment in experiments]
+
+
+def read_inputs(paths):
+    """One input's tables (a path or a list of paths) as one frame."""
+    import pandas as pd
+
+    paths = [paths] if isinstance(paths, str) else paths
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
 
 
 def input_name(source: str) -> str:

@@ -5,7 +5,7 @@ from .common import band, beta_colour, completed_only, diverged_note, legend_bel
 
 
 def draw(tables):
-    gap, n_diverged = completed_only(tables["gengap"], tables["runs"])
+    gap, n_diverged = completed_only(tables["gen_gap"], tables["runs"])
     groups = settings(gap)
     fig, axes = panel_grid(len(groups))
     for ax, (key, frame) in zip(axes, groups):

@@ -8,7 +8,7 @@ from .common import SELECTION_LABEL, SELECTIONS, band, completed_only, diverged_
 
 
 def draw(tables):
-    dropout, n_diverged = completed_only(tables["dropout"], tables["runs"])
+    dropout, n_diverged = completed_only(tables["learner_dropout"], tables["runs"])
     groups = settings(dropout)
     selections = [s for s in SELECTIONS if s in set(dropout["selection"])]
     fractions = sorted(dropout["fraction"].unique())

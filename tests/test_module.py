@@ -1,0 +1,25 @@
+"""The workflow used as a Snakemake `module` of another workflow, from another working directory."""
+
+from pipeline_helpers import TINY, copy_workflow, snakemake
+
+
+def test_another_workflow_uses_it_as_a_module_and_plans_a_figure(tmp_path):
+    """A figure rule's inputs include its module's source file; given relative to the working
+    directory, it was looked for in the outer workflow's folder: MissingInputException."""
+    repo = copy_workflow(tmp_path / "collusion")
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    (outer / "tiny.yaml").write_text(TINY.read_text())
+    (outer / "Snakefile").write_text(
+        'configfile: "tiny.yaml"\n\n\n'
+        "module collusion:\n"
+        f'    snakefile: "{repo / "Snakefile"}"\n'
+        "    config: config\n\n\n"
+        "use rule * from collusion\n"
+    )
+    result = snakemake(outer, "-n", "--cores", "1", "results/paper/figures/gen_gap.pdf", timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "rule figure_gen_gap:" in output
+    assert str(repo / "src" / "collusion" / "figures" / "gen_gap.py") in output
+    assert not (outer / "results").exists()
