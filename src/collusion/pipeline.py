@@ -173,6 +173,16 @@ def mitigation_baselines(config: dict) -> dict[str, str]:
     return {name: exp["baseline"] for name, exp in config["experiments"].items() if "baseline" in exp}
 
 
+def mitigation_experiments(config: dict) -> dict[str, dict]:
+    """Each mitigation experiment -> its baseline and a label of its mitigation (the options on)."""
+    out = {}
+    for name, baseline in mitigation_baselines(config).items():
+        recipe = config["recipes"][config["experiments"][name]["recipe"]]
+        label = ", ".join(f"{key} {recipe[key]:g}" for key in MITIGATION_KEYS if recipe.get(key))
+        out[name] = {"baseline": baseline, "mitigation": label}
+    return out
+
+
 def check_baseline(config: dict, name: str) -> None:
     """A mitigation experiment pairs its runs with its baseline's: same data, split, learners and
     seeds, the baseline's recipe without the mitigation, and β = 0 and every β of its own there."""
