@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collusion import pipeline
+from collusion import figures, pipeline
 from collusion.mitigation_claims import answer, headline, mitigation_rows, write_section
 
 SEEDS = range(8)
@@ -103,3 +103,15 @@ def test_mitigation_labels_name_the_options_on():
               "recipes": {"r": {"lr": 0.1}, "rm": {"lr": 0.1, "learner_dropout": 0.5, "beta_warmup": 5}}}
     assert pipeline.mitigation_experiments(config) == {
         "m": {"baseline": "base", "mitigation": "learner_dropout 0.5, beta_warmup 5"}}
+
+
+def test_the_figure_draws_the_baseline_and_each_mitigation_with_its_answer():
+    frame = runs({("base", 0.0): BASE0, ("base", 1.0): BASE1, ("full", 1.0): BASE0[::-1] + NOISE,
+                  ("part", 1.0): BASE1 - 0.06})
+    fig = figures.draw("mitigations", {"mitigation_claims": mitigation_rows(frame, MITIGATIONS, 0.05), "runs": frame})
+    (ax,) = fig.axes  # one setting, one selection
+    assert [line.get_label() for line in ax.lines][:1] == ["unmitigated"]
+    assert len(ax.containers) == 2  # an error bar per mitigation
+    assert sorted(text.get_text() for text in ax.texts) == ["partly recovers", "recovers"]
+    empty = figures.draw("mitigations", {"mitigation_claims": mitigation_rows(frame.iloc[0:0], {}, 0.05), "runs": frame})
+    assert "no mitigation experiment" in empty.axes[0].texts[0].get_text()

@@ -100,6 +100,8 @@ def source_paths(source):
         return ["results/tables/divergence.csv"]
     if source == "claims":
         return ["results/paper/claims.csv"]
+    if source == "mitigation_claims":
+        return ["results/paper/mitigation_claims.csv"]
     if source.startswith("table:"):
         return [f"results/paper/tables/{input_name(source)}.csv"]
     return experiment_tables(source)
@@ -125,6 +127,7 @@ def paper_targets():
         + [
             "results/paper/claims.md",
             "results/paper/claims.csv",
+            "results/paper/mitigation_claims.csv",
             "results/paper/claims.html",
             "results/paper/summary.html",
         ]
