@@ -23,6 +23,8 @@ def draw(tables):
     panels = list(claims.groupby(["baseline", *SETTING], sort=False))
     selections = [s for s in SELECTIONS if s in set(claims["selection"])]
     fig, axes = grid(len(selections), len(panels))
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(1.6 * width, height + 0.3)  # room for the answers beside the markers
     answers = claims[claims["endpoint"] == "test_error"].drop_duplicates(
         ["experiment", *SETTING, "beta", "selection"]).set_index(["experiment", *SETTING, "beta", "selection"])["answer"]
     for row, selection in enumerate(selections):
@@ -37,7 +39,7 @@ def draw(tables):
                 mine = band(here[here["experiment"] == pair.experiment], ["beta"], "error", "2sem")
                 x = mine["beta"] + (index + 1) * OFFSET
                 ax.errorbar(x, mine["mean"], yerr=[mine["mean"] - mine["low"], mine["high"] - mine["mean"]],
-                            fmt="s", color=f"C{index}", capsize=2, label=f"{pair.experiment} ({pair.mitigation})")
+                            fmt="s", color=f"C{index}", capsize=2, label=pair.mitigation)
                 for xi, beta, mean in zip(x, mine["beta"], mine["mean"]):
                     text = answers.get((pair.experiment, *setting, beta, selection), "")
                     ax.annotate(text, (xi, mean), xytext=(3, 0), textcoords="offset points", fontsize=5,
@@ -45,6 +47,6 @@ def draw(tables):
             dataset, model, _, members = setting
             ax.set(title=f"{dataset} · {model} · {aggregation} · M={members}", xlabel="β",
                    ylabel=(f"{SELECTION_LABEL[selection]}\n" if column == 0 else "") + error_label(aggregation))
-    legend_below(fig, axes, columns=2)
+    legend_below(fig, axes, title="mitigation (recipe option)", columns=2)
     diverged_note(fig, n_diverged)
     return fig
