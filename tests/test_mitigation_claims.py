@@ -44,7 +44,8 @@ def test_recovery_and_remaining_cost_by_hand():
     t = table()
     part = row(t, "part", "recovery")
     assert part["diff_mean"] == pytest.approx(0.06)
-    assert part["reference_mean"] == pytest.approx(BASE1.mean()) and part["mitigated_mean"] == pytest.approx(BASE1.mean() - 0.06)
+    assert part["reference_mean"] == pytest.approx(BASE1.mean())
+    assert part["mitigated_mean"] == pytest.approx(BASE1.mean() - 0.06)
     assert part["effect"] == pytest.approx(0.06 / (BASE1 - BASE0).mean())  # the share of the cost
     assert part["p_exact"] == pytest.approx(2 / 2**8)  # every seed the same way
     assert part["p_holm"] == pytest.approx(2 * 2 / 2**8)  # two mitigations in the primary family
@@ -77,7 +78,8 @@ def test_diverged_runs_are_left_out_of_the_pairs():
 @pytest.mark.parametrize("recovery, cost, expected", [
     ("supported", "not significant", "recovers"), ("supported", "contradicted", "recovers, beats β = 0"),
     ("supported", "supported", "partly recovers"), ("contradicted", "supported", "worse"),
-    ("not significant", "supported", "no recovery shown"), ("insufficient data", "insufficient data", "insufficient data"),
+    ("not significant", "supported", "no recovery shown"),
+    ("insufficient data", "insufficient data", "insufficient data"),
 ])
 def test_the_answer_from_the_two_verdicts(recovery, cost, expected):
     assert answer(recovery, cost) == expected
@@ -113,5 +115,6 @@ def test_the_figure_draws_the_baseline_and_each_mitigation_with_its_answer():
     assert [line.get_label() for line in ax.lines][:1] == ["unmitigated"]
     assert len(ax.containers) == 2  # an error bar per mitigation
     assert sorted(text.get_text() for text in ax.texts) == ["partly recovers", "recovers"]
-    empty = figures.draw("mitigations", {"mitigation_claims": mitigation_rows(frame.iloc[0:0], {}, 0.05), "runs": frame})
+    no_rows = mitigation_rows(frame.iloc[0:0], {}, 0.05)
+    empty = figures.draw("mitigations", {"mitigation_claims": no_rows, "runs": frame})
     assert "no mitigation experiment" in empty.axes[0].texts[0].get_text()

@@ -102,7 +102,8 @@ def test_each_option_changes_training_but_not_the_learners_or_minibatches(mitiga
     assert not history(mitigated).equals(history(plain))
     # paired with the unmitigated run: the minibatch stream is where the plain run left it
     assert torch.equal(mitigated.generator.get_state(), plain.generator.get_state())
-    fresh = [Trainer(s, dataset, tmp_path / f"fresh{i}") for i, s in enumerate((specs(), specs(**MITIGATIONS[mitigation])))]
+    pair = (specs(), specs(**MITIGATIONS[mitigation]))
+    fresh = [Trainer(s, dataset, tmp_path / f"fresh{i}") for i, s in enumerate(pair)]
     for a, b in zip(*(t.ensemble.state_dict().values() for t in fresh)):
         assert torch.equal(a, b)  # the same initial learners
 

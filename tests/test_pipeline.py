@@ -141,9 +141,9 @@ def test_mitigation_claims_pair_each_mitigated_run_with_its_baseline(workdir):
     assert set(table["experiment"]) == {"digits_dropout"} and set(table["baseline"]) == {"digits"}
     assert "digits_dropout" not in set(pd.read_csv(paper / "claims.csv")["experiment"])  # the paper's claims
     for row in table[table["endpoint"] == "test_error"].itertuples():
-        def mean(experiment, beta):
+        def mean(experiment, beta, selection=row.selection):
             chosen = runs[(runs["experiment"] == experiment) & (runs["beta"] == beta) & (runs["model"] == "mlp")
-                          & (runs["aggregation"] == "score") & (runs["selection"] == row.selection)]
+                          & (runs["aggregation"] == "score") & (runs["selection"] == selection)]
             return chosen["test_error"].mean()
 
         assert row.mitigated_mean == pytest.approx(mean("digits_dropout", 1.0))

@@ -146,7 +146,8 @@ def headline(table: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
                 row[comparison] = (f"{r['diff_mean']:.4g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}], "
                                    f"p_holm {r['p_holm']:.3g}: {r['verdict']}")
         recovery = parts.loc["recovery"] if "recovery" in parts.index else None
-        row["share recovered"] = f"{recovery['effect']:.0%}" if recovery is not None and np.isfinite(recovery["effect"]) else ""
+        shared = recovery is not None and np.isfinite(recovery["effect"])
+        row["share recovered"] = f"{recovery['effect']:.0%}" if shared else ""
         out.append(row)
     return pd.DataFrame(out)
 

@@ -4,8 +4,17 @@ panel per setting, one row per checkpoint selection; each mitigated point is lab
 computed answer (collusion.mitigation_claims)."""
 
 from .common import (
-    SELECTION_LABEL, SELECTIONS, band, completed_only, diverged_note, empty_figure, error_label,
-    error_values, grid, legend_below, plot_band,
+    SELECTION_LABEL,
+    SELECTIONS,
+    band,
+    completed_only,
+    diverged_note,
+    empty_figure,
+    error_label,
+    error_values,
+    grid,
+    legend_below,
+    plot_band,
 )
 
 SETTING = ["dataset", "model", "aggregation", "members"]
@@ -25,8 +34,8 @@ def draw(tables):
     fig, axes = grid(len(selections), len(panels))
     width, height = fig.get_size_inches()
     fig.set_size_inches(1.6 * width, height + 0.3)  # room for the answers beside the markers
-    answers = claims[claims["endpoint"] == "test_error"].drop_duplicates(
-        ["experiment", *SETTING, "beta", "selection"]).set_index(["experiment", *SETTING, "beta", "selection"])["answer"]
+    key = ["experiment", *SETTING, "beta", "selection"]
+    answers = claims[claims["endpoint"] == "test_error"].drop_duplicates(key).set_index(key)["answer"]
     for row, selection in enumerate(selections):
         for column, ((baseline, *setting), _) in enumerate(panels):
             ax = axes[row, column]
