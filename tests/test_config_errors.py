@@ -101,7 +101,9 @@ def fails_at_start(workdir, name, text):
 
 
 def test_schema_error_is_a_few_lines_with_the_yaml11_hint(workdir):
-    text = TINY.read_text().replace("lr: 0.003, batch_size: 128", "lr: 3e-3, batch_size: 128")
+    text = TINY.read_text().replace(
+        "tiny_images: {optimizer: adam, lr: 0.003,", "tiny_images: {optimizer: adam, lr: 3e-3,"
+    )
     output = fails_at_start(workdir, "yaml11.yaml", text)
     message = output[output.index("config error:") :].splitlines()
     assert message[0] == "config error: recipes.tiny_images.lr: '3e-3' is not of type 'number'"

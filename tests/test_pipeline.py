@@ -134,6 +134,25 @@ def test_claims_are_computed_from_the_runs(workdir):
         assert f"| {claim} |" in summary
 
 
+def test_mitigation_claims_pair_each_mitigated_run_with_its_baseline(workdir):
+    paper = workdir / "results" / "paper"
+    table = pd.read_csv(paper / "mitigation_claims.csv")
+    runs = pd.concat(pd.read_csv(p) for p in (workdir / "results" / "tables").glob("*/runs.csv"))
+    assert set(table["experiment"]) == {"digits_dropout"} and set(table["baseline"]) == {"digits"}
+    assert "digits_dropout" not in set(pd.read_csv(paper / "claims.csv")["experiment"])  # the paper's claims
+    for row in table[table["endpoint"] == "test_error"].itertuples():
+        def mean(experiment, beta, selection=row.selection):
+            chosen = runs[(runs["experiment"] == experiment) & (runs["beta"] == beta) & (runs["model"] == "mlp")
+                          & (runs["aggregation"] == "score") & (runs["selection"] == selection)]
+            return chosen["test_error"].mean()
+
+        assert row.mitigated_mean == pytest.approx(mean("digits_dropout", 1.0))
+        assert row.reference_mean == pytest.approx(mean("digits", 1.0 if row.comparison == "recovery" else 0.0))
+        assert row.n_seeds == 2 and row.verdict == "insufficient data" and row.answer == "insufficient data"
+    assert "## Mitigations: does mitigation X recover" in (paper / "claims.md").read_text()
+    assert (paper / "figures" / "mitigations.png").stat().st_size > 0
+
+
 def test_report_shows_every_figure_and_table_inline(workdir):
     result = snakemake(workdir, "--report", "report.html", "--configfile", str(TINY), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -160,12 +179,13 @@ def train_job_count(dry_run_stdout: str) -> int:
 
 def test_a_single_figure_builds_only_the_runs_it_draws(tmp_path):
     workdir = copy_workflow(tmp_path)
-    # β ∈ {0, 1}, first seed, per (model, aggregation) of each sweep experiment: 2*2*2 + 1*1*2
+    # β ∈ {0, 1}, first seed, per (model, aggregation) of each sweep experiment: 2*2*2 + 1*1*2,
+    # and digits_dropout's β = 1
     for target in ("figure_dynamics", "results/paper/figures/dynamics.pdf"):
         # targets go before --configfile, which takes several values
         result = snakemake(workdir, target, "-n", "--cores", "1", "--configfile", str(TINY))
         assert result.returncode == 0, result.stderr[-3000:]
-        assert train_job_count(result.stdout) == 10
+        assert train_job_count(result.stdout) == 11
 
 
 def test_graphs_render_and_lint_passes(tmp_path):

@@ -64,6 +64,14 @@ def test_interval_inverts_the_test():
     assert stats.sign_flip_test(d - (low - 1e-3)) <= 0.05 and stats.sign_flip_test(d - (high + 1e-3)) <= 0.05
 
 
+def test_interval_of_nearly_equal_differences_ends():
+    # differences one float apart: the bisection's tolerance (a fraction of their spread) lay below
+    # the floats' spacing at the mean, and it ran forever
+    d = np.array([0.06, np.nextafter(0.06, 1.0)] * 4)
+    low, high = stats.sign_flip_interval(d)
+    assert low == pytest.approx(0.06, abs=1e-9) and high == pytest.approx(0.06, abs=1e-9)
+
+
 def test_interval_is_unbounded_when_the_test_cannot_reject():
     # with 5 seeds the smallest exact p is 2/32 > 0.05: no shift is ever rejected
     low, high = stats.sign_flip_interval([1.0, 2.0, 3.0, 4.0, 5.0])

@@ -23,6 +23,10 @@ MAX_BETA_LABEL = 40  # characters; a β needing more (1e-50) is refused at start
 PACK_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/pack/seed{seed}"
 
 
+# the recipe options that mitigate learner collusion (collusion.train.Recipe; 0 = off)
+MITIGATION_KEYS = ("learner_dropout", "debiasing_penalty", "beta_warmup")
+
+
 class ConfigError(ValueError):
     pass
 
@@ -82,6 +86,7 @@ def normalise_grid(config: dict) -> None:
 def check_config(config: dict) -> None:
     """Cross-references the schema cannot express; raises ConfigError naming key and allowed values."""
     from .models import ARCHITECTURES, check_options
+    from .train import Recipe, check_mitigations
 
     models, recipes = config["models"], config["recipes"]
     for name, model in models.items():
@@ -136,6 +141,13 @@ def check_config(config: dict) -> None:
                     f"leave the {empty} part empty (train/val/test sizes {sizes[0]}/{sizes[1]}/"
                     f"{sizes[2]}); every part needs at least one example: raise its fraction"
                 )
+        for aggregation in exp["aggregations"]:
+            try:
+                check_mitigations(Recipe(**recipes[exp["recipe"]]), aggregation)
+            except ValueError as error:
+                raise ConfigError(f"{where}: recipe {exp['recipe']!r}: {error}") from None
+        if "baseline" in exp:
+            check_baseline(config, name)
         for beta in exp["betas"]:
             if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
                 raise ConfigError(
@@ -149,6 +161,65 @@ def check_config(config: dict) -> None:
                     f"run's path, over {MAX_BETA_LABEL} characters; choose a β with fewer "
                     "decimal digits"
                 )
+
+
+def is_mitigated(recipe: dict) -> bool:
+    return any(recipe.get(key) for key in MITIGATION_KEYS)
+
+
+def mitigation_baselines(config: dict) -> dict[str, str]:
+    """Each mitigation experiment (one with a ``baseline``) -> the unmitigated experiment whose
+    runs its runs are paired with."""
+    return {name: exp["baseline"] for name, exp in config["experiments"].items() if "baseline" in exp}
+
+
+def mitigation_experiments(config: dict) -> dict[str, dict]:
+    """Each mitigation experiment -> its baseline and a label of its mitigation (the options on)."""
+    out = {}
+    for name, baseline in mitigation_baselines(config).items():
+        recipe = config["recipes"][config["experiments"][name]["recipe"]]
+        label = ", ".join(f"{key} {recipe[key]:g}" for key in MITIGATION_KEYS if recipe.get(key))
+        out[name] = {"baseline": baseline, "mitigation": label}
+    return out
+
+
+def check_baseline(config: dict, name: str) -> None:
+    """A mitigation experiment pairs its runs with its baseline's: same data, split, learners and
+    seeds, the baseline's recipe without the mitigation, and β = 0 and every β of its own there."""
+    experiments, recipes = config["experiments"], config["recipes"]
+    exp, where = experiments[name], f"experiments.{name}.baseline"
+    baseline = exp["baseline"]
+    if baseline not in experiments or baseline == name:
+        others = sorted(set(experiments) - {name})
+        raise ConfigError(f"{where}: {baseline!r} is not another experiment; defined: {', '.join(others)}")
+    base = experiments[baseline]
+    recipe, base_recipe = recipes[exp["recipe"]], recipes[base["recipe"]]
+    if not is_mitigated(recipe):
+        raise ConfigError(
+            f"{where}: recipe {exp['recipe']!r} has no mitigation on ({', '.join(MITIGATION_KEYS)} "
+            "all 0): a baseline pairs a mitigated experiment with an unmitigated one; drop baseline "
+            "or set a mitigation"
+        )
+    if is_mitigated(base_recipe):
+        raise ConfigError(f"{where}: {baseline!r} is mitigated itself (recipe {base['recipe']!r}); "
+                          "a baseline must train with every mitigation off")
+    differing = sorted(key for key in set(recipe) | set(base_recipe)
+                       if key not in MITIGATION_KEYS and recipe.get(key) != base_recipe.get(key))
+    if differing:
+        raise ConfigError(f"{where}: recipes {exp['recipe']!r} and {base['recipe']!r} may differ in "
+                          f"the mitigation options only; these differ too: {', '.join(differing)}")
+    for key in ("dataset", "split"):
+        if exp.get(key) != base.get(key):
+            raise ConfigError(f"{where}: {key} must be the baseline's ({base.get(key)!r}), got {exp.get(key)!r}")
+    for key in ("models", "aggregations", "ensemble_sizes", "seeds"):
+        missing = [value for value in exp[key] if value not in base[key]]
+        if missing:
+            raise ConfigError(f"{where}: {key} {missing} are not in {baseline!r}'s {key} "
+                              f"{base[key]}: every mitigated run needs its unmitigated partner")
+    missing = [beta for beta in sorted({0.0, *exp["betas"]}) if beta not in base["betas"]]
+    if missing:
+        raise ConfigError(f"{where}: {baseline!r} lacks β = {', '.join(f'{b:g}' for b in missing)}: "
+                          "the comparison needs the unmitigated runs at β = 0 and at every β here")
 
 
 def experiment_runs(config: dict, experiment: str) -> list[Run]:

@@ -103,6 +103,8 @@ def sign_flip_interval(differences, confidence: float = CONFIDENCE) -> tuple[flo
         outside = centre + direction * step
         while abs(outside - inside) > 1e-9 * scale:
             middle = 0.5 * (inside + outside)
+            if middle in (inside, outside):  # adjacent floats: nearly equal differences, tiny scale
+                break
             inside, outside = (middle, outside) if accepted(middle) else (inside, middle)
         ends.append(inside)
     return ends[0], ends[1]

@@ -68,6 +68,10 @@ class Recipe:
     mixed_precision: bool = True  # bf16 autocast on CUDA only; CPU always runs fp32
     execution: str = "auto"  # how the M members run: auto, loop, stacked, vmapped (ensemble.py)
     compile: bool = False  # torch.compile the ensemble's forward
+    # mitigations of learner collusion (docs/mitigations.md); 0 = off
+    learner_dropout: float = 0.0  # rate p: each minibatch, L_ens averages a random subset of learners
+    debiasing_penalty: float = 0.0  # strength λ of λ Σ_j w_j ‖bias_j‖² (raw-output averaging only)
+    beta_warmup: int = 0  # periods over which β rises linearly (per minibatch) from 0 to its target
 
 
 @dataclass
@@ -90,6 +94,29 @@ class RunSpec:
 def canonical_hash(value) -> str:
     canonical = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def mask_seed(seed: int) -> int:
+    """The seed of a run's learner-dropout masks: derived from the run seed, apart from the
+    minibatch stream (seeded with the run seed itself) and the learners (ensemble.member_seed)."""
+    return int.from_bytes(hashlib.sha256(f"collusion:learner_dropout:{seed}".encode()).digest()[:8], "little")
+
+
+def check_mitigations(recipe: Recipe, aggregation: str) -> None:
+    """The mitigation options' ranges, and the debiasing penalty only where it is defined."""
+    if not 0.0 <= recipe.learner_dropout < 1.0:
+        raise ValueError(f"learner_dropout is a rate in [0, 1), got {recipe.learner_dropout}")
+    if not recipe.debiasing_penalty >= 0:
+        raise ValueError(f"debiasing_penalty must be >= 0, got {recipe.debiasing_penalty}")
+    if recipe.debiasing_penalty and aggregation not in objective.DEBIASABLE:
+        raise ValueError(
+            f"debiasing_penalty needs an ensemble that averages raw outputs "
+            f"({', '.join(objective.DEBIASABLE)}), not aggregation {aggregation!r} (a learner's "
+            "logit offset is no offset from a probability average): set debiasing_penalty: 0 or "
+            "use score averaging"
+        )
+    if isinstance(recipe.beta_warmup, bool) or not (float(recipe.beta_warmup).is_integer() and recipe.beta_warmup >= 0):
+        raise ValueError(f"beta_warmup is a whole number of periods >= 0, got {recipe.beta_warmup!r}")
 
 
 def check_pack(specs: list[RunSpec]) -> None:
@@ -230,6 +257,7 @@ class Trainer:
         check_pack(specs)
         spec = specs[0]
         objective.check_aggregation(spec.aggregation)
+        check_mitigations(spec.recipe, spec.aggregation)
         if objective.is_classification(spec.aggregation) != (data.task == "classification"):
             raise ValueError(
                 f"aggregation {spec.aggregation!r} does not fit a {data.task} dataset; use "
@@ -258,6 +286,10 @@ class Trainer:
         self.augment = make_augmentation(recipe.augment)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(spec.seed)
+        # learner dropout's masks: a stream of their own, so the minibatches stay those of the
+        # unmitigated run; one mask per minibatch, shared by every β of a pack
+        self.mask_generator = torch.Generator().manual_seed(mask_seed(spec.seed))
+        self.step = 0  # minibatches trained by the pack (the β warm-up's clock)
         self.train_eval = data.train
         if recipe.eval_train_subset and recipe.eval_train_subset < len(data.train):
             subset = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(spec.seed))
@@ -317,6 +349,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else None,
             "generator": self.generator.get_state(),
+            "mask_generator": self.mask_generator.get_state(),
+            "step": self.step,
             "order": self.order,
             "position": self.position,
         }
@@ -361,6 +395,8 @@ class Trainer:
         if self.cuda and state["cuda_rng"] is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.generator.set_state(state["generator"])
+        self.mask_generator.set_state(state["mask_generator"])
+        self.step = state["step"]
         self.order, self.position = state["order"], state["position"]
         self.epoch = self.resumed_from = state["epoch"]
         for run, saved in zip(self.runs, state["runs"]):
@@ -411,17 +447,24 @@ class Trainer:
                 tensor.copy_(value)
 
     def objectives(self, outputs: list[torch.Tensor | None], y: torch.Tensor, running: list[int]) -> torch.Tensor:
-        """The training objective L_β of each running β over its own M outputs, ``(len(running),)``:
-        all at once, over their ``(B, M, N, K)`` stacked outputs (``objective.beta_objectives``,
-        bit for bit each β's ``beta_objective``); ``per_beta_objective`` computes them one by one
-        (for an objective that ``beta_objectives`` does not cover)."""
-        aggregation = self.runs[0].spec.aggregation
-        if self.per_beta_objective:
-            return torch.stack([
-                objective.beta_objective(out, y, aggregation, self.runs[b].spec.beta)
-                for b, out in enumerate(self.outputs_by_run(outputs)) if b in running
-            ])
+        """The training objective of each running β over its own M outputs, ``(len(running),)``.
+
+        Unmitigated: L_β of every β at once, over their ``(B, M, N, K)`` stacked outputs
+        (``objective.beta_objectives``, bit for bit each β's ``beta_objective``). With a mitigation
+        on (or ``per_beta_objective``) each β's ``run_objective`` in turn, the learner-dropout mask
+        drawn once per minibatch and shared by every β of the pack."""
+        recipe = self.recipe
+        mitigated = recipe.learner_dropout or recipe.debiasing_penalty or recipe.beta_warmup
+        if mitigated or self.per_beta_objective:
+            keep = None
+            if recipe.learner_dropout:
+                keep = objective.learner_dropout_mask(
+                    self.runs[0].spec.n_members, recipe.learner_dropout, self.mask_generator
+                )
+            by_run = self.outputs_by_run(outputs)
+            return torch.stack([self.run_objective(b, by_run[b], y, keep) for b in running])
         betas = [self.runs[b].spec.beta for b in running]
+        aggregation = self.runs[0].spec.aggregation
         return objective.beta_objectives(self.stack_runs(outputs, running), y, aggregation, betas)
 
     def stack_runs(self, outputs: list[torch.Tensor | None], runs: list[int]) -> torch.Tensor:
@@ -435,7 +478,8 @@ class Trainer:
 
     def train_period(self) -> list[float]:
         """One epoch (or ``eval_every_steps`` minibatches) of the running β; returns each β's mean
-        training objective L_β over the period (nan for a frozen β)."""
+        training objective over the period (L_β, or its mitigated form: ``run_objective``; nan for
+        a frozen β)."""
         recipe, train = self.recipe, self.data.train
         running = [b for b, run in enumerate(self.runs) if run.status == "running"]
         for ensemble in self.ensembles:
@@ -456,6 +500,7 @@ class Trainer:
             losses.sum().backward()  # Σ_b L_βb: each β's gradient is exactly its own
             self.optimizer.step()
             self.restore_frozen()
+            self.step += 1
             totals[running] += losses.detach() * len(index)
             seen += len(index)
             if (recipe.eval_every_steps is None and self.position >= len(train)) or (
@@ -463,6 +508,26 @@ class Trainer:
             ):
                 return [total / seen if b in running else math.nan
                         for b, total in enumerate(totals.tolist())]
+
+    def run_objective(self, b: int, outputs: torch.Tensor, y: torch.Tensor, keep: torch.Tensor | None):
+        """β ``b``'s training objective this minibatch: L_β, at the warmed-up β, with the ensemble
+        term over the learners ``keep`` (None: all) and the debiasing penalty when they are on."""
+        spec, recipe = self.runs[b].spec, self.recipe
+        beta = spec.beta
+        if recipe.beta_warmup:
+            beta = objective.beta_warmup(self.step, recipe.beta_warmup * self.steps_per_period(), beta)
+        if keep is None:
+            loss = objective.beta_objective(outputs, y, spec.aggregation, beta)
+        else:
+            loss = objective.learner_dropout_objective(outputs, y, spec.aggregation, beta, keep)
+        if recipe.debiasing_penalty:
+            loss = loss + objective.debiasing_penalty(outputs, spec.aggregation, recipe.debiasing_penalty)
+        return loss
+
+    def steps_per_period(self) -> int:
+        if self.recipe.eval_every_steps:
+            return self.recipe.eval_every_steps
+        return math.ceil(len(self.data.train) / self.recipe.batch_size)
 
     def evaluate(self) -> tuple[list[dict], dict[str, torch.Tensor]]:
         """Metrics of every split for each running β (a row each) and their outputs

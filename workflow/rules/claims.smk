@@ -2,7 +2,8 @@
 
 
 rule claims:
-    """Every claim of the paper with its measured effect, paired test and computed verdict."""
+    """Every claim of the paper with its measured effect, paired test and computed verdict (on the
+    unmitigated experiments), and whether each mitigation recovers β = 1's loss."""
     input:
         runs=experiment_tables("runs"),
         debias=experiment_tables("debias"),
@@ -10,12 +11,14 @@ rule claims:
     output:
         md="results/paper/claims.md",
         csv="results/paper/claims.csv",
+        mitigations="results/paper/mitigation_claims.csv",
     log:
         "logs/paper/claims.log",
     conda:
         ANALYSIS_ENV
     params:
         significance=config["analysis"]["significance"],
+        mitigations=pipeline.mitigation_experiments(config),
     script:
         "../scripts/claims.py"
 

@@ -112,6 +112,7 @@ def paper_targets():
         + [
             "results/paper/claims.md",
             "results/paper/claims.csv",
+            "results/paper/mitigation_claims.csv",
             "results/paper/claims.html",
             "results/paper/summary.html",
         ]

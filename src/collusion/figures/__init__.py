@@ -9,7 +9,8 @@ collusion.tables. This module imports neither (the Snakefile reads it at every s
 
 Inputs are named by kind: a per-experiment analysis (``runs``, ``debias``, ``learner_dropout``, ``gen_gap``,
 ``dynamics``, ``curves``: results/tables/<experiment>/<name>.csv over every sweep experiment),
-``divergence`` (results/tables/divergence.csv), ``claims`` (results/paper/claims.csv) or
+``divergence`` (results/tables/divergence.csv), ``claims`` (results/paper/claims.csv),
+``mitigation_claims`` (results/paper/mitigation_claims.csv) or
 ``table:<name>`` (the paper table results/paper/tables/<name>.csv).
 """
 
@@ -26,6 +27,7 @@ SECTIONS = {
     "diversity": "2 · Diversity, pseudo-diversity and collusion (claims 2, 4, 5)",
     "dynamics": "3 · Training dynamics (claim 6)",
     "divergence": "4 · β > 1: the unbounded objective",
+    "mitigations": "5 · Mitigations: does a remedy recover β = 1's loss?",
 }
 
 
@@ -50,6 +52,8 @@ FIGURES = {
     "dynamics": Figure(("dynamics",), "training-dynamics figure (ImageNet)", (6,), "dynamics"),
     "divergence": Figure(("divergence",), "none (β > 1 is the paper's argument, not a figure)", (), "divergence"),
     "regime_map": Figure(("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"),
+    "mitigations": Figure(("mitigation_claims", "runs"), "none (new: test error vs β per mitigation)", (),
+                          "mitigations"),
 }
 
 
@@ -123,6 +127,8 @@ def source_paths(source: str, experiments: list[str]) -> list[str]:
         return ["results/tables/divergence.csv"]
     if source == "claims":
         return ["results/paper/claims.csv"]
+    if source == "mitigation_claims":
+        return ["results/paper/mitigation_claims.csv"]
     if source.startswith("table:"):
         return [f"results/paper/tables/{input_name(source)}.csv"]
     return [f"results/tables/{experiment}/{source}.csv" for experiment in experiments]
