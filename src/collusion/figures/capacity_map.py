@@ -8,7 +8,7 @@ cells), and the ratio of the test DIV at β = 1 to that at β = 0 (log colour sc
 import matplotlib.colors as mcolors
 import numpy as np
 
-from .common import SELECTION_LABEL, SELECTIONS, empty_figure, grid
+from .common import SELECTION_LABEL, SELECTIONS, empty_figure, grid, note
 
 KEYS = ["experiment", "dataset", "aggregation"]
 SIGNIFICANCE = 0.05
@@ -27,7 +27,9 @@ def _heatmap(ax, frame, values, norm, cmap, labels):
     for i in range(len(widths)):
         for j in range(len(sizes)):
             if text[i, j]:
-                ax.text(j, i, text[i, j], ha="center", va="center", fontsize=5.5)
+                red, green, blue, _ = image.cmap(image.norm(cells[i, j])) if np.isfinite(cells[i, j]) else (1, 1, 1, 1)
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+                ax.text(j, i, text[i, j], ha="center", va="center", fontsize=5.5, color="white" if dark else "black")
     ax.set_xticks(range(len(sizes)), [str(m) for m in sizes])
     ax.set_yticks(range(len(widths)), [str(w) for w in widths])
     ax.set(xlabel="ensemble size M", ylabel="member width")
@@ -39,6 +41,8 @@ def _error_label(row, scale):
     mark = "*" if row.p_holm < SIGNIFICANCE else ""
     if np.isnan(row.diff_mean):
         return "n/a"
+    if not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):  # too few seeds for a 95 % CI
+        return f"{scale * row.diff_mean:+.1f}{mark}"
     return f"{scale * row.diff_mean:+.1f}{mark}\n[{scale * row.ci_low:.1f}, {scale * row.ci_high:.1f}]"
 
 
@@ -73,4 +77,7 @@ def draw(tables):
                              lambda r: f"{r.DIV_ratio:.3g}×")
             ax.set_title(f"{title}\ntest DIV β=1 / β=0")
             fig.colorbar(image, ax=ax, shrink=0.8)
+    seeds = sorted(int(n) for n in table["n"].dropna().unique()) if "n" in table else []
+    if seeds:
+        note(fig, f"paired seeds per cell: {seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else ""))
     return fig
