@@ -15,7 +15,7 @@ from collusion.figures import common, regime_map
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "workflow" / "report"
-ANALYSES = {"runs", "debias", "learner_dropout", "gen_gap", "dynamics", "curves", "divergence"}
+ANALYSES = {"runs", "debias", "learner_dropout", "gen_gap", "dynamics", "curves", "divergence", "calibration"}
 
 
 def test_every_registered_output_has_a_builder_caption_and_known_inputs():
@@ -242,3 +242,59 @@ def test_figure_inputs_are_read_where_the_pipeline_writes_them():
     assert source_paths("table:ensemble_size", ["a"]) == ["results/paper/tables/ensemble_size.csv"]
     assert source_paths("claims", ["a"]) == ["results/paper/claims.csv"]
     assert source_paths("divergence", ["a"]) == ["results/tables/divergence.csv"]
+
+
+# --- the capacity map: width × M -----------------------------------------------------------------
+
+def capacity_config():
+    experiment = {"dataset": "mnist1d", "aggregations": ["score"], "ensemble_sizes": [2, 5], "recipe": "r"}
+    return {"experiments": {
+        "capacity": {**experiment, "models": ["w16", "w128", "default", "cnn"], "betas": [0.0, 0.5, 1.0]},
+        "no_joint": {**experiment, "models": ["w16", "w128"], "betas": [0.0, 0.5]},
+        "one_width": {**experiment, "models": ["w16", "w16_deep"], "betas": [0.0, 1.0]},
+    }, "models": {
+        "w16": {"arch": "mlp", "hidden": [16, 16]}, "w16_deep": {"arch": "mlp", "hidden": [16, 16, 16]},
+        "w128": {"arch": "mlp", "hidden": [128, 128]}, "default": {"arch": "mlp"}, "cnn": {"arch": "cnn1d"},
+    }}
+
+
+def test_capacity_studies_are_the_experiments_that_vary_width_with_both_extreme_betas():
+    studies = figures.capacity_studies(capacity_config())
+    # the MLP without `hidden` has build_mlp's default width 64; the 1-D CNN has no width
+    assert studies == {"capacity": {"w16": 16, "w128": 128, "default": 64}}
+
+
+def capacity_table(p_holm):
+    rows = []
+    for width in (16, 128):
+        for members in (2, 5):
+            for selection in ("best_val", "last"):
+                diff = 0.04 if width == 16 else -0.01
+                rows.append({"experiment": "capacity", "dataset": "mnist1d", "model": f"w{width}", "width": width,
+                             "aggregation": "score", "members": members, "selection": selection,
+                             "diff_mean": diff, "ci_low": diff - 0.01, "ci_high": diff + 0.01,
+                             "p_holm": p_holm if width == 16 else 1.0, "DIV_ratio": 10.0 * members})
+    return pd.DataFrame(rows, columns=list(rows[0]))
+
+
+def test_capacity_map_draws_every_cell_with_its_difference_and_mark():
+    from collusion.figures import capacity_map
+
+    fig = capacity_map.draw({"capacity": capacity_table(p_holm=0.01)})
+    maps = [ax for ax in fig.axes if ax.images]
+    assert len(maps) == 4  # (error difference, DIV ratio) × two selections
+    error_map = maps[0]
+    assert [t.get_text() for t in error_map.get_yticklabels()] == ["16", "128"]
+    assert [t.get_text() for t in error_map.get_xticklabels()] == ["2", "5"]
+    labels = sorted(t.get_text() for t in error_map.texts)
+    assert labels == sorted(["+4.0*\n[3.0, 5.0]"] * 2 + ["-1.0\n[-2.0, 0.0]"] * 2)
+    assert sorted(t.get_text() for t in maps[1].texts) == ["20×", "20×", "50×", "50×"]
+    fig = capacity_map.draw({"capacity": capacity_table(p_holm=0.2)})
+    assert not any("*" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_capacity_map_without_a_study_says_why():
+    from collusion.figures import capacity_map
+
+    fig = capacity_map.draw({"capacity": pd.DataFrame(columns=tables.CAPACITY_COLUMNS)})
+    assert "member width" in fig.axes[0].texts[0].get_text()

@@ -111,6 +111,22 @@ def test_runs_table_matches_histories(workdir):
         assert row.test_error == pytest.approx(1 - history.loc[row.epoch, "test_acc"])
 
 
+def test_sweep_and_diversity_tables_show_calibration_and_wood_terms(workdir):
+    tables = workdir / "results" / "paper" / "tables"
+    sweep = pd.read_csv(tables / "beta_sweep.csv")
+    classification = sweep[sweep["aggregation"] != "regression"]
+    for metric in ("ece", "brier", "nll", "disagreement", "wood_diversity"):
+        assert classification[f"{metric}_mean"].notna().all(), metric
+    # Wood's bias and variance need one test set for every seed; tiny.yaml splits with each run's seed
+    assert {"wood_bias_mean", "wood_variance_mean"} <= set(sweep.columns)
+    assert sweep.loc[sweep["aggregation"] == "regression", "ece_mean"].isna().all()
+    diversity = pd.read_csv(tables / "diversity.csv")
+    # Wood's diversity is the paper's Jensen gap under score averaging and for squared loss (wood.py)
+    same = diversity[diversity["aggregation"].isin(["score", "regression"])]
+    assert len(same) and same["wood_diversity_mean"].to_numpy() == pytest.approx(
+        same["test_DIV_mean"].to_numpy(), rel=1e-3, abs=1e-6)
+
+
 def test_claims_are_computed_from_the_runs(workdir):
     claims = pd.read_csv(workdir / "results" / "paper" / "claims.csv")
     runs = pd.concat(pd.read_csv(p) for p in (workdir / "results" / "tables").glob("*/runs.csv"))

@@ -57,3 +57,73 @@ def test_divergence_table_counts_per_setting():
     table = tables.divergence_summary(pd.DataFrame(history))
     assert len(table) == 3 and set(table["diverged_in_setting"]) == {2} and set(table["runs_in_setting"]) == {3}
     assert set(table["epochs"]) == {2}
+
+
+def calibration_rows(frame, **metrics):
+    """calibration.csv rows for the runs of ``frame``: each metric = its value + seed (β = 0) or
+    2 × value + seed (β = 1)."""
+    rows = []
+    for run in frame.itertuples(index=False):
+        factor = 1 if run.beta == 0 else 2
+        rows.append({**KEY, "beta": run.beta, "seed": run.seed,
+                     **{name: factor * value + run.seed for name, value in metrics.items()}})
+    return pd.DataFrame(rows)
+
+
+def test_sweep_table_shows_calibration_and_wood_terms_of_finished_runs():
+    frame = runs(["completed", "diverged", "completed"])
+    metrics = dict(ece=0.1, brier=0.2, nll=0.3, disagreement=0.4, wood_bias=0.5, wood_variance=0.6,
+                   wood_diversity=0.7)
+    full = tables.beta_sweep(frame, calibration_rows(frame, **metrics))
+    summary = full.set_index("beta")
+    for name, value in metrics.items():
+        assert summary.loc[0.0, f"{name}_mean"] == pytest.approx(value + 1)  # seeds 0, 1, 2
+        assert summary.loc[1.0, f"{name}_mean"] == pytest.approx(2 * value + 1)  # seeds 0, 2: seed 1 diverged
+        assert summary.loc[1.0, f"{name}_sem"] == pytest.approx(1.0)  # SD √2 over 2 seeds
+    assert summary.loc[1.0, "seeds"] == 2 and summary.loc[1.0, "diverged"] == 1
+    assert list(tables.beta_sweep(frame).columns) == [c for c in full.columns if not c.startswith(tuple(metrics))]
+
+
+def test_diversity_table_puts_wood_terms_next_to_the_jensen_gap():
+    frame = runs(["completed", "completed"]).assign(test_L_ens=1.0, test_L_ind=1.5, test_DIV=0.5)
+    table = tables.diversity(frame, calibration_rows(frame, wood_diversity=0.5, wood_bias=1.0,
+                                                     wood_variance=0.1, disagreement=0.2))
+    row = table.set_index("beta").loc[0.0]
+    assert row["test_DIV_mean"] == 0.5 and row["wood_diversity_mean"] == pytest.approx(1.0)  # 0.5 + mean seed
+    assert row["wood_bias_mean"] == pytest.approx(1.5) and row["disagreement_mean"] == pytest.approx(0.7)
+
+
+def capacity_runs(differences):
+    """Runs of experiment e: per (model, M), seeds with β = 0 error 0.3 and β = 1 error 0.3 + d;
+    test DIV 0.1 at β = 0 and 0.1 × (1 + seed) at β = 1; learner error = error + 0.01 (β = 0) or
+    + 0.2 (β = 1)."""
+    rows = []
+    for (model, members), diffs in differences.items():
+        for seed, d in enumerate(diffs):
+            for beta, error, div, gap in ((0.0, 0.3, 0.1, 0.01), (1.0, 0.3 + d, 0.1 * (1 + seed), 0.2)):
+                rows.append({**KEY, "aggregation": "score", "model": model, "members": members, "beta": beta,
+                             "seed": seed, "status": "completed", "test_error": error, "test_DIV": div,
+                             "test_learner_error": error + gap})
+    return pd.DataFrame(rows)
+
+
+def test_capacity_table_pairs_each_cell_and_adjusts_over_the_map():
+    differences = {("narrow", 2): [0.1, 0.2, 0.3, 0.4], ("narrow", 5): [0.1, -0.1, 0.1, -0.1],
+                   ("wide", 2): [0.01, 0.02, 0.03, 0.04], ("wide", 5): [0.0, 0.0, 0.0, 0.0]}
+    frame = pd.concat([capacity_runs(differences), capacity_runs({("other", 2): [1.0, 1.0]})])
+    table = tables.capacity(frame, {"e": {"narrow": 8, "wide": 64}})
+    assert list(table.columns) == tables.CAPACITY_COLUMNS
+    assert set(table["model"]) == {"narrow", "wide"}  # "other" is not in the study
+    cells = table.set_index(["width", "members"])
+    assert cells.loc[(8, 2), "diff_mean"] == pytest.approx(0.25)
+    assert cells.loc[(8, 2), "wins_b"] == 4 and cells.loc[(8, 2), "n"] == 4
+    assert cells.loc[(8, 2), "p_exact"] == pytest.approx(2 / 16)  # four positive differences
+    assert cells.loc[(8, 5), "p_exact"] == pytest.approx(1.0)  # + − + −: sum 0
+    # Holm over the map's 4 cells: 2/16 and 2/16 (the two all-positive cells) × 4, × 3; then 1
+    assert cells.loc[(8, 2), "p_holm"] == pytest.approx(0.5) and cells.loc[(64, 2), "p_holm"] == pytest.approx(0.5)
+    assert cells.loc[(8, 5), "p_holm"] == 1.0
+    assert cells.loc[(8, 2), "DIV_beta1"] == pytest.approx(0.25)  # 0.1 × mean(1, 2, 3, 4)
+    assert cells.loc[(8, 2), "DIV_ratio"] == pytest.approx(2.5)
+    assert cells.loc[(8, 2), "learner_gap_beta0"] == pytest.approx(0.01)
+    assert cells.loc[(8, 2), "learner_gap_beta1"] == pytest.approx(0.2)
+    assert tables.capacity(frame, {}).empty

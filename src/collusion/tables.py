@@ -81,11 +81,46 @@ def paired_test(frame: pd.DataFrame, metric: str, beta_a: float = 0.0, beta_b: f
     return pd.DataFrame(rows)
 
 
-def beta_sweep(runs: pd.DataFrame) -> pd.DataFrame:
-    return summarise(
+# calibration.csv's test metrics that the sweep and diversity tables summarise (analysis.calibration_table)
+CALIBRATION_METRICS = ["ece", "brier", "nll", "disagreement"]
+WOOD_METRICS = ["wood_bias", "wood_variance", "wood_diversity"]
+
+
+def with_status(calibration: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """calibration.csv rows with each run's status from the runs table (so that the diverged runs
+    are left out and counted as everywhere else)."""
+    status = runs[GROUP + ["beta", "seed", "status"]].drop_duplicates(GROUP + ["beta", "seed"])
+    return calibration.drop(columns=["status"], errors="ignore").merge(status, on=GROUP + ["beta", "seed"], how="left")
+
+
+def _add_summary(table: pd.DataFrame, calibration: pd.DataFrame | None, runs: pd.DataFrame,
+                 metrics: list[str]) -> pd.DataFrame:
+    """``table`` (one row per GROUP + β) with the mean and SEM of calibration's ``metrics``."""
+    if calibration is None:
+        return table
+    extra = summarise(with_status(calibration, runs), GROUP + ["beta"], metrics)
+    extra = extra.drop(columns=[c for c in ("seeds", "diverged") if c in extra])
+    return table.merge(extra, on=GROUP + ["beta"], how="left")
+
+
+def beta_sweep(runs: pd.DataFrame, calibration: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per setting, selection and β: mean and SEM over seeds of the sweep metrics and, from
+    ``calibration`` (calibration.csv), the test ECE, Brier score, NLL, pairwise disagreement and
+    Wood et al.'s bias, variance and diversity."""
+    table = summarise(
         runs, GROUP + ["beta"],
         ["test_error", "test_L_ens", "test_DIV", "test_learner_error", "train_L_ens", "gen_gap", "val_L_ens"],
     )
+    return _add_summary(table, calibration, runs, CALIBRATION_METRICS + WOOD_METRICS)
+
+
+def diversity(runs: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
+    """The two diversity decompositions side by side, per setting, selection and β (mean and SEM
+    over seeds, test set): the paper's Jensen gap (``test_L_ind`` − ``test_L_ens`` = ``test_DIV``)
+    and Wood et al.'s bias, variance and diversity (geometric-mean combiner for cross-entropy),
+    with the pairwise disagreement of the learners' predicted classes."""
+    table = summarise(runs, GROUP + ["beta"], ["test_L_ens", "test_L_ind", "test_DIV"])
+    return _add_summary(table, calibration, runs, WOOD_METRICS + ["disagreement"])
 
 
 def independent_vs_joint(runs: pd.DataFrame) -> pd.DataFrame:
@@ -255,3 +290,45 @@ def run_summary(config: dict, provenances: list[tuple[str, dict]]) -> tuple[pd.D
     code = (runs.groupby(["commit", "dirty", "torch", "device"], dropna=False).size().rename("runs").reset_index()
             if len(runs) else pd.DataFrame(columns=["commit", "dirty", "torch", "device", "runs"]))
     return pd.DataFrame(experiments), code
+
+
+# --- capacity and size (issue 15): where collusion starts to cost accuracy
+
+CAPACITY_COLUMNS = [
+    "experiment", "dataset", "model", "width", "aggregation", "members", "selection", "n", "n_diverged",
+    "error_beta0", "error_beta1", "diff_mean", "ci_low", "ci_high", "wins_b", "p_exact", "p_holm",
+    "DIV_beta0", "DIV_beta1", "DIV_ratio", "learner_gap_beta0", "learner_gap_beta1", "per_seed",
+]
+
+
+def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataFrame:
+    """The cost of joint training over member width × ensemble size, for each capacity study
+    (experiment -> {model: width}; collusion.figures.capacity_studies).
+
+    Per (study, model, aggregation, M, selection): test error at β = 0 and β = 1 and their paired
+    difference over the seeds where both finished (mean, 95 % CI, ``wins_b`` = seeds where β = 1 is
+    worse, two-sided exact sign-flip p), ``p_holm`` adjusted over the cells of one map (study,
+    aggregation, selection); the mean test DIV at both β and its ratio β1/β0; and the learners'
+    mean test error minus the ensemble's (``learner_gap``) at both β.
+    """
+    parts = []
+    for experiment, widths in studies.items():
+        own = runs[(runs["experiment"] == experiment) & runs["model"].isin(list(widths))]
+        parts.append(own.assign(width=own["model"].map(widths)))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if frame.empty:
+        return pd.DataFrame(columns=CAPACITY_COLUMNS)
+    by = GROUP + ["width"]
+    table = paired_test(frame, "test_error", by=by).rename(columns={"mean_a": "error_beta0", "mean_b": "error_beta1"})
+    table["p_holm"] = table.groupby(["experiment", "aggregation", "selection"])["p_exact"].transform(
+        lambda p: pd.Series(stats.holm(p.to_numpy()), index=p.index))
+    kept = finished(frame[frame["beta"].isin([0.0, 1.0])])
+    kept = kept.assign(learner_gap=kept["test_learner_error"] - kept["test_error"])
+    means = kept.groupby(by + ["beta"])[["test_DIV", "learner_gap"]].mean().unstack("beta")
+    extra = pd.DataFrame({
+        "DIV_beta0": means[("test_DIV", 0.0)], "DIV_beta1": means[("test_DIV", 1.0)],
+        "learner_gap_beta0": means[("learner_gap", 0.0)], "learner_gap_beta1": means[("learner_gap", 1.0)],
+    }).reset_index() if {0.0, 1.0} <= set(kept["beta"]) else pd.DataFrame(columns=by)
+    table = table.merge(extra, on=by, how="left")
+    table["DIV_ratio"] = table["DIV_beta1"] / table["DIV_beta0"]
+    return table.sort_values(["experiment", "aggregation", "selection", "width", "members"])[CAPACITY_COLUMNS]

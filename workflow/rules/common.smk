@@ -116,6 +116,7 @@ def paper_targets():
             "results/paper/claims.html",
             "results/paper/summary.html",
         ]
-        # calibration, disagreement and Wood et al.'s decomposition per run (not yet drawn)
+        # calibration, disagreement and Wood et al.'s decomposition per run (summarised in the
+        # beta_sweep and diversity tables)
         + experiment_tables("calibration")
     )

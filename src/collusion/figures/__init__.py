@@ -8,7 +8,7 @@ Captions are workflow/report/figure_<name>.rst and table_<name>.rst. Each figure
 collusion.tables. This module imports neither (the Snakefile reads it at every start).
 
 Inputs are named by kind: a per-experiment analysis (``runs``, ``debias``, ``learner_dropout``, ``gen_gap``,
-``dynamics``, ``curves``: results/tables/<experiment>/<name>.csv over every sweep experiment),
+``dynamics``, ``curves``, ``calibration``: results/tables/<experiment>/<name>.csv over every sweep experiment),
 ``divergence`` (results/tables/divergence.csv), ``claims`` (results/paper/claims.csv),
 ``mitigation_claims`` (results/paper/mitigation_claims.csv) or
 ``table:<name>`` (the paper table results/paper/tables/<name>.csv).
@@ -54,6 +54,8 @@ FIGURES = {
     "regime_map": Figure(("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"),
     "mitigations": Figure(("mitigation_claims", "runs"), "none (new: test error vs β per mitigation)", (),
                           "mitigations"),
+    "capacity_map": Figure(("table:capacity",), "none (new: the cost of joint training over width × M)", (1, 2),
+                           "generalisation"),
 }
 
 
@@ -91,8 +93,31 @@ def size_study_partners(config: dict) -> dict[str, list[str]]:
     return studies
 
 
+def model_width(model: dict) -> int | None:
+    """A model's width, for the capacity map: an MLP's first hidden layer, else its ``width``
+    option (CIFAR ResNets, VGG); None for a model without one."""
+    if model.get("arch") == "mlp":
+        hidden = model.get("hidden", [64, 64])  # build_mlp's default
+        return int(hidden[0]) if hidden else None
+    return int(model["width"]) if "width" in model else None
+
+
+def capacity_studies(config: dict) -> dict[str, dict[str, int]]:
+    """For each experiment that varies the member width: its models and their widths.
+
+    A capacity study is an experiment with at least two models of distinct widths and β = 0 and
+    β = 1 among its betas (the map shows their paired difference)."""
+    studies = {}
+    for name, experiment in config["experiments"].items():
+        widths = {m: model_width(config["models"][m]) for m in experiment["models"]}
+        widths = {m: w for m, w in widths.items() if w is not None}
+        if len(set(widths.values())) >= 2 and {0.0, 1.0} <= {float(b) for b in experiment["betas"]}:
+            studies[name] = widths
+    return studies
+
+
 PAPER_TABLES = {
-    "beta_sweep": PaperTable("beta_sweep", ("runs",), (1, 7), "generalisation"),
+    "beta_sweep": PaperTable("beta_sweep", ("runs", "calibration"), (1, 7), "generalisation"),
     "independent_vs_joint": PaperTable("independent_vs_joint", ("runs",), (1,), "generalisation"),
     "gen_gap": PaperTable("gen_gap_summary", ("runs",), (3,), "generalisation"),
     "ensemble_size": PaperTable("ensemble_size", ("runs",), (1,), "generalisation",
@@ -100,6 +125,9 @@ PAPER_TABLES = {
     "debias": PaperTable("debias_summary", ("debias",), (4,), "diversity"),
     "learner_dropout": PaperTable("learner_dropout_summary", ("learner_dropout",), (5,), "diversity"),
     "pseudo_diversity": PaperTable("pseudo_diversity", ("runs",), (2, 3), "diversity"),
+    "diversity": PaperTable("diversity", ("runs", "calibration"), (2,), "diversity"),
+    "capacity": PaperTable("capacity", ("runs",), (1, 2), "generalisation",
+                           lambda config: {"studies": capacity_studies(config)}),
     "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
 }
 

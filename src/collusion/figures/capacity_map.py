@@ -1,0 +1,83 @@
+"""The width × M map: where joint training starts to cost accuracy. Per capacity study (an
+experiment that varies the member width), aggregation and selection, two heat maps over member
+width (rows) × ensemble size M (columns): the paired test-error difference β = 1 − β = 0 (mean over
+seeds, percentage points, with its 95 % CI; * where the Holm-adjusted exact p < 0.05 over the map's
+cells), and the ratio of the test DIV at β = 1 to that at β = 0 (log colour scale). Reads the
+`capacity` table."""
+
+import matplotlib.colors as mcolors
+import numpy as np
+
+from .common import SELECTION_LABEL, SELECTIONS, empty_figure, grid, note
+
+KEYS = ["experiment", "dataset", "aggregation"]
+SIGNIFICANCE = 0.05
+
+
+def _heatmap(ax, frame, values, norm, cmap, labels):
+    widths = sorted(frame["width"].unique())
+    sizes = sorted(frame["members"].unique())
+    cells = np.full((len(widths), len(sizes)), np.nan)
+    text = np.full(cells.shape, "", dtype=object)
+    for row in frame.itertuples(index=False):
+        i, j = widths.index(row.width), sizes.index(row.members)
+        cells[i, j] = values(row)
+        text[i, j] = labels(row)
+    image = ax.imshow(cells, origin="lower", aspect="auto", cmap=cmap, norm=norm)
+    for i in range(len(widths)):
+        for j in range(len(sizes)):
+            if text[i, j]:
+                red, green, blue, _ = image.cmap(image.norm(cells[i, j])) if np.isfinite(cells[i, j]) else (1, 1, 1, 1)
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+                ax.text(j, i, text[i, j], ha="center", va="center", fontsize=5.5, color="white" if dark else "black")
+    ax.set_xticks(range(len(sizes)), [str(m) for m in sizes])
+    ax.set_yticks(range(len(widths)), [str(w) for w in widths])
+    ax.set(xlabel="ensemble size M", ylabel="member width")
+    ax.spines[:].set_visible(False)
+    return image
+
+
+def _error_label(row, scale):
+    mark = "*" if row.p_holm < SIGNIFICANCE else ""
+    if np.isnan(row.diff_mean):
+        return "n/a"
+    if not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):  # too few seeds for a 95 % CI
+        return f"{scale * row.diff_mean:+.1f}{mark}"
+    return f"{scale * row.diff_mean:+.1f}{mark}\n[{scale * row.ci_low:.1f}, {scale * row.ci_high:.1f}]"
+
+
+def draw(tables):
+    table = tables["capacity"]
+    if table.empty:
+        return empty_figure("no experiment varies the member width in this configuration "
+                            "(a capacity study needs two models of different widths and β = 0 and 1)")
+    groups = list(table.groupby(KEYS))
+    selections = [s for s in SELECTIONS if s in set(table["selection"])]
+    fig, axes = grid(len(selections), 2 * len(groups))
+    fig.set_size_inches(fig.get_size_inches() * np.array([1.15, 1.1]))
+    for column, (key, frame) in enumerate(groups):
+        scale = 1 if key[2] == "regression" else 100
+        unit = "MSE" if key[2] == "regression" else "pp"
+        errors = scale * frame["diff_mean"].abs()
+        limit = float(errors.max()) if errors.notna().any() and errors.max() > 0 else 1.0
+        error_norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
+        ratios = frame["DIV_ratio"][frame["DIV_ratio"] > 0]
+        ratio_norm = (mcolors.LogNorm(vmin=min(1.0, ratios.min()), vmax=max(ratios.max(), 1.0 + 1e-9))
+                      if len(ratios) else None)
+        for row, selection in enumerate(selections):
+            part = frame[frame["selection"] == selection]
+            title = f"{key[0]}: {key[1]} · {key[2]}\n{SELECTION_LABEL[selection]}"
+            ax = axes[row, 2 * column]
+            image = _heatmap(ax, part, lambda r, scale=scale: scale * r.diff_mean, error_norm, "RdBu_r",
+                             lambda r, scale=scale: _error_label(r, scale))
+            ax.set_title(f"{title}\ntest error β=1 − β=0 ({unit})")
+            fig.colorbar(image, ax=ax, shrink=0.8)
+            ax = axes[row, 2 * column + 1]
+            image = _heatmap(ax, part, lambda r: r.DIV_ratio, ratio_norm, "magma_r",
+                             lambda r: f"{r.DIV_ratio:.3g}×")
+            ax.set_title(f"{title}\ntest DIV β=1 / β=0")
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    seeds = sorted(int(n) for n in table["n"].dropna().unique()) if "n" in table else []
+    if seeds:
+        note(fig, f"paired seeds per cell: {seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else ""))
+    return fig
