@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from collusion.cluster import FAILURE_RETRIES, read_cluster
 from collusion.pipeline import packed_experiments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,6 +143,10 @@ def test_profile_names_only_rules_that_exist():
     assert named <= rules, f"profiles/slurm names rules the workflow does not have: {sorted(named - rules)}"
 
 
+def test_segment_retries_come_on_top_of_the_profiles_retries():
+    assert profile()["retries"] == FAILURE_RETRIES
+
+
 def test_profile_resources_grow_with_the_attempt():
     """A job killed for time or memory gets more of both on its retry."""
     conf = profile()
@@ -209,6 +214,17 @@ def test_paper_grid_plans_one_gpu_job_per_image_run():
     for run_dir, job in image.items():
         assert re.search(r"\bgpu=1\b", job["resources"]), f"{run_dir} asks for no GPU: {job['resources']}"
         assert job["group"] is None, f"{run_dir}: a GPU run must be its own SLURM job, not in {job['group']}"
+    # every training job's runtime within the caps of profiles/slurm/partitions.yaml; the longest
+    # (expected beyond the cap) ask for the cap and are trained in segments
+    caps = read_cluster(PROFILE / "partitions.yaml")
+    at_cap = 0
+    for run_dir, job in planned.items():
+        runtime = int(re.search(r"\bruntime=(\d+)", job["resources"]).group(1))
+        gpu = int(re.search(r"\bgpu=(\d+)", job["resources"]).group(1))
+        assert 0 < runtime <= caps.cap(gpu), f"{run_dir}: runtime {runtime} min, cap {caps.cap(gpu)}"
+        assert f"slurm_extra=--signal=USR1@{caps.signal_seconds}" in job["resources"], job["resources"]
+        at_cap += runtime == caps.cap(gpu)
+    assert at_cap, "no run of the paper grid is longer than the cap? (the segment path goes untested here)"
 
 
 # -- on a real cluster --------------------------------------------------------------------------------

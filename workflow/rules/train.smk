@@ -11,6 +11,7 @@ except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
 PACKED = pipeline.packed_experiments(config)
+TRAIN_RETRIES = train_retries()  # failures, plus the segments of runs longer than the cap
 CODE_FINGERPRINT = code_fingerprint()
 
 
@@ -29,14 +30,14 @@ rule train:
     wildcard_constraints:
         experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
     group:
-        lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
+        lambda wc: None if run_train_resources(wc)["gpu"] else "train_cpu"  # CPU-sized runs share SLURM jobs
     conda:
         TORCH_ENV
     threads: 1
+    retries: TRAIN_RETRIES
     resources:
-        gpu=train_gpu,
-        runtime=train_runtime,
-        mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+        **train_cluster_resources(run_train_resources),
+        mem_mb=train_mem_mb,
     params:
         spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
         split=lambda wc: pipeline.split_config(config, run_of(wc)),
@@ -72,10 +73,10 @@ for _experiment in PACKED:
         conda:
             TORCH_ENV
         threads: 1
+        retries: TRAIN_RETRIES
         resources:
-            gpu=_functions["gpu"],
-            runtime=_functions["runtime"],
-            mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+            **train_cluster_resources(_functions["resources"]),
+            mem_mb=train_mem_mb,
         params:
             specs=_functions["specs"],
             split=_functions["split"],

@@ -34,6 +34,9 @@ try:
         log_file=log_file,
     )
 except BaseException as error:
+    if type(error).__name__ == "StopRequested":  # collusion.train's: SLURM's time limit is near
+        print(f"{error}; SLURM's time limit is near: this job ends here and Snakemake resubmits "
+              "it, resuming from the checkpoint", file=log_file)
     job = f"{snakemake.rule} ({', '.join(f'{k}={v}' for k, v in snakemake.wildcards.items())})"
     print(f"training job {job} failed:", file=log_file)
     traceback.print_exc(file=log_file)
