@@ -42,6 +42,19 @@ if CLUSTER.account:
             _rule.resources["slurm_account"] = CLUSTER.account
 
 
+onstart:
+    # Without SLURM accounting the plugin's default status command, sacct, never sees a job end and
+    # the run waits silently until killed: refuse to start instead.
+    if getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm":
+        if getattr(workflow.executor_settings, "status_command", None) == "sacct":
+            problem = cluster.sacct_problem()
+            if problem:
+                raise WorkflowError(
+                    f"SLURM job states cannot be queried with sacct here ({problem}); add "
+                    "--slurm-status-command squeue (see profiles/README.md, Status queries)"
+                )
+
+
 onerror:
     # every failed job's logs (grouped jobs too, whose errors Snakemake prints without a cause)
     from collusion.failures import FailedJob, failure_report
@@ -51,8 +64,9 @@ onerror:
         members = job.jobs if job.is_group() else [job]
         name = f"group {job.groupid}" if job.is_group() else f"rule {job.rule.name}"
         logs = [str(f) for member in members for f in member.log]
-        failed.append(FailedJob(name, str(job.jobid), logs))
+        resources = {k: v for k, v in job.resources.items() if isinstance(v, (int, str))}
+        failed.append(FailedJob(name, str(job.jobid), logs, resources))
     main_logs = log if isinstance(log, (list, tuple)) else [log]  # snakemake's own log(s) of this run
     main_log = "".join(Path(f).read_text(errors="replace") for f in main_logs if f and Path(f).exists())
-    on_slurm = getattr(workflow.executor_plugin, "name", None) == "slurm"
+    on_slurm = getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm"
     print(failure_report(failed, main_log, slurm=on_slurm), file=sys.stderr)

@@ -76,7 +76,9 @@ def test_gpu_request_as_gpus_or_gres_with_or_without_model():
     limits = dict(max_runtime={"gpu": 60}, max_gpu={"gpu": 1})
     plain = Cluster(**limits).train_resources(10, 1, 1)
     assert plain["gpu"] == 1 and "gres" not in plain and "gpu_model" not in plain
-    assert plain["slurm_extra"] == "--signal=USR1@600"
+    assert "slurm_extra" not in plain  # fits the cap: no warning signal
+    long = Cluster(**limits, signal_seconds=120).train_resources(61, 1, 1)
+    assert long["slurm_extra"] == "--signal=USR1@120" and long["runtime"] == 60
     model = Cluster(**limits, gpu_model="a100").train_resources(10, 1, 1)
     assert model["gpu"] == 1 and model["gpu_model"] == "a100"
     gres = Cluster(**limits, gpu_request="gres").train_resources(10, 1, 1)

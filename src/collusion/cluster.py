@@ -13,6 +13,7 @@ Snakefile is parsed.
 from __future__ import annotations
 
 import math
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,13 +58,14 @@ class Cluster:
 
     def train_resources(self, minutes: float, gpu: int, attempt: int) -> dict:
         """A training job's SLURM resources at ``attempt``: runtime grows with the attempt up to the
-        cap (a job slower than expected gets more time), the warning signal, the GPU request."""
+        cap (a job slower than expected gets more time); the GPU request; and, for a job expected
+        to outlast the cap (trained in segments), SLURM's warning signal. A job expected to fit gets
+        no signal (its time limit may be shorter than signal_seconds): if it overruns, SLURM ends
+        it and the next attempt, with more time, resumes from its last periodic checkpoint."""
         runtime = min(math.ceil(minutes) * attempt, self.cap(gpu))
-        resources = {
-            "runtime": int(runtime),
-            "slurm_extra": f"--signal=USR1@{self.signal_seconds}",
-            "gpu": 0,
-        }
+        resources = {"runtime": int(runtime), "gpu": 0}
+        if self.segments(minutes, gpu) > 1:
+            resources["slurm_extra"] = f"--signal=USR1@{self.signal_seconds}"
         if gpu and self.gpu_request == "gres":
             resources["gres"] = f"gpu:{self.gpu_model}:{gpu}" if self.gpu_model else f"gpu:{gpu}"
         elif gpu:
@@ -142,3 +144,17 @@ def read_cluster(path: str | Path) -> Cluster:
                 "lower signal_seconds or raise max_runtime"
             )
     return cluster
+
+
+def sacct_problem() -> str | None:
+    """Why ``sacct`` cannot report job states here (None: it can). Without SLURM accounting it
+    fails, and a run whose status command is sacct waits forever for its jobs to finish."""
+    try:
+        result = subprocess.run(["sacct", "-n", "-X", "-o", "JobID"], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        return "sacct is not installed"
+    except subprocess.TimeoutExpired:
+        return "sacct did not answer within 60 s"
+    if result.returncode != 0:
+        return (result.stderr or result.stdout).strip() or f"sacct exited with {result.returncode}"
+    return None

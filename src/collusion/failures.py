@@ -5,6 +5,8 @@ kill, an sbatch rejection) shows in the run that submitted it. torch-free."""
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,27 @@ class FailedJob:
     name: str  # "rule train" or "group train_cpu"
     jobid: str  # as the plugin's submission line names it
     logs: list[str] = field(default_factory=list)  # the rules' own log files
+    resources: dict = field(default_factory=dict)  # what it asked SLURM for
+
+
+def sbatch_test_only(resources: dict) -> list[str]:
+    """Ask sbatch, without submitting (--test-only), about a request like the job's (time, memory,
+    CPUs, GPUs, account, extra options; the plugin's partition choice is not known here): what
+    sbatch answers is its reason for refusing the job."""
+    flags = {"runtime": "--time", "mem_mb": "--mem", "_cores": "--cpus-per-task", "gres": "--gres",
+             "slurm_account": "--account"}
+    call = ["sbatch", "--test-only", "--wrap", "true"]
+    call += [f"{flag}={resources[key]}" for key, flag in flags.items() if resources.get(key)]
+    if resources.get("gpu"):
+        model = resources.get("gpu_model")
+        call.append(f"--gpus={model}:{resources['gpu']}" if model else f"--gpus={resources['gpu']}")
+    call += shlex.split(str(resources.get("slurm_extra") or ""))
+    try:
+        result = subprocess.run(call, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return [f"(could not ask sbatch: {error})"]
+    answer = (result.stderr + result.stdout).strip().splitlines()
+    return [f"`{shlex.join(call)}` says:"] + ["   " + line for line in answer]
 
 
 def tail(path: str | Path, lines: int) -> list[str]:
@@ -51,6 +74,8 @@ def failure_report(jobs: list[FailedJob], main_log: str, slurm: bool, lines: int
             out.append("no SLURM job was created for it: sbatch refused the submission")
             for reason in SBATCH_FAILED.findall(main_log):
                 out.append(f"sbatch said: {reason.strip()}")
+            if job.resources:
+                out += sbatch_test_only(job.resources)
         for log in job.logs:
             if Path(log).exists():
                 out.append(f"-- last {lines} lines of {log}:")

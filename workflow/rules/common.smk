@@ -71,6 +71,18 @@ def train_cluster_resources(resources):
     return {name: get(name) for name in ("runtime", "gpu", "gres", "gpu_model", "slurm_extra")}
 
 
+def train_group(resources):
+    """The SLURM job group of a training job: CPU-sized runs share SLURM jobs (group train_cpu);
+    GPU runs, and runs trained in segments (longer than the cap), are submitted alone."""
+
+    def group(wc):
+        needs = resources(wc)
+        alone = needs["gpu"] or CLUSTER.segments(needs["runtime"], needs["gpu"]) > 1
+        return None if alone else "train_cpu"
+
+    return group
+
+
 def train_retries():
     """Retries of the training rules: unset (the run's --retries; the profile's 2) unless a
     training job is longer than the cap; then the extra SLURM jobs the longest one needs to finish

@@ -30,7 +30,7 @@ rule train:
     wildcard_constraints:
         experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
     group:
-        lambda wc: None if run_train_resources(wc)["gpu"] else "train_cpu"  # CPU-sized runs share SLURM jobs
+        train_group(run_train_resources)  # CPU-sized runs share SLURM jobs
     conda:
         TORCH_ENV
     threads: 1
@@ -69,7 +69,7 @@ for _experiment in PACKED:
             members=pipeline.one_of(_exp["ensemble_sizes"]),
             seed=pipeline.one_of(_exp["seeds"]),
         group:
-            "train_cpu" if _exp["dataset"] not in pipeline.GPU_DATASETS else None
+            train_group(_functions["resources"])
         conda:
             TORCH_ENV
         threads: 1
