@@ -515,7 +515,8 @@ def test_a_run_longer_than_the_cap_trains_in_segments_and_a_refused_job_says_why
     assert all(job["TimeLimit"] == "00:04:00" for job in states), [job["TimeLimit"] for job in states]
     assert [job["JobState"] for job in states][-1] == "COMPLETED"
     assert all(log.exists() for log in jobs.values()), "an attempt's SLURM log is gone"
-    train_log = (checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.log").read_text()
+    train_log = (checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.attempts.log").read_text()
+    assert len(re.findall(r"^== .* SLURM job \d+$", train_log, re.M)) == len(jobs), train_log[:3000]
     stops = re.findall(r"stopped after epoch (\d+), checkpoint saved", train_log)
     resumes = re.findall(r"resumed from \S+ after epoch (\d+) \(running\)", train_log)
     assert stops and stops == resumes, train_log[-3000:]  # every attempt's lines, appended

@@ -11,7 +11,9 @@ except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
 PACKED = pipeline.packed_experiments(config)
-TRAIN_RETRIES = train_retries()  # failures, plus the segments of runs longer than the cap
+# failures, plus the segments of runs longer than the cap; none inside a SLURM job, whose job step
+# would otherwise restart a stopped run in the same allocation, at its time limit
+TRAIN_RETRIES = None if workflow.remote_exec else train_retries()
 CODE_FINGERPRINT = code_fingerprint()
 
 
