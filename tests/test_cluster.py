@@ -154,7 +154,8 @@ def test_failure_report_shows_every_attempt_the_last_slurm_log_and_the_rule_log(
     from collusion.failures import FailedJob, failure_report
 
     slurm_logs = [tmp_path / "logs/slurm/group_train_cpu_train" / f"{n}.log" for n in (7, 9)]
-    for path, last in zip(slurm_logs, ["first attempt", "slurmstepd: error: *** JOB 9 CANCELLED DUE TO TIME LIMIT ***"]):
+    endings = ["first attempt", "slurmstepd: error: *** JOB 9 CANCELLED DUE TO TIME LIMIT ***"]
+    for path, last in zip(slurm_logs, endings):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join([f"line {i}" for i in range(30)] + [last]) + "\n")
     rule_log = tmp_path / "train.log"
