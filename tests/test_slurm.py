@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from collusion.config_errors import load_config
+from collusion.cluster import FAILURE_RETRIES, read_cluster
 from collusion.pipeline import packed_experiments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,12 +37,21 @@ REPORT_RULES = re.compile(r"(analyse_\w+|table_\w+|figure_\w+|claims)$")
 # What a one-node test cluster without accounting needs on top of the profile: without slurmdbd
 # only squeue knows job states (start.sh keeps finished jobs visible for MinJobAge=3600 s). The
 # rest makes the test quicker (first status check after 5 s) and keeps the evidence (job logs).
+# No --slurm-no-account: without one the plugin submits without an account.
 LOCAL_CLUSTER_OVERRIDES = [
     "--slurm-status-command", "squeue",
-    "--slurm-no-account",
     "--slurm-init-seconds-before-status-checks", "5",
     "--slurm-keep-successful-logs",
 ]
+# The test cluster (.ci/slurm/start.sh) is shaped unlike the profile: one partition, `debug`, with a
+# 4-hour MaxTime. What a user does about that: describe it in profiles/slurm/partitions.yaml.
+CI_PARTITIONS = {"debug": {"max_runtime": "4:00:00", "max_gpu": 1}}
+
+
+def adapt_to_cluster(checkout: Path, partitions: dict = CI_PARTITIONS, **workflow) -> None:
+    """Edit the checkout's cluster file, as profiles/README.md tells a user to."""
+    text = {"partitions": partitions, **({"workflow": workflow} if workflow else {})}
+    (checkout / "profiles" / "slurm" / "partitions.yaml").write_text(yaml.safe_dump(text))
 TIME_COLUMNS = re.compile(r"second|time|duration", re.IGNORECASE)
 
 
@@ -143,6 +153,10 @@ def test_profile_names_only_rules_that_exist():
     assert named <= rules, f"profiles/slurm names rules the workflow does not have: {sorted(named - rules)}"
 
 
+def test_segment_retries_come_on_top_of_the_profiles_retries():
+    assert profile()["retries"] == FAILURE_RETRIES
+
+
 def test_profile_resources_grow_with_the_attempt():
     """A job killed for time or memory gets more of both on its retry."""
     conf = profile()
@@ -210,6 +224,19 @@ def test_paper_grid_plans_one_gpu_job_per_image_run():
     for run_dir, job in image.items():
         assert re.search(r"\bgpu=1\b", job["resources"]), f"{run_dir} asks for no GPU: {job['resources']}"
         assert job["group"] is None, f"{run_dir}: a GPU run must be its own SLURM job, not in {job['group']}"
+    # every training job's runtime within the caps of profiles/slurm/partitions.yaml; the longest
+    # (expected beyond the cap) ask for the cap and are trained in segments
+    caps = read_cluster(PROFILE / "partitions.yaml")
+    at_cap = 0
+    for run_dir, job in planned.items():
+        runtime = int(re.search(r"\bruntime=(\d+)", job["resources"]).group(1))
+        gpu = int(re.search(r"\bgpu=(\d+)", job["resources"]).group(1))
+        assert 0 < runtime <= caps.cap(gpu), f"{run_dir}: runtime {runtime} min, cap {caps.cap(gpu)}"
+        signal = f"slurm_extra=--signal=USR1@{caps.signal_seconds}" in job["resources"]
+        assert runtime == caps.cap(gpu) or not signal, f"{run_dir}: {job['resources']}"  # segments only
+        assert not (signal and job["group"]), f"{run_dir}: trained in segments, but grouped"
+        at_cap += signal
+    assert at_cap, "no run of the paper grid is longer than the cap? (the segment path goes untested here)"
 
 
 # -- on a real cluster --------------------------------------------------------------------------------
@@ -288,6 +315,7 @@ def tiny(slurm_env, tmp_path_factory):
     the training locally (--cores 2) as the reference."""
     local = checkout_copy(tmp_path_factory.mktemp("local"))
     on_slurm = checkout_copy(tmp_path_factory.mktemp("slurm"))
+    adapt_to_cluster(on_slurm)
     log = on_slurm.parent / "snakemake-slurm.log"
     started = time.monotonic()
     with open(log, "w") as out:
@@ -368,7 +396,7 @@ def test_gpu_request_is_scheduled_on_the_gpu_partition(tiny):
     assert len(jobs) == 1, output_of(result)[-3000:]
     job = slurm_job(next(iter(jobs)), tiny["env"])
     assert job["JobState"] == "COMPLETED"
-    assert job["Partition"] == "gpu"
+    assert job["Partition"] == "debug"  # the one partition partitions.yaml names
     assert "gpu:1" in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
     assert_same_run(tiny["local"] / Path(target).parent, on_slurm / Path(target).parent)
 
@@ -413,6 +441,7 @@ def test_requeued_training_resumes_from_its_checkpoint(tiny, tmp_path):
     from collusion import pipeline
 
     checkout = checkout_copy(tmp_path / "requeue")
+    adapt_to_cluster(checkout)
     shutil.copytree(tiny["slurm"] / "resources", checkout / "resources")  # the prepared data
     run_dir = pipeline.Run(*REQUEUED_RUN).dir
     # long enough to be requeued after its first checkpoint (30 s), short enough for CI
@@ -452,3 +481,56 @@ def test_requeued_training_resumes_from_its_checkpoint(tiny, tmp_path):
     assert resumed and 0 < int(resumed.group(1)) < epochs, train_log[-2000:]
     history = pd.read_csv(checkout / run_dir / "history.csv")
     assert list(history["epoch"]) == list(range(1, epochs + 1))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_run_longer_than_the_cap_trains_in_segments_and_a_refused_job_says_why(tiny, tmp_path):
+    """partitions.yaml caps training jobs at 4 minutes, with SLURM's warning 2 minutes before: a run
+    of about 200 s of training (expected beyond the cap) needs at least two SLURM jobs; the first
+    saves its checkpoint on the signal and exits, Snakemake resubmits it and it resumes. Without
+    --slurm-status-command squeue the run refuses to start (it would wait forever). Then a grouped
+    job that sbatch refuses (more memory than the node has): the run prints why."""
+    from collusion import pipeline
+
+    checkout = checkout_copy(tmp_path / "segments")
+    adapt_to_cluster(checkout, {"debug": {"max_runtime": 4, "max_gpu": 1}}, signal_seconds=120)
+    shutil.copytree(tiny["slurm"] / "resources", checkout / "resources")
+    run_dir = pipeline.Run(*REQUEUED_RUN).dir
+    # expected (pipeline.train_resources) beyond the 4-minute cap from 5,000 epochs on
+    epochs = max(5000, epochs_lasting(200, checkout / "resources/prepared/diabetes.npz", tmp_path / "timing"))
+    longer = tmp_path / "longer.yaml"
+    recipe = yaml.safe_load(TINY.read_text())["recipes"]["tiny_tabular"]
+    longer.write_text(yaml.safe_dump({"recipes": {"tiny_tabular": {**recipe, "epochs": epochs}}}))
+    env = with_own_src(tiny["env"], checkout)
+    command = [f"{run_dir}/history.csv", "--profile", "slurm", "--configfile", str(TINY), str(longer)]
+    # without accounting, sacct (the plugin's default status command) would wait forever: refused
+    hang = run(snakemake_cmd(*command), checkout, env, limit=300)
+    assert hang.returncode != 0 and "add --slurm-status-command squeue" in output_of(hang), output_of(hang)[-3000:]
+    assert not submissions(output_of(hang))
+    result = run(snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES), checkout, env, limit=1500)
+    assert result.returncode == 0, output_of(result)[-5000:]
+    jobs = submissions(output_of(result))
+    assert len(jobs) >= 2, f"one SLURM job was enough: {output_of(result)[-3000:]}"
+    states = [slurm_job(job_id, tiny["env"]) for job_id in jobs]
+    assert all(job["TimeLimit"] == "00:04:00" for job in states), [job["TimeLimit"] for job in states]
+    assert [job["JobState"] for job in states][-1] == "COMPLETED"
+    assert all(log.exists() for log in jobs.values()), "an attempt's SLURM log is gone"
+    train_log = (checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.attempts.log").read_text()
+    assert len(re.findall(r"^== .* SLURM job \d+$", train_log, re.M)) == len(jobs), train_log[:3000]
+    stops = list(dict.fromkeys(re.findall(r"^stopped after epoch (\d+), checkpoint saved", train_log, re.M)))
+    resumes = re.findall(r"^resumed from \S+ after epoch (\d+) \(running\)", train_log, re.M)
+    assert stops and stops == resumes, train_log[-3000:]  # every attempt's lines, appended
+    history = pd.read_csv(checkout / run_dir / "history.csv")
+    assert list(history["epoch"]) == list(range(1, epochs + 1))
+
+    # sbatch refuses a grouped training job (a short run) asking for more memory than the node has
+    short = pipeline.Run(*REQUEUED_RUN[:5], 0.0, 0).dir
+    refused = run(snakemake_cmd(f"{short}/history.csv", "--profile", "slurm", "--configfile", str(TINY),
+                                *LOCAL_CLUSTER_OVERRIDES, "--set-resources", "train:mem_mb=100000000"),
+                  checkout, env, limit=600)
+    assert refused.returncode != 0
+    report = output_of(refused)
+    assert "== group train_cpu ==" in report, report[-4000:]
+    assert "no SLURM job was created for it: sbatch refused the submission" in report
+    assert "--mem=100000000" in report and "Requested node configuration is not available" in report, report[-4000:]

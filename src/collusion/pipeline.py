@@ -335,6 +335,21 @@ def train_resources(config: dict, run: Run, runs_in_job: int = 1) -> dict:
     return {"gpu": gpu, "runtime": int(math.ceil(runtime))}
 
 
+def training_jobs(config: dict) -> list[tuple[Run, int]]:
+    """Every training job of the grid: (its first run, how many runs it trains)."""
+    jobs = []
+    for name in config["experiments"]:
+        runs = experiment_runs(config, name)
+        if packs_betas(config, name):  # one job per (model, aggregation, M, seed)
+            first: dict = {}
+            for run in runs:
+                first.setdefault((run.model, run.aggregation, run.members, run.seed), run)
+            jobs += [(run, len(config["experiments"][name]["betas"])) for run in first.values()]
+        else:
+            jobs += [(run, 1) for run in runs]
+    return jobs
+
+
 # -- packs: every β of one (experiment, model, aggregation, M, seed) trained as one job --------------
 def packs_betas(config: dict, experiment: str) -> bool:
     """``pack_betas``: true, false, or auto (on for CPU-sized datasets with several β and a
@@ -379,8 +394,7 @@ def pack_functions(config: dict, experiment: str) -> dict:
     return {
         "specs": lambda wc: [run_spec(config, run).to_dict() for run in runs(wc)],
         "split": lambda wc: split_config(config, runs(wc)[0]),
-        "gpu": lambda wc: resources(wc)["gpu"],
-        "runtime": lambda wc, attempt: resources(wc)["runtime"] * attempt,
+        "resources": resources,  # expected minutes and GPUs (collusion.cluster turns them into requests)
     }
 
 

@@ -4,6 +4,9 @@ own history.csv, predictions.npz and provenance.json."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +30,22 @@ def pick_device() -> torch.device:
 def checkpoint_identity(specs: list[dict], split: dict, data_md5: str, code: str) -> str:
     """What a checkpoint must match to be resumed: the runs, the split, the data, the code."""
     return canonical_hash({"runs": specs, "split": split, "data_md5": data_md5, "code": code})
+
+
+@contextmanager
+def stop_on_signal(signum: int = signal.SIGUSR1):
+    """Yields a flag: has ``signum`` come? SLURM sends USR1 ``signal_seconds`` before a job's time
+    limit (--signal=USR1@<s>, profiles/slurm/partitions.yaml); the trainer then saves its checkpoint
+    after the current period and stops, and the resubmitted job resumes."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # handlers need the main thread
+        yield lambda: False
+        return
+    previous = signal.signal(signum, lambda number, frame: received.append(number))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signum, previous)
 
 
 def train_run(spec: dict, split: dict, data_path: str, outputs, threads: int,
@@ -56,8 +75,9 @@ def train_pack(specs: list[dict], split: dict, data_path: str, outputs: list, pa
     def log(message: str) -> None:
         print(message, file=log_file, flush=True)
 
-    with run_lock(pack_dir):
+    with run_lock(pack_dir), stop_on_signal() as stop_requested:
         trainer = Trainer(run_specs, data, pack_dir, device, checkpoint_seconds, identity=identity)
+        trainer.stop_requested = stop_requested
         trainer.fit(log)
         records = []
         for b, (spec, paths) in enumerate(zip(specs, outputs)):

@@ -232,6 +232,10 @@ def write_history(path: Path, history: list[dict]) -> None:
         writer.writerows(history)
 
 
+class StopRequested(Exception):
+    """Training stopped early on request, its checkpoint saved; a rerun resumes from it."""
+
+
 class Trainer:
     """Train a pack of runs (one or several β, otherwise identical) and select their checkpoints.
 
@@ -300,6 +304,7 @@ class Trainer:
         self.epoch = 0  # evaluation periods done by the pack
         self.frozen: dict[int, list[torch.Tensor]] = {}  # finished β -> its learners' tensors
         self.resumed_from: int | None = None  # the epoch a resumed fit continued after
+        self.stop_requested = lambda: False  # runner.py: SLURM's warning before the time limit
         self.final_outputs: dict[str, list] = {}  # each β's final outputs, filled after fit
 
     def build_ensemble(self, spec: RunSpec, copies: int = 1) -> Ensemble:
@@ -630,6 +635,10 @@ class Trainer:
                     f"val L_ens={row['val_L_ens']:.4f} test L_ens={row['test_L_ens']:.4f} "
                     f"test DIV={row['test_DIV']:.4f} ({seconds:.2f}s, elapsed {duration(elapsed)}, "
                     f"eta {duration(eta)})")
+            # asked to stop (the job's time limit is near): save the checkpoint, end with an error
+            if self.running() and self.stop_requested():
+                self.save_checkpoint()
+                raise StopRequested(f"stopped after epoch {self.epoch}, checkpoint saved: {self.checkpoint_path}")
         for run in self.runs:
             if run.status == "running":  # zero epochs configured
                 run.status = "completed"

@@ -10,7 +10,7 @@ min_version("9.20")
 ROOT = Path(workflow.current_basedir.get_path_or_uri(secret_free=False)).parents[1]
 # the package in this checkout's src/ (also what the scripts import), installed or not
 sys.path.insert(0, str(ROOT / "src"))
-from collusion import config_errors, pipeline
+from collusion import cluster, config_errors, pipeline
 
 
 def source_file(*parts):
@@ -46,12 +46,59 @@ def run_of(wildcards):
     return pipeline.run_from_wildcards(wildcards)
 
 
-def train_gpu(wildcards):
-    return pipeline.train_resources(config, run_of(wildcards))["gpu"]
+# The cluster (profiles/slurm/partitions.yaml): training runtimes are capped at its partitions'
+# time limits, longer runs trained in segments. Read for every run (the executor's settings are not
+# known yet while the Snakefile is parsed); without SLURM the caps only shape the plan.
+CLUSTER_FILE = ROOT / "profiles" / "slurm" / "partitions.yaml"
+try:  # no file (a copy of the workflow without profiles/): no caps
+    CLUSTER = cluster.read_cluster(CLUSTER_FILE) if CLUSTER_FILE.exists() else cluster.Cluster()
+except cluster.ClusterFileError as error:
+    raise WorkflowError(f"cluster file error: {error}") from None
 
 
-def train_runtime(wildcards, attempt):
-    return pipeline.train_resources(config, run_of(wildcards))["runtime"] * attempt
+def train_cluster_resources(resources):
+    """A training job's resources (runtime, GPU request, signal) as functions of its wildcards;
+    ``resources(wc)`` gives the job's expected minutes and GPU count (pipeline.train_resources)."""
+
+    def get(name):
+        return lambda wc, attempt: CLUSTER.train_resources(
+            resources(wc)["runtime"], resources(wc)["gpu"], attempt
+        ).get(name)
+
+    return {name: get(name) for name in ("runtime", "gpu", "gres", "gpu_model", "slurm_extra")}
+
+
+def train_group(resources):
+    """The SLURM job group of a training job: CPU-sized runs share SLURM jobs (group train_cpu);
+    GPU runs, and runs trained in segments (longer than the cap), are submitted alone."""
+
+    def group(wc):
+        needs = resources(wc)
+        alone = needs["gpu"] or CLUSTER.segments(needs["runtime"], needs["gpu"]) > 1
+        return None if alone else "train_cpu"
+
+    return group
+
+
+def train_retries():
+    """Retries of the training rules: unset (the run's --retries; the profile's 2) unless a
+    training job is longer than the cap; then the extra SLURM jobs the longest one needs to finish
+    in segments, plus the profile's 2 for failures."""
+    segments = 1
+    for run, runs_in_job in pipeline.training_jobs(config):
+        needs = pipeline.train_resources(config, run, runs_in_job)
+        segments = max(segments, CLUSTER.segments(needs["runtime"], needs["gpu"]))
+    return segments - 1 + cluster.FAILURE_RETRIES if segments > 1 else None
+
+
+def train_mem_mb(wildcards, input, attempt):
+    """Memory grows with the attempt (out of memory), at most 3×: a long run's later attempts are
+    segments, not failures."""
+    return int(2000 + 3 * input.size_mb) * min(attempt, 3)
+
+
+def run_train_resources(wildcards):
+    return pipeline.train_resources(config, run_of(wildcards))
 
 
 def experiment_tables(name):

@@ -11,6 +11,9 @@ except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
 PACKED = pipeline.packed_experiments(config)
+# failures, plus the segments of runs longer than the cap; none inside a SLURM job, whose job step
+# would otherwise restart a stopped run in the same allocation, at its time limit
+TRAIN_RETRIES = None if workflow.remote_exec else train_retries()
 CODE_FINGERPRINT = code_fingerprint()
 
 
@@ -29,14 +32,14 @@ rule train:
     wildcard_constraints:
         experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
     group:
-        lambda wc: None if train_gpu(wc) else "train_cpu"  # CPU-sized runs share SLURM jobs
+        train_group(run_train_resources)  # CPU-sized runs share SLURM jobs
     conda:
         TORCH_ENV
     threads: 1
+    retries: TRAIN_RETRIES
     resources:
-        gpu=train_gpu,
-        runtime=train_runtime,
-        mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+        **train_cluster_resources(run_train_resources),
+        mem_mb=train_mem_mb,
     params:
         spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
         split=lambda wc: pipeline.split_config(config, run_of(wc)),
@@ -68,14 +71,14 @@ for _experiment in PACKED:
             members=pipeline.one_of(_exp["ensemble_sizes"]),
             seed=pipeline.one_of(_exp["seeds"]),
         group:
-            "train_cpu" if _exp["dataset"] not in pipeline.GPU_DATASETS else None
+            train_group(_functions["resources"])
         conda:
             TORCH_ENV
         threads: 1
+        retries: TRAIN_RETRIES
         resources:
-            gpu=_functions["gpu"],
-            runtime=_functions["runtime"],
-            mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+            **train_cluster_resources(_functions["resources"]),
+            mem_mb=train_mem_mb,
         params:
             specs=_functions["specs"],
             split=_functions["split"],

@@ -1,14 +1,39 @@
 """Snakemake adapter: train one run, or one pack of runs (see collusion.train and collusion.runner).
 Every failure reaches the log and the console, with the job it concerns."""
 
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
-log_file = open(snakemake.log[0], "a", buffering=1)
+
+class Tee:
+    """The rule's log, and every attempt's log appended (a job step or a rerun deletes the rule's
+    own log before it runs: a run trained in segments keeps all of them here)."""
+
+    def __init__(self, *files):
+        self.files = files
+
+    def write(self, text):
+        for f in self.files:
+            f.write(text)
+
+    def flush(self):
+        for f in self.files:
+            f.flush()
+
+    def close(self):
+        for f in self.files:
+            f.close()
+
+
+attempts = open(Path(snakemake.log[0]).with_suffix(".attempts.log"), "a", buffering=1)
+attempts.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} SLURM job {os.environ.get('SLURM_JOB_ID', '-')}\n")
+log_file = Tee(open(snakemake.log[0], "a", buffering=1), attempts)
 sys.stderr = log_file  # warnings land in the log too
 try:
     from collusion.runner import train_pack
@@ -34,6 +59,9 @@ try:
         log_file=log_file,
     )
 except BaseException as error:
+    if type(error).__name__ == "StopRequested":  # collusion.train's: SLURM's time limit is near
+        print(f"{error}; SLURM's time limit is near: this job ends here and Snakemake resubmits "
+              "it, resuming from the checkpoint", file=log_file)
     job = f"{snakemake.rule} ({', '.join(f'{k}={v}' for k, v in snakemake.wildcards.items())})"
     print(f"training job {job} failed:", file=log_file)
     traceback.print_exc(file=log_file)
