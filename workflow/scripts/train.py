@@ -1,4 +1,4 @@
-"""Snakemake adapter: train one run, or one pack of runs (see collusion.train and collusion.runner).
+"""Snakemake adapter: train one run, or the β packs of one or several seeds (see collusion.train and collusion.runner).
 Every failure reaches the log and the console, with the job it concerns."""
 
 import sys
@@ -11,28 +11,36 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 log_file = open(snakemake.log[0], "a", buffering=1)
 sys.stderr = log_file  # warnings land in the log too
 try:
-    from collusion.runner import train_pack
+    from collusion.runner import train_pack, train_seeds
 
     params, output = snakemake.params, snakemake.output
-    if hasattr(params, "specs"):  # a pack: outputs history_<b>, predictions_<b>, provenance_<b>
-        specs = params.specs
-        outputs = [
-            SimpleNamespace(**{name: output[f"{name}_{b}"] for name in ("history", "predictions", "provenance")})
-            for b in range(len(specs))
-        ]
-        pack_dir = params.pack_dir
+    job = {"rule": snakemake.rule, "log": snakemake.log[0]}  # the job, in each run's provenance
+    if hasattr(params, "packs"):  # packed: outputs history_<k>, predictions_<k>, provenance_<k>
+        names = ("history", "predictions", "provenance")
+        outputs = [SimpleNamespace(**{name: output[f"{name}_{k}"] for name in names})
+                   for k in range(len(output) // len(names))]
+        train_seeds(
+            packs=params.packs,
+            data_path=snakemake.input.data,
+            outputs=outputs,
+            threads=snakemake.threads,
+            keep_checkpoint=params.keep_checkpoint,
+            log_file=log_file,
+            job=job,
+            job_dir=params.job_dir,
+        )
     else:  # one run: its directory holds the checkpoint
-        specs, outputs, pack_dir = [params.spec], [output], Path(output.history).parent
-    train_pack(
-        specs=specs,
-        split=params.split,
-        data_path=snakemake.input.data,
-        outputs=outputs,
-        pack_dir=pack_dir,
-        threads=snakemake.threads,
-        keep_checkpoint=params.keep_checkpoint,
-        log_file=log_file,
-    )
+        train_pack(
+            specs=[params.spec],
+            split=params.split,
+            data_path=snakemake.input.data,
+            outputs=[output],
+            pack_dir=Path(output.history).parent,
+            threads=snakemake.threads,
+            keep_checkpoint=params.keep_checkpoint,
+            log_file=log_file,
+            job=job,
+        )
 except BaseException as error:
     job = f"{snakemake.rule} ({', '.join(f'{k}={v}' for k, v in snakemake.wildcards.items())})"
     print(f"training job {job} failed:", file=log_file)
