@@ -145,3 +145,86 @@ def test_which_experiments_pack():
     assert pipeline.packs_betas(config(dataset="cifar10", pack_betas=True), "e")
     with pytest.raises(pipeline.ConfigError, match=r"experiments\.e\.pack_betas: true.*plateau.*pack_betas: false"):
         pipeline.check_packs(config(schedule="plateau", pack_betas=True))
+
+
+def test_pack_seeds_and_the_jobs_of_an_experiment():
+    from collusion import pipeline
+    from collusion.config_errors import validate
+
+    def config(dataset="diabetes", seeds=range(7), **experiment):
+        return validate({
+            "experiments": {"e": {"dataset": dataset, "models": ["m"], "aggregations": ["regression"],
+                                  "ensemble_sizes": [2], "betas": [0, 1], "seeds": list(seeds),
+                                  "recipe": "r", **experiment}},
+            "models": {"m": {"arch": "mlp"}},
+            "recipes": {"r": {"epochs": 1, "lr": 0.1}},
+        })
+
+    assert pipeline.pack_seeds(config(), "e") == pipeline.PACK_SEEDS_AUTO  # auto, CPU-sized
+    assert pipeline.seed_jobs(config(pack_seeds=3), "e") == [[0, 1, 2], [3, 4, 5], [6]]
+    assert pipeline.seed_jobs(config(pack_seeds=1), "e") == [None]  # one rule, seed a wildcard
+    assert pipeline.seed_jobs(config(seeds=[4]), "e") == [None]
+    assert pipeline.pack_seeds(config(dataset="cifar10", pack_betas=True), "e") == 1  # GPU: a job per run
+    assert pipeline.pack_seeds(config(pack_betas=False), "e") == 1
+    assert pipeline.seeds_label([0, 1, 12]) == "seeds0_1_12"
+    assert pipeline.pack_job_key(config(), "e", [3, 4]) == "e/diabetes/{model}/{aggregation}/M{members}/pack/seeds3_4"
+    outputs = pipeline.pack_outputs(config(), "e", [3, 4])
+    assert outputs["history_0"] == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta0/seed3/history.csv"
+    assert outputs["provenance_3"] == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta1/seed4/provenance.json"
+    with pytest.raises(pipeline.ConfigError, match=r"experiments\.e\.pack_seeds: 2.*pack_betas: true"):
+        pipeline.check_packs(config(pack_betas=False, pack_seeds=2))
+
+
+def seed_packs(root, seeds, betas=(0.0, 1.0)):
+    """A job's packs (one per seed, all β) and their runs' outputs, under ``root``."""
+    from collusion.runner import run_paths
+
+    packs, outputs = [], []
+    for seed in seeds:
+        recipe = Recipe(epochs=4, lr=0.01, batch_size=16)
+        run_specs = [RunSpec("mlp", {"hidden": [8]}, "regression", 3, beta, seed, recipe) for beta in betas]
+        pack_dir = root / f"seed{seed}"
+        packs.append({"specs": [s.to_dict() for s in run_specs], "split": {"fractions": [0.6, 0.2, 0.2], "seed": seed, "fixed": True},
+                      "pack_dir": str(pack_dir)})
+        outputs += [run_paths(pack_dir / f"beta{beta:g}") for beta in betas]
+    return packs, outputs
+
+
+def assert_same_outputs(got, expected):
+    for a, b in zip(got, expected, strict=True):
+        pd.testing.assert_frame_equal(pd.read_csv(a.history).drop(columns="seconds"),
+                                      pd.read_csv(b.history).drop(columns="seconds"), check_exact=True)
+        with np.load(a.predictions) as x, np.load(b.predictions) as y:
+            assert x.files == y.files
+            for key in y.files:
+                np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+
+
+def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(tmp_path):
+    import json
+
+    from collusion.runner import train_pack, train_seeds
+
+    table(tmp_path)
+    data = str(tmp_path / "r.npz")
+    packs, outputs = seed_packs(tmp_path / "job", [3, 4])
+    job = {"rule": "train_pack_e_seeds3_4", "log": "logs/train/e.log"}
+    train_seeds(packs, data, outputs, threads=1, job=job, job_dir=tmp_path / "job" / "seeds3_4")
+    alone = []
+    for seed in (3, 4):
+        [pack], runs = seed_packs(tmp_path / "alone", [seed])
+        train_pack(pack["specs"], pack["split"], data, runs, pack["pack_dir"], threads=1)
+        alone += runs
+    assert_same_outputs(outputs, alone)
+    for paths in outputs:
+        record = json.loads(open(paths.provenance).read())
+        assert record["job"] == job and record["resumed_from_epoch"] is None
+    assert not (tmp_path / "job" / "seeds3_4" / "job.json").exists()  # removed once the job completed
+
+    # a completed job's rerun retrains every seed; so does one whose record another job wrote
+    (tmp_path / "job" / "seeds3_4" / "job.json").write_text(json.dumps(
+        {"identity": "another job", "finished": [pack["pack_dir"] for pack in packs]}))
+    for again in range(2):
+        train_seeds(packs, data, outputs, threads=1, job=job, job_dir=tmp_path / "job" / "seeds3_4")
+        assert all(json.loads(open(p.provenance).read())["resumed_from_epoch"] is None for p in outputs)
+    assert_same_outputs(outputs, alone)

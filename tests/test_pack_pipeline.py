@@ -13,7 +13,10 @@ pytestmark = pytest.mark.slow
 CONFIG = {
     "experiments": {
         "packed": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
-                   "ensemble_sizes": [2], "betas": [0, 0.5, 1.5], "seeds": [0, 1], "recipe": "short"},
+                   "ensemble_sizes": [2], "betas": [0, 0.5, 1.5], "seeds": [0, 1], "recipe": "short",
+                   "pack_seeds": 1},
+        "seeded": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
+                   "ensemble_sizes": [2], "betas": [0, 1], "seeds": [0, 1, 2], "recipe": "short", "pack_seeds": 2},
         "single": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
                    "ensemble_sizes": [2], "betas": [0, 1], "seeds": [0], "recipe": "short", "pack_betas": False},
     },
@@ -53,6 +56,25 @@ def test_one_runs_file_builds_its_pack_and_every_run_of_it(workdir):
     assert (workdir / "results/runs/packed/diabetes/narrow/regression/M2/pack/seed0/checkpoint.pt").exists()
     single = run(workdir, RUN.format(experiment="single", beta="1", seed=0) + "/history.csv")
     assert single.returncode == 0 and "rule train:" in single.stderr, single.stderr[-3000:]
+
+
+def test_one_runs_file_builds_the_job_of_its_seeds(workdir):
+    target = RUN.format(experiment="seeded", beta="1", seed=1) + "/history.csv"
+    result = run(workdir, target)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train_pack_seeded_seeds0_1" in result.stderr and "rule train:" not in result.stderr
+    for seed in (0, 1):  # the job of seeds 0 and 1; seed 2 has a job of its own
+        for beta in ("0", "1"):
+            provenance = json.loads((workdir / RUN.format(experiment="seeded", beta=beta, seed=seed)
+                                     / "provenance.json").read_text())
+            assert provenance["job"]["rule"] == "train_pack_seeded_seeds0_1"
+            assert provenance["config"]["run"]["seed"] == seed and provenance["pack"]["betas"] == [0.0, 1.0]
+        assert (workdir / f"results/runs/seeded/diabetes/narrow/regression/M2/pack/seed{seed}/checkpoint.pt").exists()
+    assert not (workdir / RUN.format(experiment="seeded", beta="0", seed=2)).exists()
+    assert (workdir / "logs/train/seeded/diabetes/narrow/regression/M2/pack/seeds0_1.log").exists()
+    assert not (workdir / "results/runs/seeded/diabetes/narrow/regression/M2/pack/seeds0_1/job.json").exists()
+    plan = run(workdir, "-n", RUN.format(experiment="seeded", beta="0", seed=2) + "/history.csv")
+    assert "train_pack_seeded_seeds2" in plan.stdout, plan.stdout[-3000:]
 
 
 def test_an_edit_to_the_training_code_plans_the_reruns(workdir):

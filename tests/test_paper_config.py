@@ -71,9 +71,17 @@ def test_dry_run_plans_exactly_the_grid(dry_run):
     expected = expected_run_dirs(CONFIG)
     assert len(expected) == len(set(expected))
     counts = job_counts(stdout)
-    packed = {name: exp for name, exp in CONFIG["experiments"].items() if f"train_pack_{name}" in counts}
+    # train_pack_<experiment> holds all β of one seed, train_pack_<experiment>_seeds<s>_<t>… those of s, t, …
+    seeds_in_packs = {}
+    for name in CONFIG["experiments"]:
+        for rule, count in counts.items():
+            if rule == f"train_pack_{name}":
+                seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count
+            elif rule.startswith(prefix := f"train_pack_{name}_seeds"):
+                seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count * len(rule[len(prefix):].split("_"))
+    packed = {name: exp for name, exp in CONFIG["experiments"].items() if name in seeds_in_packs}
     assert {exp["dataset"] for exp in packed.values()} <= {"bioconcentration", "weather", "facebook", "abalone"}
-    runs_in_packs = sum(counts[f"train_pack_{name}"] * len(exp["betas"]) for name, exp in packed.items())
+    runs_in_packs = sum(seeds_in_packs[name] * len(exp["betas"]) for name, exp in packed.items())
     assert counts["train"] + runs_in_packs == len(expected)
     assert sorted(planned) == sorted(expected)  # every run once, nothing from config/config.yaml
 

@@ -75,3 +75,63 @@ def test_kill_then_resume_gives_the_same_history(tmp_path):
                 np.testing.assert_array_equal(a[key], b[key])
         provenance = json.loads((run / "provenance.json").read_text())
         assert provenance["resumed_from_epoch"] == epoch_at_kill
+
+
+SEEDS_SCRIPT = """
+import sys
+from collusion.runner import run_paths, train_seeds
+root = sys.argv[1]
+packs, outputs = [], []
+for seed in (0, 1):
+    specs = [dict(arch="mlp", model_options={"hidden": [16, 16]}, aggregation="score", n_members=3,
+                  beta=beta, seed=seed, recipe=dict(epochs=40, lr=0.003, batch_size=32)) for beta in (0.0, 1.0)]
+    packs.append({"specs": specs, "split": {"fractions": [0.6, 0.15, 0.25], "seed": seed, "fixed": True},
+                  "pack_dir": f"{root}/seed{seed}"})
+    outputs += [run_paths(f"{root}/seed{seed}/beta{spec['beta']:g}") for spec in specs]
+train_seeds(packs, sys.argv[2], outputs, threads=1, job_dir=f"{root}/job", checkpoint_seconds=0)
+"""
+
+
+def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(tmp_path):
+    data = tmp_path / "digits.npz"
+    prepare_offline("digits", data)
+
+    def start_job(root):
+        return subprocess.Popen([sys.executable, "-c", SEEDS_SCRIPT, str(root), str(data)])
+
+    reference = tmp_path / "reference"
+    assert start_job(reference).wait(timeout=300) == 0
+
+    killed = tmp_path / "killed"
+    process = start_job(killed)
+    deadline = time.monotonic() + 300
+    while checkpoint_epoch(killed / "seed1") < 5:
+        assert process.poll() is None, "the job finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    epoch_at_kill = checkpoint_epoch(killed / "seed1")
+    assert 5 <= epoch_at_kill < 40
+    first_histories = {beta: pd.read_csv(killed / f"seed0/beta{beta:g}/history.csv") for beta in BETAS}
+    # Snakemake removes an incomplete job's outputs before it reruns it: seed 0's too
+    for run in (killed / "seed0").glob("beta*"):
+        for name in ("history.csv", "predictions.npz", "provenance.json"):
+            (run / name).unlink()
+
+    assert start_job(killed).wait(timeout=300) == 0
+    for seed in (0, 1):
+        for beta in BETAS:
+            run, expected_run = killed / f"seed{seed}/beta{beta:g}", reference / f"seed{seed}/beta{beta:g}"
+            resumed = pd.read_csv(run / "history.csv")
+            pd.testing.assert_frame_equal(comparable(resumed), comparable(pd.read_csv(expected_run / "history.csv")))
+            with np.load(run / "predictions.npz") as a, np.load(expected_run / "predictions.npz") as b:
+                for key in b.files:
+                    np.testing.assert_array_equal(a[key], b[key])
+            provenance = json.loads((run / "provenance.json").read_text())
+            if seed == 0:  # finished before the kill: taken from its checkpoint, not retrained
+                assert provenance["resumed_from_epoch"] == 40
+                pd.testing.assert_frame_equal(resumed, first_histories[beta])  # its seconds too
+            else:
+                assert provenance["resumed_from_epoch"] == epoch_at_kill
+    assert not (killed / "job" / "job.json").exists()

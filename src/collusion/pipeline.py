@@ -21,6 +21,9 @@ LABEL_PATTERNS = {"members": r"\d+", "beta": r"\d+(\.\d+)?", "seed": r"\d+"}
 MAX_BETA_LABEL = 40  # characters; a β needing more (1e-50) is refused at start
 # a pack (all β of one setting and seed, trained as one job) keeps its checkpoint and lock here
 PACK_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/pack/seed{seed}"
+# seeds one packed job trains one after the other by default (pack_seeds: auto, CPU-sized
+# datasets): each job starts Python and imports torch once (~6 s) for five seeds' packs
+PACK_SEEDS_AUTO = 5
 
 
 # the recipe options that mitigate learner collusion (collusion.train.Recipe; 0 = off)
@@ -63,6 +66,13 @@ class Run:
         return RUN_DIR.format(**{
             **self.__dict__, "members": count_label(self.members), "beta": beta_label(self.beta),
             "seed": count_label(self.seed),
+        })
+
+    @property
+    def pack_dir(self) -> str:
+        """Where the pack of this run's β (its seed's, when packed) keeps its checkpoint."""
+        return "results/runs/" + PACK_KEY.format(**{
+            **self.__dict__, "members": count_label(self.members), "seed": count_label(self.seed),
         })
 
     def path(self, name: str) -> str:
@@ -368,6 +378,12 @@ def packed_experiments(config: dict) -> list[str]:
 
 def check_packs(config: dict) -> None:
     for name, exp in config["experiments"].items():
+        if exp["pack_seeds"] not in ("auto", 1) and not packs_betas(config, name):
+            raise ConfigError(
+                f"experiments.{name}.pack_seeds: {exp['pack_seeds']}, but the experiment trains one "
+                "job per run (pack_betas is off for it): seeds are packed only with their betas; "
+                "remove pack_seeds or set pack_betas: true"
+            )
         schedule = config["recipes"][exp["recipe"]]["schedule"]
         if exp["pack_betas"] is True and schedule == "plateau" and len(exp["betas"]) > 1:
             raise ConfigError(
@@ -382,49 +398,95 @@ def one_of(names) -> str:
     return "|".join(re.escape(str(name)) for name in names) or "(?!)"
 
 
-def pack_functions(config: dict, experiment: str) -> dict:
-    """Params and resources of one packed experiment's jobs, as functions of their wildcards."""
+def pack_seeds(config: dict, experiment: str) -> int:
+    """``pack_seeds``: how many seeds one packed job trains one after the other (auto:
+    PACK_SEEDS_AUTO on the CPU-sized datasets, 1 on the GPU datasets and for unpacked experiments)."""
+    exp = config["experiments"][experiment]
+    setting = exp["pack_seeds"]
+    if setting != "auto":
+        return int(setting)
+    return PACK_SEEDS_AUTO if packs_betas(config, experiment) and exp["dataset"] not in GPU_DATASETS else 1
+
+
+def seed_jobs(config: dict, experiment: str) -> list[list[int] | None]:
+    """The seeds of each training job of a packed experiment: ``[None]`` when every job holds one
+    seed (one rule whose ``seed`` is a wildcard), else consecutive groups of ``pack_seeds`` seeds
+    (one rule per group, the seeds written into its paths)."""
+    seeds, size = config["experiments"][experiment]["seeds"], pack_seeds(config, experiment)
+    if size == 1 or len(seeds) == 1:
+        return [None]
+    return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
+
+
+def seeds_label(seeds: list[int]) -> str:
+    """A group of seeds in rule names and paths: seeds0_1_2."""
+    return "seeds" + "_".join(count_label(seed) for seed in seeds)
+
+
+def pack_job_key(config: dict, experiment: str, seeds: list[int] | None = None) -> str:
+    """A packed job's key (its log, benchmark and, for a group of seeds, its job directory)."""
+    key = pack_pattern(config, experiment, PACK_KEY)
+    return key if seeds is None else f"{key.rsplit('/', 1)[0]}/{seeds_label(seeds)}"
+
+
+def pack_functions(config: dict, experiment: str, seeds: list[int] | None = None) -> dict:
+    """Params and resources of one packed experiment's jobs (those of ``seeds``, or of the
+    ``seed`` wildcard), as functions of their wildcards. ``packs``: each seed's β pack (its specs,
+    split and directory), in the order of the job's outputs."""
 
     def runs(wc):
-        return pack_runs(config, experiment, wc)
+        return [pack_runs(config, experiment, wc, seed) for seed in (seeds or [int(wc.seed)])]
 
     def resources(wc):
-        return train_resources(config, runs(wc)[0], len(runs(wc)))
+        packs = runs(wc)
+        return train_resources(config, packs[0][0], sum(len(pack) for pack in packs))
+
+    def packs(wc):
+        return [
+            {"specs": [run_spec(config, run).to_dict() for run in pack],
+             "split": split_config(config, pack[0]),
+             "pack_dir": pack[0].pack_dir}
+            for pack in runs(wc)
+        ]
 
     return {
-        "specs": lambda wc: [run_spec(config, run).to_dict() for run in runs(wc)],
-        "split": lambda wc: split_config(config, runs(wc)[0]),
+        "packs": packs,
         "resources": resources,  # expected minutes and GPUs (collusion.cluster turns them into requests)
     }
 
 
-def pack_runs(config: dict, experiment: str, wildcards) -> list[Run]:
-    """The runs of one pack, in the experiment's β order; ``wildcards`` has model, aggregation,
-    members and seed."""
+def pack_runs(config: dict, experiment: str, wildcards, seed: int) -> list[Run]:
+    """The runs of one seed's pack, in the experiment's β order; ``wildcards`` has model,
+    aggregation and members."""
     exp = config["experiments"][experiment]
     return [
         Run(experiment, exp["dataset"], wildcards.model, wildcards.aggregation,
-            int(wildcards.members), float(beta), int(wildcards.seed))
+            int(wildcards.members), float(beta), int(seed))
         for beta in exp["betas"]
     ]
 
 
-def pack_pattern(config: dict, experiment: str, key: str, beta: float = 0.0) -> str:
-    """``key`` (RUN_KEY or PACK_KEY) of one packed experiment: model, aggregation, members and
-    seed stay wildcards."""
+def pack_pattern(config: dict, experiment: str, key: str, beta: float = 0.0, seed: int | None = None) -> str:
+    """``key`` (RUN_KEY or PACK_KEY) of one packed experiment: model, aggregation, members (and
+    seed, unless given) stay wildcards."""
     wildcards = {name: f"{{{name}}}" for name in ("model", "aggregation", "members", "seed")}
+    if seed is not None:
+        wildcards["seed"] = count_label(seed)
     dataset = config["experiments"][experiment]["dataset"]
     return key.format(experiment=experiment, dataset=dataset, beta=beta_label(beta), **wildcards)
 
 
-def pack_outputs(config: dict, experiment: str) -> dict[str, str]:
-    """Named outputs of a pack job: ``history_<b>``, ``predictions_<b>``, ``provenance_<b>`` for
-    the experiment's b-th β, at exactly the paths its own run would have."""
-    outputs = {}
-    for b, beta in enumerate(config["experiments"][experiment]["betas"]):
-        run_dir = f"results/runs/{pack_pattern(config, experiment, RUN_KEY, beta)}"
-        for name in RUN_OUTPUTS:
-            outputs[f"{name.split('.')[0]}_{b}"] = f"{run_dir}/{name}"
+def pack_outputs(config: dict, experiment: str, seeds: list[int] | None = None) -> dict[str, str]:
+    """Named outputs of a packed job: ``history_<k>``, ``predictions_<k>``, ``provenance_<k>`` for
+    its k-th run (seed by seed, each seed's β in the experiment's order), at exactly the paths the
+    run would have on its own."""
+    outputs, k = {}, 0
+    for seed in seeds or [None]:
+        for beta in config["experiments"][experiment]["betas"]:
+            run_dir = f"results/runs/{pack_pattern(config, experiment, RUN_KEY, beta, seed)}"
+            for name in RUN_OUTPUTS:
+                outputs[f"{name.split('.')[0]}_{k}"] = f"{run_dir}/{name}"
+            k += 1
     return outputs
 
 

@@ -370,9 +370,10 @@ class Trainer:
     def save_checkpoint(self) -> None:
         atomic_write(self.checkpoint_path, lambda tmp: write_bytes(tmp, serialise(self.state())))
 
-    def resume(self, log=print) -> bool:
-        """Continue from the checkpoint if this very pack wrote it and had not finished. A checkpoint
-        that cannot be read is moved aside (with a warning) and training starts afresh."""
+    def resume(self, log=print, reuse_finished: bool = False) -> bool:
+        """Continue from the checkpoint if this very pack wrote it and had not finished (or, with
+        ``reuse_finished``, had finished: nothing is left to train). A checkpoint that cannot be
+        read is moved aside (with a warning) and training starts afresh."""
         if not self.checkpoint_path.exists():
             return False
         try:
@@ -389,7 +390,7 @@ class Trainer:
             log(f"{self.checkpoint_path} was written by another run, data or training code: "
                 "training from scratch")
             return False
-        if all(run["status"] != "running" for run in state["runs"]):
+        if all(run["status"] != "running" for run in state["runs"]) and not reuse_finished:
             log(f"{self.checkpoint_path} holds a finished run: training from scratch (a rerun)")
             return False
         for ensemble, weights in zip(self.ensembles, state["model"]):
@@ -591,12 +592,14 @@ class Trainer:
     def running(self) -> bool:
         return any(run.status == "running" for run in self.runs) and self.epoch < self.recipe.epochs
 
-    def fit(self, log=print) -> None:
+    def fit(self, log=print, reuse_finished: bool = False) -> None:
         """Train the pack until every β has finished; resumes from this pack's checkpoint first.
-        One iteration of the loop is one period; ``log`` gets one line per running β and period."""
+        One iteration of the loop is one period; ``log`` gets one line per running β and period.
+        ``reuse_finished``: a finished checkpoint of this very pack is taken as it is (the seed
+        a killed multi-seed job had finished: runner.train_seeds), not retrained."""
         recipe = self.recipe
-        if self.resume(log):
-            log(f"resumed from {self.checkpoint_path} after epoch {self.epoch} (running)")
+        if self.resume(log, reuse_finished):
+            log(f"resumed from {self.checkpoint_path} after epoch {self.epoch} ({self.pack_status()})")
         fit_started, first_epoch = time.monotonic(), self.epoch
         last_saved = fit_started
         while self.running():

@@ -1,6 +1,6 @@
 # Training. An experiment with pack_betas (auto: the CPU-sized datasets) trains every β of one
-# (model, aggregation, M, seed) as one job, `train_pack_<experiment>`; the others train one job per
-# run, `train`. Both write the same run directories. The training code's fingerprint is a param:
+# (model, aggregation, M, seed) as one pack, and pack_seeds such packs (seeds) one after the other
+# in one job, `train_pack_<experiment>[_seeds<s>_<t>…]`; the others train one job per run, `train`. Both write the same run directories. The training code's fingerprint is a param:
 # an edit to the modules that define training (collusion.fingerprint) reruns the training jobs.
 
 from collusion.fingerprint import code_fingerprint
@@ -49,22 +49,23 @@ rule train:
         "../scripts/train.py"
 
 
-for _experiment in PACKED:
+for _experiment, _seeds in ((e, seeds) for e in PACKED for seeds in pipeline.seed_jobs(config, e)):
+    # one rule per group of seeds (pack_seeds), or one whose seed is a wildcard (a seed per job)
     _exp = config["experiments"][_experiment]
-    _pack_key = pipeline.pack_pattern(config, _experiment, pipeline.PACK_KEY)
-    _functions = pipeline.pack_functions(config, _experiment)
+    _job_key = pipeline.pack_job_key(config, _experiment, _seeds)
+    _functions = pipeline.pack_functions(config, _experiment, _seeds)
 
     rule:
         name:
-            f"train_pack_{_experiment}"
+            f"train_pack_{_experiment}" + (f"_{pipeline.seeds_label(_seeds)}" if _seeds else "")
         input:
             data=pipeline.prepared_path(_exp["dataset"]),
         output:
-            **pipeline.pack_outputs(config, _experiment),
+            **pipeline.pack_outputs(config, _experiment, _seeds),
         log:
-            f"logs/train/{_pack_key}.log",
+            f"logs/train/{_job_key}.log",
         benchmark:
-            f"results/benchmarks/train/{_pack_key}.tsv"
+            f"results/benchmarks/train/{_job_key}.tsv"
         wildcard_constraints:
             model=pipeline.one_of(_exp["models"]),
             aggregation=pipeline.one_of(_exp["aggregations"]),
@@ -80,9 +81,8 @@ for _experiment in PACKED:
             **train_cluster_resources(_functions["resources"]),
             mem_mb=train_mem_mb,
         params:
-            specs=_functions["specs"],
-            split=_functions["split"],
-            pack_dir=f"results/runs/{_pack_key}",
+            packs=_functions["packs"],
+            job_dir=f"results/runs/{_job_key}" if _seeds else None,
             keep_checkpoint=config["keep_checkpoints"],
             code=CODE_FINGERPRINT,
         script:

@@ -1,4 +1,4 @@
-"""Snakemake adapter: train one run, or one pack of runs (see collusion.train and collusion.runner).
+"""Snakemake adapter: train one run, or the β packs of one or several seeds (see collusion.train and collusion.runner).
 Every failure reaches the log and the console, with the job it concerns."""
 
 import os
@@ -36,28 +36,36 @@ attempts.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} SLURM job {os.environ.g
 log_file = Tee(open(snakemake.log[0], "a", buffering=1), attempts)
 sys.stderr = log_file  # warnings land in the log too
 try:
-    from collusion.runner import train_pack
+    from collusion.runner import train_pack, train_seeds
 
     params, output = snakemake.params, snakemake.output
-    if hasattr(params, "specs"):  # a pack: outputs history_<b>, predictions_<b>, provenance_<b>
-        specs = params.specs
-        outputs = [
-            SimpleNamespace(**{name: output[f"{name}_{b}"] for name in ("history", "predictions", "provenance")})
-            for b in range(len(specs))
-        ]
-        pack_dir = params.pack_dir
+    job = {"rule": snakemake.rule, "log": snakemake.log[0]}  # the job, in each run's provenance
+    if hasattr(params, "packs"):  # packed: outputs history_<k>, predictions_<k>, provenance_<k>
+        names = ("history", "predictions", "provenance")
+        outputs = [SimpleNamespace(**{name: output[f"{name}_{k}"] for name in names})
+                   for k in range(len(output) // len(names))]
+        train_seeds(
+            packs=params.packs,
+            data_path=snakemake.input.data,
+            outputs=outputs,
+            threads=snakemake.threads,
+            keep_checkpoint=params.keep_checkpoint,
+            log_file=log_file,
+            job=job,
+            job_dir=params.job_dir,
+        )
     else:  # one run: its directory holds the checkpoint
-        specs, outputs, pack_dir = [params.spec], [output], Path(output.history).parent
-    train_pack(
-        specs=specs,
-        split=params.split,
-        data_path=snakemake.input.data,
-        outputs=outputs,
-        pack_dir=pack_dir,
-        threads=snakemake.threads,
-        keep_checkpoint=params.keep_checkpoint,
-        log_file=log_file,
-    )
+        train_pack(
+            specs=[params.spec],
+            split=params.split,
+            data_path=snakemake.input.data,
+            outputs=[output],
+            pack_dir=Path(output.history).parent,
+            threads=snakemake.threads,
+            keep_checkpoint=params.keep_checkpoint,
+            log_file=log_file,
+            job=job,
+        )
 except BaseException as error:
     if type(error).__name__ == "StopRequested":  # collusion.train's: SLURM's time limit is near
         print(f"{error}; SLURM's time limit is near: this job ends here and Snakemake resubmits "
