@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 reproduce: $(STAMP)
 	$(PYTHON) -m snakemake --cores $(CORES)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PYTHON) -m pytest
 
 clean:
@@ -30,6 +30,7 @@ clean:
 # ruff's rules and ignores are in pyproject.toml ([tool.ruff])
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
 gpu-wheels:  # needs only a Python >= 3.11 with pip: the project's venv if there is one
 	bash benchmarks/gpu_wheels.sh $(if $(wildcard $(PYTHON)),$(PYTHON),python3)

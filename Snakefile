@@ -5,7 +5,6 @@
 import os
 import signal
 
-
 # The default configuration, unless one is given: `--configfile other.yaml` replaces it (rather
 # than being merged over it, which would mix the two configurations' experiments).
 if not workflow.config_settings.configfiles:
@@ -64,9 +63,17 @@ onerror:
         members = job.jobs if job.is_group() else [job]
         name = f"group {job.groupid}" if job.is_group() else f"rule {job.rule.name}"
         logs = [str(f) for member in members for f in member.log]
-        resources = {k: v for k, v in job.resources.items() if isinstance(v, (int, str))}
+        resources = {
+            k: v for k, v in job.resources.items() if isinstance(v, (int, str))
+        }
         failed.append(FailedJob(name, str(job.jobid), logs, resources))
-    main_logs = log if isinstance(log, (list, tuple)) else [log]  # snakemake's own log(s) of this run
-    main_log = "".join(Path(f).read_text(errors="replace") for f in main_logs if f and Path(f).exists())
+    main_logs = (
+        log if isinstance(log, (list, tuple)) else [log]
+    )  # snakemake's own log(s) of this run
+    main_log = "".join(
+        Path(f).read_text(errors="replace")
+        for f in main_logs
+        if f and Path(f).exists()
+    )
     on_slurm = getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm"
     print(failure_report(failed, main_log, slurm=on_slurm), file=sys.stderr)

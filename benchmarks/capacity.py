@@ -50,35 +50,63 @@ def main() -> None:
         prepare_offline(exp["dataset"], prepared)
         for model in exp["models"]:
             for members in exp["ensemble_sizes"]:
-                runs = [pipeline.Run(args.experiment, exp["dataset"], model, exp["aggregations"][0], members,
-                                     beta, exp["seeds"][0]) for beta in exp["betas"]]
+                runs = [
+                    pipeline.Run(
+                        args.experiment,
+                        exp["dataset"],
+                        model,
+                        exp["aggregations"][0],
+                        members,
+                        beta,
+                        exp["seeds"][0],
+                    )
+                    for beta in exp["betas"]
+                ]
                 specs = [pipeline.run_spec(config, run) for run in runs]
                 epochs = specs[0].recipe.epochs
                 timed = min(epochs, args.epochs)
                 for spec in specs:
                     spec.recipe.epochs = timed
                 split = pipeline.split_config(config, runs[0])
-                data = load_dataset(prepared, split["fractions"], split["seed"], "cpu", split["fixed"])
+                data = load_dataset(
+                    prepared, split["fractions"], split["seed"], "cpu", split["fixed"]
+                )
                 wall, cpu = timed_fit(specs, data)
                 scale = epochs / timed
-                rows.append({
-                    "experiment": args.experiment, "model": model,
-                    "hidden": "x".join(map(str, config["models"][model].get("hidden", []))),
-                    "members": members, "betas": len(specs), "epochs": epochs, "timed_epochs": timed,
-                    "train_wall_s": round(wall * scale, 2), "train_cpu_s": round(cpu * scale, 2),
-                    "startup_s": round(startup, 2), "job_cpu_estimate_s": round(cpu * scale + startup, 2),
-                    "load_average_1min": round(os.getloadavg()[0], 2),
-                })
+                rows.append(
+                    {
+                        "experiment": args.experiment,
+                        "model": model,
+                        "hidden": "x".join(map(str, config["models"][model].get("hidden", []))),
+                        "members": members,
+                        "betas": len(specs),
+                        "epochs": epochs,
+                        "timed_epochs": timed,
+                        "train_wall_s": round(wall * scale, 2),
+                        "train_cpu_s": round(cpu * scale, 2),
+                        "startup_s": round(startup, 2),
+                        "job_cpu_estimate_s": round(cpu * scale + startup, 2),
+                        "load_average_1min": round(os.getloadavg()[0], 2),
+                    }
+                )
                 print(rows[-1], flush=True)
     seeds = len(exp["seeds"])
-    rows.append({
-        "experiment": args.experiment, "model": "all", "hidden": "", "members": "all", "betas": len(exp["betas"]),
-        "epochs": rows[0]["epochs"], "timed_epochs": rows[0]["timed_epochs"],
-        "train_wall_s": round(seeds * sum(r["train_wall_s"] for r in rows), 1),
-        "train_cpu_s": round(seeds * sum(r["train_cpu_s"] for r in rows), 1), "startup_s": round(startup, 2),
-        "job_cpu_estimate_s": round(seeds * sum(r["job_cpu_estimate_s"] for r in rows), 1),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-    })
+    rows.append(
+        {
+            "experiment": args.experiment,
+            "model": "all",
+            "hidden": "",
+            "members": "all",
+            "betas": len(exp["betas"]),
+            "epochs": rows[0]["epochs"],
+            "timed_epochs": rows[0]["timed_epochs"],
+            "train_wall_s": round(seeds * sum(r["train_wall_s"] for r in rows), 1),
+            "train_cpu_s": round(seeds * sum(r["train_cpu_s"] for r in rows), 1),
+            "startup_s": round(startup, 2),
+            "job_cpu_estimate_s": round(seeds * sum(r["job_cpu_estimate_s"] for r in rows), 1),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        }
+    )
     print(f"{seeds} seeds, {seeds * (len(rows) - 1)} jobs: {rows[-1]}")
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

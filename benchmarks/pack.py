@@ -47,13 +47,27 @@ def startup_seconds(repeats: int = 3) -> float:
 
 def importtime(path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import collusion.runner"],
-                            capture_output=True, text=True, env=env, check=True)
-    rows = [line.split("|") for line in result.stderr.splitlines() if line.startswith("import time:")]
-    top = sorted(((int(r[1]), r[2].rstrip()) for r in rows[1:] if r[1].strip().isdigit()), reverse=True)
-    lines = [f"{us / 1e6:8.3f} s  {name}" for us, name in top if len(name) - len(name.lstrip()) <= 3][:15]
-    path.write_text("cumulative import time of `import collusion.runner` (a training job), top modules\n"
-                    + "\n".join(lines) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import collusion.runner"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    rows = [
+        line.split("|") for line in result.stderr.splitlines() if line.startswith("import time:")
+    ]
+    top = sorted(
+        ((int(r[1]), r[2].rstrip()) for r in rows[1:] if r[1].strip().isdigit()), reverse=True
+    )
+    lines = [
+        f"{us / 1e6:8.3f} s  {name}" for us, name in top if len(name) - len(name.lstrip()) <= 3
+    ][:15]
+    path.write_text(
+        "cumulative import time of `import collusion.runner` (a training job), top modules\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def timed_fit(specs, data) -> tuple[float, float]:
@@ -81,33 +95,52 @@ def main() -> None:
                 prepare_offline(exp["dataset"], prepared)
             for model in exp["models"]:
                 for aggregation in exp["aggregations"][:1]:
-                    runs = [pipeline.Run(name, exp["dataset"], model, aggregation, exp["ensemble_sizes"][0],
-                                         float(beta), exp["seeds"][0]) for beta in exp["betas"]]
+                    runs = [
+                        pipeline.Run(
+                            name,
+                            exp["dataset"],
+                            model,
+                            aggregation,
+                            exp["ensemble_sizes"][0],
+                            float(beta),
+                            exp["seeds"][0],
+                        )
+                        for beta in exp["betas"]
+                    ]
                     specs = [pipeline.run_spec(config, run) for run in runs]
                     epochs = specs[0].recipe.epochs
                     short = min(epochs, SHORT_EPOCHS.get(exp["dataset"], 3))
                     for spec in specs:
                         spec.recipe.epochs = short
                     split = pipeline.split_config(config, runs[0])
-                    data = load_dataset(prepared, split["fractions"], split["seed"], "cpu", split["fixed"])
+                    data = load_dataset(
+                        prepared, split["fractions"], split["seed"], "cpu", split["fixed"]
+                    )
                     packed = timed_fit(specs, data)
                     alone = [timed_fit([spec], data) for spec in specs]
                     scale = epochs / short
                     per_beta_job = sum(a[0] for a in alone) * scale + len(specs) * startup
                     packed_job = packed[0] * scale + startup
-                    rows.append({
-                        "experiment": name, "model": model, "aggregation": aggregation,
-                        "betas": len(specs), "members": specs[0].n_members, "epochs": epochs,
-                        "timed_epochs": short,
-                        "packed_train_wall_s": round(packed[0], 3), "packed_train_cpu_s": round(packed[1], 3),
-                        "per_beta_train_wall_s": round(sum(a[0] for a in alone), 3),
-                        "per_beta_train_cpu_s": round(sum(a[1] for a in alone), 3),
-                        "startup_s": round(startup, 3),
-                        "packed_job_estimate_s": round(packed_job, 1),
-                        "per_beta_jobs_estimate_s": round(per_beta_job, 1),
-                        "ratio_packed_over_per_beta": round(packed_job / per_beta_job, 3),
-                        "load_average_1min": round(os.getloadavg()[0], 2),
-                    })
+                    rows.append(
+                        {
+                            "experiment": name,
+                            "model": model,
+                            "aggregation": aggregation,
+                            "betas": len(specs),
+                            "members": specs[0].n_members,
+                            "epochs": epochs,
+                            "timed_epochs": short,
+                            "packed_train_wall_s": round(packed[0], 3),
+                            "packed_train_cpu_s": round(packed[1], 3),
+                            "per_beta_train_wall_s": round(sum(a[0] for a in alone), 3),
+                            "per_beta_train_cpu_s": round(sum(a[1] for a in alone), 3),
+                            "startup_s": round(startup, 3),
+                            "packed_job_estimate_s": round(packed_job, 1),
+                            "per_beta_jobs_estimate_s": round(per_beta_job, 1),
+                            "ratio_packed_over_per_beta": round(packed_job / per_beta_job, 3),
+                            "load_average_1min": round(os.getloadavg()[0], 2),
+                        }
+                    )
                     print(rows[-1], flush=True)
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -45,8 +45,12 @@ def timed(packs: list[dict], data: Path, job_dir: Path) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of one job process."""
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([sys.executable, "-c", JOB, json.dumps(packs), str(data), str(job_dir)], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", JOB, json.dumps(packs), str(data), str(job_dir)],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu, time.perf_counter() - started
@@ -61,8 +65,9 @@ def main() -> None:
     args = parser.parse_args()
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     exp = config["experiments"][args.experiment]
-    wildcards = SimpleNamespace(model=exp["models"][0], aggregation=exp["aggregations"][0],
-                                members=exp["ensemble_sizes"][0])
+    wildcards = SimpleNamespace(
+        model=exp["models"][0], aggregation=exp["aggregations"][0], members=exp["ensemble_sizes"][0]
+    )
     from collusion.data.offline import prepare_offline
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,24 +76,42 @@ def main() -> None:
         prepare_offline(exp["dataset"], data)
 
         def packs(seeds, where):
-            return [{"specs": [pipeline.run_spec(config, run).to_dict() for run in runs],
-                     "split": pipeline.split_config(config, runs[0]), "pack_dir": str(tmp / where / f"seed{seed}")}
-                    for seed in seeds for runs in [pipeline.pack_runs(config, args.experiment, wildcards, seed)]]
+            return [
+                {
+                    "specs": [pipeline.run_spec(config, run).to_dict() for run in runs],
+                    "split": pipeline.split_config(config, runs[0]),
+                    "pack_dir": str(tmp / where / f"seed{seed}"),
+                }
+                for seed in seeds
+                for runs in [pipeline.pack_runs(config, args.experiment, wildcards, seed)]
+            ]
 
         seeds = exp["seeds"][: args.seeds]
         rows = []
         for repeat in range(args.repeat):
             load = os.getloadavg()[0]
-            together = timed(packs(seeds, f"together{repeat}"), data, tmp / f"together{repeat}" / "job")
+            together = timed(
+                packs(seeds, f"together{repeat}"), data, tmp / f"together{repeat}" / "job"
+            )
             apart = [timed(packs([seed], f"apart{repeat}"), data, tmp / "unused") for seed in seeds]
             for way, jobs, (cpu, wall) in (
                 ("one job of all seeds", 1, together),
                 ("one job per seed", len(seeds), tuple(map(sum, zip(*apart)))),
             ):
-                rows.append({"date": time.strftime("%Y-%m-%d"), "experiment": args.experiment,
-                             "model": wildcards.model, "seeds": len(seeds), "betas": len(exp["betas"]),
-                             "way": way, "jobs": jobs, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-                             "load_1min": round(load, 2)})
+                rows.append(
+                    {
+                        "date": time.strftime("%Y-%m-%d"),
+                        "experiment": args.experiment,
+                        "model": wildcards.model,
+                        "seeds": len(seeds),
+                        "betas": len(exp["betas"]),
+                        "way": way,
+                        "jobs": jobs,
+                        "cpu_s": round(cpu, 2),
+                        "wall_s": round(wall, 2),
+                        "load_1min": round(load, 2),
+                    }
+                )
                 print(rows[-1], flush=True)
         out = Path(args.out)
         new = not out.exists()

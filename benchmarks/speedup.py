@@ -40,19 +40,31 @@ def import_base(commit: str, folder: Path):
     """The package ``src/collusion`` of ``commit`` as the module ``collusion_base``."""
     archive = folder / "base.tar"
     with open(archive, "wb") as handle:
-        subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src/collusion"], stdout=handle, check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "src/collusion"], stdout=handle, check=True
+        )
     with tarfile.open(archive) as tar:
         tar.extractall(folder, filter="data")
     (folder / "src" / "collusion").rename(folder / "collusion_base")
     sys.path.insert(0, str(folder))
-    return importlib.import_module("collusion_base.train"), importlib.import_module("collusion_base.data.prepared")
+    return importlib.import_module("collusion_base.train"), importlib.import_module(
+        "collusion_base.data.prepared"
+    )
 
 
-def timed_fit(train, prepared_module, specs: list[dict], split: dict, prepared: Path) -> tuple[float, float]:
-    data = prepared_module.load_dataset(prepared, split["fractions"], split["seed"], "cpu", split["fixed"])
+def timed_fit(
+    train, prepared_module, specs: list[dict], split: dict, prepared: Path
+) -> tuple[float, float]:
+    data = prepared_module.load_dataset(
+        prepared, split["fractions"], split["seed"], "cpu", split["fixed"]
+    )
     known = {f.name for f in dataclasses.fields(train.Recipe)}
-    runs = [train.RunSpec(**{**s, "recipe": train.Recipe(**{k: v for k, v in s["recipe"].items() if k in known})})
-            for s in specs]
+    runs = [
+        train.RunSpec(
+            **{**s, "recipe": train.Recipe(**{k: v for k, v in s["recipe"].items() if k in known})}
+        )
+        for s in specs
+    ]
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = train.Trainer(runs, data, run_dir, checkpoint_seconds=1e9)
         wall, cpu = time.perf_counter(), time.process_time()
@@ -71,9 +83,22 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = yaml.safe_load(Path(args.config).read_text())
-    rev = lambda name: subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", name],  # noqa: E731
-                                      capture_output=True, text=True, check=True).stdout.strip()
-    head = rev("HEAD") + ("+dirty" if subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "src"]).returncode else "")
+
+    def rev(name):
+        return subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    head = rev("HEAD") + (
+        "+dirty"
+        if subprocess.run(
+            ["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "src"]
+        ).returncode
+        else ""
+    )
     import collusion.data.prepared as new_prepared
     import collusion.train as new_train
 
@@ -86,8 +111,18 @@ def main() -> None:
                 prepare_offline(exp["dataset"], prepared)
             for model in exp["models"]:
                 aggregation = exp["aggregations"][0]
-                runs = [pipeline.Run(name, exp["dataset"], model, aggregation, exp["ensemble_sizes"][0],
-                                     float(beta), exp["seeds"][0]) for beta in exp["betas"]]
+                runs = [
+                    pipeline.Run(
+                        name,
+                        exp["dataset"],
+                        model,
+                        aggregation,
+                        exp["ensemble_sizes"][0],
+                        float(beta),
+                        exp["seeds"][0],
+                    )
+                    for beta in exp["betas"]
+                ]
                 specs = [pipeline.run_spec(config, run).to_dict() for run in runs]
                 epochs = min(specs[0]["recipe"]["epochs"], SHORT_EPOCHS.get(exp["dataset"], 2))
                 for spec in specs:
@@ -96,18 +131,31 @@ def main() -> None:
                 load_before = os.getloadavg()[0]
                 times = {"base": [], "new": []}
                 for _ in range(args.repeat):
-                    times["base"].append(timed_fit(base_train, base_prepared, specs, split, prepared))
+                    times["base"].append(
+                        timed_fit(base_train, base_prepared, specs, split, prepared)
+                    )
                     times["new"].append(timed_fit(new_train, new_prepared, specs, split, prepared))
                 best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in times.items()}
-                rows.append({
-                    "experiment": name, "model": model, "aggregation": aggregation, "betas": len(specs),
-                    "epochs": epochs, "repeat": args.repeat, "base": rev(args.base), "new": head,
-                    "base_cpu_s": round(best["base"][1], 3), "new_cpu_s": round(best["new"][1], 3),
-                    "cpu_ratio_new_over_base": round(best["new"][1] / best["base"][1], 3),
-                    "base_wall_s": round(best["base"][0], 3), "new_wall_s": round(best["new"][0], 3),
-                    "wall_ratio_new_over_base": round(best["new"][0] / best["base"][0], 3),
-                    "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0], 2),
-                })
+                rows.append(
+                    {
+                        "experiment": name,
+                        "model": model,
+                        "aggregation": aggregation,
+                        "betas": len(specs),
+                        "epochs": epochs,
+                        "repeat": args.repeat,
+                        "base": rev(args.base),
+                        "new": head,
+                        "base_cpu_s": round(best["base"][1], 3),
+                        "new_cpu_s": round(best["new"][1], 3),
+                        "cpu_ratio_new_over_base": round(best["new"][1] / best["base"][1], 3),
+                        "base_wall_s": round(best["base"][0], 3),
+                        "new_wall_s": round(best["new"][0], 3),
+                        "wall_ratio_new_over_base": round(best["new"][0] / best["base"][0], 3),
+                        "load_1min_before": round(load_before, 2),
+                        "load_1min_after": round(os.getloadavg()[0], 2),
+                    }
+                )
                 print(rows[-1], flush=True)
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -21,8 +21,6 @@ from collusion.data.augment import (
 BILINEAR_ATOL = 2e-3
 
 
-
-
 @pytest.fixture(scope="module")
 def tf():
     import torchvision.transforms.v2.functional as functional

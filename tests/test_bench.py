@@ -41,7 +41,7 @@ def test_quick_benchmark_writes_sane_rows(tmp_path):
     assert (rows.dataset == "digits").all() and (rows.threads == 1).all()
     assert (rows.images_per_s > 0).all() and (rows.peak_memory_mb >= 0).all()
     assert rows.test_accuracy.between(0, 1).all()
-    for model, group in rows.groupby("model"):
+    for _, group in rows.groupby("model"):
         authors = group[group.implementation == "authors_loop"].iloc[0]
         assert authors.ratio_vs_authors == 1
         for _, ours in group[group.implementation == "ours"].iterrows():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from collusion import analysis
@@ -13,14 +12,32 @@ from collusion import analysis
 SELECTIONS = ["best_val", "last"]
 
 
-def write_run(root, aggregation, beta, seed, test_outputs, y_test, best_outputs=None, dataset="digits"):
-    run_dir = root / "runs" / "exp" / dataset / "mlp" / aggregation / f"M{test_outputs.shape[0]}" / f"beta{beta:g}" / f"seed{seed}"
+def write_run(
+    root, aggregation, beta, seed, test_outputs, y_test, best_outputs=None, dataset="digits"
+):
+    run_dir = (
+        root
+        / "runs"
+        / "exp"
+        / dataset
+        / "mlp"
+        / aggregation
+        / f"M{test_outputs.shape[0]}"
+        / f"beta{beta:g}"
+        / f"seed{seed}"
+    )
     run_dir.mkdir(parents=True)
     best = test_outputs if best_outputs is None else best_outputs
     np.savez(
-        run_dir / "predictions.npz", y_test=y_test, y_val=y_test, best_epoch=np.array(1), last_epoch=np.array(2),
-        best_val_test=best.astype(np.float32), last_test=test_outputs.astype(np.float32),
-        best_val_val=best.astype(np.float32), last_val=test_outputs.astype(np.float32),
+        run_dir / "predictions.npz",
+        y_test=y_test,
+        y_val=y_test,
+        best_epoch=np.array(1),
+        last_epoch=np.array(2),
+        best_val_test=best.astype(np.float32),
+        last_test=test_outputs.astype(np.float32),
+        best_val_val=best.astype(np.float32),
+        last_val=test_outputs.astype(np.float32),
     )
     return str(run_dir)
 
@@ -32,13 +49,31 @@ def table(tmp_path):
     # two identical learners predicting (0.7, 0.3) everywhere: accuracy 3/4 at confidence 0.7
     known = np.log(np.tile([0.7, 0.3], (2, 4, 1)))
     dirs = [write_run(tmp_path, "score", 0, 0, known, y)]
-    dirs += [write_run(tmp_path, "score", 1, s, rng.normal(size=(3, 6, 3)), np.array([0, 1, 2, 0, 1, 2])) for s in (0, 1, 2)]
+    dirs += [
+        write_run(tmp_path, "score", 1, s, rng.normal(size=(3, 6, 3)), np.array([0, 1, 2, 0, 1, 2]))
+        for s in (0, 1, 2)
+    ]
     # probability averaging; seed 1 has no best_val predictions (NaN, as train.py writes them)
     prob = [rng.normal(size=(3, 6, 3)) for _ in range(2)]
     dirs.append(write_run(tmp_path, "probability", 1, 0, prob[0], np.arange(6) % 3))
-    dirs.append(write_run(tmp_path, "probability", 1, 1, prob[1], np.arange(6) % 3, np.full((3, 6, 3), np.nan)))
+    dirs.append(
+        write_run(
+            tmp_path, "probability", 1, 1, prob[1], np.arange(6) % 3, np.full((3, 6, 3), np.nan)
+        )
+    )
     # regression with each seed's own test split: different labels
-    dirs += [write_run(tmp_path, "regression", 1, s, rng.normal(size=(3, 5, 1)), rng.normal(size=5), dataset="diabetes") for s in (0, 1)]
+    dirs += [
+        write_run(
+            tmp_path,
+            "regression",
+            1,
+            s,
+            rng.normal(size=(3, 5, 1)),
+            rng.normal(size=5),
+            dataset="diabetes",
+        )
+        for s in (0, 1)
+    ]
     return analysis.calibration_table(dirs, SELECTIONS), dirs
 
 
@@ -51,7 +86,9 @@ def test_one_row_per_run_and_selection_with_the_documented_columns(table):
 
 def test_known_predictions_give_hand_computed_metrics(table):
     frame, _ = table
-    row = frame[(frame["aggregation"] == "score") & (frame["beta"] == 0) & (frame["selection"] == "last")].iloc[0]
+    row = frame[
+        (frame["aggregation"] == "score") & (frame["beta"] == 0) & (frame["selection"] == "last")
+    ].iloc[0]
     assert row["ece"] == pytest.approx(0.05, abs=1e-6)  # |0.75 − 0.7|, float32 logits
     assert row["brier"] == pytest.approx((3 * 0.18 + 0.98) / 4, abs=1e-6)
     assert row["nll"] == pytest.approx(-(3 * math.log(0.7) + math.log(0.3)) / 4, abs=1e-6)
@@ -66,7 +103,9 @@ def test_wood_terms_sum_to_the_loss_per_run_and_over_seeds(table):
     frame, _ = table
     classified = frame[frame["aggregation"] != "regression"].dropna(subset=["wood_ensemble_loss"])
     np.testing.assert_allclose(
-        classified["wood_ensemble_loss"], classified["wood_member_loss"] - classified["wood_diversity"], atol=1e-9
+        classified["wood_ensemble_loss"],
+        classified["wood_member_loss"] - classified["wood_diversity"],
+        atol=1e-9,
     )
     score = frame[(frame["aggregation"] == "score")]
     # score averaging: the geometric-mean ensemble is the run's ensemble, so its loss is the NLL
@@ -75,7 +114,10 @@ def test_wood_terms_sum_to_the_loss_per_run_and_over_seeds(table):
     for _, group in joint.groupby("selection"):
         assert (group["wood_seeds"] == 3).all() and group["wood_bias"].nunique() == 1
         assert group["wood_ensemble_loss"].mean() == pytest.approx(
-            group["wood_bias"].iloc[0] + group["wood_variance"].mean() - group["wood_diversity"].mean(), rel=1e-9
+            group["wood_bias"].iloc[0]
+            + group["wood_variance"].mean()
+            - group["wood_diversity"].mean(),
+            rel=1e-9,
         )
         assert (group["wood_variance"] > 0).all()
 
@@ -91,7 +133,12 @@ def test_missing_predictions_and_differing_test_sets_leave_nan_not_numbers(table
     # probability averaging: the NLL is −log of the mean probability, not the geometric ensemble's
     assert not np.allclose(last["nll"], last["wood_ensemble_loss"])
     regression = frame[frame["aggregation"] == "regression"]
-    assert regression[["ece", "brier", "nll", "disagreement", "wood_bias", "wood_variance"]].isna().all().all()
+    assert (
+        regression[["ece", "brier", "nll", "disagreement", "wood_bias", "wood_variance"]]
+        .isna()
+        .all()
+        .all()
+    )
     assert regression["wood_diversity"].notna().all()  # squared-loss ambiguity, per run
 
 
@@ -105,9 +152,15 @@ def test_regression_wood_terms_are_the_papers_decomposition(table):
         outputs, y = analysis.load_predictions(run_dir, "last")
         parts = {
             key: value.item()
-            for key, value in objective.decomposition(torch.as_tensor(outputs, dtype=torch.float64), torch.as_tensor(y), "regression").items()
+            for key, value in objective.decomposition(
+                torch.as_tensor(outputs, dtype=torch.float64), torch.as_tensor(y), "regression"
+            ).items()
         }
         seed = int(run_dir.rsplit("seed", 1)[1])
-        row = frame[(frame["aggregation"] == "regression") & (frame["seed"] == seed) & (frame["selection"] == "last")].iloc[0]
+        row = frame[
+            (frame["aggregation"] == "regression")
+            & (frame["seed"] == seed)
+            & (frame["selection"] == "last")
+        ].iloc[0]
         assert row["wood_ensemble_loss"] == pytest.approx(parts["L_ens"], rel=1e-6)
         assert row["wood_diversity"] == pytest.approx(parts["DIV"], rel=1e-6)

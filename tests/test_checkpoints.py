@@ -13,8 +13,15 @@ import torch
 from collusion import fingerprint, io, runner
 from collusion.data.prepared import save_prepared
 
-SPEC = dict(arch="mlp", model_options={"hidden": [8]}, aggregation="regression", n_members=2,
-            beta=1.0, seed=0, recipe=dict(epochs=4, lr=0.01, batch_size=16))
+SPEC = dict(
+    arch="mlp",
+    model_options={"hidden": [8]},
+    aggregation="regression",
+    n_members=2,
+    beta=1.0,
+    seed=0,
+    recipe=dict(epochs=4, lr=0.01, batch_size=16),
+)
 SPLIT = {"fractions": [0.6, 0.2, 0.2], "seed": 0, "fixed": True}
 
 
@@ -45,8 +52,15 @@ class Log(stdio.StringIO):
 
 
 def train(run_dir, data, log=None, split=SPLIT, **spec):
-    return runner.train_run({**SPEC, **spec}, split, data, runner.run_paths(run_dir), threads=1,
-                            log_file=log or Log(), checkpoint_seconds=0)
+    return runner.train_run(
+        {**SPEC, **spec},
+        split,
+        data,
+        runner.run_paths(run_dir),
+        threads=1,
+        log_file=log or Log(),
+        checkpoint_seconds=0,
+    )
 
 
 def interrupted(run_dir, data, **spec):
@@ -103,8 +117,16 @@ def test_a_checkpoint_resumes_only_its_own_split_data_and_code(tmp_path, data, c
 
 
 def test_the_code_fingerprint_covers_the_training_modules(tmp_path, monkeypatch):
-    names = {path.relative_to(fingerprint.PACKAGE).as_posix() for path in fingerprint.training_files()}
-    assert {"train.py", "objective.py", "ensemble.py", "models/small.py", "data/prepared.py"} <= names
+    names = {
+        path.relative_to(fingerprint.PACKAGE).as_posix() for path in fingerprint.training_files()
+    }
+    assert {
+        "train.py",
+        "objective.py",
+        "ensemble.py",
+        "models/small.py",
+        "data/prepared.py",
+    } <= names
     assert "figures/beta_sweep.py" not in names and "claims.py" not in names
     copy = tmp_path / "collusion"
     for name in names:
@@ -133,7 +155,10 @@ def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_starts_afresh(tmp_path,
 
 def test_two_trainers_never_share_a_run_directory(tmp_path, data):
     with io.run_lock(tmp_path / "run"):
-        with pytest.raises(io.RunLockedError, match=rf"{tmp_path / 'run'} is being trained by another process \(pid {os.getpid()}"):
+        with pytest.raises(
+            io.RunLockedError,
+            match=rf"{tmp_path / 'run'} is being trained by another process \(pid {os.getpid()}",
+        ):
             train(tmp_path / "run", data)
     assert not (tmp_path / "run" / "history.csv").exists()
     train(tmp_path / "run", data)  # released: the next trainer runs
@@ -163,7 +188,10 @@ def test_a_full_disk_is_reported_as_such(tmp_path):
             full.write(io.serialise({"weights": torch.zeros(1000)}))
             full.flush()
 
-    with pytest.raises(io.OutOfSpaceError, match=rf"no space left on the device while writing {tmp_path / 'checkpoint.pt'}"):
+    with pytest.raises(
+        io.OutOfSpaceError,
+        match=rf"no space left on the device while writing {tmp_path / 'checkpoint.pt'}",
+    ):
         io.atomic_write(tmp_path / "checkpoint.pt", write_to_a_full_disk)
     assert list(tmp_path.iterdir()) == []
 
@@ -171,8 +199,19 @@ def test_a_full_disk_is_reported_as_such(tmp_path):
 def test_every_run_of_a_pack_records_the_pack(tmp_path, data):
     outputs = [runner.run_paths(tmp_path / f"beta{beta}") for beta in (0.0, 2.0)]
     specs = [{**SPEC, "beta": beta} for beta in (0.0, 2.0)]
-    records = runner.train_pack(specs, SPLIT, data, outputs, tmp_path / "pack", threads=1, log_file=Log(),
-                                checkpoint_seconds=0)
+    records = runner.train_pack(
+        specs,
+        SPLIT,
+        data,
+        outputs,
+        tmp_path / "pack",
+        threads=1,
+        log_file=Log(),
+        checkpoint_seconds=0,
+    )
     for record, paths in zip(records, outputs):
-        assert record["pack"] == {"betas": [0.0, 2.0], "checkpoint": str(tmp_path / "pack" / "checkpoint.pt")}
+        assert record["pack"] == {
+            "betas": [0.0, 2.0],
+            "checkpoint": str(tmp_path / "pack" / "checkpoint.pt"),
+        }
         assert json.loads(open(paths.provenance).read())["pack"] == record["pack"]

@@ -38,10 +38,18 @@ def test_the_profile_file_reads_and_the_plugin_accepts_it():
     assert names == list(yaml.safe_load(PROFILE_FILE.read_text())["partitions"])
 
 
-@pytest.mark.parametrize("text, expected", [
-    (90, 90), ("90", 90), ("1:30", 1.5), ("1:30:00", 90), ("2-00:00:00", 2880), ("1-12", 2160),
-    ("1-00:30", 1470),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (90, 90),
+        ("90", 90),
+        ("1:30", 1.5),
+        ("1:30:00", 90),
+        ("2-00:00:00", 2880),
+        ("1-12", 2160),
+        ("1-00:30", 1470),
+    ],
+)
 def test_max_runtime_in_minutes_or_slurm_time(text, expected):
     assert minutes(text, "here") == pytest.approx(expected)
 
@@ -53,11 +61,15 @@ def test_a_bad_time_names_the_key(text):
 
 
 def test_cap_is_the_longest_limit_of_the_partitions_that_can_take_the_job():
-    cluster = Cluster(max_runtime={"short": 60, "long": 1440, "gpu": 720},
-                      max_gpu={"short": 0, "long": 0, "gpu": 2})
+    cluster = Cluster(
+        max_runtime={"short": 60, "long": 1440, "gpu": 720},
+        max_gpu={"short": 0, "long": 0, "gpu": 2},
+    )
     assert cluster.cap(0) == 1440
     assert cluster.cap(1) == 720 and cluster.cap(2) == 720
-    assert cluster.cap(3) == math.inf  # no partition has 3: left to the plugin (and sbatch) to refuse
+    assert (
+        cluster.cap(3) == math.inf
+    )  # no partition has 3: left to the plugin (and sbatch) to refuse
     assert Cluster().cap(1) == math.inf  # no limits known
 
 
@@ -83,27 +95,45 @@ def test_gpu_request_as_gpus_or_gres_with_or_without_model():
     assert model["gpu"] == 1 and model["gpu_model"] == "a100"
     gres = Cluster(**limits, gpu_request="gres").train_resources(10, 1, 1)
     assert gres["gpu"] == 0 and gres["gres"] == "gpu:1"
-    assert Cluster(**limits, gpu_request="gres", gpu_model="v100").train_resources(10, 1, 1)["gres"] == "gpu:v100:1"
+    assert (
+        Cluster(**limits, gpu_request="gres", gpu_model="v100").train_resources(10, 1, 1)["gres"]
+        == "gpu:v100:1"
+    )
     cpu = Cluster(**limits, gpu_request="gres").train_resources(10, 0, 1)
     assert cpu["gpu"] == 0 and "gres" not in cpu
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"partitions": {}}, "needs a `partitions:` mapping"),
-    ({"partitions": {"cpu": {}}, "workflow": {"acount": "x"}}, "workflow.acount"),
-    ({"partitions": {"cpu": {}}, "workflow": {"gpu_request": "gpus"}}, "gpu_request is 'gpus'; allowed: gpu"),
-    ({"partitions": {"cpu": {}}, "workflow": {"signal_seconds": 10}}, "signal_seconds is 10"),
-    ({"partitions": {"cpu": {"max_runtime": 5}}, "workflow": {"signal_seconds": 600}},
-     "partitions.cpu.max_runtime .5 min. is not longer than workflow.signal_seconds"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"partitions": {}}, "needs a `partitions:` mapping"),
+        ({"partitions": {"cpu": {}}, "workflow": {"acount": "x"}}, "workflow.acount"),
+        (
+            {"partitions": {"cpu": {}}, "workflow": {"gpu_request": "gpus"}},
+            "gpu_request is 'gpus'; allowed: gpu",
+        ),
+        ({"partitions": {"cpu": {}}, "workflow": {"signal_seconds": 10}}, "signal_seconds is 10"),
+        (
+            {"partitions": {"cpu": {"max_runtime": 5}}, "workflow": {"signal_seconds": 600}},
+            "partitions.cpu.max_runtime .5 min. is not longer than workflow.signal_seconds",
+        ),
+    ],
+)
 def test_a_bad_cluster_file_says_what_and_how_to_fix(tmp_path, data, message):
     with pytest.raises(ClusterFileError, match=message):
         read_cluster(write(tmp_path, data))
 
 
 # -- the warning signal -------------------------------------------------------------------------------
-SPEC = dict(arch="mlp", model_options={"hidden": [8]}, aggregation="regression", n_members=2,
-            beta=1.0, seed=0, recipe=dict(epochs=5, lr=0.01, batch_size=16))
+SPEC = dict(
+    arch="mlp",
+    model_options={"hidden": [8]},
+    aggregation="regression",
+    n_members=2,
+    beta=1.0,
+    seed=0,
+    recipe=dict(epochs=5, lr=0.01, batch_size=16),
+)
 SPLIT = {"fractions": [0.6, 0.2, 0.2], "seed": 0, "fixed": True}
 
 
@@ -123,8 +153,15 @@ class SignalAt(io.StringIO):
 
 def train(run_dir, data, log):
     # no periodic checkpoint (an hour apart): the one on disk after the stop is the stop's own
-    return runner.train_run(SPEC, SPLIT, data, runner.run_paths(run_dir), threads=1, log_file=log,
-                            checkpoint_seconds=3600)
+    return runner.train_run(
+        SPEC,
+        SPLIT,
+        data,
+        runner.run_paths(run_dir),
+        threads=1,
+        log_file=log,
+        checkpoint_seconds=3600,
+    )
 
 
 def test_usr1_saves_the_checkpoint_stops_and_the_rerun_resumes_to_the_same_result(tmp_path):
@@ -166,13 +203,17 @@ def test_failure_report_shows_every_attempt_the_last_slurm_log_and_the_rule_log(
         "SLURM-job '9' failed, SLURM status is: 'TIMEOUT'. Detailed failure reason unavailable\n"
     )
     never = FailedJob("rule train", "12", [str(tmp_path / "missing.log")])
-    report = failure_report([FailedJob("group train_cpu", "abc-1", [str(rule_log)]), never], main_log, slurm=True)
+    report = failure_report(
+        [FailedJob("group train_cpu", "abc-1", [str(rule_log)]), never], main_log, slurm=True
+    )
     lines = report.splitlines()
     assert lines[0] == "2 job(s) failed; their logs:"
     assert f"SLURM job 7: log {slurm_logs[0]}" in lines
     assert f"SLURM job 9, SLURM state TIMEOUT: log {slurm_logs[1]}" in lines
     assert "   slurmstepd: error: *** JOB 9 CANCELLED DUE TO TIME LIMIT ***" in lines
-    assert "   first attempt" not in lines and "   line 15" not in lines and "   line 16" in lines  # 15 lines
+    assert (
+        "   first attempt" not in lines and "   line 15" not in lines and "   line 16" in lines
+    )  # 15 lines
     assert f"-- last 15 lines of {rule_log}:" in lines and "   epoch 2/8" in lines
     assert "no SLURM job was created for it: sbatch refused the submission" in lines
     assert any(line.startswith(f"-- {tmp_path / 'missing.log'}: not written") for line in lines)

@@ -114,7 +114,8 @@ def test_schema_error_is_a_few_lines_with_the_yaml11_hint(workdir):
 
 def test_duplicate_yaml_key_is_rejected_naming_key_and_file(workdir):
     text = TINY.read_text().replace(
-        "recipes:\n", "recipes:\n  tiny_tabular: {optimizer: sgd, lr: 0.1, batch_size: 8, epochs: 1}\n"
+        "recipes:\n",
+        "recipes:\n  tiny_tabular: {optimizer: sgd, lr: 0.1, batch_size: 8, epochs: 1}\n",
     )
     output = fails_at_start(workdir, "duplicate.yaml", text)
     assert "duplicate.yaml: key 'tiny_tabular' appears twice" in output, output[-3000:]
@@ -123,14 +124,23 @@ def test_duplicate_yaml_key_is_rejected_naming_key_and_file(workdir):
 def test_numbers_of_any_spelling_get_paths_the_wildcards_accept(workdir):
     """β = 1e-05 and 1e6, seed 0.0 and M 3.0 used to plan paths (beta1e-05, seed0.0, M3.0) that no
     rule could make: MissingInputException."""
-    config = broken(lambda c: c["experiments"]["diabetes"].update(
-        betas=[0, 1.0e-5, 1.0e6, 1], seeds=[0.0], ensemble_sizes=[3.0]
-    ))
+    config = broken(
+        lambda c: c["experiments"]["diabetes"].update(
+            betas=[0, 1.0e-5, 1.0e6, 1], seeds=[0.0], ensemble_sizes=[3.0]
+        )
+    )
     path = workdir / "grid.yaml"
     path.write_text(yaml.safe_dump(config))
     result = snakemake(
-        workdir, "results/tables/diabetes/runs.csv", "results/tables/divergence.csv",
-        "-n", "--cores", "1", "--configfile", str(path), timeout=120,
+        workdir,
+        "results/tables/diabetes/runs.csv",
+        "results/tables/divergence.csv",
+        "-n",
+        "--cores",
+        "1",
+        "--configfile",
+        str(path),
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for run in ("M3/beta0/seed0", "M3/beta0.00001/seed0", "M3/beta1000000/seed0", "M3/beta1/seed0"):

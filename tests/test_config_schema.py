@@ -39,15 +39,20 @@ def test_enums_are_the_code_constants():
     assert selections["default"] == list(SELECTIONS)
 
 
-@pytest.mark.parametrize("key, build", [("optimizer", make_optimizer), ("schedule", make_scheduler)])
+@pytest.mark.parametrize(
+    "key, build", [("optimizer", make_optimizer), ("schedule", make_scheduler)]
+)
 def test_optimizer_and_schedule_enums_are_what_training_builds(key, build):
     """Each allowed value builds; any other is refused, naming exactly the schema's values."""
     import torch
 
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([parameter], lr=0.1)
-    target = (lambda recipe: build([parameter], recipe)) if key == "optimizer" else (
-        lambda recipe: build(optimizer, recipe))
+    target = (
+        (lambda recipe: build([parameter], recipe))
+        if key == "optimizer"
+        else (lambda recipe: build(optimizer, recipe))
+    )
     allowed = RECIPE["properties"][key]["enum"]
     for value in allowed:
         target(dataclasses.replace(Recipe(epochs=1, lr=0.1), **{key: value}))
@@ -59,8 +64,11 @@ def test_optimizer_and_schedule_enums_are_what_training_builds(key, build):
 def test_recipe_keys_and_defaults_are_the_dataclass():
     fields = {f.name: f for f in dataclasses.fields(Recipe)}
     assert set(RECIPE["properties"]) == set(fields)
-    required = {name for name, f in fields.items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    required = {
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     assert set(RECIPE["required"]) == required
     for name, f in fields.items():
         if name in required:
@@ -83,7 +91,10 @@ def test_validation_fills_every_default():
     diabetes = config["experiments"]["diabetes"]
     assert diabetes["split"] == {"fractions": [0.6, 0.15, 0.25], "seed": "run", "fixed": True}
     assert config["recipes"]["tiny_images"]["schedule"] == "multistep"
-    assert config["analysis"]["learner_dropout"]["subsets"] == 5 and config["analysis"]["significance"] == 0.05
+    assert (
+        config["analysis"]["learner_dropout"]["subsets"] == 5
+        and config["analysis"]["significance"] == 0.05
+    )
     assert config["data"]["imagenet_size"] == 64 and config["keep_checkpoints"] is True
     # a default is a fresh copy: filling two configs shares no list
     other = load_config(TINY)
@@ -94,7 +105,9 @@ def test_validation_fills_every_default():
 def test_a_renamed_key_fails_naming_the_new_one():
     config = yaml.safe_load(TINY.read_text())
     config["analysis"]["dropout"] = config["analysis"].pop("learner_dropout")
-    with pytest.raises(ConfigError, match=r"^analysis\.dropout has been renamed analysis\.learner_dropout: rename"):
+    with pytest.raises(
+        ConfigError, match=r"^analysis\.dropout has been renamed analysis\.learner_dropout: rename"
+    ):
         validate(config)
 
 

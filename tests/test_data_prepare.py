@@ -345,14 +345,23 @@ def test_mnist1d_is_generated_offline_with_a_fixed_split(tmp_path, monkeypatch):
         assert list(prepared["val_idx"]) == list(range(MNIST1D_VALIDATION))
         assert list(prepared["train_idx"]) == list(range(MNIST1D_VALIDATION, 4000))
         assert list(prepared["test_idx"]) == list(range(4000, 5000))
-        np.testing.assert_array_equal(prepared["X"][4000:, 0], reference["x_test"].astype(np.float32))
+        np.testing.assert_array_equal(
+            prepared["X"][4000:, 0], reference["x_test"].astype(np.float32)
+        )
         np.testing.assert_array_equal(prepared["y"][:4000], reference["y"])
         assert "'seed': 42" in str(prepared["generator"])
     for seed in (0, 1):  # the split does not depend on the run seed
         data = load_dataset(out, None, seed)
-        assert (len(data.train), len(data.val), len(data.test), data.in_shape) == (3200, 800, 1000, (1, 40))
+        assert (len(data.train), len(data.val), len(data.test), data.in_shape) == (
+            3200,
+            800,
+            1000,
+            (1, 40),
+        )
         torch_x = data.normalise(data.val.x)
-        np.testing.assert_array_equal(torch_x.numpy()[:, 0], reference["x"][:800].astype(np.float32))
+        np.testing.assert_array_equal(
+            torch_x.numpy()[:, 0], reference["x"][:800].astype(np.float32)
+        )
 
 
 def test_failed_prepared_write_leaves_nothing(tmp_path, monkeypatch):
@@ -366,6 +375,7 @@ def test_failed_prepared_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(prepared.np, "savez", failing_savez)
     with pytest.raises(RuntimeError, match="killed"):
-        prepared.save_prepared(tmp_path / "d.npz", X=np.zeros((2, 1)), y=np.zeros(2), task="regression",
-                               n_classes=0)
+        prepared.save_prepared(
+            tmp_path / "d.npz", X=np.zeros((2, 1)), y=np.zeros(2), task="regression", n_classes=0
+        )
     assert list(tmp_path.iterdir()) == []

@@ -15,10 +15,10 @@ import yaml
 from collusion.data import sources
 from collusion.data.imagenet import ImageNetMissing, check_imagenet, read_manifest
 from collusion.data.sources import (
+    SOURCES,
     ArchiveError,
     ChecksumError,
     DownloadError,
-    SOURCES,
     configured_source,
     fetch,
 )
@@ -228,7 +228,14 @@ def test_download_rule_fails_once_on_a_checksum_mismatch_despite_global_retries(
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     target = "resources/raw/cifar10/cifar-10-python.tar.gz"
     result = snakemake(
-        workdir, target, "--cores", "1", "--retries", "2", "--configfile", "config.yaml",
+        workdir,
+        target,
+        "--cores",
+        "1",
+        "--retries",
+        "2",
+        "--configfile",
+        "config.yaml",
         timeout=300,
     )
     assert result.returncode != 0

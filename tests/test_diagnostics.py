@@ -14,13 +14,23 @@ finite = st.floats(-10, 10, allow_nan=False, width=64)
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 12), st.just(1)), elements=finite),
-       st.integers(0, 2**32 - 1))
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(1, 6), st.integers(1, 12), st.just(1)), elements=finite
+    ),
+    st.integers(0, 2**32 - 1),
+)
 def test_debiasing_mse_removes_exactly_the_bias_energy(outputs, seed):
     y = np.random.default_rng(seed).normal(size=outputs.shape[1])
     debiased = diagnostics.debias(outputs)
-    np.testing.assert_allclose(debiased.mean(axis=0), outputs.mean(axis=0), atol=1e-9)  # f̄ unchanged
-    np.testing.assert_allclose(debiased.mean(axis=1), np.broadcast_to(outputs.mean(axis=(0, 1)), debiased.mean(axis=1).shape), atol=1e-9)
+    np.testing.assert_allclose(
+        debiased.mean(axis=0), outputs.mean(axis=0), atol=1e-9
+    )  # f̄ unchanged
+    np.testing.assert_allclose(
+        debiased.mean(axis=1),
+        np.broadcast_to(outputs.mean(axis=(0, 1)), debiased.mean(axis=1).shape),
+        atol=1e-9,
+    )
     effect = diagnostics.debias_effect(outputs, y, "regression")
     assert effect["DIV"] - effect["DIV_debiased"] == pytest.approx(effect["bias_energy"], abs=1e-7)
 
@@ -31,7 +41,8 @@ def test_debiasing_hand_computed():
     np.testing.assert_allclose(diagnostics.member_biases(outputs), [[1.5], [-1.5]])
     y = np.zeros(2)
     effect = diagnostics.debias_effect(outputs, y, "regression")
-    # DIV = mean_i Σ_j ½ (f_ij − f̄_i)² = mean(1, 4) = 2.5; debiased learners (1.5, 3.5), (2.5, 2.5): DIV' = mean(.25, .25)
+    # DIV = mean_i Σ_j ½ (f_ij − f̄_i)² = mean(1, 4) = 2.5;
+    # debiased learners (1.5, 3.5), (2.5, 2.5): DIV' = mean(.25, .25)
     assert effect["DIV"] == pytest.approx(2.5)
     assert effect["DIV_debiased"] == pytest.approx(0.25)
     assert effect["DIV_decrease_pct"] == pytest.approx(90.0)
@@ -52,7 +63,9 @@ def constant_learners(m, n=7):
 def test_learner_dropout_enumerates_every_subset_when_they_are_few():
     # keep 3 of 5: C(5, 3) = 10 subsets ≤ 200 requested, so each is evaluated exactly once
     outputs, y = constant_learners(5)
-    errors, exact = diagnostics.learner_dropout(outputs, y, "regression", 0.4, 200, np.random.default_rng(0))
+    errors, exact = diagnostics.learner_dropout(
+        outputs, y, "regression", 0.4, 200, np.random.default_rng(0)
+    )
     expected = sorted(np.mean(s) ** 2 for s in itertools.combinations(range(5), 3))
     assert exact and len(errors) == 10
     np.testing.assert_allclose(sorted(errors), expected)
@@ -64,17 +77,30 @@ def test_learner_dropout_samples_distinct_subsets_when_there_are_many():
     rng = np.random.default_rng(0)
     keep_sets, exact = diagnostics.kept_subsets(10, 5, 20, rng)
     assert not exact and len(set(keep_sets)) == 20 and all(len(k) == 5 for k in keep_sets)
-    errors, exact = diagnostics.learner_dropout(outputs, y, "regression", 0.5, 20, np.random.default_rng(0))
+    errors, exact = diagnostics.learner_dropout(
+        outputs, y, "regression", 0.5, 20, np.random.default_rng(0)
+    )
     assert not exact and len(errors) == 20
     possible = {round(np.mean(s) ** 2, 9) for s in itertools.combinations(range(10), 5)}
     assert {round(e, 9) for e in errors} <= possible
 
 
-@pytest.mark.parametrize(("members", "fraction", "dropped"), [
-    (5, 0.2, 1), (5, 0.4, 2), (5, 0.6, 3),  # the paper's fractions at M = 5
-    (3, 0.2, 0), (3, 0.4, 1), (3, 0.6, 1),  # floor, as the authors: kept 3 (skipped), 2, 2
-    (2, 0.2, 0), (2, 0.6, 1), (10, 0.6, 6), (10, 0.2, 2), (100, 0.29, 29),  # 0.29·100 = 28.999…96
-])
+@pytest.mark.parametrize(
+    ("members", "fraction", "dropped"),
+    [
+        (5, 0.2, 1),
+        (5, 0.4, 2),
+        (5, 0.6, 3),  # the paper's fractions at M = 5
+        (3, 0.2, 0),
+        (3, 0.4, 1),
+        (3, 0.6, 1),  # floor, as the authors: kept 3 (skipped), 2, 2
+        (2, 0.2, 0),
+        (2, 0.6, 1),
+        (10, 0.6, 6),
+        (10, 0.2, 2),
+        (100, 0.29, 29),  # 0.29·100 = 28.999…96
+    ],
+)
 def test_dropped_learners_is_the_floor(members, fraction, dropped):
     assert diagnostics.dropped_learners(members, fraction) == dropped
 

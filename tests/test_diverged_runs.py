@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+
 from pipeline_helpers import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
@@ -13,13 +14,27 @@ pytestmark = pytest.mark.slow
 # diabetes as in the tiny configuration, with a divergence limit on the training DIV that the
 # narrow members pass within 8 epochs at β = 1 (DIV grows with β) but not at β = 0
 CONFIG = {
-    "experiments": {"diverging": {
-        "dataset": "diabetes", "models": ["mlp_narrow"], "aggregations": ["regression"],
-        "ensemble_sizes": [3], "betas": [0, 0.5, 1], "seeds": [0, 1], "recipe": "tight",
-    }},
+    "experiments": {
+        "diverging": {
+            "dataset": "diabetes",
+            "models": ["mlp_narrow"],
+            "aggregations": ["regression"],
+            "ensemble_sizes": [3],
+            "betas": [0, 0.5, 1],
+            "seeds": [0, 1],
+            "recipe": "tight",
+        }
+    },
     "models": {"mlp_narrow": {"arch": "mlp", "hidden": [8, 8]}},
-    "recipes": {"tight": {"optimizer": "adam", "lr": 0.003, "batch_size": 64, "epochs": 8,
-                          "divergence_limit": 0.06}},
+    "recipes": {
+        "tight": {
+            "optimizer": "adam",
+            "lr": 0.003,
+            "batch_size": 64,
+            "epochs": 8,
+            "divergence_limit": 0.06,
+        }
+    },
     "analysis": {"learner_dropout": {"fractions": [0.34], "subsets": 5}},
 }
 
@@ -35,7 +50,9 @@ def test_diverged_runs_are_left_out_and_counted(tmp_path):
     status = {}
     for provenance in (workdir / "results" / "runs").rglob("provenance.json"):
         record = json.loads(provenance.read_text())
-        status[(record["config"]["run"]["beta"], provenance.parent.name)] = record["outcome"]["status"]
+        status[(record["config"]["run"]["beta"], provenance.parent.name)] = record["outcome"][
+            "status"
+        ]
     diverged = {key for key, value in status.items() if value == "diverged"}
     at = {beta: {seed for (b, seed) in diverged if b == beta} for beta in (0.0, 0.5, 1.0)}
     assert at[1.0] and not at[0.0], status  # the premise: β = 1 runs diverged, β = 0 runs did not

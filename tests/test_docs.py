@@ -10,7 +10,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATED = {
-    ".git", ".venv", ".snakemake", ".ruff_cache", ".pytest_cache", "results", "resources", "logs",
+    ".git",
+    ".venv",
+    ".snakemake",
+    ".ruff_cache",
+    ".pytest_cache",
+    "results",
+    "resources",
+    "logs",
 }
 TEXT_SUFFIXES = {".md", ".py", ".yaml", ".yml", ".smk", ".rst", ".cff", ".toml"}
 # The background notes this project started from were never part of the repository; nothing in it
@@ -82,10 +89,15 @@ def test_references_to_docs_paper_name_existing_sections():
 
 def test_nothing_cites_the_uncommitted_paper_md():
     citing = [
-        str(relative) for relative in repo_files()
-        if re.search(rf"\b{re.escape(UNCOMMITTED_NOTES)}", (REPO / relative).read_text(errors="replace"))
+        str(relative)
+        for relative in repo_files()
+        if re.search(
+            rf"\b{re.escape(UNCOMMITTED_NOTES)}", (REPO / relative).read_text(errors="replace")
+        )
     ]
-    assert not citing, f"cite docs/paper.md#<section> instead of {UNCOMMITTED_NOTES} in: {', '.join(citing)}"
+    assert not citing, (
+        f"cite docs/paper.md#<section> instead of {UNCOMMITTED_NOTES} in: {', '.join(citing)}"
+    )
 
 
 def test_readme_map_links_every_figure_module_and_caption():

@@ -8,13 +8,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from collusion import ensemble, models, objective
+from collusion import models, objective
 from collusion.data.prepared import load_dataset, save_prepared
-from collusion.ensemble import Ensemble, member_seed
+from collusion.ensemble import Ensemble, StackedConv1d, block_conv1d, member_seed
 from collusion.models import build_model
 from collusion.train import Recipe, RunSpec, Trainer
-
-
 
 
 def parameters_equal(a: nn.Module, b: nn.Module) -> bool:
@@ -35,7 +33,9 @@ def test_member_seed_is_deterministic_and_distinct():
 
 
 def test_same_seed_same_parameters_different_seed_different():
-    build = lambda seed: Ensemble("mlp", (6,), 3, 4, seed, {"hidden": [8]}, execution="loop")
+    def build(seed):
+        return Ensemble("mlp", (6,), 3, 4, seed, {"hidden": [8]}, execution="loop")
+
     a, b, c = build(7), build(7), build(8)
     assert parameters_equal(a, b)
     for member_a, member_c in zip(a.body.members, c.body.members):
@@ -207,31 +207,40 @@ CONV1D_CASES = [
 ]
 
 
-@pytest.mark.parametrize("length, channels, kernel, stride, padding", [
-    (19, 25, 3, 2, 1),  # the MNIST-1D CNN's second layer (odd length)
-    (10, 25, 3, 2, 1),  # its third
-    (40, 1, 5, 2, 1),  # its first
-    (13, 2, 2, 2, 1),
-    (12, 3, 3, 1, 0),  # stride 1: k shifts of one position
-    (11, 2, 4, 1, 2),
-    (17, 2, 2, 3, 0),  # stride > kernel: unused positions cropped
-    (9, 2, 5, 2, 2),
-])
+@pytest.mark.parametrize(
+    "length, channels, kernel, stride, padding",
+    [
+        (19, 25, 3, 2, 1),  # the MNIST-1D CNN's second layer (odd length)
+        (10, 25, 3, 2, 1),  # its third
+        (40, 1, 5, 2, 1),  # its first
+        (13, 2, 2, 2, 1),
+        (12, 3, 3, 1, 0),  # stride 1: k shifts of one position
+        (11, 2, 4, 1, 2),
+        (17, 2, 2, 3, 0),  # stride > kernel: unused positions cropped
+        (9, 2, 5, 2, 2),
+    ],
+)
 def test_block_convolution_is_each_members_conv1d(length, channels, kernel, stride, padding):
     generator = torch.Generator().manual_seed(length * kernel + stride)
     h = torch.randn(3, 4, length, channels, generator=generator, requires_grad=True)  # (M, N, L, C)
     weight = torch.randn(3, 6, channels, kernel, generator=generator, requires_grad=True)
     bias = torch.randn(3, 1, 6, generator=generator, requires_grad=True)
-    got = ensemble.block_conv1d(h, weight, bias, kernel, stride, padding)
-    expected = torch.stack([
-        F.conv1d(h[j].transpose(1, 2), weight[j], bias[j, 0], stride=stride, padding=padding).transpose(1, 2)
-        for j in range(3)
-    ])
+    got = block_conv1d(h, weight, bias, kernel, stride, padding)
+    expected = torch.stack(
+        [
+            F.conv1d(
+                h[j].transpose(1, 2), weight[j], bias[j, 0], stride=stride, padding=padding
+            ).transpose(1, 2)
+            for j in range(3)
+        ]
+    )
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     probe = torch.randn(expected.shape, generator=generator)
     grads = torch.autograd.grad((got * probe).sum(), (h, weight, bias))
-    for grad, expected_grad in zip(grads, torch.autograd.grad((expected * probe).sum(), (h, weight, bias))):
+    for grad, expected_grad in zip(
+        grads, torch.autograd.grad((expected * probe).sum(), (h, weight, bias))
+    ):
         torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-5)
 
 
@@ -242,7 +251,9 @@ def conv_learner(loop: Ensemble, j: int) -> list[tuple[torch.Tensor, torch.Tenso
 
 @pytest.mark.parametrize("in_shape, out_dim, options", CONV1D_CASES)
 @pytest.mark.parametrize("aggregation, beta", [("score", 0.0), ("probability", 1.0)])
-def test_stacked_conv1d_matches_the_loop_in_outputs_and_gradients(in_shape, out_dim, options, aggregation, beta):
+def test_stacked_conv1d_matches_the_loop_in_outputs_and_gradients(
+    in_shape, out_dim, options, aggregation, beta
+):
     loop = Ensemble("cnn1d", in_shape, out_dim, 3, 5, options, execution="loop")
     stacked = Ensemble("cnn1d", in_shape, out_dim, 3, 5, options)
     assert stacked.execution == "stacked"  # auto stacks the plain 1-D CNN
@@ -257,21 +268,31 @@ def test_stacked_conv1d_matches_the_loop_in_outputs_and_gradients(in_shape, out_
         for i, (weight, bias) in enumerate(conv_learner(loop, j)):
             # initialised from the very same modules; the stacked layout is the layer's own
             assert torch.equal(stacked.body.weights[i].detach()[j], weight.detach())
-            torch.testing.assert_close(stacked.body.weights[i].grad[j], weight.grad, rtol=1e-4, atol=1e-6)
-            torch.testing.assert_close(stacked.body.biases[i].grad[j, 0], bias.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(
+                stacked.body.weights[i].grad[j], weight.grad, rtol=1e-4, atol=1e-6
+            )
+            torch.testing.assert_close(
+                stacked.body.biases[i].grad[j, 0], bias.grad, rtol=1e-4, atol=1e-6
+            )
 
 
 def test_stacked_conv1d_takes_only_what_it_computes():
-    plain = nn.Sequential(nn.Conv1d(1, 2, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(10, 3))
-    assert ensemble.StackedConv1d.supports([plain])
+    plain = nn.Sequential(
+        nn.Conv1d(1, 2, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(10, 3)
+    )
+    assert StackedConv1d.supports([plain])
     for odd in (
         nn.Sequential(nn.Conv1d(1, 2, 3, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(12, 3)),
-        nn.Sequential(nn.Conv1d(1, 2, 3, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(40, 3)),
+        nn.Sequential(
+            nn.Conv1d(1, 2, 3, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(40, 3)
+        ),
         nn.Sequential(nn.Conv1d(1, 2, 3, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(36, 3)),
         nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(36, 3)),  # no ReLU after the conv
-        nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(18, 3)),
+        nn.Sequential(
+            nn.Conv1d(1, 2, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(18, 3)
+        ),
     ):
-        assert not ensemble.StackedConv1d.supports([odd])
+        assert not StackedConv1d.supports([odd])
 
 
 def test_execution_choice_and_bad_execution():
@@ -389,7 +410,8 @@ def test_plain_mlp_patterns_are_stacked_correctly():
 DEVICES = [
     "cpu",
     pytest.param(
-        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+        "cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
     ),
 ]
 # architectures without dropout (so both executions compute exactly the same function in train
@@ -442,7 +464,9 @@ def assert_same_members(loop, vmapped, kind, **tolerance):
         expected, got = member_tensors(loop, j, kind), member_tensors(vmapped, j, kind)
         assert got.keys() == expected.keys()
         for name in expected:
-            torch.testing.assert_close(got[name], expected[name], msg=f"member {j} {kind} {name}", **tolerance)
+            torch.testing.assert_close(
+                got[name], expected[name], msg=f"member {j} {kind} {name}", **tolerance
+            )
 
 
 def image_batch(case, n=10, seed=0, device="cpu"):
@@ -477,7 +501,8 @@ def test_vmapped_and_loop_outputs_gradients_and_batchnorm_statistics_match(case,
 def test_vmapped_and_loop_stay_equal_through_sgd_steps(case, device):
     loop, vmapped = vmap_pair(case, device)
     optimizers = [
-        torch.optim.SGD(e.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4) for e in (loop, vmapped)
+        torch.optim.SGD(e.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        for e in (loop, vmapped)
     ]
     for step in range(4):
         x, y = image_batch(case, seed=step, device=device)
@@ -499,7 +524,9 @@ def test_vmapped_and_loop_stay_equal_through_sgd_steps(case, device):
 
 def test_vmapped_dropout_draws_a_mask_per_member():
     arch, in_shape, out_dim, options = VMAP_CASES["cnn"]
-    ensemble = Ensemble(arch, in_shape, out_dim, 3, 0, {**options, "dropout": 0.5}, execution="vmapped")
+    ensemble = Ensemble(
+        arch, in_shape, out_dim, 3, 0, {**options, "dropout": 0.5}, execution="vmapped"
+    )
     with torch.no_grad():  # three identical learners: any difference comes from the masks
         for param in ensemble.parameters():
             param.copy_(param[0].expand_as(param))
@@ -534,7 +561,9 @@ def test_auto_execution_per_architecture_and_device():
 
 def test_loading_weights_of_another_execution_names_the_fix():
     loop, vmapped = vmap_pair("cnn")
-    with pytest.raises(ValueError, match="saved by the 'loop' execution.*runs 'vmapped'.*execution to 'loop'"):
+    with pytest.raises(
+        ValueError, match="saved by the 'loop' execution.*runs 'vmapped'.*execution to 'loop'"
+    ):
         vmapped.load_state_dict(loop.state_dict())
     with pytest.raises(ValueError, match="saved by the 'vmapped' execution.*runs 'loop'"):
         loop.load_state_dict(vmapped.state_dict())
@@ -548,7 +577,12 @@ def test_trainer_runs_and_resumes_vmapped(tmp_path):
     (stacked weights, BatchNorm-free CNN with dropout: the RNG state comes back too)."""
     data = write_tiny_dataset(tmp_path / "tiny.npz", "images")
     spec = RunSpec(
-        "cnn", {"channels": [2, 3], "hidden": 4}, "probability", 3, 0.5, 1,
+        "cnn",
+        {"channels": [2, 3], "hidden": 4},
+        "probability",
+        3,
+        0.5,
+        1,
         Recipe(epochs=3, lr=0.01, batch_size=8, execution="vmapped"),
     )
     straight = Trainer(spec, data, tmp_path / "straight")
@@ -582,8 +616,15 @@ def test_trainer_on_cuda_vmapped_matches_loop(tmp_path):
     data = load_dataset(tmp_path / "tiny.npz", [0.5, 0.25, 0.25], split_seed=0, device="cuda")
 
     def fit(execution, **recipe):
-        spec = RunSpec("resnet18", {"width": 2}, "score", 3, 0.5, 1,
-                       Recipe(epochs=2, lr=0.05, optimizer="sgd", batch_size=8, execution=execution, **recipe))
+        spec = RunSpec(
+            "resnet18",
+            {"width": 2},
+            "score",
+            3,
+            0.5,
+            1,
+            Recipe(epochs=2, lr=0.05, optimizer="sgd", batch_size=8, execution=execution, **recipe),
+        )
         trainer = Trainer(spec, data, tmp_path / f"{execution}{recipe}", device="cuda")
         assert trainer.ensemble.execution == execution
         trainer.fit(log=lambda message: None)

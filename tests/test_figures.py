@@ -15,7 +15,16 @@ from collusion.figures import common, regime_map
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "workflow" / "report"
-ANALYSES = {"runs", "debias", "learner_dropout", "gen_gap", "dynamics", "curves", "divergence", "calibration"}
+ANALYSES = {
+    "runs",
+    "debias",
+    "learner_dropout",
+    "gen_gap",
+    "dynamics",
+    "curves",
+    "divergence",
+    "calibration",
+}
 
 
 def test_every_registered_output_has_a_builder_caption_and_known_inputs():
@@ -24,8 +33,14 @@ def test_every_registered_output_has_a_builder_caption_and_known_inputs():
         assert (REPORT / f"figure_{name}.rst").exists()
         assert entry.section in figures.SECTIONS
         for source in entry.inputs:
-            assert (source in ANALYSES or source in ("claims", "mitigation_claims")
-                    or (source.startswith("table:") and figures.input_name(source) in figures.PAPER_TABLES)), source
+            assert (
+                source in ANALYSES
+                or source in ("claims", "mitigation_claims")
+                or (
+                    source.startswith("table:")
+                    and figures.input_name(source) in figures.PAPER_TABLES
+                )
+            ), source
     for name, entry in figures.PAPER_TABLES.items():
         assert callable(getattr(tables, entry.builder))
         assert (REPORT / f"table_{name}.rst").exists()
@@ -52,31 +67,64 @@ def test_band_is_one_sd_or_two_sem_over_seeds():
 
 
 def run_rows(**changes):
-    base = dict(experiment="e", dataset="d", model="m", aggregation="score", members=3, beta=0.0, seed=0)
+    base = dict(
+        experiment="e", dataset="d", model="m", aggregation="score", members=3, beta=0.0, seed=0
+    )
     return {**base, **changes}
 
 
 def test_diverged_runs_are_left_out_and_counted():
-    runs = pd.DataFrame([run_rows(seed=0, status="completed"), run_rows(seed=1, status="diverged"),
-                         run_rows(seed=1, status="diverged")])  # two selections of one run
-    curves = pd.DataFrame([{**run_rows(seed=s), "epoch": e, "x": 1.0} for s in (0, 1) for e in (1, 2)])
+    runs = pd.DataFrame(
+        [
+            run_rows(seed=0, status="completed"),
+            run_rows(seed=1, status="diverged"),
+            run_rows(seed=1, status="diverged"),
+        ]
+    )  # two selections of one run
+    curves = pd.DataFrame(
+        [{**run_rows(seed=s), "epoch": e, "x": 1.0} for s in (0, 1) for e in (1, 2)]
+    )
     kept, n_diverged = common.completed_only(curves, runs)
     assert n_diverged == 1
     assert set(kept["seed"]) == {0} and len(kept) == 2 and "status" not in kept
 
 
 def test_each_beta_has_one_colour_everywhere():
-    assert common.beta_colours([0, 0.5, 1]) == [common.beta_colour(0), common.beta_colour(0.5), common.beta_colour(1)]
+    assert common.beta_colours([0, 0.5, 1]) == [
+        common.beta_colour(0),
+        common.beta_colour(0.5),
+        common.beta_colour(1),
+    ]
     assert len({tuple(common.beta_colour(b)) for b in (0, 0.25, 0.5, 0.75, 1)}) == 5
     assert common.beta_colour(1.5) == common.beta_colour(2.0) == common.BETA_ABOVE_ONE
 
 
 def test_pseudo_diversity_ratio_is_train_over_test_div():
-    runs = pd.DataFrame([
-        {**run_rows(seed=0), "selection": "last", "status": "completed", "train_DIV": 2.0, "test_DIV": 1.0},
-        {**run_rows(seed=1), "selection": "last", "status": "completed", "train_DIV": 6.0, "test_DIV": 1.5},
-        {**run_rows(seed=2), "selection": "last", "status": "diverged", "train_DIV": 1e9, "test_DIV": 1.0},
-    ])
+    runs = pd.DataFrame(
+        [
+            {
+                **run_rows(seed=0),
+                "selection": "last",
+                "status": "completed",
+                "train_DIV": 2.0,
+                "test_DIV": 1.0,
+            },
+            {
+                **run_rows(seed=1),
+                "selection": "last",
+                "status": "completed",
+                "train_DIV": 6.0,
+                "test_DIV": 1.5,
+            },
+            {
+                **run_rows(seed=2),
+                "selection": "last",
+                "status": "diverged",
+                "train_DIV": 1e9,
+                "test_DIV": 1.0,
+            },
+        ]
+    )
     row = tables.pseudo_diversity(runs).iloc[0]
     assert row["seeds"] == 2
     assert row["DIV_train_test_ratio_mean"] == pytest.approx(3.0)  # (2/1 + 6/1.5) / 2
@@ -85,14 +133,28 @@ def test_pseudo_diversity_ratio_is_train_over_test_div():
 
 
 def size_config():
-    experiment = dict(dataset="c", models=["r18", "r34"], aggregations=["score", "probability"], ensemble_sizes=[5],
-                      betas=[0, 1], seeds=[0, 1], recipe="cifar")
-    return {"experiments": {
-        "c10": experiment,
-        "c10_size": {**experiment, "models": ["r18"], "aggregations": ["score"], "ensemble_sizes": [2, 10]},
-        "c10_other_recipe": {**experiment, "recipe": "other"},
-        "c10_double_softmax": {**experiment, "aggregations": ["probability_double_softmax"]},
-    }}
+    experiment = dict(
+        dataset="c",
+        models=["r18", "r34"],
+        aggregations=["score", "probability"],
+        ensemble_sizes=[5],
+        betas=[0, 1],
+        seeds=[0, 1],
+        recipe="cifar",
+    )
+    return {
+        "experiments": {
+            "c10": experiment,
+            "c10_size": {
+                **experiment,
+                "models": ["r18"],
+                "aggregations": ["score"],
+                "ensemble_sizes": [2, 10],
+            },
+            "c10_other_recipe": {**experiment, "recipe": "other"},
+            "c10_double_softmax": {**experiment, "aggregations": ["probability_double_softmax"]},
+        }
+    }
 
 
 def test_size_study_reads_its_shared_size_from_the_partner_experiment():
@@ -100,20 +162,39 @@ def test_size_study_reads_its_shared_size_from_the_partner_experiment():
     studies = figures.size_study_partners(config)
     assert studies == {"c10_size": ["c10"]}  # not another recipe, not another aggregation
     rows = []
-    for name, members, model, aggregation in [("c10", 5, "r18", "score"), ("c10", 5, "r34", "score"),
-                                              ("c10", 5, "r18", "probability"), ("c10_size", 2, "r18", "score"),
-                                              ("c10_size", 10, "r18", "score"), ("c10_other_recipe", 5, "r18", "score")]:
+    for name, members, model, aggregation in [
+        ("c10", 5, "r18", "score"),
+        ("c10", 5, "r34", "score"),
+        ("c10", 5, "r18", "probability"),
+        ("c10_size", 2, "r18", "score"),
+        ("c10_size", 10, "r18", "score"),
+        ("c10_other_recipe", 5, "r18", "score"),
+    ]:
         for seed in (0, 1):
             for beta in (0.0, 1.0):
-                rows.append({**run_rows(experiment=name, dataset="c", model=model, aggregation=aggregation,
-                                        members=members, beta=beta, seed=seed),
-                             "selection": "best_val", "status": "completed",
-                             "test_error": 0.1 * members + beta + 0.01 * seed})
+                rows.append(
+                    {
+                        **run_rows(
+                            experiment=name,
+                            dataset="c",
+                            model=model,
+                            aggregation=aggregation,
+                            members=members,
+                            beta=beta,
+                            seed=seed,
+                        ),
+                        "selection": "best_val",
+                        "status": "completed",
+                        "test_error": 0.1 * members + beta + 0.01 * seed,
+                    }
+                )
     table = tables.ensemble_size(pd.DataFrame(rows), studies)
     assert sorted(table["members"].unique()) == [2, 5, 10]
     assert set(table["model"]) == {"r18"} and set(table["aggregation"]) == {"score"}
     assert set(table.loc[table["members"] == 5, "experiment"]) == {"c10"}
-    assert (table["seeds"] == 2).all() and len(table) == 3 * 2  # each (M, β) once: nothing counted twice
+    assert (table["seeds"] == 2).all() and len(
+        table
+    ) == 3 * 2  # each (M, β) once: nothing counted twice
     five = table[(table["members"] == 5) & (table["beta"] == 1.0)].iloc[0]
     assert five["test_error_mean"] == pytest.approx(0.5 + 1 + 0.005)
 
@@ -132,16 +213,35 @@ def synthetic_claims(tmp_path) -> pd.DataFrame:
             for selection in ("best_val", "last"):
                 for endpoint in ("test_error", "test_nll"):
                     diffs = rng.normal(claim - 3, 1, 5)
-                    rows.append({
-                        "claim": claim, "experiment": dataset, "dataset": dataset, "model": model,
-                        "aggregation": aggregation, "members": members, "selection": selection,
-                        "endpoint": endpoint, "primary": selection == "best_val" and endpoint == "test_error",
-                        "n_seeds": 5, "beta0_mean": 0.1, "beta1_mean": 0.2, "diff_mean": diffs.mean(),
-                        "ci_low": np.nan, "ci_high": np.nan, "effect": diffs.mean(), "threshold": "",
-                        "p_exact": 0.06, "p_t": 0.05, "p_holm": 0.1, "p_bh": 0.1,
-                        "verdict": verdicts[(claim + index) % len(verdicts)], "n_diverged": 0,
-                        "per_seed": ";".join(f"{seed}:{d:.6f}" for seed, d in enumerate(diffs)), "note": "",
-                    })
+                    rows.append(
+                        {
+                            "claim": claim,
+                            "experiment": dataset,
+                            "dataset": dataset,
+                            "model": model,
+                            "aggregation": aggregation,
+                            "members": members,
+                            "selection": selection,
+                            "endpoint": endpoint,
+                            "primary": selection == "best_val" and endpoint == "test_error",
+                            "n_seeds": 5,
+                            "beta0_mean": 0.1,
+                            "beta1_mean": 0.2,
+                            "diff_mean": diffs.mean(),
+                            "ci_low": np.nan,
+                            "ci_high": np.nan,
+                            "effect": diffs.mean(),
+                            "threshold": "",
+                            "p_exact": 0.06,
+                            "p_t": 0.05,
+                            "p_holm": 0.1,
+                            "p_bh": 0.1,
+                            "verdict": verdicts[(claim + index) % len(verdicts)],
+                            "n_diverged": 0,
+                            "per_seed": ";".join(f"{seed}:{d:.6f}" for seed, d in enumerate(diffs)),
+                            "note": "",
+                        }
+                    )
     path = tmp_path / "claims.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return pd.read_csv(path)  # through the CSV, as the figure reads it
@@ -176,19 +276,26 @@ def test_regime_map_cells_are_the_claims_tables_primary_rows(tmp_path):
 
     fig = regime_map.draw({"claims": claims})
     panels = [ax for ax in fig.axes if ax.images]
-    assert [ax.get_title() for ax in panels] == [common.SELECTION_LABEL["best_val"], common.SELECTION_LABEL["last"]]
+    assert [ax.get_title() for ax in panels] == [
+        common.SELECTION_LABEL["best_val"],
+        common.SELECTION_LABEL["last"],
+    ]
     settings = sorted(cells["setting"].unique())
     columns = sorted(cells["column"].unique(), key=lambda c: int(c.split(" · ")[0]))
     for ax, selection in zip(panels, ("best_val", "last")):
         image = ax.images[0].get_array()
-        marks = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+        marks = {
+            (round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts
+        }
         part = cells[cells["selection"] == selection]
         assert len(part) == len(marks)  # one mark per row, no more
         assert (~np.ma.getmaskarray(image)).sum() == part["d_z"].notna().sum()
         for cell in part.itertuples():
             i, j = settings.index(cell.setting), columns.index(cell.column)
             if not math.isnan(cell.d_z):
-                assert image[i, j] == pytest.approx(np.clip(cell.d_z, -regime_map.D_LIMIT, regime_map.D_LIMIT))
+                assert image[i, j] == pytest.approx(
+                    np.clip(cell.d_z, -regime_map.D_LIMIT, regime_map.D_LIMIT)
+                )
             assert marks[(i, j)] == cell.mark
 
 
@@ -210,10 +317,27 @@ def test_claims_view_puts_primary_rows_first(tmp_path):
 def test_ensemble_size_figure_draws_one_line_per_beta_and_selection():
     from collusion.figures import ensemble_size
 
-    table = pd.DataFrame([{"study": "s", "experiment": "s" if m != 5 else "p", "dataset": "c", "model": "r18",
-                           "aggregation": "score", "members": m, "selection": selection, "beta": beta,
-                           "test_error_mean": 0.1 + beta / m, "test_error_sem": 0.01, "test_error_sd": 0.02, "seeds": 2}
-                          for m in (2, 5, 10) for beta in (0.0, 1.0) for selection in ("best_val", "last")])
+    table = pd.DataFrame(
+        [
+            {
+                "study": "s",
+                "experiment": "s" if m != 5 else "p",
+                "dataset": "c",
+                "model": "r18",
+                "aggregation": "score",
+                "members": m,
+                "selection": selection,
+                "beta": beta,
+                "test_error_mean": 0.1 + beta / m,
+                "test_error_sem": 0.01,
+                "test_error_sd": 0.02,
+                "seeds": 2,
+            }
+            for m in (2, 5, 10)
+            for beta in (0.0, 1.0)
+            for selection in ("best_val", "last")
+        ]
+    )
     fig = ensemble_size.draw({"ensemble_size": table})
     panels = [ax for ax in fig.axes if ax.get_visible() and ax.lines]
     assert len(panels) == 2  # one row per selection
@@ -238,7 +362,10 @@ def test_a_figure_is_drawn_on_its_own_from_the_tables_a_run_left(tmp_path, capsy
 def test_figure_inputs_are_read_where_the_pipeline_writes_them():
     from collusion.figures import source_paths
 
-    assert source_paths("gen_gap", ["a", "b"]) == ["results/tables/a/gen_gap.csv", "results/tables/b/gen_gap.csv"]
+    assert source_paths("gen_gap", ["a", "b"]) == [
+        "results/tables/a/gen_gap.csv",
+        "results/tables/b/gen_gap.csv",
+    ]
     assert source_paths("table:ensemble_size", ["a"]) == ["results/paper/tables/ensemble_size.csv"]
     assert source_paths("claims", ["a"]) == ["results/paper/claims.csv"]
     assert source_paths("divergence", ["a"]) == ["results/tables/divergence.csv"]
@@ -246,16 +373,32 @@ def test_figure_inputs_are_read_where_the_pipeline_writes_them():
 
 # --- the capacity map: width × M -----------------------------------------------------------------
 
+
 def capacity_config():
-    experiment = {"dataset": "mnist1d", "aggregations": ["score"], "ensemble_sizes": [2, 5], "recipe": "r"}
-    return {"experiments": {
-        "capacity": {**experiment, "models": ["w16", "w128", "default", "cnn"], "betas": [0.0, 0.5, 1.0]},
-        "no_joint": {**experiment, "models": ["w16", "w128"], "betas": [0.0, 0.5]},
-        "one_width": {**experiment, "models": ["w16", "w16_deep"], "betas": [0.0, 1.0]},
-    }, "models": {
-        "w16": {"arch": "mlp", "hidden": [16, 16]}, "w16_deep": {"arch": "mlp", "hidden": [16, 16, 16]},
-        "w128": {"arch": "mlp", "hidden": [128, 128]}, "default": {"arch": "mlp"}, "cnn": {"arch": "cnn1d"},
-    }}
+    experiment = {
+        "dataset": "mnist1d",
+        "aggregations": ["score"],
+        "ensemble_sizes": [2, 5],
+        "recipe": "r",
+    }
+    return {
+        "experiments": {
+            "capacity": {
+                **experiment,
+                "models": ["w16", "w128", "default", "cnn"],
+                "betas": [0.0, 0.5, 1.0],
+            },
+            "no_joint": {**experiment, "models": ["w16", "w128"], "betas": [0.0, 0.5]},
+            "one_width": {**experiment, "models": ["w16", "w16_deep"], "betas": [0.0, 1.0]},
+        },
+        "models": {
+            "w16": {"arch": "mlp", "hidden": [16, 16]},
+            "w16_deep": {"arch": "mlp", "hidden": [16, 16, 16]},
+            "w128": {"arch": "mlp", "hidden": [128, 128]},
+            "default": {"arch": "mlp"},
+            "cnn": {"arch": "cnn1d"},
+        },
+    }
 
 
 def test_capacity_studies_are_the_experiments_that_vary_width_with_both_extreme_betas():
@@ -270,10 +413,22 @@ def capacity_table(p_holm):
         for members in (2, 5):
             for selection in ("best_val", "last"):
                 diff = 0.04 if width == 16 else -0.01
-                rows.append({"experiment": "capacity", "dataset": "mnist1d", "model": f"w{width}", "width": width,
-                             "aggregation": "score", "members": members, "selection": selection,
-                             "diff_mean": diff, "ci_low": diff - 0.01, "ci_high": diff + 0.01,
-                             "p_holm": p_holm if width == 16 else 1.0, "DIV_ratio": 10.0 * members})
+                rows.append(
+                    {
+                        "experiment": "capacity",
+                        "dataset": "mnist1d",
+                        "model": f"w{width}",
+                        "width": width,
+                        "aggregation": "score",
+                        "members": members,
+                        "selection": selection,
+                        "diff_mean": diff,
+                        "ci_low": diff - 0.01,
+                        "ci_high": diff + 0.01,
+                        "p_holm": p_holm if width == 16 else 1.0,
+                        "DIV_ratio": 10.0 * members,
+                    }
+                )
     return pd.DataFrame(rows, columns=list(rows[0]))
 
 

@@ -12,7 +12,9 @@ from collusion import pipeline
 from collusion.config_errors import validate
 from collusion.train import Recipe
 
-OPEN_QUESTIONS = yaml.safe_load((Path(__file__).parents[1] / "config" / "open_questions.yaml").read_text())
+OPEN_QUESTIONS = yaml.safe_load(
+    (Path(__file__).parents[1] / "config" / "open_questions.yaml").read_text()
+)
 MITIGATED = [name for name, exp in OPEN_QUESTIONS["experiments"].items() if "baseline" in exp]
 
 
@@ -39,8 +41,12 @@ def test_open_questions_pairs_every_mitigation_with_its_baseline():
 BAD = {
     "penalty under probability averaging": (
         lambda c: c["experiments"]["debiasing_penalty"].update(aggregations=["probability"]),
-        ["experiments.debiasing_penalty", "debiasing_penalty needs an ensemble that averages raw outputs",
-         "'probability'", "set debiasing_penalty: 0"],
+        [
+            "experiments.debiasing_penalty",
+            "debiasing_penalty needs an ensemble that averages raw outputs",
+            "'probability'",
+            "set debiasing_penalty: 0",
+        ],
     ),
     "unknown baseline": (
         lambda c: c["experiments"]["learner_dropout"].update(baseline="nope"),

@@ -26,7 +26,9 @@ def data(tmp_path, n=60, classes=4):
 
 
 def specs(betas=(1.0,), aggregation="score", **recipe):
-    recipe = Recipe(**{"epochs": 4, "lr": 0.01, "batch_size": 8, **recipe})  # 5 minibatches an epoch
+    recipe = Recipe(
+        **{"epochs": 4, "lr": 0.01, "batch_size": 8, **recipe}
+    )  # 5 minibatches an epoch
     return [RunSpec("mlp", {"hidden": [8]}, aggregation, 4, beta, 3, recipe) for beta in betas]
 
 
@@ -62,7 +64,9 @@ class Unmitigated(Trainer):
 @pytest.mark.parametrize("aggregation", ["score", "probability"])
 def test_options_off_train_exactly_as_plain_beta_objective(aggregation, tmp_path):
     dataset = data(tmp_path)
-    run_specs = specs((0.0, 0.5, 1.0), aggregation, learner_dropout=0.0, debiasing_penalty=0.0, beta_warmup=0)
+    run_specs = specs(
+        (0.0, 0.5, 1.0), aggregation, learner_dropout=0.0, debiasing_penalty=0.0, beta_warmup=0
+    )
     assert run_specs[0].recipe == Recipe(epochs=4, lr=0.01, batch_size=8)  # the defaults are off
     today = fit(run_specs, dataset, tmp_path / "today", Unmitigated)
     off = fit(run_specs, dataset, tmp_path / "off")
@@ -77,19 +81,25 @@ def test_the_objective_each_option_trains(tmp_path):
     keep = torch.tensor([True, False, True, True])
 
     trainer = Trainer(specs(learner_dropout=0.5), dataset, tmp_path / "a")
-    assert torch.equal(trainer.run_objective(0, outputs, y, keep),
-                       objective.learner_dropout_objective(outputs, y, "score", 1.0, keep))
+    assert torch.equal(
+        trainer.run_objective(0, outputs, y, keep),
+        objective.learner_dropout_objective(outputs, y, "score", 1.0, keep),
+    )
 
     trainer = Trainer(specs(debiasing_penalty=0.3), dataset, tmp_path / "b")
-    assert torch.equal(trainer.run_objective(0, outputs, y, None),
-                       objective.debiased_objective(outputs, y, "score", 1.0, 0.3))
+    assert torch.equal(
+        trainer.run_objective(0, outputs, y, None),
+        objective.debiased_objective(outputs, y, "score", 1.0, 0.3),
+    )
 
     trainer = Trainer(specs(beta_warmup=2), dataset, tmp_path / "c")
     assert trainer.steps_per_period() == 5  # 36 examples in minibatches of 8
     for step, beta in [(0, 0.0), (1, 0.1), (5, 0.5), (9, 0.9), (10, 1.0), (17, 1.0)]:
         trainer.step = step
-        assert torch.equal(trainer.run_objective(0, outputs, y, None),
-                           objective.beta_objective(outputs, y, "score", beta)), step
+        assert torch.equal(
+            trainer.run_objective(0, outputs, y, None),
+            objective.beta_objective(outputs, y, "score", beta),
+        ), step
 
 
 @pytest.mark.parametrize("mitigation", MITIGATIONS)
@@ -128,7 +138,9 @@ def test_with_dropout_a_pack_trains_every_beta_as_alone(tmp_path):
 
 def test_a_mitigated_pack_killed_midway_resumes_to_the_same_result(tmp_path):
     dataset = data(tmp_path)
-    run_specs = specs((0.5, 1.0), epochs=5, learner_dropout=0.5, debiasing_penalty=0.5, beta_warmup=3)
+    run_specs = specs(
+        (0.5, 1.0), epochs=5, learner_dropout=0.5, debiasing_penalty=0.5, beta_warmup=3
+    )
     reference = fit(run_specs, dataset, tmp_path / "reference")
 
     class Killed(Exception):
@@ -139,7 +151,9 @@ def test_a_mitigated_pack_killed_midway_resumes_to_the_same_result(tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        Trainer(run_specs, dataset, tmp_path / "killed", checkpoint_seconds=0).fit(log=kill_after_epoch_2)
+        Trainer(run_specs, dataset, tmp_path / "killed", checkpoint_seconds=0).fit(
+            log=kill_after_epoch_2
+        )
     resumed = fit(run_specs, dataset, tmp_path / "killed")
     assert resumed.resumed_from == 2  # mid warm-up, with masks drawn: both streams restored
     for b in range(2):
@@ -147,21 +161,30 @@ def test_a_mitigated_pack_killed_midway_resumes_to_the_same_result(tmp_path):
 
 
 def test_the_options_name_the_run():
-    hashes = {s[0].hash() for s in [specs()] + [specs(**options) for options in MITIGATIONS.values()]}
+    hashes = {
+        s[0].hash() for s in [specs()] + [specs(**options) for options in MITIGATIONS.values()]
+    }
     assert len(hashes) == 1 + len(MITIGATIONS)
 
 
 @pytest.mark.parametrize("aggregation", ["probability", "probability_double_softmax"])
 def test_the_debiasing_penalty_is_refused_for_probability_averaging(aggregation, tmp_path):
-    with pytest.raises(ValueError, match="debiasing_penalty needs an ensemble that averages raw outputs"):
-        Trainer(specs(aggregation=aggregation, debiasing_penalty=1.0), data(tmp_path), tmp_path / "run")
+    with pytest.raises(
+        ValueError, match="debiasing_penalty needs an ensemble that averages raw outputs"
+    ):
+        Trainer(
+            specs(aggregation=aggregation, debiasing_penalty=1.0), data(tmp_path), tmp_path / "run"
+        )
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"learner_dropout": 1.0}, "learner_dropout is a rate in"),
-    ({"debiasing_penalty": -1.0}, "debiasing_penalty must be >= 0"),
-    ({"beta_warmup": 1.5}, "beta_warmup is a whole number"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"learner_dropout": 1.0}, "learner_dropout is a rate in"),
+        ({"debiasing_penalty": -1.0}, "debiasing_penalty must be >= 0"),
+        ({"beta_warmup": 1.5}, "beta_warmup is a whole number"),
+    ],
+)
 def test_out_of_range_options_are_refused(options, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         Trainer(specs(**options), data(tmp_path), tmp_path / "run")

@@ -33,8 +33,6 @@ CASES = [
 ]
 
 
-
-
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

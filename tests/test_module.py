@@ -17,7 +17,9 @@ def test_another_workflow_uses_it_as_a_module_and_plans_a_figure(tmp_path):
         "    config: config\n\n\n"
         "use rule * from collusion\n"
     )
-    result = snakemake(outer, "-n", "--cores", "1", "results/paper/figures/gen_gap.pdf", timeout=300)
+    result = snakemake(
+        outer, "-n", "--cores", "1", "results/paper/figures/gen_gap.pdf", timeout=300
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "rule figure_gen_gap:" in output

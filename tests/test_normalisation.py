@@ -20,7 +20,9 @@ def test_digits_is_standardised_on_its_training_part(tmp_path):
         assert "mean" not in archive.files  # nothing computed over all 1797 images is stored
     dataset = load_dataset(path, FRACTIONS, split_seed=0)
     train = normalised(dataset, "train")
-    assert train.mean() == pytest.approx(0.0, abs=1e-5) and train.std() == pytest.approx(1.0, abs=1e-5)
+    assert train.mean() == pytest.approx(0.0, abs=1e-5) and train.std() == pytest.approx(
+        1.0, abs=1e-5
+    )
     assert abs(normalised(dataset, "test").mean()) > 1e-4  # the test part is not the reference
 
 

@@ -19,8 +19,6 @@ CLASSIFICATION = ("score", "probability", "probability_double_softmax")
 PROPERTY = settings(max_examples=50, deadline=None)
 
 
-
-
 # -- strategies ------------------------------------------------------------------------------------
 @st.composite
 def problems(draw, aggregation: str, min_members: int = 1, bound: float = 8.0):
@@ -342,14 +340,20 @@ def test_beta_objectives_of_a_pack_are_each_ensembles_beta_objective_exactly(agg
     packed = objective.beta_objectives(outputs, y, aggregation, PACK_BETAS)
     packed.sum().backward()
     packed_grad, outputs.grad = outputs.grad, None
-    alone = torch.stack([objective.beta_objective(outputs[b], y, aggregation, beta)
-                         for b, beta in enumerate(PACK_BETAS)])
+    alone = torch.stack(
+        [
+            objective.beta_objective(outputs[b], y, aggregation, beta)
+            for b, beta in enumerate(PACK_BETAS)
+        ]
+    )
     alone.sum().backward()
     assert packed.shape == (len(PACK_BETAS),)
     assert torch.equal(packed, alone)  # bit for bit: a pack trains each β as it trains alone
     assert torch.equal(packed_grad, outputs.grad)
     # and ensemble b's value does not depend on which others share the pack
-    assert torch.equal(objective.beta_objectives(outputs[2:3], y, aggregation, PACK_BETAS[2:3]), packed[2:3])
+    assert torch.equal(
+        objective.beta_objectives(outputs[2:3], y, aggregation, PACK_BETAS[2:3]), packed[2:3]
+    )
 
 
 @pytest.mark.parametrize("aggregation", AGGREGATIONS)
@@ -360,9 +364,15 @@ def test_losses_and_predictions_of_a_pack_are_each_ensembles(aggregation):
     for b in range(len(PACK_BETAS)):
         one_ensemble, one_members = objective.per_sample_losses(outputs[b], y, aggregation)
         assert torch.equal(ensemble[b], one_ensemble) and torch.equal(members[b], one_members)
-        assert torch.equal(objective.aggregate(outputs, aggregation)[b], objective.aggregate(outputs[b], aggregation))
+        assert torch.equal(
+            objective.aggregate(outputs, aggregation)[b],
+            objective.aggregate(outputs[b], aggregation),
+        )
         if aggregation != "regression":
-            for got, expected in zip(objective.predictions(outputs, aggregation), objective.predictions(outputs[b], aggregation)):
+            for got, expected in zip(
+                objective.predictions(outputs, aggregation),
+                objective.predictions(outputs[b], aggregation),
+            ):
                 assert torch.equal(got[b], expected)
 
 
@@ -478,7 +488,10 @@ def all_masks(members, rate):
     for bits in itertools.product([False, True], repeat=members):
         if any(bits):
             kept = sum(bits)
-            yield torch.tensor(bits), (1 - rate) ** kept * rate ** (members - kept) / (1 - rate**members)
+            yield (
+                torch.tensor(bits),
+                (1 - rate) ** kept * rate ** (members - kept) / (1 - rate**members),
+            )
 
 
 @pytest.mark.parametrize("members, rate", [(2, 0.5), (4, 0.3), (5, 0.8)])
@@ -493,7 +506,9 @@ def test_learner_dropout_in_expectation_for_mse_is_a_smaller_beta(members, rate)
         )
         equivalent = objective.learner_dropout_mse_beta(beta, rate, members)
         assert 0 < equivalent < beta
-        torch.testing.assert_close(expected, objective.beta_objective(outputs, y, "regression", equivalent))
+        torch.testing.assert_close(
+            expected, objective.beta_objective(outputs, y, "regression", equivalent)
+        )
     # M = 2, p = 1/2: masks {1}, {2}, {1, 2} equally likely; c = P(s = 1)·(2 − 1)/(1·1) = 2/3
     assert objective.learner_dropout_mse_beta(1.0, 0.5, 2) == pytest.approx(1 - 2 / 3)
     assert objective.learner_dropout_mse_beta(1.0, 0.0, members) == 1.0
@@ -505,7 +520,8 @@ def test_learner_dropout_in_expectation_for_score_averaging_is_at_least_the_beta
     outputs = 3 * torch.randn(4, 8, 3, dtype=torch.float64, generator=g)
     y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     expected = sum(
-        p * objective.learner_dropout_objective(outputs, y, "score", 1.0, keep) for keep, p in all_masks(4, 0.4)
+        p * objective.learner_dropout_objective(outputs, y, "score", 1.0, keep)
+        for keep, p in all_masks(4, 0.4)
     )
     assert expected > objective.beta_objective(outputs, y, "score", 1.0)
 
@@ -521,9 +537,13 @@ def test_learner_dropout_bad_mask_raises():
     with pytest.raises(ValueError, match=r"boolean mask of shape \(3,\)"):
         objective.learner_dropout_objective(outputs, y, "regression", 1.0, torch.ones(3))
     with pytest.raises(ValueError, match=r"boolean mask of shape \(3,\)"):
-        objective.learner_dropout_objective(outputs, y, "regression", 1.0, torch.ones(2, dtype=torch.bool))
+        objective.learner_dropout_objective(
+            outputs, y, "regression", 1.0, torch.ones(2, dtype=torch.bool)
+        )
     with pytest.raises(ValueError, match="drops every learner"):
-        objective.learner_dropout_objective(outputs, y, "regression", 1.0, torch.zeros(3, dtype=torch.bool))
+        objective.learner_dropout_objective(
+            outputs, y, "regression", 1.0, torch.zeros(3, dtype=torch.bool)
+        )
 
 
 def test_debiasing_penalty_hand_computed():
@@ -582,7 +602,8 @@ def test_debiasing_penalty_at_lambda_beta_stops_rewarding_the_offsets_for_mse(pr
     debiased = torch.from_numpy(diagnostics.debias(outputs.numpy()))
     div_debiased = objective.decomposition(debiased, y, "regression")["DIV"]
     torch.testing.assert_close(
-        objective.debiased_objective(outputs, y, "regression", beta, beta), parts["L_ind"] - beta * div_debiased
+        objective.debiased_objective(outputs, y, "regression", beta, beta),
+        parts["L_ind"] - beta * div_debiased,
     )
 
 

@@ -1,6 +1,5 @@
 """Several β trained as one pack give, β by β, exactly what each β gives trained alone."""
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,8 +14,16 @@ def sequences(tmp_path, n=120, classes=4):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, 1, 40)).astype(np.float32)
     y = rng.integers(0, classes, n)
-    save_prepared(tmp_path / "s.npz", X=X, y=y, task="classification", n_classes=classes,
-                  scale=np.float32(1), mean=np.zeros(1, np.float32), std=np.ones(1, np.float32))
+    save_prepared(
+        tmp_path / "s.npz",
+        X=X,
+        y=y,
+        task="classification",
+        n_classes=classes,
+        scale=np.float32(1),
+        mean=np.zeros(1, np.float32),
+        std=np.ones(1, np.float32),
+    )
     return load_dataset(tmp_path / "s.npz", [0.6, 0.2, 0.2], 0)
 
 
@@ -45,8 +52,9 @@ def without_seconds(history):
 
 def assert_same_run(packed: Trainer, b: int, alone: Trainer, tmp_path):
     """History, selection, status and both selections' predictions: identical, bit for bit."""
-    pd.testing.assert_frame_equal(without_seconds(packed.runs[b].history), without_seconds(alone.history),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        without_seconds(packed.runs[b].history), without_seconds(alone.history), check_exact=True
+    )
     assert packed.outcome(b) | {"train_seconds": 0} == alone.outcome() | {"train_seconds": 0}
     packed.write_outputs(tmp_path / "ph.csv", tmp_path / "pp.npz", b)
     alone.write_outputs(tmp_path / "ah.csv", tmp_path / "ap.npz")
@@ -71,24 +79,34 @@ def test_a_pack_trains_every_beta_exactly_as_alone(case, tmp_path):
     arch, options, aggregation, make_data, execution = CASES[case]
     data = make_data(tmp_path)
     betas = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5]
-    packed = fit(specs(arch, options, aggregation, betas, execution=execution), data, tmp_path / "pack")
+    packed = fit(
+        specs(arch, options, aggregation, betas, execution=execution), data, tmp_path / "pack"
+    )
     # stacked MLPs: one program of B × M members; any other execution: a program per β
     assert len(packed.ensembles) == (1 if arch == "mlp" else len(betas))
     for b, beta in enumerate(betas):
-        alone = fit(specs(arch, options, aggregation, [beta], execution=execution), data, tmp_path / f"b{b}")
+        alone = fit(
+            specs(arch, options, aggregation, [beta], execution=execution), data, tmp_path / f"b{b}"
+        )
         assert_same_run(packed, b, alone, tmp_path)
 
 
 def test_a_diverged_beta_is_frozen_while_the_others_go_on(tmp_path):
     data = table(tmp_path)
     betas, recipe = [0.0, 3.0], {"epochs": 60, "lr": 0.05, "divergence_limit": 100.0}
-    packed = fit(specs("mlp", {"hidden": [8, 8]}, "regression", betas, **recipe), data, tmp_path / "pack")
+    packed = fit(
+        specs("mlp", {"hidden": [8, 8]}, "regression", betas, **recipe), data, tmp_path / "pack"
+    )
     steady, diverged = packed.runs
     assert diverged.status == "diverged" and len(diverged.history) < 60
     assert steady.status == "completed" and len(steady.history) == 60
     frozen = [t.clone() for t in packed.member_tensors(1)]
     for b, beta in enumerate(betas):  # both, including the diverged β's final (frozen) learners
-        alone = fit(specs("mlp", {"hidden": [8, 8]}, "regression", [beta], **recipe), data, tmp_path / f"b{b}")
+        alone = fit(
+            specs("mlp", {"hidden": [8, 8]}, "regression", [beta], **recipe),
+            data,
+            tmp_path / f"b{b}",
+        )
         assert_same_run(packed, b, alone, tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(frozen, packed.member_tensors(1)))
 
@@ -106,12 +124,17 @@ def test_a_pack_resumes_midway_to_the_same_result(tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        Trainer(run_specs, data, tmp_path / "killed", checkpoint_seconds=0).fit(log=kill_after_epoch_3)
+        Trainer(run_specs, data, tmp_path / "killed", checkpoint_seconds=0).fit(
+            log=kill_after_epoch_3
+        )
     resumed = fit(run_specs, data, tmp_path / "killed")
     assert resumed.resumed_from == 3
     for b in range(2):
-        pd.testing.assert_frame_equal(without_seconds(resumed.runs[b].history),
-                                      without_seconds(reference.runs[b].history), check_exact=True)
+        pd.testing.assert_frame_equal(
+            without_seconds(resumed.runs[b].history),
+            without_seconds(reference.runs[b].history),
+            check_exact=True,
+        )
 
 
 def test_a_pack_may_differ_in_beta_only(tmp_path):
@@ -121,7 +144,11 @@ def test_a_pack_may_differ_in_beta_only(tmp_path):
     with pytest.raises(ValueError, match=r"differ in beta only.*seed"):
         Trainer([first, second], data, tmp_path / "run")
     with pytest.raises(ValueError, match="plateau"):
-        Trainer(specs("mlp", {"hidden": [8]}, "regression", [0.0, 1.0], schedule="plateau"), data, tmp_path / "p")
+        Trainer(
+            specs("mlp", {"hidden": [8]}, "regression", [0.0, 1.0], schedule="plateau"),
+            data,
+            tmp_path / "p",
+        )
 
 
 def test_which_experiments_pack():
@@ -129,21 +156,36 @@ def test_which_experiments_pack():
     from collusion.config_errors import validate
 
     def config(dataset="diabetes", schedule="multistep", betas=(0, 1), **experiment):
-        return validate({
-            "experiments": {"e": {"dataset": dataset, "models": ["m"], "aggregations": ["regression"],
-                                  "ensemble_sizes": [2], "betas": list(betas), "seeds": [0], "recipe": "r",
-                                  **experiment}},
-            "models": {"m": {"arch": "mlp"}},
-            "recipes": {"r": {"epochs": 1, "lr": 0.1, "schedule": schedule}},
-        })
+        return validate(
+            {
+                "experiments": {
+                    "e": {
+                        "dataset": dataset,
+                        "models": ["m"],
+                        "aggregations": ["regression"],
+                        "ensemble_sizes": [2],
+                        "betas": list(betas),
+                        "seeds": [0],
+                        "recipe": "r",
+                        **experiment,
+                    }
+                },
+                "models": {"m": {"arch": "mlp"}},
+                "recipes": {"r": {"epochs": 1, "lr": 0.1, "schedule": schedule}},
+            }
+        )
 
     assert pipeline.packs_betas(config(), "e")  # auto: a CPU-sized dataset with several β
-    assert not pipeline.packs_betas(config(dataset="cifar10"), "e")  # a GPU dataset: one job per run
+    assert not pipeline.packs_betas(
+        config(dataset="cifar10"), "e"
+    )  # a GPU dataset: one job per run
     assert not pipeline.packs_betas(config(betas=[0]), "e")
     assert not pipeline.packs_betas(config(schedule="plateau"), "e")
     assert not pipeline.packs_betas(config(pack_betas=False), "e")
     assert pipeline.packs_betas(config(dataset="cifar10", pack_betas=True), "e")
-    with pytest.raises(pipeline.ConfigError, match=r"experiments\.e\.pack_betas: true.*plateau.*pack_betas: false"):
+    with pytest.raises(
+        pipeline.ConfigError, match=r"experiments\.e\.pack_betas: true.*plateau.*pack_betas: false"
+    ):
         pipeline.check_packs(config(schedule="plateau", pack_betas=True))
 
 
@@ -152,26 +194,50 @@ def test_pack_seeds_and_the_jobs_of_an_experiment():
     from collusion.config_errors import validate
 
     def config(dataset="diabetes", seeds=range(7), **experiment):
-        return validate({
-            "experiments": {"e": {"dataset": dataset, "models": ["m"], "aggregations": ["regression"],
-                                  "ensemble_sizes": [2], "betas": [0, 1], "seeds": list(seeds),
-                                  "recipe": "r", **experiment}},
-            "models": {"m": {"arch": "mlp"}},
-            "recipes": {"r": {"epochs": 1, "lr": 0.1}},
-        })
+        return validate(
+            {
+                "experiments": {
+                    "e": {
+                        "dataset": dataset,
+                        "models": ["m"],
+                        "aggregations": ["regression"],
+                        "ensemble_sizes": [2],
+                        "betas": [0, 1],
+                        "seeds": list(seeds),
+                        "recipe": "r",
+                        **experiment,
+                    }
+                },
+                "models": {"m": {"arch": "mlp"}},
+                "recipes": {"r": {"epochs": 1, "lr": 0.1}},
+            }
+        )
 
     assert pipeline.pack_seeds(config(), "e") == pipeline.PACK_SEEDS_AUTO  # auto, CPU-sized
     assert pipeline.seed_jobs(config(pack_seeds=3), "e") == [[0, 1, 2], [3, 4, 5], [6]]
     assert pipeline.seed_jobs(config(pack_seeds=1), "e") == [None]  # one rule, seed a wildcard
     assert pipeline.seed_jobs(config(seeds=[4]), "e") == [None]
-    assert pipeline.pack_seeds(config(dataset="cifar10", pack_betas=True), "e") == 1  # GPU: a job per run
+    assert (
+        pipeline.pack_seeds(config(dataset="cifar10", pack_betas=True), "e") == 1
+    )  # GPU: a job per run
     assert pipeline.pack_seeds(config(pack_betas=False), "e") == 1
     assert pipeline.seeds_label([0, 1, 12]) == "seeds0_1_12"
-    assert pipeline.pack_job_key(config(), "e", [3, 4]) == "e/diabetes/{model}/{aggregation}/M{members}/pack/seeds3_4"
+    assert (
+        pipeline.pack_job_key(config(), "e", [3, 4])
+        == "e/diabetes/{model}/{aggregation}/M{members}/pack/seeds3_4"
+    )
     outputs = pipeline.pack_outputs(config(), "e", [3, 4])
-    assert outputs["history_0"] == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta0/seed3/history.csv"
-    assert outputs["provenance_3"] == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta1/seed4/provenance.json"
-    with pytest.raises(pipeline.ConfigError, match=r"experiments\.e\.pack_seeds: 2.*pack_betas: true"):
+    assert (
+        outputs["history_0"]
+        == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta0/seed3/history.csv"
+    )
+    assert (
+        outputs["provenance_3"]
+        == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta1/seed4/provenance.json"
+    )
+    with pytest.raises(
+        pipeline.ConfigError, match=r"experiments\.e\.pack_seeds: 2.*pack_betas: true"
+    ):
         pipeline.check_packs(config(pack_betas=False, pack_seeds=2))
 
 
@@ -182,18 +248,28 @@ def seed_packs(root, seeds, betas=(0.0, 1.0)):
     packs, outputs = [], []
     for seed in seeds:
         recipe = Recipe(epochs=4, lr=0.01, batch_size=16)
-        run_specs = [RunSpec("mlp", {"hidden": [8]}, "regression", 3, beta, seed, recipe) for beta in betas]
+        run_specs = [
+            RunSpec("mlp", {"hidden": [8]}, "regression", 3, beta, seed, recipe) for beta in betas
+        ]
         pack_dir = root / f"seed{seed}"
-        packs.append({"specs": [s.to_dict() for s in run_specs], "split": {"fractions": [0.6, 0.2, 0.2], "seed": seed, "fixed": True},
-                      "pack_dir": str(pack_dir)})
+        packs.append(
+            {
+                "specs": [s.to_dict() for s in run_specs],
+                "split": {"fractions": [0.6, 0.2, 0.2], "seed": seed, "fixed": True},
+                "pack_dir": str(pack_dir),
+            }
+        )
         outputs += [run_paths(pack_dir / f"beta{beta:g}") for beta in betas]
     return packs, outputs
 
 
 def assert_same_outputs(got, expected):
     for a, b in zip(got, expected, strict=True):
-        pd.testing.assert_frame_equal(pd.read_csv(a.history).drop(columns="seconds"),
-                                      pd.read_csv(b.history).drop(columns="seconds"), check_exact=True)
+        pd.testing.assert_frame_equal(
+            pd.read_csv(a.history).drop(columns="seconds"),
+            pd.read_csv(b.history).drop(columns="seconds"),
+            check_exact=True,
+        )
         with np.load(a.predictions) as x, np.load(b.predictions) as y:
             assert x.files == y.files
             for key in y.files:
@@ -219,12 +295,17 @@ def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(tmp_path):
     for paths in outputs:
         record = json.loads(open(paths.provenance).read())
         assert record["job"] == job and record["resumed_from_epoch"] is None
-    assert not (tmp_path / "job" / "seeds3_4" / "job.json").exists()  # removed once the job completed
+    assert not (
+        tmp_path / "job" / "seeds3_4" / "job.json"
+    ).exists()  # removed once the job completed
 
     # a completed job's rerun retrains every seed; so does one whose record another job wrote
-    (tmp_path / "job" / "seeds3_4" / "job.json").write_text(json.dumps(
-        {"identity": "another job", "finished": [pack["pack_dir"] for pack in packs]}))
-    for again in range(2):
+    (tmp_path / "job" / "seeds3_4" / "job.json").write_text(
+        json.dumps({"identity": "another job", "finished": [pack["pack_dir"] for pack in packs]})
+    )
+    for _ in range(2):  # twice: the second run must retrain too
         train_seeds(packs, data, outputs, threads=1, job=job, job_dir=tmp_path / "job" / "seeds3_4")
-        assert all(json.loads(open(p.provenance).read())["resumed_from_epoch"] is None for p in outputs)
+        assert all(
+            json.loads(open(p.provenance).read())["resumed_from_epoch"] is None for p in outputs
+        )
     assert_same_outputs(outputs, alone)

@@ -12,13 +12,36 @@ pytestmark = pytest.mark.slow
 
 CONFIG = {
     "experiments": {
-        "packed": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
-                   "ensemble_sizes": [2], "betas": [0, 0.5, 1.5], "seeds": [0, 1], "recipe": "short",
-                   "pack_seeds": 1},
-        "seeded": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
-                   "ensemble_sizes": [2], "betas": [0, 1], "seeds": [0, 1, 2], "recipe": "short", "pack_seeds": 2},
-        "single": {"dataset": "diabetes", "models": ["narrow"], "aggregations": ["regression"],
-                   "ensemble_sizes": [2], "betas": [0, 1], "seeds": [0], "recipe": "short", "pack_betas": False},
+        "packed": {
+            "dataset": "diabetes",
+            "models": ["narrow"],
+            "aggregations": ["regression"],
+            "ensemble_sizes": [2],
+            "betas": [0, 0.5, 1.5],
+            "seeds": [0, 1],
+            "recipe": "short",
+            "pack_seeds": 1,
+        },
+        "seeded": {
+            "dataset": "diabetes",
+            "models": ["narrow"],
+            "aggregations": ["regression"],
+            "ensemble_sizes": [2],
+            "betas": [0, 1],
+            "seeds": [0, 1, 2],
+            "recipe": "short",
+            "pack_seeds": 2,
+        },
+        "single": {
+            "dataset": "diabetes",
+            "models": ["narrow"],
+            "aggregations": ["regression"],
+            "ensemble_sizes": [2],
+            "betas": [0, 1],
+            "seeds": [0],
+            "recipe": "short",
+            "pack_betas": False,
+        },
     },
     "models": {"narrow": {"arch": "mlp", "hidden": [4]}},
     "recipes": {"short": {"lr": 0.01, "epochs": 2, "batch_size": 64}},
@@ -49,11 +72,16 @@ def test_one_runs_file_builds_its_pack_and_every_run_of_it(workdir):
         assert provenance["config"]["run"]["beta"] == float(beta)
     assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()
     # the onerror handler (Snakefile): the failed job, where its log is, and how it ends
-    report = result.stderr[result.stderr.index("1 job(s) failed; their logs:"):]
+    report = result.stderr[result.stderr.index("1 job(s) failed; their logs:") :]
     assert "== rule train_pack_packed ==" in report
-    assert "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:" in report
+    assert (
+        "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:"
+        in report
+    )
     assert "negative dimension" in report  # the other seed's pack
-    assert (workdir / "results/runs/packed/diabetes/narrow/regression/M2/pack/seed0/checkpoint.pt").exists()
+    assert (
+        workdir / "results/runs/packed/diabetes/narrow/regression/M2/pack/seed0/checkpoint.pt"
+    ).exists()
     single = run(workdir, RUN.format(experiment="single", beta="1", seed=0) + "/history.csv")
     assert single.returncode == 0 and "rule train:" in single.stderr, single.stderr[-3000:]
 
@@ -65,21 +93,36 @@ def test_one_runs_file_builds_the_job_of_its_seeds(workdir):
     assert "train_pack_seeded_seeds0_1" in result.stderr and "rule train:" not in result.stderr
     for seed in (0, 1):  # the job of seeds 0 and 1; seed 2 has a job of its own
         for beta in ("0", "1"):
-            provenance = json.loads((workdir / RUN.format(experiment="seeded", beta=beta, seed=seed)
-                                     / "provenance.json").read_text())
+            provenance = json.loads(
+                (
+                    workdir
+                    / RUN.format(experiment="seeded", beta=beta, seed=seed)
+                    / "provenance.json"
+                ).read_text()
+            )
             assert provenance["job"]["rule"] == "train_pack_seeded_seeds0_1"
-            assert provenance["config"]["run"]["seed"] == seed and provenance["pack"]["betas"] == [0.0, 1.0]
-        assert (workdir / f"results/runs/seeded/diabetes/narrow/regression/M2/pack/seed{seed}/checkpoint.pt").exists()
+            assert provenance["config"]["run"]["seed"] == seed and provenance["pack"]["betas"] == [
+                0.0,
+                1.0,
+            ]
+        assert (
+            workdir
+            / f"results/runs/seeded/diabetes/narrow/regression/M2/pack/seed{seed}/checkpoint.pt"
+        ).exists()
     assert not (workdir / RUN.format(experiment="seeded", beta="0", seed=2)).exists()
     assert (workdir / "logs/train/seeded/diabetes/narrow/regression/M2/pack/seeds0_1.log").exists()
-    assert not (workdir / "results/runs/seeded/diabetes/narrow/regression/M2/pack/seeds0_1/job.json").exists()
+    assert not (
+        workdir / "results/runs/seeded/diabetes/narrow/regression/M2/pack/seeds0_1/job.json"
+    ).exists()
     plan = run(workdir, "-n", RUN.format(experiment="seeded", beta="0", seed=2) + "/history.csv")
     assert "train_pack_seeded_seeds2" in plan.stdout, plan.stdout[-3000:]
 
 
 def test_an_edit_to_the_training_code_plans_the_reruns(workdir):
-    targets = [RUN.format(experiment="packed", beta="0.5", seed=0) + "/history.csv",
-               RUN.format(experiment="single", beta="1", seed=0) + "/history.csv"]
+    targets = [
+        RUN.format(experiment="packed", beta="0.5", seed=0) + "/history.csv",
+        RUN.format(experiment="single", beta="1", seed=0) + "/history.csv",
+    ]
     for target in targets:  # built by the test above, or now
         assert run(workdir, target).returncode == 0
     assert "Nothing to be done" in run(workdir, "-n", *targets).stdout
@@ -101,16 +144,27 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
     # passes the start-time type check and fails inside the job, where torch builds the layer
     broken = {**CONFIG, "models": {"narrow": {"arch": "mlp", "hidden": [-4]}}}
     (workdir / "broken.yaml").write_text(yaml.safe_dump(broken))
-    result = snakemake(workdir, RUN.format(experiment="packed", beta="0", seed=1) + "/history.csv",
-                       "--cores", "1", "--configfile", "broken.yaml")
+    result = snakemake(
+        workdir,
+        RUN.format(experiment="packed", beta="0", seed=1) + "/history.csv",
+        "--cores",
+        "1",
+        "--configfile",
+        "broken.yaml",
+    )
     assert result.returncode != 0
     log = (workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log").read_text()
     assert "Traceback" in log and "negative dimension" in log, log
     assert "training job train_pack_packed (model=narrow" in log
-    assert "training job train_pack_packed" in result.stderr and "negative dimension" in result.stderr
+    assert (
+        "training job train_pack_packed" in result.stderr and "negative dimension" in result.stderr
+    )
     assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()
     # the onerror handler (Snakefile): the failed job, where its log is, and how it ends
-    report = result.stderr[result.stderr.index("1 job(s) failed; their logs:"):]
+    report = result.stderr[result.stderr.index("1 job(s) failed; their logs:") :]
     assert "== rule train_pack_packed ==" in report
-    assert "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:" in report
+    assert (
+        "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:"
+        in report
+    )
     assert "negative dimension" in report

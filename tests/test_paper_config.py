@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from collusion.data.paper_datasets import PAPER_DATASETS
-from collusion.figures import size_study_partners
 from collusion.data.sources import SOURCES
+from collusion.figures import size_study_partners
 from pipeline_helpers import REPO, copy_workflow, snakemake
 
 PAPER = REPO / "config" / "paper.yaml"
@@ -66,8 +66,11 @@ def dry_run(tmp_path_factory):
 def test_dry_run_plans_exactly_the_grid(dry_run):
     _, stdout, _ = dry_run
     # a train job's output line names one run, a train_pack_<experiment> job's all β of one seed
-    planned = [run for line in re.findall(r"output: (.*)", stdout)
-               for run in re.findall(r"(results/runs/\S+?)/history\.csv", line)]
+    planned = [
+        run
+        for line in re.findall(r"output: (.*)", stdout)
+        for run in re.findall(r"(results/runs/\S+?)/history\.csv", line)
+    ]
     expected = expected_run_dirs(CONFIG)
     assert len(expected) == len(set(expected))
     counts = job_counts(stdout)
@@ -78,9 +81,16 @@ def test_dry_run_plans_exactly_the_grid(dry_run):
             if rule == f"train_pack_{name}":
                 seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count
             elif rule.startswith(prefix := f"train_pack_{name}_seeds"):
-                seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count * len(rule[len(prefix):].split("_"))
+                seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count * len(
+                    rule[len(prefix) :].split("_")
+                )
     packed = {name: exp for name, exp in CONFIG["experiments"].items() if name in seeds_in_packs}
-    assert {exp["dataset"] for exp in packed.values()} <= {"bioconcentration", "weather", "facebook", "abalone"}
+    assert {exp["dataset"] for exp in packed.values()} <= {
+        "bioconcentration",
+        "weather",
+        "facebook",
+        "abalone",
+    }
     runs_in_packs = sum(seeds_in_packs[name] * len(exp["betas"]) for name, exp in packed.items())
     assert counts["train"] + runs_in_packs == len(expected)
     assert sorted(planned) == sorted(expected)  # every run once, nothing from config/config.yaml
@@ -100,10 +110,33 @@ def test_every_table_figure_and_claim_is_planned(dry_run):
     _, stdout, _ = dry_run
     counts = job_counts(stdout)
     targets = re.search(r"rule all:\n\s+input: (.*)\n", stdout).group(1).split(", ")
-    figures = {re.fullmatch(r"results/paper/figures/(\w+)\.pdf", t).group(1) for t in targets if t.endswith(".pdf")}
-    tables = {re.fullmatch(r"results/paper/tables/(\w+)\.csv", t).group(1) for t in targets if t.startswith("results/paper/tables/") and t.endswith(".csv")}
-    assert {"beta_sweep", "diversity", "gen_gap", "debias", "learner_dropout", "dynamics", "divergence"} <= figures
-    assert {"beta_sweep", "independent_vs_joint", "debias", "learner_dropout", "gen_gap", "divergence"} <= tables
+    figures = {
+        re.fullmatch(r"results/paper/figures/(\w+)\.pdf", t).group(1)
+        for t in targets
+        if t.endswith(".pdf")
+    }
+    tables = {
+        re.fullmatch(r"results/paper/tables/(\w+)\.csv", t).group(1)
+        for t in targets
+        if t.startswith("results/paper/tables/") and t.endswith(".csv")
+    }
+    assert {
+        "beta_sweep",
+        "diversity",
+        "gen_gap",
+        "debias",
+        "learner_dropout",
+        "dynamics",
+        "divergence",
+    } <= figures
+    assert {
+        "beta_sweep",
+        "independent_vs_joint",
+        "debias",
+        "learner_dropout",
+        "gen_gap",
+        "divergence",
+    } <= tables
     for name in figures:
         assert counts.get(f"figure_{name}") == 1
     for name in tables:
@@ -131,7 +164,9 @@ def test_grid_covers_the_paper():
     by_dataset = {}
     for exp in experiments:
         by_dataset.setdefault(exp["dataset"], []).append(exp)
-    archs = {d: {models[m]["arch"] for e in exps for m in e["models"]} for d, exps in by_dataset.items()}
+    archs = {
+        d: {models[m]["arch"] for e in exps for m in e["models"]} for d, exps in by_dataset.items()
+    }
     assert archs["cifar10"] == archs["cifar100"] == {"resnet18", "resnet34"}
     assert archs["svhn"] == {"vgg16_bn", "cnn"}
     assert archs["tiny_imagenet"] == {"vit", "simple_vit"}
@@ -146,7 +181,11 @@ def test_grid_covers_the_paper():
     assert size_study_partners(CONFIG) == {"cifar10_ensemble_size": ["cifar10"]}
     assert 5 in CONFIG["experiments"]["cifar10"]["ensemble_sizes"]
     (imagenet,) = by_dataset["imagenet"]
-    assert imagenet["ensemble_sizes"] == [3] and imagenet["betas"] == [0, 1] and len(imagenet["seeds"]) == 1
+    assert (
+        imagenet["ensemble_sizes"] == [3]
+        and imagenet["betas"] == [0, 1]
+        and len(imagenet["seeds"]) == 1
+    )
     for dataset, exps in by_dataset.items():
         if dataset == "imagenet":
             continue
@@ -156,13 +195,53 @@ def test_grid_covers_the_paper():
             if len(exp["ensemble_sizes"]) == 1:
                 assert exp["ensemble_sizes"] == [5]
     recipes = CONFIG["recipes"]
-    assert {k: recipes["cifar"][k] for k in ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "milestones", "gamma", "augment")} == {
-        "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128,
-        "epochs": 80, "milestones": [30, 50, 70], "gamma": 0.2, "augment": "cifar",
+    assert {
+        k: recipes["cifar"][k]
+        for k in (
+            "optimizer",
+            "lr",
+            "momentum",
+            "weight_decay",
+            "batch_size",
+            "epochs",
+            "milestones",
+            "gamma",
+            "augment",
+        )
+    } == {
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "batch_size": 128,
+        "epochs": 80,
+        "milestones": [30, 50, 70],
+        "gamma": 0.2,
+        "augment": "cifar",
     }
-    assert {k: recipes["imagenet"][k] for k in ("optimizer", "lr", "weight_decay", "batch_size", "schedule", "plateau_patience", "early_stopping", "eval_every_steps", "augment")} == {
-        "optimizer": "sgd", "lr": 0.5, "weight_decay": 1e-7, "batch_size": 32, "schedule": "plateau",
-        "plateau_patience": 6, "early_stopping": 15, "eval_every_steps": 2000, "augment": "imagenet",
+    assert {
+        k: recipes["imagenet"][k]
+        for k in (
+            "optimizer",
+            "lr",
+            "weight_decay",
+            "batch_size",
+            "schedule",
+            "plateau_patience",
+            "early_stopping",
+            "eval_every_steps",
+            "augment",
+        )
+    } == {
+        "optimizer": "sgd",
+        "lr": 0.5,
+        "weight_decay": 1e-7,
+        "batch_size": 32,
+        "schedule": "plateau",
+        "plateau_patience": 6,
+        "early_stopping": 15,
+        "eval_every_steps": 2000,
+        "augment": "imagenet",
     }
     assert CONFIG["keep_checkpoints"] is False
 

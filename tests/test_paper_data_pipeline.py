@@ -25,8 +25,23 @@ pytestmark = pytest.mark.slow
 CONFIG_PATH = REPO / "tests" / "configs" / "tiny_paper_data.yaml"
 CONFIG = yaml.safe_load(CONFIG_PATH.read_text())
 SELECTIONS = ["best_val", "last"]  # the schema's default for analysis.selections
-FIGURES = ["beta_sweep", "diversity", "gen_gap", "debias", "learner_dropout", "dynamics", "divergence"]
-TABLES = ["beta_sweep", "independent_vs_joint", "debias", "learner_dropout", "gen_gap", "divergence"]
+FIGURES = [
+    "beta_sweep",
+    "diversity",
+    "gen_gap",
+    "debias",
+    "learner_dropout",
+    "dynamics",
+    "divergence",
+]
+TABLES = [
+    "beta_sweep",
+    "independent_vs_joint",
+    "debias",
+    "learner_dropout",
+    "gen_gap",
+    "divergence",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +50,26 @@ def tiny_sources(tmp_path_factory):
     root = tmp_path_factory.mktemp("truth")
     cifar10, cifar100 = make_cifar10(root)[1], make_cifar100(root)[1]
     svhn_train, svhn_test = make_svhn(root, "train", 40)[1], make_svhn(root, "test", 20, seed=5)[1]
-    uci = {name: make_uci(root, name)[1] for name in ("bioconcentration", "weather", "facebook", "abalone")}
+    uci = {
+        name: make_uci(root, name)[1]
+        for name in ("bioconcentration", "weather", "facebook", "abalone")
+    }
     return {
-        "cifar10": {"n_train": len(cifar10["y_train"]), "n_test": len(cifar10["y_test"]), "classes": 10},
-        "cifar100": {"n_train": len(cifar100["y_train"]), "n_test": len(cifar100["y_test"]), "classes": 100},
-        "svhn": {"n_train": svhn_train["y"].shape[0], "n_test": svhn_test["y"].shape[0], "classes": 10},
+        "cifar10": {
+            "n_train": len(cifar10["y_train"]),
+            "n_test": len(cifar10["y_test"]),
+            "classes": 10,
+        },
+        "cifar100": {
+            "n_train": len(cifar100["y_train"]),
+            "n_test": len(cifar100["y_test"]),
+            "classes": 100,
+        },
+        "svhn": {
+            "n_train": svhn_train["y"].shape[0],
+            "n_test": svhn_test["y"].shape[0],
+            "classes": 10,
+        },
         "uci": uci,
     }
 
@@ -51,11 +81,19 @@ def workdir(tmp_path_factory):
     # the documented CLI: python tests/data/raw_formats.py DIR > data.yaml
     data = subprocess.run(
         [sys.executable, str(REPO / "tests" / "data" / "raw_formats.py"), str(root / "served")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     (root / "data.yaml").write_text(data.stdout)
     result = snakemake(
-        workdir, "--cores", "2", "--configfile", str(CONFIG_PATH), str(root / "data.yaml"), timeout=1500
+        workdir,
+        "--cores",
+        "2",
+        "--configfile",
+        str(CONFIG_PATH),
+        str(root / "data.yaml"),
+        timeout=1500,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return workdir
@@ -74,7 +112,11 @@ def split_sizes(n: int, fractions: list[float]) -> tuple[int, int, int]:
 
 def run_dirs(config: dict) -> list[tuple[str, dict, str]]:
     return [
-        (name, exp, f"results/runs/{name}/{exp['dataset']}/{model}/{agg}/M{m}/beta{float(b):g}/seed{s}")
+        (
+            name,
+            exp,
+            f"results/runs/{name}/{exp['dataset']}/{model}/{agg}/M{m}/beta{float(b):g}/seed{s}",
+        )
         for name, exp in config["experiments"].items()
         for model, agg, m, b, s in itertools.product(
             exp["models"], exp["aggregations"], exp["ensemble_sizes"], exp["betas"], exp["seeds"]
@@ -87,7 +129,7 @@ def test_every_source_is_downloaded_verified_and_recorded(workdir):
     assert set(data["urls"]) == set(SOURCES)
     for name, url in data["urls"].items():
         source = SOURCES[name]
-        served = Path(url[len("file://"):]).read_bytes()
+        served = Path(url[len("file://") :]).read_bytes()
         local = (workdir / source.path()).read_bytes()
         assert local == served
         digest = hashlib.sha256(local).hexdigest()
@@ -108,7 +150,11 @@ def test_prepared_images_have_the_authors_splits(workdir, tiny_sources):
         if dataset == "svhn":  # official train; official test halved into test (first) and val
             sizes = (facts["n_train"], facts["n_test"] - facts["n_test"] // 2, facts["n_test"] // 2)
         else:  # val = first 20 % of the training images
-            sizes = (facts["n_train"] - facts["n_train"] // 5, facts["n_train"] // 5, facts["n_test"])
+            sizes = (
+                facts["n_train"] - facts["n_train"] // 5,
+                facts["n_train"] // 5,
+                facts["n_test"],
+            )
         parts = [p["train_idx"], p["val_idx"], p["test_idx"]]
         assert tuple(map(len, parts)) == sizes
         assert len(np.unique(np.concatenate(parts))) == n
@@ -129,18 +175,22 @@ def test_prepared_uci_tables(workdir, tiny_sources):
     uci = tiny_sources["uci"]
     prepared = workdir / "resources" / "prepared"
     np.testing.assert_allclose(load(prepared / "abalone.npz")["y"], uci["abalone"]["rings"])
-    np.testing.assert_allclose(load(prepared / "weather.npz")["y"], uci["weather"]["Next_Tmax"], rtol=1e-6)
+    np.testing.assert_allclose(
+        load(prepared / "weather.npz")["y"], uci["weather"]["Next_Tmax"], rtol=1e-6
+    )
     np.testing.assert_allclose(
         load(prepared / "facebook.npz")["y"], uci["facebook"]["Lifetime Post Total Impressions"]
     )
-    np.testing.assert_allclose(load(prepared / "bioconcentration.npz")["y"], uci["bioconcentration"]["logBCF"], rtol=1e-6)
+    np.testing.assert_allclose(
+        load(prepared / "bioconcentration.npz")["y"], uci["bioconcentration"]["logBCF"], rtol=1e-6
+    )
 
 
 def test_every_run_is_complete_and_well_formed(workdir):
     found = sorted(p.parent for p in (workdir / "results" / "runs").rglob("history.csv"))
     expected = run_dirs(CONFIG)
     assert sorted(workdir / d for _, _, d in expected) == found
-    for name, exp, run_dir in expected:
+    for _, exp, run_dir in expected:
         run_dir = workdir / run_dir
         recipe = CONFIG["recipes"][exp["recipe"]]
         history = pd.read_csv(run_dir / "history.csv")
@@ -176,7 +226,9 @@ def test_every_analysis_table_covers_its_runs(workdir):
         assert set(runs["selection"]) == set(SELECTIONS)
         assert len(pd.read_csv(tables / "debias.csv")) == len(sweep) * len(SELECTIONS)
         fractions = CONFIG["analysis"]["learner_dropout"]["fractions"]
-        assert len(pd.read_csv(tables / "learner_dropout.csv")) == len(sweep) * len(SELECTIONS) * len(fractions)
+        assert len(pd.read_csv(tables / "learner_dropout.csv")) == len(sweep) * len(
+            SELECTIONS
+        ) * len(fractions)
         epochs = CONFIG["recipes"][exp["recipe"]]["epochs"]
         assert len(pd.read_csv(tables / "gen_gap.csv")) == len(sweep) * epochs
         dynamics = pd.read_csv(tables / "dynamics.csv")

@@ -45,7 +45,9 @@ def test_regime_map_draws_the_claims_tables_primary_rows(workdir):
     claims = pd.read_csv(workdir / "results" / "paper" / "claims.csv")
     missing = regime_map.missing_columns(claims)
     assert not missing, f"claims.csv lacks the contract's columns {missing}"
-    primary = claims[claims["primary"].astype(str).str.lower() == "true"][["claim", "endpoint"]].drop_duplicates()
+    primary = claims[claims["primary"].astype(str).str.lower() == "true"][
+        ["claim", "endpoint"]
+    ].drop_duplicates()
     expected = claims.merge(primary, on=["claim", "endpoint"])
     cells = regime_map.cells(claims)
     assert len(cells) == len(expected) > 0
@@ -68,7 +70,11 @@ def run_dirs(workdir):
 def test_runs_are_complete_and_consistent(workdir):
     dirs = run_dirs(workdir)
     expected = sum(
-        len(e["models"]) * len(e["aggregations"]) * len(e["ensemble_sizes"]) * len(e["betas"]) * len(e["seeds"])
+        len(e["models"])
+        * len(e["aggregations"])
+        * len(e["ensemble_sizes"])
+        * len(e["betas"])
+        * len(e["seeds"])
         for e in CONFIG["experiments"].values()
     )
     assert len(dirs) == expected
@@ -104,8 +110,18 @@ def test_beta_above_one_is_recorded_as_diverged(workdir):
 def test_runs_table_matches_histories(workdir):
     runs = pd.read_csv(workdir / "results" / "tables" / "digits" / "runs.csv")
     for row in runs.itertuples():
-        run_dir = (workdir / "results" / "runs" / row.experiment / row.dataset / row.model / row.aggregation
-                   / f"M{row.members}" / f"beta{row.beta:g}" / f"seed{row.seed}")
+        run_dir = (
+            workdir
+            / "results"
+            / "runs"
+            / row.experiment
+            / row.dataset
+            / row.model
+            / row.aggregation
+            / f"M{row.members}"
+            / f"beta{row.beta:g}"
+            / f"seed{row.seed}"
+        )
         history = pd.read_csv(run_dir / "history.csv").set_index("epoch")
         assert row.test_L_ens == pytest.approx(history.loc[row.epoch, "test_L_ens"])
         assert row.test_error == pytest.approx(1 - history.loc[row.epoch, "test_acc"])
@@ -124,7 +140,8 @@ def test_sweep_and_diversity_tables_show_calibration_and_wood_terms(workdir):
     # Wood's diversity is the paper's Jensen gap under score averaging and for squared loss (wood.py)
     same = diversity[diversity["aggregation"].isin(["score", "regression"])]
     assert len(same) and same["wood_diversity_mean"].to_numpy() == pytest.approx(
-        same["test_DIV_mean"].to_numpy(), rel=1e-3, abs=1e-6)
+        same["test_DIV_mean"].to_numpy(), rel=1e-3, abs=1e-6
+    )
 
 
 def test_claims_are_computed_from_the_runs(workdir):
@@ -134,15 +151,23 @@ def test_claims_are_computed_from_the_runs(workdir):
     rows = claims[(claims["claim"] == 1) & (claims["endpoint"] == "test_error")]
     assert len(rows)
     for row in rows.itertuples():
-        mine = runs[(runs["model"] == row.model) & (runs["aggregation"] == row.aggregation)
-                    & (runs["selection"] == row.selection) & (runs["experiment"] == row.experiment)
-                    & (runs["status"] == "completed")]
+        mine = runs[
+            (runs["model"] == row.model)
+            & (runs["aggregation"] == row.aggregation)
+            & (runs["selection"] == row.selection)
+            & (runs["experiment"] == row.experiment)
+            & (runs["status"] == "completed")
+        ]
         assert row.beta0_mean == pytest.approx(mine.loc[mine["beta"] == 0, "test_error"].mean())
         assert row.beta1_mean == pytest.approx(mine.loc[mine["beta"] == 1, "test_error"].mean())
-        diff = (mine[mine["beta"] == 1].set_index("seed")["test_error"]
-                - mine[mine["beta"] == 0].set_index("seed")["test_error"])
+        diff = (
+            mine[mine["beta"] == 1].set_index("seed")["test_error"]
+            - mine[mine["beta"] == 0].set_index("seed")["test_error"]
+        )
         assert row.diff_mean == pytest.approx(diff.mean())
-        assert [float(v) for v in str(row.per_seed).split(";")] == pytest.approx(diff.tolist(), rel=1e-5)
+        assert [float(v) for v in str(row.per_seed).split(";")] == pytest.approx(
+            diff.tolist(), rel=1e-5
+        )
         # two seeds cannot reach p < 0.05 with an exact test (2/2² = 0.5)
         assert row.p_exact in (0.5, 1.0) and row.verdict == "insufficient data"
     summary = (workdir / "results" / "paper" / "claims.md").read_text()
@@ -155,16 +180,30 @@ def test_mitigation_claims_pair_each_mitigated_run_with_its_baseline(workdir):
     table = pd.read_csv(paper / "mitigation_claims.csv")
     runs = pd.concat(pd.read_csv(p) for p in (workdir / "results" / "tables").glob("*/runs.csv"))
     assert set(table["experiment"]) == {"digits_dropout"} and set(table["baseline"]) == {"digits"}
-    assert "digits_dropout" not in set(pd.read_csv(paper / "claims.csv")["experiment"])  # the paper's claims
+    assert "digits_dropout" not in set(
+        pd.read_csv(paper / "claims.csv")["experiment"]
+    )  # the paper's claims
     for row in table[table["endpoint"] == "test_error"].itertuples():
+
         def mean(experiment, beta, selection=row.selection):
-            chosen = runs[(runs["experiment"] == experiment) & (runs["beta"] == beta) & (runs["model"] == "mlp")
-                          & (runs["aggregation"] == "score") & (runs["selection"] == selection)]
+            chosen = runs[
+                (runs["experiment"] == experiment)
+                & (runs["beta"] == beta)
+                & (runs["model"] == "mlp")
+                & (runs["aggregation"] == "score")
+                & (runs["selection"] == selection)
+            ]
             return chosen["test_error"].mean()
 
         assert row.mitigated_mean == pytest.approx(mean("digits_dropout", 1.0))
-        assert row.reference_mean == pytest.approx(mean("digits", 1.0 if row.comparison == "recovery" else 0.0))
-        assert row.n_seeds == 2 and row.verdict == "insufficient data" and row.answer == "insufficient data"
+        assert row.reference_mean == pytest.approx(
+            mean("digits", 1.0 if row.comparison == "recovery" else 0.0)
+        )
+        assert (
+            row.n_seeds == 2
+            and row.verdict == "insufficient data"
+            and row.answer == "insufficient data"
+        )
     assert "## Mitigations: does mitigation X recover" in (paper / "claims.md").read_text()
     assert (paper / "figures" / "mitigations.png").stat().st_size > 0
 
@@ -175,14 +214,26 @@ def test_report_shows_every_figure_and_table_inline(workdir):
     report = (workdir / "report.html").read_text()
     assert "How to read the claims" in report  # the landing page
     # the report's own index: section -> subcategory -> registered files
-    categories = json.loads(re.search(r"var categories = (\{.*?\});\s*</script>", report, re.S).group(1))
+    categories = json.loads(
+        re.search(r"var categories = (\{.*?\});\s*</script>", report, re.S).group(1)
+    )
     assert set(categories) == set(SECTIONS.values())
-    registered = {path: (section, sub) for section, subs in categories.items() for sub, paths in subs.items()
-                  for path in paths}
+    registered = {
+        path: (section, sub)
+        for section, subs in categories.items()
+        for sub, paths in subs.items()
+        for path in paths
+    }
     for name, entry in FIGURES.items():
-        assert registered[f"results/paper/figures/{name}.png"] == (SECTIONS[entry.section], "Figures")
+        assert registered[f"results/paper/figures/{name}.png"] == (
+            SECTIONS[entry.section],
+            "Figures",
+        )
     for name, entry in PAPER_TABLES.items():
-        assert registered[f"results/paper/tables/{name}.html"] == (SECTIONS[entry.section], "Tables")
+        assert registered[f"results/paper/tables/{name}.html"] == (
+            SECTIONS[entry.section],
+            "Tables",
+        )
     assert registered["results/paper/claims.html"] == (SECTIONS["about"], "Claims")
     assert registered["results/paper/summary.html"] == (SECTIONS["about"], "What was run")
     assert len(registered) == len(FIGURES) + len(PAPER_TABLES) + 2  # one entry per figure and table
@@ -208,9 +259,15 @@ def test_graphs_render_and_lint_passes(tmp_path):
     workdir = copy_workflow(tmp_path)
     for flag in ("--rulegraph", "--dag"):
         result = snakemake(workdir, flag, "--configfile", str(TINY))
-        assert result.returncode == 0 and result.stdout.lstrip().startswith("digraph"), result.stderr[-2000:]
+        assert result.returncode == 0 and result.stdout.lstrip().startswith("digraph"), (
+            result.stderr[-2000:]
+        )
     lint = snakemake(workdir, "--lint", "--configfile", str(TINY))
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
-                         cwd=workdir, capture_output=True, text=True)
+    fmt = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr

@@ -59,7 +59,9 @@ def test_kill_then_resume_gives_the_same_history(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     # nothing that looks complete: only the checkpoint (and no stray temporary files of outputs)
-    assert sorted(p.name for p in killed.rglob("*") if p.is_file() and not p.name.startswith(".")) == ["checkpoint.pt"]
+    assert sorted(
+        p.name for p in killed.rglob("*") if p.is_file() and not p.name.startswith(".")
+    ) == ["checkpoint.pt"]
     epoch_at_kill = checkpoint_epoch(killed)
     assert 5 <= epoch_at_kill < 40
 
@@ -113,7 +115,9 @@ def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(
     process.wait()
     epoch_at_kill = checkpoint_epoch(killed / "seed1")
     assert 5 <= epoch_at_kill < 40
-    first_histories = {beta: pd.read_csv(killed / f"seed0/beta{beta:g}/history.csv") for beta in BETAS}
+    first_histories = {
+        beta: pd.read_csv(killed / f"seed0/beta{beta:g}/history.csv") for beta in BETAS
+    }
     # Snakemake removes an incomplete job's outputs before it reruns it: seed 0's too
     for run in (killed / "seed0").glob("beta*"):
         for name in ("history.csv", "predictions.npz", "provenance.json"):
@@ -122,10 +126,18 @@ def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(
     assert start_job(killed).wait(timeout=300) == 0
     for seed in (0, 1):
         for beta in BETAS:
-            run, expected_run = killed / f"seed{seed}/beta{beta:g}", reference / f"seed{seed}/beta{beta:g}"
+            run, expected_run = (
+                killed / f"seed{seed}/beta{beta:g}",
+                reference / f"seed{seed}/beta{beta:g}",
+            )
             resumed = pd.read_csv(run / "history.csv")
-            pd.testing.assert_frame_equal(comparable(resumed), comparable(pd.read_csv(expected_run / "history.csv")))
-            with np.load(run / "predictions.npz") as a, np.load(expected_run / "predictions.npz") as b:
+            pd.testing.assert_frame_equal(
+                comparable(resumed), comparable(pd.read_csv(expected_run / "history.csv"))
+            )
+            with (
+                np.load(run / "predictions.npz") as a,
+                np.load(expected_run / "predictions.npz") as b,
+            ):
                 for key in b.files:
                     np.testing.assert_array_equal(a[key], b[key])
             provenance = json.loads((run / "provenance.json").read_text())

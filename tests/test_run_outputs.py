@@ -25,7 +25,9 @@ GEN_GAP, DEBIAS = "results/tables/diabetes/gen_gap.csv", "results/tables/diabete
 def workdir(tmp_path_factory):
     workdir = copy_workflow(tmp_path_factory.mktemp("run_outputs"))
     config = yaml.safe_load(TINY.read_text())
-    config["experiments"] = {"diabetes": {**config["experiments"]["diabetes"], "betas": [0, 1], "seeds": [0]}}
+    config["experiments"] = {
+        "diabetes": {**config["experiments"]["diabetes"], "betas": [0, 1], "seeds": [0]}
+    }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, GEN_GAP, DEBIAS, "--cores", "1", "--configfile", "config.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -96,7 +98,9 @@ def test_history_without_a_column_the_analyses_read(run_copy):
     run = run_copy()
     history = read_history(run).drop(columns=["test_DIV", "val_L_member2"])
     history.to_csv(run / "history.csv", index=False)
-    with pytest.raises(RunOutputError, match="history.csv lacks the columns val_L_member2, test_DIV"):
+    with pytest.raises(
+        RunOutputError, match="history.csv lacks the columns val_L_member2, test_DIV"
+    ):
         read_history(run)
 
 
@@ -112,7 +116,9 @@ def test_provenance_without_outcome(run_copy):
 
 def test_predictions_of_another_ensemble_size(run_copy):
     run = run_copy(members=4)
-    with pytest.raises(RunOutputError, match=r"last_test has shape \(3, \d+, 1\).*4 learners needs \(4, "):
+    with pytest.raises(
+        RunOutputError, match=r"last_test has shape \(3, \d+, 1\).*4 learners needs \(4, "
+    ):
         load_predictions(run, "last")
 
 

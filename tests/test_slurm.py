@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from collusion.config_errors import load_config
 from collusion.cluster import FAILURE_RETRIES, read_cluster
+from collusion.config_errors import load_config
 from collusion.pipeline import packed_experiments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,8 +39,10 @@ REPORT_RULES = re.compile(r"(analyse_\w+|table_\w+|figure_\w+|claims)$")
 # rest makes the test quicker (first status check after 5 s) and keeps the evidence (job logs).
 # No --slurm-no-account: without one the plugin submits without an account.
 LOCAL_CLUSTER_OVERRIDES = [
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "5",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "5",
     "--slurm-keep-successful-logs",
 ]
 # The test cluster (.ci/slurm/start.sh) is shaped unlike the profile: one partition, `debug`, with a
@@ -52,6 +54,8 @@ def adapt_to_cluster(checkout: Path, partitions: dict = CI_PARTITIONS, **workflo
     """Edit the checkout's cluster file, as profiles/README.md tells a user to."""
     text = {"partitions": partitions, **({"workflow": workflow} if workflow else {})}
     (checkout / "profiles" / "slurm" / "partitions.yaml").write_text(yaml.safe_dump(text))
+
+
 TIME_COLUMNS = re.compile(r"second|time|duration", re.IGNORECASE)
 
 
@@ -69,11 +73,18 @@ def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", *args]
 
 
-def run(cmd: list[str], cwd: Path, env: dict | None = None, limit: int = 600) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path, env: dict | None = None, limit: int = 600
+) -> subprocess.CompletedProcess:
     """Run under `timeout -k`: a plain SIGTERM does not always stop a snakemake waiting on SLURM."""
     return subprocess.run(
         ["timeout", "-k", "30", str(limit), *cmd],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=limit + 60, start_new_session=True,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=limit + 60,
+        start_new_session=True,
     )
 
 
@@ -84,7 +95,10 @@ def output_of(result: subprocess.CompletedProcess) -> str:
 def checkout_copy(dest: Path) -> Path:
     """What a user's checkout holds (tracked and not ignored files, the `slurm` link included)."""
     listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, text=True
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert listed.returncode == 0, f"git ls-files failed: {listed.stderr}"
     for name in filter(None, listed.stdout.split("\0")):
@@ -132,7 +146,9 @@ def dry_run_jobs(text: str) -> list[dict]:
 
 def test_slurm_symlink_is_relative_and_names_the_profile():
     link = REPO / "slurm"
-    assert link.is_symlink(), "the repository root needs the committed symlink `slurm -> profiles/slurm`"
+    assert link.is_symlink(), (
+        "the repository root needs the committed symlink `slurm -> profiles/slurm`"
+    )
     assert os.readlink(link) == "profiles/slurm"
     assert link.resolve() == PROFILE.resolve()
 
@@ -149,8 +165,14 @@ def test_profile_names_only_rules_that_exist():
     assert result.returncode == 0, output_of(result)[-3000:]
     rules = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
     conf = profile()
-    named = set(conf.get("groups", {})) | set(conf.get("set-resources", {})) | set(conf.get("set-threads", {}))
-    assert named <= rules, f"profiles/slurm names rules the workflow does not have: {sorted(named - rules)}"
+    named = (
+        set(conf.get("groups", {}))
+        | set(conf.get("set-resources", {}))
+        | set(conf.get("set-threads", {}))
+    )
+    assert named <= rules, (
+        f"profiles/slurm names rules the workflow does not have: {sorted(named - rules)}"
+    )
 
 
 def test_segment_retries_come_on_top_of_the_profiles_retries():
@@ -167,7 +189,9 @@ def test_profile_resources_grow_with_the_attempt():
         assert second > first > 0, f"default-resources {name}: {expression}"
 
 
-@pytest.mark.skipif(not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed")
+@pytest.mark.skipif(
+    not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed"
+)
 def test_partition_file_sends_gpu_jobs_to_the_gpu_partition():
     from types import SimpleNamespace
 
@@ -188,26 +212,38 @@ def test_partition_file_sends_gpu_jobs_to_the_gpu_partition():
     assert best(runtime=15, mem_mb=2000) == "cpu"
 
 
-@pytest.mark.skipif(not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed")
+@pytest.mark.skipif(
+    not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed"
+)
 def test_small_jobs_share_slurm_jobs():
     """Analyses, tables, figures, claims and CPU-sized training runs are grouped, GPU runs are not."""
-    result = run(snakemake_cmd("--profile", "slurm", "-n", "-F", "--configfile", str(TINY)), REPO, limit=300)
+    result = run(
+        snakemake_cmd("--profile", "slurm", "-n", "-F", "--configfile", str(TINY)), REPO, limit=300
+    )
     assert result.returncode == 0, output_of(result)[-5000:]
     jobs = dry_run_jobs(result.stdout)
     alone = sorted({j["rule"] for j in jobs if REPORT_RULES.match(j["rule"]) and not j["group"]})
-    assert not alone, f"submitted as single SLURM jobs (add them to a group in profiles/slurm): {alone}"
+    assert not alone, (
+        f"submitted as single SLURM jobs (add them to a group in profiles/slurm): {alone}"
+    )
     train = [j for j in jobs if j["rule"] == "train"]
     assert train, "the tiny configuration plans no training"
     ungrouped = [j["output"] for j in train if not j["group"]]
-    assert not ungrouped, f"CPU-sized training runs not grouped (train rule: group train_cpu): {ungrouped[:2]}"
+    assert not ungrouped, (
+        f"CPU-sized training runs not grouped (train rule: group train_cpu): {ungrouped[:2]}"
+    )
 
 
 @pytest.mark.skipif(not PAPER.exists(), reason="config/paper.yaml does not exist yet")
-@pytest.mark.skipif(not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed")
+@pytest.mark.skipif(
+    not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed"
+)
 def test_paper_grid_plans_one_gpu_job_per_image_run():
     from collusion import pipeline
 
-    result = run(snakemake_cmd("--profile", "slurm", "-n", "-F", "--configfile", str(PAPER)), REPO, limit=600)
+    result = run(
+        snakemake_cmd("--profile", "slurm", "-n", "-F", "--configfile", str(PAPER)), REPO, limit=600
+    )
     assert result.returncode == 0, output_of(result)[-5000:]
     # --configfile replaces config/config.yaml (see Snakefile)
     expected = {run.dir for run in pipeline.all_runs(yaml.safe_load(PAPER.read_text()))}
@@ -218,12 +254,20 @@ def test_paper_grid_plans_one_gpu_job_per_image_run():
         for run_dir in re.findall(r"(results/runs/\S+?)/history\.csv", job["output"])
     }
     missing = expected - set(planned)
-    assert not missing, f"{len(missing)} runs of the paper grid are not planned, e.g. {sorted(missing)[:3]}"
-    image = {d: job for d, job in planned.items() if pipeline.parse_run_dir(d).dataset in IMAGE_DATASETS}
+    assert not missing, (
+        f"{len(missing)} runs of the paper grid are not planned, e.g. {sorted(missing)[:3]}"
+    )
+    image = {
+        d: job for d, job in planned.items() if pipeline.parse_run_dir(d).dataset in IMAGE_DATASETS
+    }
     assert image, "the paper grid has no image runs?"
     for run_dir, job in image.items():
-        assert re.search(r"\bgpu=1\b", job["resources"]), f"{run_dir} asks for no GPU: {job['resources']}"
-        assert job["group"] is None, f"{run_dir}: a GPU run must be its own SLURM job, not in {job['group']}"
+        assert re.search(r"\bgpu=1\b", job["resources"]), (
+            f"{run_dir} asks for no GPU: {job['resources']}"
+        )
+        assert job["group"] is None, (
+            f"{run_dir}: a GPU run must be its own SLURM job, not in {job['group']}"
+        )
     # every training job's runtime within the caps of profiles/slurm/partitions.yaml; the longest
     # (expected beyond the cap) ask for the cap and are trained in segments
     caps = read_cluster(PROFILE / "partitions.yaml")
@@ -231,12 +275,18 @@ def test_paper_grid_plans_one_gpu_job_per_image_run():
     for run_dir, job in planned.items():
         runtime = int(re.search(r"\bruntime=(\d+)", job["resources"]).group(1))
         gpu = int(re.search(r"\bgpu=(\d+)", job["resources"]).group(1))
-        assert 0 < runtime <= caps.cap(gpu), f"{run_dir}: runtime {runtime} min, cap {caps.cap(gpu)}"
+        assert 0 < runtime <= caps.cap(gpu), (
+            f"{run_dir}: runtime {runtime} min, cap {caps.cap(gpu)}"
+        )
         signal = f"slurm_extra=--signal=USR1@{caps.signal_seconds}" in job["resources"]
-        assert runtime == caps.cap(gpu) or not signal, f"{run_dir}: {job['resources']}"  # segments only
+        assert runtime == caps.cap(gpu) or not signal, (
+            f"{run_dir}: {job['resources']}"
+        )  # segments only
         assert not (signal and job["group"]), f"{run_dir}: trained in segments, but grouped"
         at_cap += signal
-    assert at_cap, "no run of the paper grid is longer than the cap? (the segment path goes untested here)"
+    assert at_cap, (
+        "no run of the paper grid is longer than the cap? (the segment path goes untested here)"
+    )
 
 
 # -- on a real cluster --------------------------------------------------------------------------------
@@ -261,7 +311,9 @@ def cluster_problem(env: dict) -> str | None:
     if shutil.which("sinfo", path=env["PATH"]) is None:
         return "no SLURM client (sinfo) on PATH; start a test cluster: .ci/slurm/install.sh && .ci/slurm/start.sh"
     try:
-        result = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], env=env, capture_output=True, text=True, timeout=20)
+        result = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%T"], env=env, capture_output=True, text=True, timeout=20
+        )
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 20 s"
     if result.returncode != 0:
@@ -282,14 +334,23 @@ def slurm_env():
 
 
 def slurm_job(job_id: str, env: dict) -> dict:
-    result = subprocess.run(["scontrol", "show", "job", "-o", job_id], env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["scontrol", "show", "job", "-o", job_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, f"scontrol does not know job {job_id}: {result.stderr}"
     return dict(re.findall(r"(\w+)=(\S*)", result.stdout))
 
 
 def submissions(text: str) -> dict[str, Path]:
     """SLURM job id -> its log, from snakemake's 'submitted with SLURM jobid' lines."""
-    return {job: Path(log) for job, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", text)}
+    return {
+        job: Path(log)
+        for job, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", text)
+    }
 
 
 def trained_in(log: str) -> set[str]:
@@ -300,7 +361,9 @@ def trained_in(log: str) -> set[str]:
 
 
 def run_dirs(root: Path) -> list[str]:
-    return sorted(str(p.parent.relative_to(root)) for p in (root / "results" / "runs").rglob("history.csv"))
+    return sorted(
+        str(p.parent.relative_to(root)) for p in (root / "results" / "runs").rglob("history.csv")
+    )
 
 
 # the rules that train: `train`, and one `train_pack_<experiment>` per packed experiment
@@ -320,16 +383,27 @@ def tiny(slurm_env, tmp_path_factory):
     started = time.monotonic()
     with open(log, "w") as out:
         process = subprocess.Popen(
-            ["timeout", "-k", "30", "2400", *snakemake_cmd(
-                "--profile", "slurm", "--configfile", str(TINY), *LOCAL_CLUSTER_OVERRIDES
-            )],
-            cwd=on_slurm, env=with_own_src(slurm_env, on_slurm), stdout=out, stderr=subprocess.STDOUT,
+            [
+                "timeout",
+                "-k",
+                "30",
+                "2400",
+                *snakemake_cmd(
+                    "--profile", "slurm", "--configfile", str(TINY), *LOCAL_CLUSTER_OVERRIDES
+                ),
+            ],
+            cwd=on_slurm,
+            env=with_own_src(slurm_env, on_slurm),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
         result = run(
             snakemake_cmd("--cores", "2", "--configfile", str(TINY), "--until", *TRAINING_RULES),
-            local, with_own_src(slurm_env, local), limit=1200,
+            local,
+            with_own_src(slurm_env, local),
+            limit=1200,
         )
         assert result.returncode == 0, output_of(result)[-5000:]
         local_seconds = time.monotonic() - started
@@ -338,7 +412,9 @@ def tiny(slurm_env, tmp_path_factory):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=120)
-    print(f"tiny config: local training {local_seconds:.0f} s, everything on SLURM {time.monotonic() - started:.0f} s")
+    print(
+        f"tiny config: local training {local_seconds:.0f} s, everything on SLURM {time.monotonic() - started:.0f} s"
+    )
     return {"local": local, "slurm": on_slurm, "log": log.read_text(), "env": slurm_env}
 
 
@@ -353,7 +429,9 @@ def test_every_training_run_went_through_sbatch(tiny):
         trained |= trained_in(log.read_text())
     runs = set(run_dirs(tiny["local"]))
     assert runs, "the local run trained nothing"
-    assert trained == runs, f"not trained in a SLURM job: {sorted(runs - trained)[:3]}; unknown: {sorted(trained - runs)[:3]}"
+    assert trained == runs, (
+        f"not trained in a SLURM job: {sorted(runs - trained)[:3]}; unknown: {sorted(trained - runs)[:3]}"
+    )
     assert (tiny["slurm"] / "results" / "paper" / "claims.md").exists()
 
 
@@ -364,7 +442,9 @@ def assert_same_run(local_dir: Path, slurm_dir: Path) -> None:
     with np.load(local_dir / "predictions.npz") as x, np.load(slurm_dir / "predictions.npz") as y:
         assert sorted(x.files) == sorted(y.files)
         for key in x.files:
-            np.testing.assert_allclose(x[key], y[key], rtol=1e-9, atol=1e-12, err_msg=f"{local_dir}: {key}")
+            np.testing.assert_allclose(
+                x[key], y[key], rtol=1e-9, atol=1e-12, err_msg=f"{local_dir}: {key}"
+            )
 
 
 @pytest.mark.slurm
@@ -382,14 +462,25 @@ def test_gpu_request_is_scheduled_on_the_gpu_partition(tiny):
     """The cluster's GPU is a stand-in (gres.conf File=/dev/null): this proves the request path,
     and the run, which still trains on the CPU, gives the local result."""
     on_slurm = tiny["slurm"]
-    run_dir = next(d for d in run_dirs(on_slurm) if d.startswith("results/runs/digits/"))  # a `train` job
+    run_dir = next(
+        d for d in run_dirs(on_slurm) if d.startswith("results/runs/digits/")
+    )  # a `train` job
     target = f"{run_dir}/history.csv"
     result = run(
         snakemake_cmd(
-            "--profile", "slurm", "--configfile", str(TINY), *LOCAL_CLUSTER_OVERRIDES,
-            "--set-resources", "train:gpu=1", "--force", target,
+            "--profile",
+            "slurm",
+            "--configfile",
+            str(TINY),
+            *LOCAL_CLUSTER_OVERRIDES,
+            "--set-resources",
+            "train:gpu=1",
+            "--force",
+            target,
         ),
-        on_slurm, with_own_src(tiny["env"], on_slurm), limit=600,
+        on_slurm,
+        with_own_src(tiny["env"], on_slurm),
+        limit=600,
     )
     assert result.returncode == 0, output_of(result)[-5000:]
     jobs = submissions(output_of(result))
@@ -416,10 +507,19 @@ def epochs_lasting(seconds: float, prepared: Path, scratch: Path) -> int:
     spec = pipeline.run_spec(config, run).to_dict()
     spec["recipe"]["epochs"] = 300
     scratch.mkdir()
-    outputs = SimpleNamespace(**{name.split(".")[0]: str(scratch / name) for name in pipeline.RUN_OUTPUTS})
+    outputs = SimpleNamespace(
+        **{name.split(".")[0]: str(scratch / name) for name in pipeline.RUN_OUTPUTS}
+    )
     started = time.monotonic()
     with open(os.devnull, "w") as quiet:
-        train_run(spec, pipeline.split_config(config, run), str(prepared), outputs, threads=1, log_file=quiet)
+        train_run(
+            spec,
+            pipeline.split_config(config, run),
+            str(prepared),
+            outputs,
+            threads=1,
+            log_file=quiet,
+        )
     return int(seconds / ((time.monotonic() - started) / 300))
 
 
@@ -445,29 +545,49 @@ def test_requeued_training_resumes_from_its_checkpoint(tiny, tmp_path):
     shutil.copytree(tiny["slurm"] / "resources", checkout / "resources")  # the prepared data
     run_dir = pipeline.Run(*REQUEUED_RUN).dir
     # long enough to be requeued after its first checkpoint (30 s), short enough for CI
-    epochs = max(1000, epochs_lasting(90, checkout / "resources/prepared/diabetes.npz", tmp_path / "timing"))
+    epochs = max(
+        1000, epochs_lasting(90, checkout / "resources/prepared/diabetes.npz", tmp_path / "timing")
+    )
     longer = tmp_path / "longer.yaml"
     recipe = yaml.safe_load(TINY.read_text())["recipes"]["tiny_tabular"]
     longer.write_text(yaml.safe_dump({"recipes": {"tiny_tabular": {**recipe, "epochs": epochs}}}))
     log = tmp_path / "snakemake.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            ["timeout", "-k", "30", "1200", *snakemake_cmd(
-                f"{run_dir}/history.csv", "--profile", "slurm", "--configfile", str(TINY), str(longer),
-                *LOCAL_CLUSTER_OVERRIDES,
-            )],
-            cwd=checkout, env=with_own_src(tiny["env"], checkout), stdout=out, stderr=subprocess.STDOUT,
+            [
+                "timeout",
+                "-k",
+                "30",
+                "1200",
+                *snakemake_cmd(
+                    f"{run_dir}/history.csv",
+                    "--profile",
+                    "slurm",
+                    "--configfile",
+                    str(TINY),
+                    str(longer),
+                    *LOCAL_CLUSTER_OVERRIDES,
+                ),
+            ],
+            cwd=checkout,
+            env=with_own_src(tiny["env"], checkout),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
         checkpoint = checkout / run_dir / "checkpoint.pt"
         deadline = time.monotonic() + 600
         while checkpoint_state(checkpoint).get("status") != "running":
-            assert process.poll() is None, f"finished before a checkpoint mid-way: {log.read_text()[-3000:]}"
+            assert process.poll() is None, (
+                f"finished before a checkpoint mid-way: {log.read_text()[-3000:]}"
+            )
             assert time.monotonic() < deadline, "no checkpoint after 600 s"
             time.sleep(0.5)
         (job_id,) = submissions(log.read_text())
-        requeue = subprocess.run(["scontrol", "requeue", job_id], env=tiny["env"], capture_output=True, text=True)
+        requeue = subprocess.run(
+            ["scontrol", "requeue", job_id], env=tiny["env"], capture_output=True, text=True
+        )
         assert requeue.returncode == 0, requeue.stderr
         assert process.wait(timeout=1300) == 0, log.read_text()[-5000:]
     finally:
@@ -476,7 +596,9 @@ def test_requeued_training_resumes_from_its_checkpoint(tiny, tmp_path):
             process.wait(timeout=120)
     job = slurm_job(job_id, tiny["env"])
     assert job["Restarts"] == "1" and job["JobState"] == "COMPLETED", job
-    train_log = (checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.log").read_text()
+    train_log = (
+        checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.log"
+    ).read_text()
     resumed = re.search(r"resumed from \S+ after epoch (\d+) \(running\)", train_log)
     assert resumed and 0 < int(resumed.group(1)) < epochs, train_log[-2000:]
     history = pd.read_csv(checkout / run_dir / "history.csv")
@@ -498,27 +620,44 @@ def test_a_run_longer_than_the_cap_trains_in_segments_and_a_refused_job_says_why
     shutil.copytree(tiny["slurm"] / "resources", checkout / "resources")
     run_dir = pipeline.Run(*REQUEUED_RUN).dir
     # expected (pipeline.train_resources) beyond the 4-minute cap from 5,000 epochs on
-    epochs = max(5000, epochs_lasting(200, checkout / "resources/prepared/diabetes.npz", tmp_path / "timing"))
+    epochs = max(
+        5000, epochs_lasting(200, checkout / "resources/prepared/diabetes.npz", tmp_path / "timing")
+    )
     longer = tmp_path / "longer.yaml"
     recipe = yaml.safe_load(TINY.read_text())["recipes"]["tiny_tabular"]
     longer.write_text(yaml.safe_dump({"recipes": {"tiny_tabular": {**recipe, "epochs": epochs}}}))
     env = with_own_src(tiny["env"], checkout)
-    command = [f"{run_dir}/history.csv", "--profile", "slurm", "--configfile", str(TINY), str(longer)]
+    command = [
+        f"{run_dir}/history.csv",
+        "--profile",
+        "slurm",
+        "--configfile",
+        str(TINY),
+        str(longer),
+    ]
     # without accounting, sacct (the plugin's default status command) would wait forever: refused
     hang = run(snakemake_cmd(*command), checkout, env, limit=300)
-    assert hang.returncode != 0 and "add --slurm-status-command squeue" in output_of(hang), output_of(hang)[-3000:]
+    assert hang.returncode != 0 and "add --slurm-status-command squeue" in output_of(hang), (
+        output_of(hang)[-3000:]
+    )
     assert not submissions(output_of(hang))
     result = run(snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES), checkout, env, limit=1500)
     assert result.returncode == 0, output_of(result)[-5000:]
     jobs = submissions(output_of(result))
     assert len(jobs) >= 2, f"one SLURM job was enough: {output_of(result)[-3000:]}"
     states = [slurm_job(job_id, tiny["env"]) for job_id in jobs]
-    assert all(job["TimeLimit"] == "00:04:00" for job in states), [job["TimeLimit"] for job in states]
+    assert all(job["TimeLimit"] == "00:04:00" for job in states), [
+        job["TimeLimit"] for job in states
+    ]
     assert [job["JobState"] for job in states][-1] == "COMPLETED"
     assert all(log.exists() for log in jobs.values()), "an attempt's SLURM log is gone"
-    train_log = (checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.attempts.log").read_text()
+    train_log = (
+        checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.attempts.log"
+    ).read_text()
     assert len(re.findall(r"^== .* SLURM job \d+$", train_log, re.M)) == len(jobs), train_log[:3000]
-    stops = list(dict.fromkeys(re.findall(r"^stopped after epoch (\d+), checkpoint saved", train_log, re.M)))
+    stops = list(
+        dict.fromkeys(re.findall(r"^stopped after epoch (\d+), checkpoint saved", train_log, re.M))
+    )
     resumes = re.findall(r"^resumed from \S+ after epoch (\d+) \(running\)", train_log, re.M)
     assert stops and stops == resumes, train_log[-3000:]  # every attempt's lines, appended
     history = pd.read_csv(checkout / run_dir / "history.csv")
@@ -526,11 +665,25 @@ def test_a_run_longer_than_the_cap_trains_in_segments_and_a_refused_job_says_why
 
     # sbatch refuses a grouped training job (a short run) asking for more memory than the node has
     short = pipeline.Run(*REQUEUED_RUN[:5], 0.0, 0).dir
-    refused = run(snakemake_cmd(f"{short}/history.csv", "--profile", "slurm", "--configfile", str(TINY),
-                                *LOCAL_CLUSTER_OVERRIDES, "--set-resources", "train:mem_mb=100000000"),
-                  checkout, env, limit=600)
+    refused = run(
+        snakemake_cmd(
+            f"{short}/history.csv",
+            "--profile",
+            "slurm",
+            "--configfile",
+            str(TINY),
+            *LOCAL_CLUSTER_OVERRIDES,
+            "--set-resources",
+            "train:mem_mb=100000000",
+        ),
+        checkout,
+        env,
+        limit=600,
+    )
     assert refused.returncode != 0
     report = output_of(refused)
     assert "== group train_cpu ==" in report, report[-4000:]
     assert "no SLURM job was created for it: sbatch refused the submission" in report
-    assert "--mem=100000000" in report and "Requested node configuration is not available" in report, report[-4000:]
+    assert (
+        "--mem=100000000" in report and "Requested node configuration is not available" in report
+    ), report[-4000:]

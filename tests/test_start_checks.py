@@ -31,8 +31,17 @@ def test_beta_label_is_a_plain_decimal_that_reads_back_exactly(beta):
 
 def test_beta_labels_of_usual_values_are_unchanged():
     """Run directories written before labels became exact keep their names."""
-    assert [beta_label(b) for b in (0, 0.1, 0.25, 1, 1.5, 2)] == ["0", "0.1", "0.25", "1", "1.5", "2"]
-    assert beta_label(1e-5) == "0.00001" and beta_label(1e6) == "1000000" and beta_label(-0.0) == "0"
+    assert [beta_label(b) for b in (0, 0.1, 0.25, 1, 1.5, 2)] == [
+        "0",
+        "0.1",
+        "0.25",
+        "1",
+        "1.5",
+        "2",
+    ]
+    assert (
+        beta_label(1e-5) == "0.00001" and beta_label(1e6) == "1000000" and beta_label(-0.0) == "0"
+    )
 
 
 @pytest.mark.parametrize("beta", [float("inf"), float("nan"), -1.0])
@@ -54,8 +63,13 @@ def test_run_dir_wildcards_and_parse_agree(beta):
     *_, members, beta_part, seed = run.dir.split("/")
     assert (members, seed) == ("M3", "seed0")
     wildcards = SimpleNamespace(
-        experiment="exp", dataset="diabetes", model="mlp", aggregation="regression",
-        members=members[1:], beta=beta_part[4:], seed=seed[4:],
+        experiment="exp",
+        dataset="diabetes",
+        model="mlp",
+        aggregation="regression",
+        members=members[1:],
+        beta=beta_part[4:],
+        seed=seed[4:],
     )
     assert run_from_wildcards(wildcards) == run == parse_run_dir(run.dir)
     assert parse_run_dir(run.dir).dir == run.dir
@@ -87,8 +101,13 @@ def test_bad_model_options_are_named(arch, options, message):
 
 @pytest.mark.parametrize(
     "arch, options",
-    [("mlp", {"hidden": [8, 8]}), ("cnn", {"dropout": 0, "hidden": 16}),
-     ("vgg16_bn", {"hidden": None}), ("vit", {"patch_size": [4, 8]}), ("tv_resnet18", {})],
+    [
+        ("mlp", {"hidden": [8, 8]}),
+        ("cnn", {"dropout": 0, "hidden": 16}),
+        ("vgg16_bn", {"hidden": None}),
+        ("vit", {"patch_size": [4, 8]}),
+        ("tv_resnet18", {}),
+    ],
 )
 def test_good_model_options_pass(arch, options):
     check_options(arch, options)
@@ -103,7 +122,9 @@ def test_every_constructor_default_fits_its_own_annotation(arch):
     check_options(arch, defaults)
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", "tests/configs/tiny.yaml"])
+@pytest.mark.parametrize(
+    "name", ["config/config.yaml", "config/paper.yaml", "tests/configs/tiny.yaml"]
+)
 def test_shipped_configs_model_options_pass(name):
     models = yaml.safe_load((REPO / name).read_text())["models"]
     for model in models.values():
@@ -125,7 +146,9 @@ def test_declared_row_counts_are_those_of_the_offline_datasets():
 def test_random_split_refuses_an_empty_part():
     from collusion.data.prepared import random_split
 
-    with pytest.raises(ValueError, match="parts of 441, 0 and 1 examples: each part needs at least one"):
+    with pytest.raises(
+        ValueError, match="parts of 441, 0 and 1 examples: each part needs at least one"
+    ):
         random_split(442, [0.998, 0.001, 0.001], seed=0)
     assert [len(part) for part in random_split(442, [0.6, 0.15, 0.25], seed=0)] == [265, 66, 111]
 
@@ -149,15 +172,20 @@ def test_whole_numbers_are_normalised_and_long_beta_labels_refused():
     config = tiny_config(seeds=[0.0, 1], ensemble_sizes=[3.0], betas=[0, 1])
     normalise_grid(config)
     exp = config["experiments"]["diabetes"]
-    assert exp["seeds"] == [0, 1] and all(type(s) is int for s in exp["seeds"] + exp["ensemble_sizes"])
+    assert exp["seeds"] == [0, 1] and all(
+        type(s) is int for s in exp["seeds"] + exp["ensemble_sizes"]
+    )
     assert all(type(b) is float for b in exp["betas"])
     check_config(config)
-    with pytest.raises(ConfigError, match=r"experiments.diabetes.betas: β = 1e-50 would be written 0.0+1 .*over 40"):
+    with pytest.raises(
+        ConfigError, match=r"experiments.diabetes.betas: β = 1e-50 would be written 0.0+1 .*over 40"
+    ):
         check_config(tiny_config(betas=[0, 1e-50]))
 
 
 @pytest.mark.parametrize(
-    "text, spelled", [("3e-3", "3.0e-3"), ("1e6", "1.0e+6"), ("2.5E3", "2.5e+3"), ("1.e5", "1.0e+5")]
+    "text, spelled",
+    [("3e-3", "3.0e-3"), ("1e6", "1.0e+6"), ("2.5E3", "2.5e+3"), ("1.e5", "1.0e+5")],
 )
 def test_yaml11_number_spelling_reads_back_as_the_number(text, spelled):
     from collusion.config_errors import yaml11_number
@@ -174,7 +202,9 @@ def test_schema_message_lists_the_allowed_values():
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     config = raw_tiny_config(aggregations=["mean"])
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config)
+    )
     assert schema_message(error).splitlines() == [
         "experiments.diabetes.aggregations.0: 'mean' is not one of "
         "['score', 'probability', 'probability_double_softmax', 'regression']",

@@ -31,7 +31,10 @@ def test_sign_flip_hand_computed():
 
 def brute_force_p(d):
     observed = abs(sum(d))
-    sums = [abs(sum(s * x for s, x in zip(signs, d))) for signs in itertools.product((1, -1), repeat=len(d))]
+    sums = [
+        abs(sum(s * x for s, x in zip(signs, d)))
+        for signs in itertools.product((1, -1), repeat=len(d))
+    ]
     return np.mean([s >= observed - 1e-12 for s in sums])
 
 
@@ -60,8 +63,14 @@ def test_interval_inverts_the_test():
     assert low < d.mean() < high
     # just inside the ends the test does not reject; just outside it does
     eps = 1e-6
-    assert stats.sign_flip_test(d - (low + eps)) > 0.05 and stats.sign_flip_test(d - (high - eps)) > 0.05
-    assert stats.sign_flip_test(d - (low - 1e-3)) <= 0.05 and stats.sign_flip_test(d - (high + 1e-3)) <= 0.05
+    assert (
+        stats.sign_flip_test(d - (low + eps)) > 0.05
+        and stats.sign_flip_test(d - (high - eps)) > 0.05
+    )
+    assert (
+        stats.sign_flip_test(d - (low - 1e-3)) <= 0.05
+        and stats.sign_flip_test(d - (high + 1e-3)) <= 0.05
+    )
 
 
 def test_interval_of_nearly_equal_differences_ends():
@@ -124,8 +133,10 @@ def test_holm_over_sign_flip_tests_controls_the_family_wise_error():
     assert rejected / families <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / families)
     # and without the correction it is far above: the defect the issue describes
     rng = np.random.default_rng(0)
-    uncorrected = np.mean([
-        (np.array([stats.sign_flip_test(rng.normal(size=10)) for _ in range(8)]) < 0.05).any()
-        for _ in range(500)
-    ])
+    uncorrected = np.mean(
+        [
+            (np.array([stats.sign_flip_test(rng.normal(size=10)) for _ in range(8)]) < 0.05).any()
+            for _ in range(500)
+        ]
+    )
     assert uncorrected > 0.2

@@ -6,8 +6,14 @@ import pytest
 
 from collusion import tables
 
-KEY = {"experiment": "e", "dataset": "d", "model": "m", "aggregation": "regression", "members": 3,
-       "selection": "last"}
+KEY = {
+    "experiment": "e",
+    "dataset": "d",
+    "model": "m",
+    "aggregation": "regression",
+    "members": 3,
+    "selection": "last",
+}
 
 
 def runs(statuses):
@@ -15,8 +21,15 @@ def runs(statuses):
     rows = []
     for seed, status in enumerate(statuses):
         rows.append({**KEY, "beta": 0.0, "seed": seed, "test_error": 1.0, "status": "completed"})
-        rows.append({**KEY, "beta": 1.0, "seed": seed, "status": status,
-                     "test_error": 1e9 if status == "diverged" else 2.0 + seed / 10})
+        rows.append(
+            {
+                **KEY,
+                "beta": 1.0,
+                "seed": seed,
+                "status": status,
+                "test_error": 1e9 if status == "diverged" else 2.0 + seed / 10,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -43,7 +56,9 @@ def test_sweep_summary_leaves_out_and_counts_diverged_runs():
 
 
 def test_independent_vs_joint_uses_finished_runs():
-    table = tables.independent_vs_joint(runs(["completed", "diverged", "completed"]).assign(test_L_ens=1.0))
+    table = tables.independent_vs_joint(
+        runs(["completed", "diverged", "completed"]).assign(test_L_ens=1.0)
+    )
     row = table.iloc[0]
     assert row["n"] == 2 and row["n_diverged"] == 1 and row["error_beta1"] == pytest.approx(2.1)
 
@@ -52,10 +67,23 @@ def test_divergence_table_counts_per_setting():
     history = []
     for seed, status in enumerate(["diverged", "completed", "diverged"]):
         for epoch in (1, 2):
-            history.append({**{k: v for k, v in KEY.items() if k != "selection"}, "beta": 2.0, "seed": seed,
-                            "status": status, "epoch": epoch, "train_DIV": float(epoch), "train_objective": 0.0})
+            history.append(
+                {
+                    **{k: v for k, v in KEY.items() if k != "selection"},
+                    "beta": 2.0,
+                    "seed": seed,
+                    "status": status,
+                    "epoch": epoch,
+                    "train_DIV": float(epoch),
+                    "train_objective": 0.0,
+                }
+            )
     table = tables.divergence_summary(pd.DataFrame(history))
-    assert len(table) == 3 and set(table["diverged_in_setting"]) == {2} and set(table["runs_in_setting"]) == {3}
+    assert (
+        len(table) == 3
+        and set(table["diverged_in_setting"]) == {2}
+        and set(table["runs_in_setting"]) == {3}
+    )
     assert set(table["epochs"]) == {2}
 
 
@@ -65,32 +93,57 @@ def calibration_rows(frame, **metrics):
     rows = []
     for run in frame.itertuples(index=False):
         factor = 1 if run.beta == 0 else 2
-        rows.append({**KEY, "beta": run.beta, "seed": run.seed,
-                     **{name: factor * value + run.seed for name, value in metrics.items()}})
+        rows.append(
+            {
+                **KEY,
+                "beta": run.beta,
+                "seed": run.seed,
+                **{name: factor * value + run.seed for name, value in metrics.items()},
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def test_sweep_table_shows_calibration_and_wood_terms_of_finished_runs():
     frame = runs(["completed", "diverged", "completed"])
-    metrics = dict(ece=0.1, brier=0.2, nll=0.3, disagreement=0.4, wood_bias=0.5, wood_variance=0.6,
-                   wood_diversity=0.7)
+    metrics = dict(
+        ece=0.1,
+        brier=0.2,
+        nll=0.3,
+        disagreement=0.4,
+        wood_bias=0.5,
+        wood_variance=0.6,
+        wood_diversity=0.7,
+    )
     full = tables.beta_sweep(frame, calibration_rows(frame, **metrics))
     summary = full.set_index("beta")
     for name, value in metrics.items():
         assert summary.loc[0.0, f"{name}_mean"] == pytest.approx(value + 1)  # seeds 0, 1, 2
-        assert summary.loc[1.0, f"{name}_mean"] == pytest.approx(2 * value + 1)  # seeds 0, 2: seed 1 diverged
+        assert summary.loc[1.0, f"{name}_mean"] == pytest.approx(
+            2 * value + 1
+        )  # seeds 0, 2: seed 1 diverged
         assert summary.loc[1.0, f"{name}_sem"] == pytest.approx(1.0)  # SD √2 over 2 seeds
     assert summary.loc[1.0, "seeds"] == 2 and summary.loc[1.0, "diverged"] == 1
-    assert list(tables.beta_sweep(frame).columns) == [c for c in full.columns if not c.startswith(tuple(metrics))]
+    assert list(tables.beta_sweep(frame).columns) == [
+        c for c in full.columns if not c.startswith(tuple(metrics))
+    ]
 
 
 def test_diversity_table_puts_wood_terms_next_to_the_jensen_gap():
     frame = runs(["completed", "completed"]).assign(test_L_ens=1.0, test_L_ind=1.5, test_DIV=0.5)
-    table = tables.diversity(frame, calibration_rows(frame, wood_diversity=0.5, wood_bias=1.0,
-                                                     wood_variance=0.1, disagreement=0.2))
+    table = tables.diversity(
+        frame,
+        calibration_rows(
+            frame, wood_diversity=0.5, wood_bias=1.0, wood_variance=0.1, disagreement=0.2
+        ),
+    )
     row = table.set_index("beta").loc[0.0]
-    assert row["test_DIV_mean"] == 0.5 and row["wood_diversity_mean"] == pytest.approx(1.0)  # 0.5 + mean seed
-    assert row["wood_bias_mean"] == pytest.approx(1.5) and row["disagreement_mean"] == pytest.approx(0.7)
+    assert row["test_DIV_mean"] == 0.5 and row["wood_diversity_mean"] == pytest.approx(
+        1.0
+    )  # 0.5 + mean seed
+    assert row["wood_bias_mean"] == pytest.approx(1.5) and row[
+        "disagreement_mean"
+    ] == pytest.approx(0.7)
 
 
 def capacity_runs(differences):
@@ -100,16 +153,34 @@ def capacity_runs(differences):
     rows = []
     for (model, members), diffs in differences.items():
         for seed, d in enumerate(diffs):
-            for beta, error, div, gap in ((0.0, 0.3, 0.1, 0.01), (1.0, 0.3 + d, 0.1 * (1 + seed), 0.2)):
-                rows.append({**KEY, "aggregation": "score", "model": model, "members": members, "beta": beta,
-                             "seed": seed, "status": "completed", "test_error": error, "test_DIV": div,
-                             "test_learner_error": error + gap})
+            for beta, error, div, gap in (
+                (0.0, 0.3, 0.1, 0.01),
+                (1.0, 0.3 + d, 0.1 * (1 + seed), 0.2),
+            ):
+                rows.append(
+                    {
+                        **KEY,
+                        "aggregation": "score",
+                        "model": model,
+                        "members": members,
+                        "beta": beta,
+                        "seed": seed,
+                        "status": "completed",
+                        "test_error": error,
+                        "test_DIV": div,
+                        "test_learner_error": error + gap,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_capacity_table_pairs_each_cell_and_adjusts_over_the_map():
-    differences = {("narrow", 2): [0.1, 0.2, 0.3, 0.4], ("narrow", 5): [0.1, -0.1, 0.1, -0.1],
-                   ("wide", 2): [0.01, 0.02, 0.03, 0.04], ("wide", 5): [0.0, 0.0, 0.0, 0.0]}
+    differences = {
+        ("narrow", 2): [0.1, 0.2, 0.3, 0.4],
+        ("narrow", 5): [0.1, -0.1, 0.1, -0.1],
+        ("wide", 2): [0.01, 0.02, 0.03, 0.04],
+        ("wide", 5): [0.0, 0.0, 0.0, 0.0],
+    }
     frame = pd.concat([capacity_runs(differences), capacity_runs({("other", 2): [1.0, 1.0]})])
     table = tables.capacity(frame, {"e": {"narrow": 8, "wide": 64}})
     assert list(table.columns) == tables.CAPACITY_COLUMNS
@@ -120,7 +191,9 @@ def test_capacity_table_pairs_each_cell_and_adjusts_over_the_map():
     assert cells.loc[(8, 2), "p_exact"] == pytest.approx(2 / 16)  # four positive differences
     assert cells.loc[(8, 5), "p_exact"] == pytest.approx(1.0)  # + − + −: sum 0
     # Holm over the map's 4 cells: 2/16 and 2/16 (the two all-positive cells) × 4, × 3; then 1
-    assert cells.loc[(8, 2), "p_holm"] == pytest.approx(0.5) and cells.loc[(64, 2), "p_holm"] == pytest.approx(0.5)
+    assert cells.loc[(8, 2), "p_holm"] == pytest.approx(0.5) and cells.loc[
+        (64, 2), "p_holm"
+    ] == pytest.approx(0.5)
     assert cells.loc[(8, 5), "p_holm"] == 1.0
     assert cells.loc[(8, 2), "DIV_beta1"] == pytest.approx(0.25)  # 0.1 × mean(1, 2, 3, 4)
     assert cells.loc[(8, 2), "DIV_ratio"] == pytest.approx(2.5)

@@ -6,12 +6,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from collusion.data.prepared import load_dataset, save_prepared
 from collusion.train import Recipe, RunSpec, Trainer, duration
-
-
 
 
 def classification_data(tmp_path, n=60, classes=10):
@@ -31,7 +28,15 @@ def regression_data(tmp_path, n=60):
 
 
 def spec(aggregation="score", beta=1.0, **recipe):
-    return RunSpec("mlp", {"hidden": [8]}, aggregation, 3, beta, 0, Recipe(**{"epochs": 4, "lr": 0.01, **recipe}))
+    return RunSpec(
+        "mlp",
+        {"hidden": [8]},
+        aggregation,
+        3,
+        beta,
+        0,
+        Recipe(**{"epochs": 4, "lr": 0.01, **recipe}),
+    )
 
 
 def fit(run_spec, data, run_dir, **kwargs):
@@ -45,28 +50,42 @@ def test_history_has_the_decomposition_for_every_split_and_learner(tmp_path):
     history = pd.DataFrame(trainer.history)
     assert list(history["epoch"]) == [1, 2, 3, 4]
     for split in ("train", "val", "test"):
-        np.testing.assert_allclose(history[f"{split}_DIV"], history[f"{split}_L_ind"] - history[f"{split}_L_ens"])
+        np.testing.assert_allclose(
+            history[f"{split}_DIV"], history[f"{split}_L_ind"] - history[f"{split}_L_ens"]
+        )
         members = np.mean([history[f"{split}_L_member{j}"] for j in range(3)], axis=0)
         np.testing.assert_allclose(history[f"{split}_L_ind"], members, rtol=1e-6)
-        assert (history[f"{split}_acc5"] >= history[f"{split}_acc"]).all()  # 10 classes: top-5 logged
+        assert (
+            history[f"{split}_acc5"] >= history[f"{split}_acc"]
+        ).all()  # 10 classes: top-5 logged
     assert trainer.status == "completed"
 
 
 def test_early_stopping_stops_after_the_patience_without_improvement(tmp_path):
-    trainer = fit(spec(epochs=20, lr=0.0, early_stopping=2), classification_data(tmp_path), tmp_path / "run")
+    trainer = fit(
+        spec(epochs=20, lr=0.0, early_stopping=2), classification_data(tmp_path), tmp_path / "run"
+    )
     # lr = 0: the best validation loss is the first period's; two more without improvement, stop
     assert trainer.epoch == 3 and trainer.status == "completed" and trainer.best["epoch"] == 1
 
 
 def test_plateau_schedule_lowers_the_rate_after_the_patience(tmp_path):
-    run_spec = spec(epochs=6, lr=1e-6, optimizer="sgd", schedule="plateau", plateau_patience=1, gamma=0.5)
+    run_spec = spec(
+        epochs=6, lr=1e-6, optimizer="sgd", schedule="plateau", plateau_patience=1, gamma=0.5
+    )
     trainer = fit(run_spec, classification_data(tmp_path), tmp_path / "run")
     rates = [row["lr"] for row in trainer.history]
-    assert rates[0] == pytest.approx(1e-6) and rates[-1] < rates[0]  # improvements < 1e-4 relative do not count
+    assert (
+        rates[0] == pytest.approx(1e-6) and rates[-1] < rates[0]
+    )  # improvements < 1e-4 relative do not count
 
 
 def test_multistep_schedule_follows_the_milestones(tmp_path):
-    trainer = fit(spec(epochs=4, milestones=[2, 3], gamma=0.1), classification_data(tmp_path), tmp_path / "run")
+    trainer = fit(
+        spec(epochs=4, milestones=[2, 3], gamma=0.1),
+        classification_data(tmp_path),
+        tmp_path / "run",
+    )
     assert [row["lr"] for row in trainer.history] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
 
 
@@ -88,31 +107,51 @@ def test_periods_of_n_steps_and_resume_within_an_epoch(tmp_path):
     resumed = fit(run_spec, data, tmp_path / "crashed")
     drop = ["seconds"]
     pd.testing.assert_frame_equal(
-        pd.DataFrame(resumed.history).drop(columns=drop), pd.DataFrame(reference.history).drop(columns=drop)
+        pd.DataFrame(resumed.history).drop(columns=drop),
+        pd.DataFrame(reference.history).drop(columns=drop),
     )
 
 
 def test_one_log_line_per_epoch_with_elapsed_time_and_eta(tmp_path):
     lines = []
-    trainer = Trainer(spec(epochs=3), classification_data(tmp_path), tmp_path / "run", checkpoint_seconds=0)
+    trainer = Trainer(
+        spec(epochs=3), classification_data(tmp_path), tmp_path / "run", checkpoint_seconds=0
+    )
     trainer.fit(log=lines.append)
-    pattern = (r"epoch (\d)/3 L_β=\S+ val L_ens=\S+ test L_ens=\S+ test DIV=\S+ "
-               r"\(\d+\.\d\ds, elapsed (\d+)s, eta (\d+)s\)")
+    pattern = (
+        r"epoch (\d)/3 L_β=\S+ val L_ens=\S+ test L_ens=\S+ test DIV=\S+ "
+        r"\(\d+\.\d\ds, elapsed (\d+)s, eta (\d+)s\)"
+    )
     matches = [re.fullmatch(pattern, line) for line in lines]
     assert all(matches), lines
     assert [int(m.group(1)) for m in matches] == [1, 2, 3]
     assert int(matches[-1].group(3)) == 0  # nothing left after the last epoch
     # a pack: one line per β and epoch
     lines = []
-    Trainer([spec(beta=0.0, epochs=2), spec(beta=1.0, epochs=2)], classification_data(tmp_path),
-            tmp_path / "pack", checkpoint_seconds=0).fit(log=lines.append)
+    Trainer(
+        [spec(beta=0.0, epochs=2), spec(beta=1.0, epochs=2)],
+        classification_data(tmp_path),
+        tmp_path / "pack",
+        checkpoint_seconds=0,
+    ).fit(log=lines.append)
     assert [line.split(" L_β")[0] for line in lines] == [
-        "epoch 1/2 beta 0", "epoch 1/2 beta 1", "epoch 2/2 beta 0", "epoch 2/2 beta 1"]
+        "epoch 1/2 beta 0",
+        "epoch 1/2 beta 1",
+        "epoch 2/2 beta 0",
+        "epoch 2/2 beta 1",
+    ]
 
 
 def test_durations_in_log_lines():
     assert [duration(s) for s in (0, 6.4, 59.6, 125, 3599, 3720, 90000)] == [
-        "0s", "6s", "1m00s", "2m05s", "59m59s", "1h02m", "25h00m"]
+        "0s",
+        "6s",
+        "1m00s",
+        "2m05s",
+        "59m59s",
+        "1h02m",
+        "25h00m",
+    ]
 
 
 def test_train_metrics_on_a_fixed_subset(tmp_path):
@@ -146,7 +185,11 @@ def test_aggregation_must_fit_the_task(tmp_path):
 def test_history_csv_reads_back_exactly(tmp_path):
     from collusion.train import write_history
 
-    history = [{"epoch": 1, "lr": 0.01, "train_DIV": 0.1 + 0.2, "test_L_ens": math.inf},
-               {"epoch": 2, "lr": 0.01, "train_DIV": math.nan, "test_L_ens": 1 / 3}]
+    history = [
+        {"epoch": 1, "lr": 0.01, "train_DIV": 0.1 + 0.2, "test_L_ens": math.inf},
+        {"epoch": 2, "lr": 0.01, "train_DIV": math.nan, "test_L_ens": 1 / 3},
+    ]
     write_history(tmp_path / "history.csv", history)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.csv"), pd.DataFrame(history), check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "history.csv"), pd.DataFrame(history), check_exact=True
+    )

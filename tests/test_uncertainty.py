@@ -69,8 +69,12 @@ def test_pairwise_disagreement_hand_computed():
 
 def test_ensemble_probabilities_follow_the_aggregation():
     outputs = np.log(np.array([[[0.5, 0.5]], [[0.2, 0.8]]]))
-    np.testing.assert_allclose(uncertainty.ensemble_probabilities(outputs, "score"), [[1 / 3, 2 / 3]])
-    np.testing.assert_allclose(uncertainty.ensemble_probabilities(outputs, "probability"), [[0.35, 0.65]])
+    np.testing.assert_allclose(
+        uncertainty.ensemble_probabilities(outputs, "score"), [[1 / 3, 2 / 3]]
+    )
+    np.testing.assert_allclose(
+        uncertainty.ensemble_probabilities(outputs, "probability"), [[0.35, 0.65]]
+    )
     np.testing.assert_allclose(
         uncertainty.ensemble_probabilities(outputs, "probability_double_softmax"), [[0.35, 0.65]]
     )

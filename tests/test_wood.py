@@ -86,8 +86,12 @@ def test_terms_sum_to_the_expected_ensemble_loss(case):
     # each trial: ensemble loss = its mean member loss − its diversity
     for trial in range(outputs.shape[0]):
         one = wood.ambiguity(outputs[trial], y, loss)
-        np.testing.assert_allclose(one["ensemble_loss"], one["member_loss"] - one["diversity"], atol=1e-9)
-        assert one["ensemble_loss"].mean() == pytest.approx(terms["trial_ensemble_loss"][trial], rel=1e-12)
+        np.testing.assert_allclose(
+            one["ensemble_loss"], one["member_loss"] - one["diversity"], atol=1e-9
+        )
+        assert one["ensemble_loss"].mean() == pytest.approx(
+            terms["trial_ensemble_loss"][trial], rel=1e-12
+        )
         assert one["diversity"].mean() == pytest.approx(terms["trial_diversity"][trial], rel=1e-12)
 
 
@@ -100,18 +104,29 @@ def test_geometric_combiner_is_score_averaging_and_diversity_is_the_papers_div(c
     outputs, y = case
     outputs = outputs[0]
     ensemble = wood.centroid(wood.dual(outputs, "cross_entropy"), 0, "cross_entropy")[0]
-    np.testing.assert_allclose(np.exp(ensemble), objective.aggregate(torch.as_tensor(outputs), "score").softmax(-1).numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        np.exp(ensemble),
+        objective.aggregate(torch.as_tensor(outputs), "score").softmax(-1).numpy(),
+        rtol=1e-10,
+        atol=1e-14,
+    )
     terms = wood.ambiguity(outputs, y, "cross_entropy")
-    l_ens, members = objective.per_sample_losses(torch.as_tensor(outputs), torch.as_tensor(y), "score")
+    l_ens, members = objective.per_sample_losses(
+        torch.as_tensor(outputs), torch.as_tensor(y), "score"
+    )
     np.testing.assert_allclose(terms["ensemble_loss"], l_ens.numpy(), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(terms["diversity"], (members.mean(0) - l_ens).numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        terms["diversity"], (members.mean(0) - l_ens).numpy(), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_squared_diversity_is_the_ambiguity():
     rng = np.random.default_rng(0)
     outputs, y = rng.normal(size=(4, 7, 1)), rng.normal(size=7)
     parts = objective.decomposition(torch.as_tensor(outputs), torch.as_tensor(y), "regression")
-    assert wood.ambiguity(outputs, y, "squared")["diversity"].mean() == pytest.approx(parts["DIV"].item())
+    assert wood.ambiguity(outputs, y, "squared")["diversity"].mean() == pytest.approx(
+        parts["DIV"].item()
+    )
 
 
 def test_probability_averaging_is_not_the_geometric_combiner():
@@ -120,7 +135,9 @@ def test_probability_averaging_is_not_the_geometric_combiner():
     Wood's diversity differ."""
     outputs = logits_of(Q1, Q2)[:, None, :]
     y = np.array([1])
-    l_ens, members = objective.per_sample_losses(torch.as_tensor(outputs), torch.as_tensor(y), "probability")
+    l_ens, members = objective.per_sample_losses(
+        torch.as_tensor(outputs), torch.as_tensor(y), "probability"
+    )
     assert l_ens.item() == pytest.approx(-math.log(0.65))
     terms = wood.ambiguity(outputs, y, "cross_entropy")
     assert terms["ensemble_loss"][0] == pytest.approx(math.log(1.5))

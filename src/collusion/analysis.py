@@ -120,7 +120,12 @@ def runs_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
         run, history, outcome = parse_run_dir(run_dir), read_history(run_dir), read_outcome(run_dir)
         for selection in selections:
             epoch = selected_epoch(outcome, selection)
-            row = {**run_key(run), "selection": selection, "epoch": epoch, "status": outcome["status"]}
+            row = {
+                **run_key(run),
+                "selection": selection,
+                "epoch": epoch,
+                "status": outcome["status"],
+            }
             if epoch:
                 record = history.loc[history["epoch"] == epoch].iloc[0]
                 for split in ("train", "val", "test"):
@@ -134,7 +139,9 @@ def runs_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
                     )
                 row["gen_gap"] = record["test_L_ens"] - record["train_L_ens"]
                 if run.aggregation != "regression":
-                    row["learner_gap_dynamics"] = learner_gap_over_training(history, epoch, run.members)
+                    row["learner_gap_dynamics"] = learner_gap_over_training(
+                        history, epoch, run.members
+                    )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -170,9 +177,15 @@ def load_predictions(run_dir: str | Path, selection: str, split: str = "test"):
     run = parse_run_dir(run_dir)
     expected = f"({run.members}, {len(y)}, {1 if run.aggregation == 'regression' else 'K'})"
     bad = (
-        y.ndim != 1 or outputs.ndim != 3 or outputs.shape[:2] != (run.members, len(y))
+        y.ndim != 1
+        or outputs.ndim != 3
+        or outputs.shape[:2] != (run.members, len(y))
         or (run.aggregation == "regression" and outputs.shape[2] != 1)
-        or (run.aggregation != "regression" and len(y) and not 0 <= y.min() <= y.max() < outputs.shape[2])
+        or (
+            run.aggregation != "regression"
+            and len(y)
+            and not 0 <= y.min() <= y.max() < outputs.shape[2]
+        )
     )
     if bad:
         raise RunOutputError(
@@ -196,7 +209,10 @@ def debias_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
 
 
 def learner_dropout_table(
-    run_dirs: list[str], selections: list[str], fractions: list[float], subsets: int,
+    run_dirs: list[str],
+    selections: list[str],
+    fractions: list[float],
+    subsets: int,
     authors_broadcast: bool = False,
 ) -> pd.DataFrame:
     """A fraction that drops nobody at this M (floor(f·M) = 0) gives no row: it measures nothing."""
@@ -216,15 +232,33 @@ def learner_dropout_table(
                 errors, exact = diagnostics.learner_dropout(
                     outputs, y, run.aggregation, fraction, subsets, rng, authors_broadcast
                 )
-                rows.append({
-                    **run_key(run), "selection": selection, "fraction": fraction,
-                    "dropped": dropped, "subsets": len(errors), "all_subsets": exact,
-                    "full_error": full, "dropout_error": errors.mean(),
-                    "dropout_error_sd": errors.std(), "increase": errors.mean() - full,
-                    "statistic": "authors_broadcast" if authors_broadcast else "per_sample",
-                })
-    columns = RUN_KEYS + ["selection", "fraction", "dropped", "subsets", "all_subsets", "full_error",
-                          "dropout_error", "dropout_error_sd", "increase", "statistic"]
+                rows.append(
+                    {
+                        **run_key(run),
+                        "selection": selection,
+                        "fraction": fraction,
+                        "dropped": dropped,
+                        "subsets": len(errors),
+                        "all_subsets": exact,
+                        "full_error": full,
+                        "dropout_error": errors.mean(),
+                        "dropout_error_sd": errors.std(),
+                        "increase": errors.mean() - full,
+                        "statistic": "authors_broadcast" if authors_broadcast else "per_sample",
+                    }
+                )
+    columns = RUN_KEYS + [
+        "selection",
+        "fraction",
+        "dropped",
+        "subsets",
+        "all_subsets",
+        "full_error",
+        "dropout_error",
+        "dropout_error_sd",
+        "increase",
+        "statistic",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -235,7 +269,9 @@ def gen_gap_table(run_dirs: list[str]) -> pd.DataFrame:
         frame = history[["epoch", "train_L_ens", "test_L_ens", "val_L_ens"]].copy()
         frame["gen_gap"] = frame["test_L_ens"] - frame["train_L_ens"]
         frames.append(frame.assign(**run_key(parse_run_dir(run_dir))))
-    return pd.concat(frames, ignore_index=True)[RUN_KEYS + ["epoch", "train_L_ens", "val_L_ens", "test_L_ens", "gen_gap"]]
+    return pd.concat(frames, ignore_index=True)[
+        RUN_KEYS + ["epoch", "train_L_ens", "val_L_ens", "test_L_ens", "gen_gap"]
+    ]
 
 
 def dynamics_table(run_dirs: list[str]) -> pd.DataFrame:
@@ -247,13 +283,23 @@ def dynamics_table(run_dirs: list[str]) -> pd.DataFrame:
             for split in ("train", "val", "test"):
                 ensemble_col = f"{split}_L_ens" if metric == "L" else f"{split}_acc"
                 learners = {"ensemble": record[ensemble_col]}
-                learners.update({f"member{j}": record[f"{split}_{metric}_member{j}"] for j in range(run.members)})
+                learners.update(
+                    {
+                        f"member{j}": record[f"{split}_{metric}_member{j}"]
+                        for j in range(run.members)
+                    }
+                )
                 for learner, value in learners.items():
-                    rows.append({
-                        **run_key(run), "epoch": int(record["epoch"]), "split": split,
-                        "learner": learner, "metric": "loss" if metric == "L" else "accuracy",
-                        "value": value,
-                    })
+                    rows.append(
+                        {
+                            **run_key(run),
+                            "epoch": int(record["epoch"]),
+                            "split": split,
+                            "learner": learner,
+                            "metric": "loss" if metric == "L" else "accuracy",
+                            "value": value,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -261,17 +307,36 @@ def divergence_table(run_dirs: list[str]) -> pd.DataFrame:
     frames = []
     for run_dir in run_dirs:
         history, outcome = read_history(run_dir), read_outcome(run_dir)
-        frame = history[["epoch", "train_objective", "train_L_ens", "train_L_ind", "train_DIV", "test_L_ens"]].copy()
+        frame = history[
+            ["epoch", "train_objective", "train_L_ens", "train_L_ind", "train_DIV", "test_L_ens"]
+        ].copy()
         frames.append(frame.assign(**run_key(parse_run_dir(run_dir)), status=outcome["status"]))
-    columns = RUN_KEYS + ["status", "epoch", "train_objective", "train_L_ens", "train_L_ind", "train_DIV", "test_L_ens"]
+    columns = RUN_KEYS + [
+        "status",
+        "epoch",
+        "train_objective",
+        "train_L_ens",
+        "train_L_ind",
+        "train_DIV",
+        "test_L_ens",
+    ]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
 
 
 CALIBRATION_COLUMNS = [
-    "ece", "ece_bins", "brier", "nll", "disagreement",
-    "wood_ensemble_loss", "wood_member_loss", "wood_diversity", "wood_bias", "wood_variance", "wood_seeds",
+    "ece",
+    "ece_bins",
+    "brier",
+    "nll",
+    "disagreement",
+    "wood_ensemble_loss",
+    "wood_member_loss",
+    "wood_diversity",
+    "wood_bias",
+    "wood_variance",
+    "wood_seeds",
 ]
 
 
@@ -315,27 +380,35 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
         outputs = [loaded[i][0] for i in indices]
         labels = [loaded[i][1] for i in indices]
         same_examples = all(
-            o.shape == outputs[0].shape and np.array_equal(l, labels[0]) for o, l in zip(outputs, labels)
+            o.shape == outputs[0].shape and np.array_equal(y, labels[0])
+            for o, y in zip(outputs, labels)
         )
         if not same_examples or not all(np.isfinite(o).all() for o in outputs):
             continue
         terms = wood.decompose(np.stack(outputs), labels[0], loaded[indices[0]][2])
         for trial, i in enumerate(indices):
             rows[i].update(
-                wood_bias=terms["bias"], wood_variance=float(terms["trial_variance"][trial]),
+                wood_bias=terms["bias"],
+                wood_variance=float(terms["trial_variance"][trial]),
                 wood_seeds=len(indices),
             )
     return pd.DataFrame(rows, columns=RUN_KEYS + ["selection"] + CALIBRATION_COLUMNS)
 
 
-CURVE_COLUMNS = [f"{split}_{metric}" for metric in ("L_ens", "L_ind", "DIV") for split in ("train", "val", "test")]
+CURVE_COLUMNS = [
+    f"{split}_{metric}"
+    for metric in ("L_ens", "L_ind", "DIV")
+    for split in ("train", "val", "test")
+]
 
 
 def curves_table(run_dirs: list[str]) -> pd.DataFrame:
     """One row per (run, epoch): train, validation and test L_ens, L_ind and DIV (the
     pseudo-diversity figure: train DIV against test DIV over training)."""
-    frames = [read_history(run_dir)[["epoch", *CURVE_COLUMNS]].assign(**run_key(parse_run_dir(run_dir)))
-              for run_dir in run_dirs]
+    frames = [
+        read_history(run_dir)[["epoch", *CURVE_COLUMNS]].assign(**run_key(parse_run_dir(run_dir)))
+        for run_dir in run_dirs
+    ]
     if not frames:
         return pd.DataFrame(columns=RUN_KEYS + ["epoch", *CURVE_COLUMNS])
     return pd.concat(frames, ignore_index=True)[RUN_KEYS + ["epoch", *CURVE_COLUMNS]]

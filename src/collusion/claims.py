@@ -40,7 +40,6 @@ A setting supports a claim when every primary endpoint of the claim supports it 
 and test NLL for classification); the headline counts only primary rows.
 """
 
-
 from __future__ import annotations
 
 import math
@@ -64,9 +63,31 @@ CLAIMS = {
     7: "Some intermediate β beats both β=0 and β=1 (v1 only)",
 }
 COLUMNS = [
-    "claim", *GROUP, "endpoint", "primary", "n_seeds", "beta0_mean", "beta1_mean", "diff_mean",
-    "ci_low", "ci_high", "effect", "threshold", "p_exact", "p_t", "p_holm", "p_bh", "verdict",
-    "n_diverged", "per_seed", "note", "criterion_met", "diff_sd", "seeds", "holm_family", "setting_verdict",
+    "claim",
+    *GROUP,
+    "endpoint",
+    "primary",
+    "n_seeds",
+    "beta0_mean",
+    "beta1_mean",
+    "diff_mean",
+    "ci_low",
+    "ci_high",
+    "effect",
+    "threshold",
+    "p_exact",
+    "p_t",
+    "p_holm",
+    "p_bh",
+    "verdict",
+    "n_diverged",
+    "per_seed",
+    "note",
+    "criterion_met",
+    "diff_sd",
+    "seeds",
+    "holm_family",
+    "setting_verdict",
 ]
 NO_CRITERION = "none (significance only)"
 
@@ -79,7 +100,9 @@ class Criterion:
     ≤ 0 and the β = 1 mean positive (the significance test still has to hold).
     """
 
-    statistic: str  # "ratio" (β1 mean / β0 mean), "beta1" (β1 mean) or "diff" (paired mean difference)
+    statistic: (
+        str  # "ratio" (β1 mean / β0 mean), "beta1" (β1 mean) or "diff" (paired mean difference)
+    )
     minimum: float
     text: str
 
@@ -110,20 +133,55 @@ class Endpoint:
 
 # The pre-declared endpoints. Primary ones count in the headline, at selection best_val only.
 ENDPOINTS = [
-    Endpoint(1, "test_error", "test_error", "test error (1 − accuracy; MSE for regression)", primary=True),
-    Endpoint(1, "test_nll", "test_L_ens", "test NLL of the ensemble", primary=True, tasks=("classification",)),
+    Endpoint(
+        1, "test_error", "test_error", "test error (1 − accuracy; MSE for regression)", primary=True
+    ),
+    Endpoint(
+        1,
+        "test_nll",
+        "test_L_ens",
+        "test NLL of the ensemble",
+        primary=True,
+        tasks=("classification",),
+    ),
     Endpoint(2, "test_DIV", "test_DIV", "test DIV", primary=True, criterion=RATIO_3),
     Endpoint(2, "train_DIV", "train_DIV", "train DIV", criterion=RATIO_3),
     Endpoint(3, "gen_gap", "gen_gap", "test − train L_ens", primary=True),
-    Endpoint(4, "DIV_removed_pct", "DIV_decrease_pct", "% of test DIV removed by debiasing", source="debias",
-             primary=True, criterion=MOST_REMOVED),
-    Endpoint(5, "dropout_increase", "increase", "test error increase when learners are dropped (mean over fractions)",
-             source="learner_dropout", primary=True, criterion=RATIO_3),
-    Endpoint(6, "learner_gap_dynamics", "learner_gap_dynamics",
-             "ensemble − mean learner validation accuracy, points, mean over epochs up to the selected one",
-             primary=True, tasks=("classification",), criterion=FIVE_POINTS),
-    Endpoint(6, "learner_gap", "learner_gap", "mean learner − ensemble test error at the selected epoch, points",
-             tasks=("classification",), criterion=FIVE_POINTS),
+    Endpoint(
+        4,
+        "DIV_removed_pct",
+        "DIV_decrease_pct",
+        "% of test DIV removed by debiasing",
+        source="debias",
+        primary=True,
+        criterion=MOST_REMOVED,
+    ),
+    Endpoint(
+        5,
+        "dropout_increase",
+        "increase",
+        "test error increase when learners are dropped (mean over fractions)",
+        source="learner_dropout",
+        primary=True,
+        criterion=RATIO_3,
+    ),
+    Endpoint(
+        6,
+        "learner_gap_dynamics",
+        "learner_gap_dynamics",
+        "ensemble − mean learner validation accuracy, points, mean over epochs up to the selected one",
+        primary=True,
+        tasks=("classification",),
+        criterion=FIVE_POINTS,
+    ),
+    Endpoint(
+        6,
+        "learner_gap",
+        "learner_gap",
+        "mean learner − ensemble test error at the selected epoch, points",
+        tasks=("classification",),
+        criterion=FIVE_POINTS,
+    ),
 ]
 # Claim 7: the intermediate β with the lowest mean validation value, against both extremes on test.
 CLAIM7_ENDPOINTS = [
@@ -140,13 +198,17 @@ def setting_label(row) -> str:
     return f"{row['experiment']}/{row['model']}/{row['aggregation']}/M{int(row['members'])}"
 
 
-def prepare(runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame) -> tuple[dict, list[Endpoint]]:
+def prepare(
+    runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame
+) -> tuple[dict, list[Endpoint]]:
     """The frames the endpoints read (β ≤ 1; status joined from runs) and the per-fraction dropout
     endpoints (secondary)."""
     runs = runs[runs["beta"] <= 1].copy()
     if "test_learner_error" in runs:
         runs["learner_gap"] = np.where(
-            runs["aggregation"] == "regression", np.nan, 100.0 * (runs["test_learner_error"] - runs["test_error"])
+            runs["aggregation"] == "regression",
+            np.nan,
+            100.0 * (runs["test_learner_error"] - runs["test_error"]),
         )
     status = runs[RUN_KEYS + ["selection", "status"]] if "status" in runs else None
 
@@ -158,15 +220,25 @@ def prepare(runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame) -> 
 
     extra = []
     by = RUN_KEYS + ["selection"]
-    cost = dropout.groupby(by, dropna=False)["increase"].mean().rename("increase").reset_index() \
-        if not dropout.empty else pd.DataFrame(columns=by + ["increase"])
+    cost = (
+        dropout.groupby(by, dropna=False)["increase"].mean().rename("increase").reset_index()
+        if not dropout.empty
+        else pd.DataFrame(columns=by + ["increase"])
+    )
     for fraction in sorted(dropout["fraction"].unique()) if not dropout.empty else []:
         column = f"increase@{fraction:g}"
         part = dropout[dropout["fraction"] == fraction].set_index(by)["increase"].rename(column)
         cost = cost.merge(part.reset_index(), on=by, how="left")
-        extra.append(Endpoint(5, f"dropout_increase@{fraction:g}", column,
-                              f"test error increase when dropping {fraction:g} of the learners",
-                              source="learner_dropout", criterion=RATIO_3))
+        extra.append(
+            Endpoint(
+                5,
+                f"dropout_increase@{fraction:g}",
+                column,
+                f"test error increase when dropping {fraction:g} of the learners",
+                source="learner_dropout",
+                criterion=RATIO_3,
+            )
+        )
     frames = {"runs": runs, "debias": with_status(debias), "learner_dropout": with_status(cost)}
     return frames, extra
 
@@ -189,14 +261,30 @@ def endpoint_rows(frame: pd.DataFrame, endpoint: Endpoint) -> list[dict]:
             met = bool(effect >= criterion.minimum) if not np.isnan(effect) else None
         else:
             effect, met = test["diff_mean"], True
-        rows.append(base_row(
-            endpoint.claim, key, endpoint.name, primary,
-            n_seeds=test["n"], beta0_mean=test["mean_a"], beta1_mean=test["mean_b"],
-            diff_mean=test["diff_mean"], diff_sd=test["diff_sd"], ci_low=test["ci_low"], ci_high=test["ci_high"],
-            effect=effect, threshold=criterion.text if criterion else NO_CRITERION, criterion_met=met,
-            p_exact=test["p_exact"], p_t=test["p_t"], n_diverged=test["n_diverged"],
-            per_seed=test["per_seed"], seeds=test["seeds"], note=endpoint.description,
-        ))
+        rows.append(
+            base_row(
+                endpoint.claim,
+                key,
+                endpoint.name,
+                primary,
+                n_seeds=test["n"],
+                beta0_mean=test["mean_a"],
+                beta1_mean=test["mean_b"],
+                diff_mean=test["diff_mean"],
+                diff_sd=test["diff_sd"],
+                ci_low=test["ci_low"],
+                ci_high=test["ci_high"],
+                effect=effect,
+                threshold=criterion.text if criterion else NO_CRITERION,
+                criterion_met=met,
+                p_exact=test["p_exact"],
+                p_t=test["p_t"],
+                n_diverged=test["n_diverged"],
+                per_seed=test["per_seed"],
+                seeds=test["seeds"],
+                note=endpoint.description,
+            )
+        )
     return rows
 
 
@@ -204,35 +292,55 @@ def not_applicable(frame: pd.DataFrame, claim: int, endpoint: str, note: str, ma
     rows = []
     for key, _ in frame[mask(frame)].groupby(GROUP, dropna=False):
         key = dict(zip(GROUP, key))
-        rows.append(base_row(claim, key, endpoint, key["selection"] == "best_val", verdict="n/a", note=note))
+        rows.append(
+            base_row(claim, key, endpoint, key["selection"] == "best_val", verdict="n/a", note=note)
+        )
     return rows
 
 
-def claim_rows(runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame, alpha: float) -> pd.DataFrame:
+def claim_rows(
+    runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame, alpha: float
+) -> pd.DataFrame:
     """Every (claim, setting, selection, endpoint) row with its tests, adjusted p-values and verdict."""
     frames, extra = prepare(runs, debias, dropout)
     rows: list[dict] = []
     for endpoint in ENDPOINTS + extra:
         frame = frames[endpoint.source]
-        if endpoint.source == "debias":  # defined only where debiasing leaves the ensemble unchanged
-            rows += not_applicable(frame, 4, endpoint.name,
-                                   "debiasing keeps the ensemble unchanged only for raw-output averaging",
-                                   lambda f: f["aggregation"] == "probability")
+        if (
+            endpoint.source == "debias"
+        ):  # defined only where debiasing leaves the ensemble unchanged
+            rows += not_applicable(
+                frame,
+                4,
+                endpoint.name,
+                "debiasing keeps the ensemble unchanged only for raw-output averaging",
+                lambda f: f["aggregation"] == "probability",
+            )
             frame = frame[frame["aggregation"] != "probability"]
         rows += endpoint_rows(frame, endpoint)
-    rows += not_applicable(frames["runs"], 6, "learner_gap_dynamics",
-                           "regression: L_ind − L_ens is test DIV, so this is claim 2 (not re-tested)",
-                           lambda f: f["aggregation"] == "regression")
+    rows += not_applicable(
+        frames["runs"],
+        6,
+        "learner_gap_dynamics",
+        "regression: L_ind − L_ens is test DIV, so this is claim 2 (not re-tested)",
+        lambda f: f["aggregation"] == "regression",
+    )
     rows += intermediate_beta_rows(frames["runs"])
     table = pd.DataFrame(rows)
     table = adjust(table)
     table = add_notes(table, frames["runs"])
     table["verdict"] = [row_verdict(row, alpha) for row in table.to_dict("records")]
-    below = (table["verdict"] == "not significant") & (table["p_holm"] < alpha) & table["criterion_met"].eq(False)
+    below = (
+        (table["verdict"] == "not significant")
+        & (table["p_holm"] < alpha)
+        & table["criterion_met"].eq(False)
+    )
     table.loc[below, "note"] += "; significant, but the effect-size criterion fails"
     table["setting_verdict"] = setting_verdicts(table)
     order = ["claim", "primary", *GROUP]
-    table = table.reindex(columns=COLUMNS).sort_values(order, ascending=[c != "primary" for c in order], kind="stable")
+    table = table.reindex(columns=COLUMNS).sort_values(
+        order, ascending=[c != "primary" for c in order], kind="stable"
+    )
     return table.reset_index(drop=True)
 
 
@@ -248,32 +356,59 @@ def intermediate_beta_rows(runs: pd.DataFrame) -> list[dict]:
                 continue
             primary = key["selection"] == "best_val"
             if not inner:
-                rows.append(base_row(7, key, name, primary, verdict="n/a", note="no intermediate β in the grid"))
+                rows.append(
+                    base_row(
+                        7, key, name, primary, verdict="n/a", note="no intermediate β in the grid"
+                    )
+                )
                 continue
             best = float(done[done["beta"].isin(inner)].groupby("beta")[val_col].mean().idxmin())
-            values = done[done["beta"].isin([0.0, best, 1.0])].pivot_table(index="seed", columns="beta", values=test_col)
-            values = values.dropna() if set(values.columns) >= {0.0, best, 1.0} else values.iloc[0:0]
+            values = done[done["beta"].isin([0.0, best, 1.0])].pivot_table(
+                index="seed", columns="beta", values=test_col
+            )
+            values = (
+                values.dropna() if set(values.columns) >= {0.0, best, 1.0} else values.iloc[0:0]
+            )
             d0 = (values[0.0] - values[best]).to_numpy() if len(values) else np.array([])
             d1 = (values[1.0] - values[best]).to_numpy() if len(values) else np.array([])
             s0, s1 = stats.paired_summary(d0), stats.paired_summary(d1)
             same_way = len(d0) and np.sign(d0.mean()) == np.sign(d1.mean()) != 0
             # intersection–union: better (or worse) than both extremes needs both tests
-            p_exact = max(s0["p_exact"], s1["p_exact"]) if same_way else (1.0 if len(d0) else float("nan"))
+            p_exact = (
+                max(s0["p_exact"], s1["p_exact"])
+                if same_way
+                else (1.0 if len(d0) else float("nan"))
+            )
             p_t = max(s0["p_t"], s1["p_t"]) if same_way else (1.0 if len(d0) > 1 else float("nan"))
             compared = group[group["beta"].isin([0.0, best, 1.0])]
-            rows.append(base_row(
-                7, key, name, primary, n_seeds=len(d0),
-                beta0_mean=float(values[0.0].mean()) if len(values) else float("nan"),
-                beta1_mean=float(values[1.0].mean()) if len(values) else float("nan"),
-                diff_mean=s0["diff_mean"], diff_sd=s0["diff_sd"], ci_low=s0["ci_low"], ci_high=s0["ci_high"],
-                effect=float(min(d0.mean(), d1.mean())) if len(d0) else float("nan"),
-                threshold=NO_CRITERION, criterion_met=True, p_exact=p_exact, p_t=p_t,
-                n_diverged=int(len(compared) - len(finished(compared))),
-                per_seed=";".join(f"{v:.6g}" for v in d0), seeds=";".join(str(int(s)) for s in values.index),
-                note=(f"β*={best:g} (lowest mean {val_col} of the intermediate β); diff = β=0 − β*; "
-                      f"β=1 − β*: {s1['diff_mean']:.4g} (p_exact {s1['p_exact']:.3g}); effect = the smaller "
-                      "of the two; p = the larger of the two tests when both go the same way, else 1"),
-            ))
+            rows.append(
+                base_row(
+                    7,
+                    key,
+                    name,
+                    primary,
+                    n_seeds=len(d0),
+                    beta0_mean=float(values[0.0].mean()) if len(values) else float("nan"),
+                    beta1_mean=float(values[1.0].mean()) if len(values) else float("nan"),
+                    diff_mean=s0["diff_mean"],
+                    diff_sd=s0["diff_sd"],
+                    ci_low=s0["ci_low"],
+                    ci_high=s0["ci_high"],
+                    effect=float(min(d0.mean(), d1.mean())) if len(d0) else float("nan"),
+                    threshold=NO_CRITERION,
+                    criterion_met=True,
+                    p_exact=p_exact,
+                    p_t=p_t,
+                    n_diverged=int(len(compared) - len(finished(compared))),
+                    per_seed=";".join(f"{v:.6g}" for v in d0),
+                    seeds=";".join(str(int(s)) for s in values.index),
+                    note=(
+                        f"β*={best:g} (lowest mean {val_col} of the intermediate β); diff = β=0 − β*; "
+                        f"β=1 − β*: {s1['diff_mean']:.4g} (p_exact {s1['p_exact']:.3g}); effect = the smaller "
+                        "of the two; p = the larger of the two tests when both go the same way, else 1"
+                    ),
+                )
+            )
     return rows
 
 
@@ -281,7 +416,9 @@ def adjust(table: pd.DataFrame) -> pd.DataFrame:
     """Holm within each family of a claim; Benjamini–Hochberg over the whole table."""
     table = table.copy()
     table["holm_family"] = [
-        f"claim {r['claim']} primary" if r["primary"] else f"claim {r['claim']} {r['selection']} {r['endpoint']}"
+        f"claim {r['claim']} primary"
+        if r["primary"]
+        else f"claim {r['claim']} {r['selection']} {r['endpoint']}"
         for r in table.to_dict("records")
     ]
     table["p_holm"] = np.nan
@@ -295,7 +432,9 @@ def add_notes(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Context that is not part of the test: claim 1's trend over the sweep, claim 2's test loss."""
     done = finished(runs)
     trend = {
-        key: sp.spearmanr(group["beta"], group["test_error"]).statistic if group["beta"].nunique() > 1 else np.nan
+        key: sp.spearmanr(group["beta"], group["test_error"]).statistic
+        if group["beta"].nunique() > 1
+        else np.nan
         for key, group in done.groupby(GROUP, dropna=False)
     }
     loss = paired_test(runs, "test_L_ens").set_index(GROUP)
@@ -339,15 +478,21 @@ def combine(verdicts: list[str]) -> str:
 
 def is_primary_endpoint(table: pd.DataFrame) -> np.ndarray:
     """Rows whose endpoint is one of their claim's primary endpoints (at either selection)."""
-    declared = {(e.claim, e.name) for e in ENDPOINTS if e.primary} | {(7, n) for n, *_ in CLAIM7_ENDPOINTS}
-    return np.array([(c, e) in declared for c, e in zip(table["claim"], table["endpoint"])], dtype=bool)
+    declared = {(e.claim, e.name) for e in ENDPOINTS if e.primary} | {
+        (7, n) for n, *_ in CLAIM7_ENDPOINTS
+    }
+    return np.array(
+        [(c, e) in declared for c, e in zip(table["claim"], table["endpoint"])], dtype=bool
+    )
 
 
 def setting_verdicts(table: pd.DataFrame) -> list[str]:
     """Per row: the verdict of its (claim, setting, selection) over the claim's primary endpoints."""
     in_primary = is_primary_endpoint(table)
     combined = (
-        table[in_primary].groupby(["claim", *GROUP], dropna=False)["verdict"].agg(lambda v: combine(list(v)))
+        table[in_primary]
+        .groupby(["claim", *GROUP], dropna=False)["verdict"]
+        .agg(lambda v: combine(list(v)))
     )
     return [
         combined.get((r["claim"], *(r[k] for k in GROUP)), "") if flag else ""
@@ -366,8 +511,17 @@ def summary(rows: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
     for claim, text in CLAIMS.items():
         mine = settings[settings["claim"] == claim]
         where = {
-            verdict: "; ".join(setting_label(r) for r in mine[mine["setting_verdict"] == verdict].to_dict("records"))
-            for verdict in ("supported", "contradicted", "not significant", "insufficient data", "n/a")
+            verdict: "; ".join(
+                setting_label(r)
+                for r in mine[mine["setting_verdict"] == verdict].to_dict("records")
+            )
+            for verdict in (
+                "supported",
+                "contradicted",
+                "not significant",
+                "insufficient data",
+                "n/a",
+            )
         }
         count = {v: int((mine["setting_verdict"] == v).sum()) for v in where}
         tested = len(mine) - count["n/a"]
@@ -384,16 +538,29 @@ def summary(rows: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
         else:
             overall = "not supported"
         declared = [e for e in ENDPOINTS if e.claim == claim and e.primary]
-        endpoints = ", ".join(
-            e.name + (f" ({e.criterion.text})" if e.criterion else "")
-            + (" (classification)" if e.tasks == ("classification",) else "") for e in declared
-        ) or "test_error, test_nll (classification): β* vs both extremes"
-        out.append({
-            "claim": claim, "statement": text, "primary endpoints": endpoints, "verdict": overall,
-            "settings": len(mine),
-            **{v: count[v] for v in where},
-            **{f"where {v}": where[v] or "—" for v in ("supported", "contradicted", "not significant", "insufficient data")},
-        })
+        endpoints = (
+            ", ".join(
+                e.name
+                + (f" ({e.criterion.text})" if e.criterion else "")
+                + (" (classification)" if e.tasks == ("classification",) else "")
+                for e in declared
+            )
+            or "test_error, test_nll (classification): β* vs both extremes"
+        )
+        out.append(
+            {
+                "claim": claim,
+                "statement": text,
+                "primary endpoints": endpoints,
+                "verdict": overall,
+                "settings": len(mine),
+                **{v: count[v] for v in where},
+                **{
+                    f"where {v}": where[v] or "—"
+                    for v in ("supported", "contradicted", "not significant", "insufficient data")
+                },
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -409,20 +576,55 @@ def _fmt(value) -> str:
 
 def write_claims(rows: pd.DataFrame, csv_path: str, md_path: str, alpha: float) -> None:
     rows.to_csv(csv_path, index=False)
-    detail = rows[["claim", "experiment", "model", "aggregation", "members", "selection", "endpoint", "primary",
-                   "n_seeds", "n_diverged", "beta0_mean", "beta1_mean", "diff_mean", "ci_low", "ci_high",
-                   "effect", "threshold", "p_exact", "p_t", "p_holm", "p_bh", "verdict", "note"]]
+    detail = rows[
+        [
+            "claim",
+            "experiment",
+            "model",
+            "aggregation",
+            "members",
+            "selection",
+            "endpoint",
+            "primary",
+            "n_seeds",
+            "n_diverged",
+            "beta0_mean",
+            "beta1_mean",
+            "diff_mean",
+            "ci_low",
+            "ci_high",
+            "effect",
+            "threshold",
+            "p_exact",
+            "p_t",
+            "p_holm",
+            "p_bh",
+            "verdict",
+            "note",
+        ]
+    ]
     detail = detail.apply(lambda column: column.map(_fmt))
-    declared = "\n".join(
-        f"- claim {claim}: " + "; ".join(
-            f"`{e.name}` — {e.description}" + (f" — criterion: {e.criterion.text}" if e.criterion else "")
-            + (" (classification only)" if e.tasks == ("classification",) else "")
-            for e in ENDPOINTS if e.claim == claim and e.primary
-        ) for claim in range(1, 7)
-    ) + "\n- claim 7: `test_error` and `test_nll` (classification) of the intermediate β with the lowest mean " \
+    declared = (
+        "\n".join(
+            f"- claim {claim}: "
+            + "; ".join(
+                f"`{e.name}` — {e.description}"
+                + (f" — criterion: {e.criterion.text}" if e.criterion else "")
+                + (" (classification only)" if e.tasks == ("classification",) else "")
+                for e in ENDPOINTS
+                if e.claim == claim and e.primary
+            )
+            for claim in range(1, 7)
+        )
+        + "\n- claim 7: `test_error` and `test_nll` (classification) of the intermediate β with the lowest mean "
         "validation value, against β = 0 and β = 1 (both must go the same way)\n"
+    )
     counted = rows[(rows["claim"] == 1) & (rows["endpoint"] == "test_error")]
-    diverged = int(counted[counted["selection"] == counted["selection"].iloc[0]]["n_diverged"].sum()) if len(counted) else 0
+    diverged = (
+        int(counted[counted["selection"] == counted["selection"].iloc[0]]["n_diverged"].sum())
+        if len(counted)
+        else 0
+    )
     with open(md_path, "w") as handle:
         handle.write("# Claims of the paper, tested on this configuration's runs\n\n")
         handle.write(
@@ -446,7 +648,9 @@ def write_claims(rows: pd.DataFrame, csv_path: str, md_path: str, alpha: float) 
             "## Headline: primary endpoints, best_val\n\n"
         )
         handle.write(markdown(summary(rows, "best_val")))
-        handle.write("\n## Secondary (not in the headline): the same endpoints at the last epoch\n\n")
+        handle.write(
+            "\n## Secondary (not in the headline): the same endpoints at the last epoch\n\n"
+        )
         handle.write(markdown(summary(rows, "last")))
         handle.write("\n## Every row\n\n")
         handle.write(markdown(detail))

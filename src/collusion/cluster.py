@@ -116,7 +116,9 @@ def read_cluster(path: str | Path) -> Cluster:
     for name, limits in partitions.items():
         limits = limits or {}
         if "max_runtime" in limits:
-            max_runtime[name] = minutes(limits["max_runtime"], f"{path}: partitions.{name}.max_runtime")
+            max_runtime[name] = minutes(
+                limits["max_runtime"], f"{path}: partitions.{name}.max_runtime"
+            )
         max_gpu[name] = int(limits.get("max_gpu", 0))
     settings = data.get("workflow") or {}
     unknown = set(settings) - WORKFLOW_KEYS
@@ -150,7 +152,9 @@ def sacct_problem() -> str | None:
     """Why ``sacct`` cannot report job states here (None: it can). Without SLURM accounting it
     fails, and a run whose status command is sacct waits forever for its jobs to finish."""
     try:
-        result = subprocess.run(["sacct", "-n", "-X", "-o", "JobID"], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            ["sacct", "-n", "-X", "-o", "JobID"], capture_output=True, text=True, timeout=60
+        )
     except FileNotFoundError:
         return "sacct is not installed"
     except subprocess.TimeoutExpired:

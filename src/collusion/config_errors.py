@@ -124,7 +124,9 @@ def check_renamed(config: dict) -> None:
         for part in parents:
             section = section.get(part) if isinstance(section, dict) else None
         if isinstance(section, dict) and key in section:
-            raise ConfigError(f"{old} has been renamed {new}: rename the key (its contents are unchanged)")
+            raise ConfigError(
+                f"{old} has been renamed {new}: rename the key (its contents are unchanged)"
+            )
 
 
 def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:

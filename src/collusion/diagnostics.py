@@ -15,7 +15,9 @@ from . import objective
 
 
 def _decompose(outputs: np.ndarray, y: np.ndarray, aggregation: str) -> dict[str, float]:
-    parts = objective.decomposition(torch.as_tensor(outputs, dtype=torch.float64), torch.as_tensor(y), aggregation)
+    parts = objective.decomposition(
+        torch.as_tensor(outputs, dtype=torch.float64), torch.as_tensor(y), aggregation
+    )
     return {key: float(value) for key, value in parts.items()}
 
 
@@ -52,7 +54,9 @@ def debias_effect(outputs: np.ndarray, y: np.ndarray, aggregation: str) -> dict[
     }
 
 
-def ensemble_error(outputs: np.ndarray, y: np.ndarray, aggregation: str, authors_broadcast: bool = False) -> float:
+def ensemble_error(
+    outputs: np.ndarray, y: np.ndarray, aggregation: str, authors_broadcast: bool = False
+) -> float:
     """Test error of the ensemble of the given learners: MSE for regression, error rate otherwise.
 
     ``authors_broadcast`` reproduces the authors' learner-dropout defect for regression: a (n, 1)
@@ -72,7 +76,9 @@ def dropped_learners(members: int, fraction: float) -> int:
     return math.floor(fraction * members + 1e-9)  # 1e-9: 0.29 · 100 is 28.999…96 in floating point
 
 
-def kept_subsets(members: int, keep: int, subsets: int, rng: np.random.Generator) -> tuple[list[tuple[int, ...]], bool]:
+def kept_subsets(
+    members: int, keep: int, subsets: int, rng: np.random.Generator
+) -> tuple[list[tuple[int, ...]], bool]:
     """The sub-ensembles to evaluate and whether they are all of them.
 
     Every one of the C(M, keep) subsets when there are at most ``subsets`` (exact); otherwise
@@ -103,7 +109,14 @@ def learner_dropout(
     n_members = outputs.shape[0]
     n_drop = dropped_learners(n_members, fraction)
     if n_drop == 0:
-        raise ValueError(f"dropping {fraction} of {n_members} learners drops none (floor({fraction}·{n_members}) = 0)")
+        raise ValueError(
+            f"dropping {fraction} of {n_members} learners drops none (floor({fraction}·{n_members}) = 0)"
+        )
     keep_sets, exact = kept_subsets(n_members, n_members - n_drop, subsets, rng)
-    errors = np.array([ensemble_error(outputs[list(keep)], y, aggregation, authors_broadcast) for keep in keep_sets])
+    errors = np.array(
+        [
+            ensemble_error(outputs[list(keep)], y, aggregation, authors_broadcast)
+            for keep in keep_sets
+        ]
+    )
     return errors, exact

@@ -123,12 +123,19 @@ class StackedConv1d(nn.Module):
                 return False
             layers = list(member)
             kinds = "".join(
-                "c" if isinstance(layer, nn.Conv1d) and layer.bias is not None
-                and layer.dilation == (1,) and layer.groups == 1 and layer.padding_mode == "zeros"
+                "c"
+                if isinstance(layer, nn.Conv1d)
+                and layer.bias is not None
+                and layer.dilation == (1,)
+                and layer.groups == 1
+                and layer.padding_mode == "zeros"
                 and isinstance(layer.padding, tuple)
-                else "r" if isinstance(layer, nn.ReLU)
-                else "f" if isinstance(layer, nn.Flatten) and (layer.start_dim, layer.end_dim) == (1, -1)
-                else "l" if isinstance(layer, nn.Linear) and layer.bias is not None
+                else "r"
+                if isinstance(layer, nn.ReLU)
+                else "f"
+                if isinstance(layer, nn.Flatten) and (layer.start_dim, layer.end_dim) == (1, -1)
+                else "l"
+                if isinstance(layer, nn.Linear) and layer.bias is not None
                 else "?"
                 for layer in layers
             )
@@ -139,8 +146,14 @@ class StackedConv1d(nn.Module):
     def __init__(self, members: list[nn.Module]):
         super().__init__()
         layers = [layer for layer in members[0] if isinstance(layer, (nn.Conv1d, nn.Linear))]
-        self.convs = [(c.kernel_size[0], c.stride[0], c.padding[0]) for c in layers if isinstance(c, nn.Conv1d)]
-        weighted = [[layer for layer in m if isinstance(layer, (nn.Conv1d, nn.Linear))] for m in members]
+        self.convs = [
+            (c.kernel_size[0], c.stride[0], c.padding[0])
+            for c in layers
+            if isinstance(c, nn.Conv1d)
+        ]
+        weighted = [
+            [layer for layer in m if isinstance(layer, (nn.Conv1d, nn.Linear))] for m in members
+        ]
         self.weights = nn.ParameterList(  # the layers' own layouts, stacked: (M, out, in[, k])
             nn.Parameter(torch.stack([m[i].weight.detach() for m in weighted]).contiguous())
             for i in range(len(layers))
@@ -156,7 +169,9 @@ class StackedConv1d(nn.Module):
         for i, (kernel, stride, padding) in enumerate(self.convs):
             if i == 0:  # im2col of the input, which needs no gradient
                 weight = self.weights[i]  # (M, out, C, k)
-                patches = F.pad(h, (0, 0, padding, padding)).unfold(2, kernel, stride)  # (1, N, L', C, k)
+                patches = F.pad(h, (0, 0, padding, padding)).unfold(
+                    2, kernel, stride
+                )  # (1, N, L', C, k)
                 length = patches.shape[2]
                 patches = patches.reshape(len(h), n * length, -1).expand(n_members, -1, -1)
                 h = torch.baddbmm(self.biases[i], patches, weight.flatten(2).transpose(1, 2))
@@ -173,8 +188,14 @@ class StackedConv1d(nn.Module):
         return h
 
 
-def block_conv1d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, kernel: int, stride: int,
-                 padding: int) -> torch.Tensor:
+def block_conv1d(
+    h: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    kernel: int,
+    stride: int,
+    padding: int,
+) -> torch.Tensor:
     """M members' 1-D convolutions, channels last, without im2col: ``h`` ``(M, N, L, C)``, ``weight``
     ``(M, out, C, k)``, ``bias`` ``(M, 1, out)``; returns ``(M, N, L', out)``.
 
@@ -312,7 +333,8 @@ class Ensemble(nn.Module):
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         written_by = [
-            name for name, prefix in LAYOUT_PREFIXES.items()
+            name
+            for name, prefix in LAYOUT_PREFIXES.items()
             if any(key.startswith(prefix) for key in state_dict)
         ]
         if written_by and self.execution not in written_by:

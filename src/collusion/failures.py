@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # the SLURM executor plugin's line for every submission (one per attempt)
-SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)\.?$", re.M)
+SUBMITTED = re.compile(
+    r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)\.?$", re.M
+)
 SBATCH_FAILED = re.compile(r"SLURM sbatch failed\. The error message was '(.*?)'", re.S)
 SLURM_STATES = re.compile(r"SLURM-job '(\d+)' failed, SLURM status is: '(\w+)'")
 
@@ -28,8 +30,13 @@ def sbatch_test_only(resources: dict) -> list[str]:
     """Ask sbatch, without submitting (--test-only), about a request like the job's (time, memory,
     CPUs, GPUs, account, extra options; the plugin's partition choice is not known here): what
     sbatch answers is its reason for refusing the job."""
-    flags = {"runtime": "--time", "mem_mb": "--mem", "_cores": "--cpus-per-task", "gres": "--gres",
-             "slurm_account": "--account"}
+    flags = {
+        "runtime": "--time",
+        "mem_mb": "--mem",
+        "_cores": "--cpus-per-task",
+        "gres": "--gres",
+        "slurm_account": "--account",
+    }
     call = ["sbatch", "--test-only", "--wrap", "true"]
     call += [f"{flag}={resources[key]}" for key, flag in flags.items() if resources.get(key)]
     if resources.get("gpu"):
@@ -81,5 +88,7 @@ def failure_report(jobs: list[FailedJob], main_log: str, slurm: bool, lines: int
                 out.append(f"-- last {lines} lines of {log}:")
                 out += ["   " + line for line in tail(log, lines)]
             else:
-                out.append(f"-- {log}: not written (the job did not start, or failed before its rule ran)")
+                out.append(
+                    f"-- {log}: not written (the job did not start, or failed before its rule ran)"
+                )
     return "\n".join(out)

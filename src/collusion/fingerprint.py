@@ -12,7 +12,12 @@ PACKAGE = Path(__file__).resolve().parent
 # what a run's numbers depend on; preparation is covered by the prepared data's checksum, and
 # provenance, io, the pipeline and the analyses do not change a run's numbers
 TRAINING_CODE = (
-    "objective.py", "ensemble.py", "train.py", "runner.py", "models", "data/prepared.py",
+    "objective.py",
+    "ensemble.py",
+    "train.py",
+    "runner.py",
+    "models",
+    "data/prepared.py",
     "data/augment.py",
 )
 

@@ -11,8 +11,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class OutOfSpaceError(OSError):
@@ -24,7 +24,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     unique (two writers never share it) and starts with a dot; it never survives a failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(handle)
     tmp = Path(name)
     os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs get the usual mode
@@ -51,7 +53,9 @@ def current_umask() -> int:
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str)))
+    atomic_write(
+        path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    )
 
 
 def serialise(obj) -> bytes:

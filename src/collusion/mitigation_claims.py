@@ -40,10 +40,35 @@ ENDPOINTS = [
 RECOVERED_HALF = 0.5
 CRITERION = f"recovery ≥ {RECOVERED_HALF:.0%} of β's cost (unmitigated β − β=0)"
 COLUMNS = [
-    "experiment", "baseline", "mitigation", *SETTING, "beta", "selection", "endpoint", "comparison",
-    "primary", "n_seeds", "mitigated_mean", "reference_mean", "diff_mean", "diff_sd", "ci_low", "ci_high",
-    "effect", "threshold", "criterion_met", "p_exact", "p_t", "p_holm", "holm_family", "verdict", "answer",
-    "n_diverged", "seeds", "per_seed", "note",
+    "experiment",
+    "baseline",
+    "mitigation",
+    *SETTING,
+    "beta",
+    "selection",
+    "endpoint",
+    "comparison",
+    "primary",
+    "n_seeds",
+    "mitigated_mean",
+    "reference_mean",
+    "diff_mean",
+    "diff_sd",
+    "ci_low",
+    "ci_high",
+    "effect",
+    "threshold",
+    "criterion_met",
+    "p_exact",
+    "p_t",
+    "p_holm",
+    "holm_family",
+    "verdict",
+    "answer",
+    "n_diverged",
+    "seeds",
+    "per_seed",
+    "note",
 ]
 
 
@@ -51,22 +76,41 @@ def by_seed(frame: pd.DataFrame, column: str) -> pd.Series:
     return finished(frame).dropna(subset=[column]).set_index("seed")[column]
 
 
-def comparison_row(mitigated: pd.Series, reference: pd.Series, recovery: bool, cost: pd.Series | None) -> dict:
+def comparison_row(
+    mitigated: pd.Series, reference: pd.Series, recovery: bool, cost: pd.Series | None
+) -> dict:
     seeds = mitigated.index.intersection(reference.index).sort_values()
-    diff = (reference[seeds] - mitigated[seeds]) if recovery else (mitigated[seeds] - reference[seeds])
+    diff = (
+        (reference[seeds] - mitigated[seeds]) if recovery else (mitigated[seeds] - reference[seeds])
+    )
     row = stats.paired_summary(diff.to_numpy(dtype=float))
-    row.update(mitigated_mean=float(mitigated[seeds].mean()), reference_mean=float(reference[seeds].mean()),
-               seeds=";".join(str(int(s)) for s in seeds), per_seed=";".join(f"{v:.6g}" for v in diff))
+    row.update(
+        mitigated_mean=float(mitigated[seeds].mean()),
+        reference_mean=float(reference[seeds].mean()),
+        seeds=";".join(str(int(s)) for s in seeds),
+        per_seed=";".join(f"{v:.6g}" for v in diff),
+    )
     if recovery:
-        paid = cost[cost.index.intersection(seeds)].mean() if cost is not None and len(cost) else np.nan
+        paid = (
+            cost[cost.index.intersection(seeds)].mean()
+            if cost is not None and len(cost)
+            else np.nan
+        )
         row["effect"] = row["diff_mean"] / paid if paid > 0 else np.nan
-        row["criterion_met"] = bool(row["effect"] >= RECOVERED_HALF) if np.isfinite(row["effect"]) else None
+        row["criterion_met"] = (
+            bool(row["effect"] >= RECOVERED_HALF) if np.isfinite(row["effect"]) else None
+        )
         row["threshold"] = CRITERION
         row["note"] = f"β's cost unmitigated (β − β=0): {paid:.4g}" + (
-            "" if paid > 0 else "; no cost to recover here")
+            "" if paid > 0 else "; no cost to recover here"
+        )
     else:
-        row.update(effect=row["diff_mean"], criterion_met=True, threshold="none (significance only)",
-                   note="mitigated β − unmitigated β=0")
+        row.update(
+            effect=row["diff_mean"],
+            criterion_met=True,
+            threshold="none (significance only)",
+            note="mitigated β − unmitigated β=0",
+        )
     return row
 
 
@@ -82,7 +126,10 @@ def mitigation_rows(runs: pd.DataFrame, mitigations: dict[str, dict], alpha: flo
             if not 0 < beta <= 1:
                 continue
             same = (base[SETTING + ["selection"]] == [*setting, selection]).all(axis=1)
-            unmitigated, zero = base[same & (base["beta"] == beta)], base[same & (base["beta"] == 0)]
+            unmitigated, zero = (
+                base[same & (base["beta"] == beta)],
+                base[same & (base["beta"] == 0)],
+            )
             n_diverged = int((group["status"] == "diverged").sum()) if "status" in group else 0
             for name, column, classification_only, primary in ENDPOINTS:
                 if classification_only and task_of(setting[2]) != "classification":
@@ -91,16 +138,32 @@ def mitigation_rows(runs: pd.DataFrame, mitigations: dict[str, dict], alpha: flo
                 for comparison in COMPARISONS:
                     recovery = comparison == "recovery"
                     reference = unmitigated if recovery else zero
-                    row = comparison_row(by_seed(group, column), by_seed(reference, column), recovery, cost)
-                    rows.append({
-                        "experiment": experiment, "baseline": about["baseline"], "mitigation": about["mitigation"],
-                        **dict(zip(SETTING, setting)), "beta": beta, "selection": selection, "endpoint": name,
-                        "comparison": comparison, "primary": primary and selection == "best_val",
-                        "n_diverged": n_diverged, **row,
-                    })
-    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "holm_family", "verdict", "answer")])
+                    row = comparison_row(
+                        by_seed(group, column), by_seed(reference, column), recovery, cost
+                    )
+                    rows.append(
+                        {
+                            "experiment": experiment,
+                            "baseline": about["baseline"],
+                            "mitigation": about["mitigation"],
+                            **dict(zip(SETTING, setting)),
+                            "beta": beta,
+                            "selection": selection,
+                            "endpoint": name,
+                            "comparison": comparison,
+                            "primary": primary and selection == "best_val",
+                            "n_diverged": n_diverged,
+                            **row,
+                        }
+                    )
+    table = pd.DataFrame(
+        rows,
+        columns=[c for c in COLUMNS if c not in ("p_holm", "holm_family", "verdict", "answer")],
+    )
     table["holm_family"] = [
-        f"{r['comparison']} primary" if r["primary"] else f"{r['comparison']} {r['selection']} {r['endpoint']}"
+        f"{r['comparison']} primary"
+        if r["primary"]
+        else f"{r['comparison']} {r['selection']} {r['endpoint']}"
         for r in table.to_dict("records")
     ]
     table["p_holm"] = np.nan
@@ -118,7 +181,9 @@ def answer(recovery: str, cost: str) -> str:
         return "worse"
     if recovery != "supported":
         return "no recovery shown"
-    return {"supported": "partly recovers", "contradicted": "recovers, beats β = 0"}.get(cost, "recovers")
+    return {"supported": "partly recovers", "contradicted": "recovers, beats β = 0"}.get(
+        cost, "recovers"
+    )
 
 
 def answers(table: pd.DataFrame) -> list[str]:
@@ -127,7 +192,9 @@ def answers(table: pd.DataFrame) -> list[str]:
     out = []
     for r in table.to_dict("records"):
         key = tuple(r[k] for k in keys)
-        out.append(answer(verdicts.get((*key, "recovery"), ""), verdicts.get((*key, "remaining cost"), "")))
+        out.append(
+            answer(verdicts.get((*key, "recovery"), ""), verdicts.get((*key, "remaining cost"), ""))
+        )
     return out
 
 
@@ -135,7 +202,9 @@ def headline(table: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
     """Per mitigation, setting and β: the answer on test error with both comparisons."""
     chosen = table[(table["endpoint"] == "test_error") & (table["selection"] == selection)]
     out = []
-    for key, group in chosen.groupby(["experiment", "mitigation", *SETTING, "beta"], sort=False, dropna=False):
+    for key, group in chosen.groupby(
+        ["experiment", "mitigation", *SETTING, "beta"], sort=False, dropna=False
+    ):
         parts = group.set_index("comparison")
         row = dict(zip(["experiment", "mitigation", *SETTING, "beta"], key))
         row["answer"] = parts["answer"].iloc[0]
@@ -143,8 +212,10 @@ def headline(table: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
         for comparison in COMPARISONS:
             if comparison in parts.index:
                 r = parts.loc[comparison]
-                row[comparison] = (f"{r['diff_mean']:.4g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}], "
-                                   f"p_holm {r['p_holm']:.3g}: {r['verdict']}")
+                row[comparison] = (
+                    f"{r['diff_mean']:.4g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}], "
+                    f"p_holm {r['p_holm']:.3g}: {r['verdict']}"
+                )
         recovery = parts.loc["recovery"] if "recovery" in parts.index else None
         shared = recovery is not None and np.isfinite(recovery["effect"])
         row["share recovered"] = f"{recovery['effect']:.0%}" if shared else ""
@@ -167,8 +238,10 @@ def write_section(table: pd.DataFrame, md_path: str, alpha: float) -> None:
     with open(md_path, "a") as handle:
         handle.write("\n## Mitigations: does mitigation X recover β = 1's loss?\n\n")
         if table.empty:
-            handle.write("No mitigation experiment in this configuration (an experiment with a `baseline`: "
-                         "config/README.md; config/open_questions.yaml has them).\n")
+            handle.write(
+                "No mitigation experiment in this configuration (an experiment with a `baseline`: "
+                "config/README.md; config/open_questions.yaml has them).\n"
+            )
             return
         handle.write(
             "Each mitigation experiment against its unmitigated baseline, paired by seed (the same initial "
@@ -179,12 +252,35 @@ def write_section(table: pd.DataFrame, md_path: str, alpha: float) -> None:
             f"mitigation, setting and β); verdicts at p_holm < {alpha}. The answer: recovers (recovery "
             "supported, no significant remaining cost), partly recovers (cost remains), no recovery shown, "
             "worse, insufficient data. Primary endpoint: test error at best_val; test NLL, test DIV and the "
-            "last epoch are secondary.\n\n### Headline: test error, best_val\n\n")
+            "last epoch are secondary.\n\n### Headline: test error, best_val\n\n"
+        )
         handle.write(markdown(headline(table, "best_val").map(_fmt)))
         handle.write("\n### Secondary: test error at the last epoch\n\n")
         handle.write(markdown(headline(table, "last").map(_fmt)))
         handle.write("\n### Every row\n\n")
-        detail = table[["experiment", "mitigation", "model", "aggregation", "members", "beta", "selection",
-                        "endpoint", "comparison", "primary", "n_seeds", "mitigated_mean", "reference_mean",
-                        "diff_mean", "ci_low", "ci_high", "effect", "p_exact", "p_holm", "verdict", "answer"]]
+        detail = table[
+            [
+                "experiment",
+                "mitigation",
+                "model",
+                "aggregation",
+                "members",
+                "beta",
+                "selection",
+                "endpoint",
+                "comparison",
+                "primary",
+                "n_seeds",
+                "mitigated_mean",
+                "reference_mean",
+                "diff_mean",
+                "ci_low",
+                "ci_high",
+                "effect",
+                "p_exact",
+                "p_holm",
+                "verdict",
+                "answer",
+            ]
+        ]
         handle.write(markdown(detail.map(_fmt)))

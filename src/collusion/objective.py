@@ -24,16 +24,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 AGGREGATIONS = ("score", "probability", "probability_double_softmax", "regression")
 
 
 def check_aggregation(aggregation: str) -> None:
     if aggregation not in AGGREGATIONS:
-        raise ValueError(
-            f"unknown aggregation {aggregation!r}; allowed: {', '.join(AGGREGATIONS)}"
-        )
+        raise ValueError(f"unknown aggregation {aggregation!r}; allowed: {', '.join(AGGREGATIONS)}")
 
 
 def is_classification(aggregation: str) -> bool:
@@ -82,7 +79,9 @@ def per_sample_losses(
     return ensemble, members
 
 
-def decomposition(outputs: torch.Tensor, y: torch.Tensor, aggregation: str) -> dict[str, torch.Tensor]:
+def decomposition(
+    outputs: torch.Tensor, y: torch.Tensor, aggregation: str
+) -> dict[str, torch.Tensor]:
     """Sample means of L_ens, L_ind and DIV = L_ind − L_ens."""
     ensemble, members = per_sample_losses(outputs, y, aggregation)
     l_ens = ensemble.mean()
@@ -90,7 +89,9 @@ def decomposition(outputs: torch.Tensor, y: torch.Tensor, aggregation: str) -> d
     return {"L_ens": l_ens, "L_ind": l_ind, "DIV": l_ind - l_ens}
 
 
-def beta_objective(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, beta: float) -> torch.Tensor:
+def beta_objective(
+    outputs: torch.Tensor, y: torch.Tensor, aggregation: str, beta: float
+) -> torch.Tensor:
     """L_β = (1 − β) L_ind + β L_ens; β = 0 is independent, β = 1 joint training."""
     if not beta >= 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
@@ -98,7 +99,9 @@ def beta_objective(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, bet
     return (1.0 - beta) * members.mean() + beta * ensemble.mean()
 
 
-def beta_objectives(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, betas) -> torch.Tensor:
+def beta_objectives(
+    outputs: torch.Tensor, y: torch.Tensor, aggregation: str, betas
+) -> torch.Tensor:
     """L_β of B ensembles at once: ``outputs`` ``(B, M, N, K)``, ensemble b at ``betas[b]``; ``(B,)``.
     Ensemble b's value is ``beta_objective(outputs[b], y, aggregation, betas[b])``."""
     betas = torch.as_tensor(betas, dtype=torch.float64)

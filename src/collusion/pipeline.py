@@ -63,17 +63,25 @@ class Run:
 
     @property
     def dir(self) -> str:
-        return RUN_DIR.format(**{
-            **self.__dict__, "members": count_label(self.members), "beta": beta_label(self.beta),
-            "seed": count_label(self.seed),
-        })
+        return RUN_DIR.format(
+            **{
+                **self.__dict__,
+                "members": count_label(self.members),
+                "beta": beta_label(self.beta),
+                "seed": count_label(self.seed),
+            }
+        )
 
     @property
     def pack_dir(self) -> str:
         """Where the pack of this run's β (its seed's, when packed) keeps its checkpoint."""
-        return "results/runs/" + PACK_KEY.format(**{
-            **self.__dict__, "members": count_label(self.members), "seed": count_label(self.seed),
-        })
+        return "results/runs/" + PACK_KEY.format(
+            **{
+                **self.__dict__,
+                "members": count_label(self.members),
+                "seed": count_label(self.seed),
+            }
+        )
 
     def path(self, name: str) -> str:
         return f"{self.dir}/{name}"
@@ -131,7 +139,11 @@ def check_config(config: dict) -> None:
         task = DATASET_TASKS[exp["dataset"]]
         for aggregation in exp["aggregations"]:
             if (aggregation == "regression") != (task == "regression"):
-                allowed = "regression" if task == "regression" else "score, probability, probability_double_softmax"
+                allowed = (
+                    "regression"
+                    if task == "regression"
+                    else "score, probability, probability_double_softmax"
+                )
                 raise ConfigError(
                     f"{where}.aggregations: {aggregation!r} does not fit {exp['dataset']}, a "
                     f"{task} dataset; allowed: {allowed}"
@@ -180,7 +192,9 @@ def is_mitigated(recipe: dict) -> bool:
 def mitigation_baselines(config: dict) -> dict[str, str]:
     """Each mitigation experiment (one with a ``baseline``) -> the unmitigated experiment whose
     runs its runs are paired with."""
-    return {name: exp["baseline"] for name, exp in config["experiments"].items() if "baseline" in exp}
+    return {
+        name: exp["baseline"] for name, exp in config["experiments"].items() if "baseline" in exp
+    }
 
 
 def mitigation_experiments(config: dict) -> dict[str, dict]:
@@ -201,7 +215,9 @@ def check_baseline(config: dict, name: str) -> None:
     baseline = exp["baseline"]
     if baseline not in experiments or baseline == name:
         others = sorted(set(experiments) - {name})
-        raise ConfigError(f"{where}: {baseline!r} is not another experiment; defined: {', '.join(others)}")
+        raise ConfigError(
+            f"{where}: {baseline!r} is not another experiment; defined: {', '.join(others)}"
+        )
     base = experiments[baseline]
     recipe, base_recipe = recipes[exp["recipe"]], recipes[base["recipe"]]
     if not is_mitigated(recipe):
@@ -211,25 +227,38 @@ def check_baseline(config: dict, name: str) -> None:
             "or set a mitigation"
         )
     if is_mitigated(base_recipe):
-        raise ConfigError(f"{where}: {baseline!r} is mitigated itself (recipe {base['recipe']!r}); "
-                          "a baseline must train with every mitigation off")
-    differing = sorted(key for key in set(recipe) | set(base_recipe)
-                       if key not in MITIGATION_KEYS and recipe.get(key) != base_recipe.get(key))
+        raise ConfigError(
+            f"{where}: {baseline!r} is mitigated itself (recipe {base['recipe']!r}); "
+            "a baseline must train with every mitigation off"
+        )
+    differing = sorted(
+        key
+        for key in set(recipe) | set(base_recipe)
+        if key not in MITIGATION_KEYS and recipe.get(key) != base_recipe.get(key)
+    )
     if differing:
-        raise ConfigError(f"{where}: recipes {exp['recipe']!r} and {base['recipe']!r} may differ in "
-                          f"the mitigation options only; these differ too: {', '.join(differing)}")
+        raise ConfigError(
+            f"{where}: recipes {exp['recipe']!r} and {base['recipe']!r} may differ in "
+            f"the mitigation options only; these differ too: {', '.join(differing)}"
+        )
     for key in ("dataset", "split"):
         if exp.get(key) != base.get(key):
-            raise ConfigError(f"{where}: {key} must be the baseline's ({base.get(key)!r}), got {exp.get(key)!r}")
+            raise ConfigError(
+                f"{where}: {key} must be the baseline's ({base.get(key)!r}), got {exp.get(key)!r}"
+            )
     for key in ("models", "aggregations", "ensemble_sizes", "seeds"):
         missing = [value for value in exp[key] if value not in base[key]]
         if missing:
-            raise ConfigError(f"{where}: {key} {missing} are not in {baseline!r}'s {key} "
-                              f"{base[key]}: every mitigated run needs its unmitigated partner")
+            raise ConfigError(
+                f"{where}: {key} {missing} are not in {baseline!r}'s {key} "
+                f"{base[key]}: every mitigated run needs its unmitigated partner"
+            )
     missing = [beta for beta in sorted({0.0, *exp["betas"]}) if beta not in base["betas"]]
     if missing:
-        raise ConfigError(f"{where}: {baseline!r} lacks β = {', '.join(f'{b:g}' for b in missing)}: "
-                          "the comparison needs the unmitigated runs at β = 0 and at every β here")
+        raise ConfigError(
+            f"{where}: {baseline!r} lacks β = {', '.join(f'{b:g}' for b in missing)}: "
+            "the comparison needs the unmitigated runs at β = 0 and at every β here"
+        )
 
 
 def experiment_runs(config: dict, experiment: str) -> list[Run]:
@@ -245,7 +274,9 @@ def experiment_runs(config: dict, experiment: str) -> list[Run]:
 
 
 def all_runs(config: dict) -> list[Run]:
-    return [run for experiment in config["experiments"] for run in experiment_runs(config, experiment)]
+    return [
+        run for experiment in config["experiments"] for run in experiment_runs(config, experiment)
+    ]
 
 
 def sweep_runs(config: dict, experiment: str) -> list[Run]:
@@ -320,14 +351,29 @@ def split_config(config: dict, run: Run) -> dict:
 # --set-resources when your hardware differs.
 GPU_DATASETS = {"cifar10", "cifar100", "svhn", "tiny_imagenet", "imagenet"}
 MINUTES_PER_LEARNER_EPOCH = {
-    "cifar10": 0.15, "cifar100": 0.15, "svhn": 0.2, "tiny_imagenet": 0.6,
+    "cifar10": 0.15,
+    "cifar100": 0.15,
+    "svhn": 0.2,
+    "tiny_imagenet": 0.6,
     "imagenet": 0.3,  # per period of eval_every_steps minibatches (the authors' ImageNet recipe)
 }
 CPU_MINUTES_PER_LEARNER_EPOCH = 0.002
 ARCH_COST = {
-    "mlp": 0.05, "cnn": 0.2, "cnn1d": 0.1, "resnet18": 1.0, "resnet34": 2.0, "vgg16_bn": 1.0, "vit": 2.0,
-    "simple_vit": 1.5, "tv_resnet18": 1.0, "tv_resnet34": 2.0, "squeezenet1_1": 0.5,
-    "densenet121": 3.0, "shufflenet_v2_x1_0": 0.7, "mobilenet_v3_small": 0.5, "mobilevit_xs": 2.0,
+    "mlp": 0.05,
+    "cnn": 0.2,
+    "cnn1d": 0.1,
+    "resnet18": 1.0,
+    "resnet34": 2.0,
+    "vgg16_bn": 1.0,
+    "vit": 2.0,
+    "simple_vit": 1.5,
+    "tv_resnet18": 1.0,
+    "tv_resnet34": 2.0,
+    "squeezenet1_1": 0.5,
+    "densenet121": 3.0,
+    "shufflenet_v2_x1_0": 0.7,
+    "mobilenet_v3_small": 0.5,
+    "mobilevit_xs": 2.0,
 }
 
 
@@ -405,7 +451,11 @@ def pack_seeds(config: dict, experiment: str) -> int:
     setting = exp["pack_seeds"]
     if setting != "auto":
         return int(setting)
-    return PACK_SEEDS_AUTO if packs_betas(config, experiment) and exp["dataset"] not in GPU_DATASETS else 1
+    return (
+        PACK_SEEDS_AUTO
+        if packs_betas(config, experiment) and exp["dataset"] not in GPU_DATASETS
+        else 1
+    )
 
 
 def seed_jobs(config: dict, experiment: str) -> list[list[int] | None]:
@@ -443,9 +493,11 @@ def pack_functions(config: dict, experiment: str, seeds: list[int] | None = None
 
     def packs(wc):
         return [
-            {"specs": [run_spec(config, run).to_dict() for run in pack],
-             "split": split_config(config, pack[0]),
-             "pack_dir": pack[0].pack_dir}
+            {
+                "specs": [run_spec(config, run).to_dict() for run in pack],
+                "split": split_config(config, pack[0]),
+                "pack_dir": pack[0].pack_dir,
+            }
             for pack in runs(wc)
         ]
 
@@ -460,13 +512,22 @@ def pack_runs(config: dict, experiment: str, wildcards, seed: int) -> list[Run]:
     aggregation and members."""
     exp = config["experiments"][experiment]
     return [
-        Run(experiment, exp["dataset"], wildcards.model, wildcards.aggregation,
-            int(wildcards.members), float(beta), int(seed))
+        Run(
+            experiment,
+            exp["dataset"],
+            wildcards.model,
+            wildcards.aggregation,
+            int(wildcards.members),
+            float(beta),
+            int(seed),
+        )
         for beta in exp["betas"]
     ]
 
 
-def pack_pattern(config: dict, experiment: str, key: str, beta: float = 0.0, seed: int | None = None) -> str:
+def pack_pattern(
+    config: dict, experiment: str, key: str, beta: float = 0.0, seed: int | None = None
+) -> str:
     """``key`` (RUN_KEY or PACK_KEY) of one packed experiment: model, aggregation, members (and
     seed, unless given) stay wildcards."""
     wildcards = {name: f"{{{name}}}" for name in ("model", "aggregation", "members", "seed")}

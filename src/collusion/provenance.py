@@ -28,7 +28,10 @@ def git_version() -> dict:
             return ""
 
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit or "unknown", "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    return {
+        "commit": commit or "unknown",
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
 def package_versions() -> dict:
@@ -68,8 +71,14 @@ def hardware(device: torch.device) -> dict:
     }
 
 
-def provenance(config_slice: dict, config_hash: str, data_path: str, data_md5: str,
-               device: torch.device, threads: int) -> dict:
+def provenance(
+    config_slice: dict,
+    config_hash: str,
+    data_path: str,
+    data_md5: str,
+    device: torch.device,
+    threads: int,
+) -> dict:
     return {
         "config": config_slice,
         "config_hash": config_hash,

@@ -4,10 +4,10 @@ own history.csv, predictions.npz and provenance.json."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from contextlib import contextmanager
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -49,18 +49,46 @@ def stop_on_signal(signum: int = signal.SIGUSR1):
         signal.signal(signum, previous)
 
 
-def train_run(spec: dict, split: dict, data_path: str, outputs, threads: int,
-              keep_checkpoint: bool = True, log_file=None, device: str | None = None,
-              checkpoint_seconds: float = 30.0) -> dict:
+def train_run(
+    spec: dict,
+    split: dict,
+    data_path: str,
+    outputs,
+    threads: int,
+    keep_checkpoint: bool = True,
+    log_file=None,
+    device: str | None = None,
+    checkpoint_seconds: float = 30.0,
+) -> dict:
     """``outputs`` has .history, .predictions, .provenance paths (Snakemake's output object works)."""
-    return train_pack([spec], split, data_path, [outputs], Path(outputs.history).parent, threads,
-                      keep_checkpoint, log_file, device, checkpoint_seconds)[0]
+    return train_pack(
+        [spec],
+        split,
+        data_path,
+        [outputs],
+        Path(outputs.history).parent,
+        threads,
+        keep_checkpoint,
+        log_file,
+        device,
+        checkpoint_seconds,
+    )[0]
 
 
-def train_pack(specs: list[dict], split: dict, data_path: str, outputs: list, pack_dir: str | Path,
-               threads: int, keep_checkpoint: bool = True, log_file=None, device: str | None = None,
-               checkpoint_seconds: float = 30.0, job: dict | None = None,
-               reuse_finished: bool = False) -> list[dict]:
+def train_pack(
+    specs: list[dict],
+    split: dict,
+    data_path: str,
+    outputs: list,
+    pack_dir: str | Path,
+    threads: int,
+    keep_checkpoint: bool = True,
+    log_file=None,
+    device: str | None = None,
+    checkpoint_seconds: float = 30.0,
+    job: dict | None = None,
+    reuse_finished: bool = False,
+) -> list[dict]:
     """Train the runs ``specs`` (one, or several β) together; ``outputs[b]`` has run b's
     .history, .predictions, .provenance paths; ``pack_dir`` holds the checkpoint and the lock.
     ``job``: the job that trains them, for the provenance; ``reuse_finished``: see Trainer.fit."""
@@ -86,7 +114,11 @@ def train_pack(specs: list[dict], split: dict, data_path: str, outputs: list, pa
         for b, (spec, paths) in enumerate(zip(specs, outputs)):
             trainer.write_outputs(Path(paths.history), Path(paths.predictions), b)
             record = provenance(
-                {"run": spec, "split": split}, run_specs[b].hash(), data_path, data_md5, device,
+                {"run": spec, "split": split},
+                run_specs[b].hash(),
+                data_path,
+                data_md5,
+                device,
                 torch.get_num_threads(),
             )
             record["started"] = started
@@ -94,7 +126,8 @@ def train_pack(specs: list[dict], split: dict, data_path: str, outputs: list, pa
             record["resumed_from_epoch"] = trainer.resumed_from  # null: trained from scratch
             record["pack"] = (
                 {"betas": [s["beta"] for s in specs], "checkpoint": str(trainer.checkpoint_path)}
-                if len(specs) > 1 else None
+                if len(specs) > 1
+                else None
             )
             record["job"] = job
             record["outcome"] = trainer.outcome(b)
@@ -105,9 +138,17 @@ def train_pack(specs: list[dict], split: dict, data_path: str, outputs: list, pa
     return records
 
 
-def train_seeds(packs: list[dict], data_path: str, outputs: list, threads: int,
-                keep_checkpoint: bool = True, log_file=None, job: dict | None = None,
-                job_dir: str | Path | None = None, checkpoint_seconds: float = 30.0) -> list[dict]:
+def train_seeds(
+    packs: list[dict],
+    data_path: str,
+    outputs: list,
+    threads: int,
+    keep_checkpoint: bool = True,
+    log_file=None,
+    job: dict | None = None,
+    job_dir: str | Path | None = None,
+    checkpoint_seconds: float = 30.0,
+) -> list[dict]:
     """One job: the β packs of several seeds one after the other in one process (pack_seeds), each
     exactly as train_pack alone, in its own ``pack_dir`` with its own checkpoint. ``packs[i]`` has
     ``specs``, ``split``, ``pack_dir``; ``outputs`` are their runs', seed by seed.
@@ -121,9 +162,14 @@ def train_seeds(packs: list[dict], data_path: str, outputs: list, threads: int,
     if sum(len(pack["specs"]) for pack in packs) != len(outputs):
         raise ValueError(f"{len(outputs)} outputs for {sum(len(p['specs']) for p in packs)} runs")
     ledger = Path(job_dir) / "job.json" if job_dir is not None else None
-    identity = canonical_hash({
-        "packs": packs, "data_md5": file_md5(data_path), "code": code_fingerprint(), "threads": threads,
-    })
+    identity = canonical_hash(
+        {
+            "packs": packs,
+            "data_md5": file_md5(data_path),
+            "code": code_fingerprint(),
+            "threads": threads,
+        }
+    )
     finished = []
     if ledger is not None and ledger.exists():
         record = json.loads(ledger.read_text())
@@ -134,9 +180,17 @@ def train_seeds(packs: list[dict], data_path: str, outputs: list, threads: int,
         runs = outputs[start : start + len(pack["specs"])]
         start += len(pack["specs"])
         records += train_pack(
-            pack["specs"], pack["split"], data_path, runs, pack["pack_dir"], threads,
-            keep_checkpoint=keep_checkpoint or ledger is not None, log_file=log_file, job=job,
-            checkpoint_seconds=checkpoint_seconds, reuse_finished=str(pack["pack_dir"]) in finished,
+            pack["specs"],
+            pack["split"],
+            data_path,
+            runs,
+            pack["pack_dir"],
+            threads,
+            keep_checkpoint=keep_checkpoint or ledger is not None,
+            log_file=log_file,
+            job=job,
+            checkpoint_seconds=checkpoint_seconds,
+            reuse_finished=str(pack["pack_dir"]) in finished,
         )
         if ledger is not None:
             finished.append(str(pack["pack_dir"]))
@@ -151,6 +205,8 @@ def train_seeds(packs: list[dict], data_path: str, outputs: list, threads: int,
 
 def run_paths(run_dir: str | Path) -> SimpleNamespace:
     run_dir = Path(run_dir)
-    return SimpleNamespace(history=str(run_dir / "history.csv"),
-                           predictions=str(run_dir / "predictions.npz"),
-                           provenance=str(run_dir / "provenance.json"))
+    return SimpleNamespace(
+        history=str(run_dir / "history.csv"),
+        predictions=str(run_dir / "predictions.npz"),
+        provenance=str(run_dir / "provenance.json"),
+    )

@@ -42,7 +42,9 @@ def _sign_flip_p(d: np.ndarray, patterns: np.ndarray, exact: bool) -> float:
     extreme = int(np.count_nonzero(flipped >= observed - 1e-12 * max(1.0, np.abs(d).sum())))
     if exact:
         return extreme / len(patterns)
-    return (extreme + 1) / (len(patterns) + 1)  # the identity pattern counted once more (valid MC p)
+    return (extreme + 1) / (
+        len(patterns) + 1
+    )  # the identity pattern counted once more (valid MC p)
 
 
 def sign_flip_test(differences) -> float:

@@ -44,8 +44,13 @@ def summarise(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Data
     return table.reset_index()
 
 
-def paired_test(frame: pd.DataFrame, metric: str, beta_a: float = 0.0, beta_b: float = 1.0,
-                by: list[str] = GROUP) -> pd.DataFrame:
+def paired_test(
+    frame: pd.DataFrame,
+    metric: str,
+    beta_a: float = 0.0,
+    beta_b: float = 1.0,
+    by: list[str] = GROUP,
+) -> pd.DataFrame:
     """Per group: metric(β_b) − metric(β_a) paired by seed over the seeds where both runs finished.
 
     Mean at each β, paired mean difference, its SD, n, the diverged runs left out, the two-sided
@@ -55,25 +60,36 @@ def paired_test(frame: pd.DataFrame, metric: str, beta_a: float = 0.0, beta_b: f
     compared = frame[frame["beta"].isin([beta_a, beta_b])]
     kept = finished(compared).dropna(subset=[metric])
     wide = kept.pivot_table(index=[*by, "seed"], columns="beta", values=metric, aggfunc="first")
-    diverged = compared.groupby(by, dropna=False).size() - finished(compared).groupby(by, dropna=False).size()
+    diverged = (
+        compared.groupby(by, dropna=False).size()
+        - finished(compared).groupby(by, dropna=False).size()
+    )
     blocks = {}
     if {beta_a, beta_b} <= set(wide.columns):
         for key, block in wide[[beta_a, beta_b]].dropna().groupby(level=list(range(len(by)))):
-            blocks[key if isinstance(key, tuple) else (key,)] = block.droplevel(list(range(len(by))))
+            blocks[key if isinstance(key, tuple) else (key,)] = block.droplevel(
+                list(range(len(by)))
+            )
     rows = []
     for key in frame.groupby(by, dropna=False).groups:
         key = key if isinstance(key, tuple) else (key,)
         both = blocks.get(key, pd.DataFrame(columns=[beta_a, beta_b], dtype=float))
         diff = both[beta_b] - both[beta_a]
         row = dict(zip(by, key))
-        row.update({
-            "metric": metric, "beta_a": beta_a, "beta_b": beta_b,
-            "mean_a": float(both[beta_a].mean()), "mean_b": float(both[beta_b].mean()),
-            "n": len(diff), "n_diverged": int(diverged.get(key, 0)),
-            "wins_b": int((diff > 0).sum()),
-            "seeds": ";".join(str(int(s)) for s in both.index),
-            "per_seed": ";".join(f"{v:.6g}" for v in diff),
-        })
+        row.update(
+            {
+                "metric": metric,
+                "beta_a": beta_a,
+                "beta_b": beta_b,
+                "mean_a": float(both[beta_a].mean()),
+                "mean_b": float(both[beta_b].mean()),
+                "n": len(diff),
+                "n_diverged": int(diverged.get(key, 0)),
+                "wins_b": int((diff > 0).sum()),
+                "seeds": ";".join(str(int(s)) for s in both.index),
+                "per_seed": ";".join(f"{v:.6g}" for v in diff),
+            }
+        )
         summary = stats.paired_summary(diff.to_numpy(dtype=float))
         summary.pop("n_seeds")
         row.update(summary)
@@ -90,11 +106,14 @@ def with_status(calibration: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """calibration.csv rows with each run's status from the runs table (so that the diverged runs
     are left out and counted as everywhere else)."""
     status = runs[GROUP + ["beta", "seed", "status"]].drop_duplicates(GROUP + ["beta", "seed"])
-    return calibration.drop(columns=["status"], errors="ignore").merge(status, on=GROUP + ["beta", "seed"], how="left")
+    return calibration.drop(columns=["status"], errors="ignore").merge(
+        status, on=GROUP + ["beta", "seed"], how="left"
+    )
 
 
-def _add_summary(table: pd.DataFrame, calibration: pd.DataFrame | None, runs: pd.DataFrame,
-                 metrics: list[str]) -> pd.DataFrame:
+def _add_summary(
+    table: pd.DataFrame, calibration: pd.DataFrame | None, runs: pd.DataFrame, metrics: list[str]
+) -> pd.DataFrame:
     """``table`` (one row per GROUP + β) with the mean and SEM of calibration's ``metrics``."""
     if calibration is None:
         return table
@@ -108,8 +127,17 @@ def beta_sweep(runs: pd.DataFrame, calibration: pd.DataFrame | None = None) -> p
     ``calibration`` (calibration.csv), the test ECE, Brier score, NLL, pairwise disagreement and
     Wood et al.'s bias, variance and diversity."""
     table = summarise(
-        runs, GROUP + ["beta"],
-        ["test_error", "test_L_ens", "test_DIV", "test_learner_error", "train_L_ens", "gen_gap", "val_L_ens"],
+        runs,
+        GROUP + ["beta"],
+        [
+            "test_error",
+            "test_L_ens",
+            "test_DIV",
+            "test_learner_error",
+            "train_L_ens",
+            "gen_gap",
+            "val_L_ens",
+        ],
     )
     return _add_summary(table, calibration, runs, CALIBRATION_METRICS + WOOD_METRICS)
 
@@ -128,13 +156,26 @@ def independent_vs_joint(runs: pd.DataFrame) -> pd.DataFrame:
     the seeds where both finished, with two-sided exact sign-flip p-values."""
     error = paired_test(runs, "test_error")
     loss = paired_test(runs, "test_L_ens")[GROUP + ["mean_a", "mean_b", "p_exact"]]
-    loss = loss.rename(columns={"mean_a": "L_ens_beta0", "mean_b": "L_ens_beta1", "p_exact": "L_ens_p_exact"})
-    error = error.rename(columns={"mean_a": "error_beta0", "mean_b": "error_beta1", "p_exact": "error_p_exact"})
-    table = error[GROUP + ["n", "n_diverged", "error_beta0", "error_beta1", "error_p_exact"]].merge(loss, on=GROUP)
-    if "test_acc5" in runs and runs["test_acc5"].notna().any():  # top-5, where there are > 5 classes
-        top5 = paired_test(runs.dropna(subset=["test_acc5"]), "test_acc5")[GROUP + ["mean_a", "mean_b"]]
-        table = table.merge(top5.rename(columns={"mean_a": "top5_acc_beta0", "mean_b": "top5_acc_beta1"}),
-                            on=GROUP, how="left")
+    loss = loss.rename(
+        columns={"mean_a": "L_ens_beta0", "mean_b": "L_ens_beta1", "p_exact": "L_ens_p_exact"}
+    )
+    error = error.rename(
+        columns={"mean_a": "error_beta0", "mean_b": "error_beta1", "p_exact": "error_p_exact"}
+    )
+    table = error[GROUP + ["n", "n_diverged", "error_beta0", "error_beta1", "error_p_exact"]].merge(
+        loss, on=GROUP
+    )
+    if (
+        "test_acc5" in runs and runs["test_acc5"].notna().any()
+    ):  # top-5, where there are > 5 classes
+        top5 = paired_test(runs.dropna(subset=["test_acc5"]), "test_acc5")[
+            GROUP + ["mean_a", "mean_b"]
+        ]
+        table = table.merge(
+            top5.rename(columns={"mean_a": "top5_acc_beta0", "mean_b": "top5_acc_beta1"}),
+            on=GROUP,
+            how="left",
+        )
     return table
 
 
@@ -143,7 +184,9 @@ def debias_summary(debias: pd.DataFrame) -> pd.DataFrame:
 
 
 def learner_dropout_summary(dropout: pd.DataFrame) -> pd.DataFrame:
-    return summarise(dropout, GROUP + ["beta", "fraction"], ["full_error", "dropout_error", "increase"])
+    return summarise(
+        dropout, GROUP + ["beta", "fraction"], ["full_error", "dropout_error", "increase"]
+    )
 
 
 def gen_gap_summary(runs: pd.DataFrame) -> pd.DataFrame:
@@ -153,16 +196,34 @@ def gen_gap_summary(runs: pd.DataFrame) -> pd.DataFrame:
 def divergence_summary(divergence: pd.DataFrame) -> pd.DataFrame:
     """One row per β > 1 run: status, epochs run, final train DIV and objective, and how many runs
     of its setting and β diverged (``diverged_in_setting`` of ``runs_in_setting``)."""
-    columns = SETTING_KEYS + ["beta", "seed", "status", "epochs", "final_train_DIV", "final_train_objective",
-                              "diverged_in_setting", "runs_in_setting"]
+    columns = SETTING_KEYS + [
+        "beta",
+        "seed",
+        "status",
+        "epochs",
+        "final_train_DIV",
+        "final_train_objective",
+        "diverged_in_setting",
+        "runs_in_setting",
+    ]
     if divergence.empty:
         return pd.DataFrame(columns=columns)
-    last = divergence.sort_values("epoch").groupby(SETTING_KEYS + ["beta", "seed"], dropna=False).tail(1)
-    last = last.rename(columns={
-        "epoch": "epochs", "train_DIV": "final_train_DIV", "train_objective": "final_train_objective",
-    })
+    last = (
+        divergence.sort_values("epoch")
+        .groupby(SETTING_KEYS + ["beta", "seed"], dropna=False)
+        .tail(1)
+    )
+    last = last.rename(
+        columns={
+            "epoch": "epochs",
+            "train_DIV": "final_train_DIV",
+            "train_objective": "final_train_objective",
+        }
+    )
     setting = last.groupby(SETTING_KEYS + ["beta"], dropna=False)["status"]
-    last["diverged_in_setting"] = setting.transform(lambda status: int((status == "diverged").sum()))
+    last["diverged_in_setting"] = setting.transform(
+        lambda status: int((status == "diverged").sum())
+    )
     last["runs_in_setting"] = setting.transform("size")
     return last[columns]
 
@@ -214,29 +275,49 @@ def ensemble_size(runs: pd.DataFrame, studies: dict[str, list[str]]) -> pd.DataF
     """Test error vs ensemble size M for each size study, its own runs plus the same model and
     aggregation's runs of its partner experiments (at sizes the study does not train itself);
     mean, SD, SEM and seed count per (study, model, aggregation, selection, M, β)."""
-    columns = ["study", "experiment", "dataset", "model", "aggregation", "members", "selection", "beta",
-               "test_error_mean", "test_error_sd", "test_error_sem", "seeds"]
+    columns = [
+        "study",
+        "experiment",
+        "dataset",
+        "model",
+        "aggregation",
+        "members",
+        "selection",
+        "beta",
+        "test_error_mean",
+        "test_error_sd",
+        "test_error_sem",
+        "seeds",
+    ]
     parts = []
     for study, partners in studies.items():
         own = runs[runs["experiment"] == study]
-        shared = runs[runs["experiment"].isin(partners)
-                      & runs["model"].isin(own["model"].unique())
-                      & runs["aggregation"].isin(own["aggregation"].unique())
-                      & ~runs["members"].isin(own["members"].unique())]
+        shared = runs[
+            runs["experiment"].isin(partners)
+            & runs["model"].isin(own["model"].unique())
+            & runs["aggregation"].isin(own["aggregation"].unique())
+            & ~runs["members"].isin(own["members"].unique())
+        ]
         parts.append(pd.concat([own, shared]).assign(study=study))
     if not parts:
         return pd.DataFrame(columns=columns)
     pooled = _completed(pd.concat(parts, ignore_index=True))
-    grouped = pooled.groupby(["study", "experiment", "dataset", "model", "aggregation", "members", "selection", "beta"])
-    table = grouped["test_error"].agg(test_error_mean="mean", test_error_sd="std", test_error_sem=sem)
+    grouped = pooled.groupby(
+        ["study", "experiment", "dataset", "model", "aggregation", "members", "selection", "beta"]
+    )
+    table = grouped["test_error"].agg(
+        test_error_mean="mean", test_error_sd="std", test_error_sem=sem
+    )
     table["seeds"] = grouped["seed"].nunique()
     return table.reset_index()[columns]
 
 
-HTML_STYLE = ("body{font-family:sans-serif;font-size:13px;margin:8px}"
-              "table{border-collapse:collapse;margin-bottom:16px}"
-              "th,td{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
-              "th{background:#f3f3f3;position:sticky;top:0}")
+HTML_STYLE = (
+    "body{font-family:sans-serif;font-size:13px;margin:8px}"
+    "table{border-collapse:collapse;margin-bottom:16px}"
+    "th,td{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+    "th{background:#f3f3f3;position:sticky;top:0}"
+)
 
 
 def html_fragment(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -247,8 +328,10 @@ def html_fragment(frame: pd.DataFrame, digits: int = 4) -> str:
 
 def html_page(title: str, body: str) -> str:
     """A self-contained HTML page (what the report shows inline)."""
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{HTML_STYLE}</style></head><body><h3>{html.escape(title)}</h3>{body}</body></html>\n")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{HTML_STYLE}</style></head><body><h3>{html.escape(title)}</h3>{body}</body></html>\n"
+    )
 
 
 def html_table(frame: pd.DataFrame, title: str, digits: int = 4) -> str:
@@ -264,40 +347,79 @@ def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
     return order.drop(columns="_primary")
 
 
-def run_summary(config: dict, provenances: list[tuple[str, dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_summary(
+    config: dict, provenances: list[tuple[str, dict]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What was run: per experiment its grid and how many runs completed or diverged; and the code
     versions (commit, dirty flag, torch, device) the runs' provenance records, with run counts.
     ``provenances``: (experiment, provenance.json contents) per run."""
-    runs = pd.DataFrame([{
-        "experiment": experiment,
-        "status": record.get("outcome", {}).get("status", "unknown"),
-        "commit": record.get("code", {}).get("commit", "unknown"),
-        "dirty": record.get("code", {}).get("dirty"),
-        "torch": record.get("packages", {}).get("torch"),
-        "device": record.get("device"),
-    } for experiment, record in provenances])
+    runs = pd.DataFrame(
+        [
+            {
+                "experiment": experiment,
+                "status": record.get("outcome", {}).get("status", "unknown"),
+                "commit": record.get("code", {}).get("commit", "unknown"),
+                "dirty": record.get("code", {}).get("dirty"),
+                "torch": record.get("packages", {}).get("torch"),
+                "device": record.get("device"),
+            }
+            for experiment, record in provenances
+        ]
+    )
     experiments = []
     for name, experiment in config["experiments"].items():
         mine = runs[runs["experiment"] == name] if len(runs) else runs
-        experiments.append({
-            "experiment": name, "dataset": experiment["dataset"],
-            "models": ", ".join(experiment["models"]), "aggregations": ", ".join(experiment["aggregations"]),
-            "M": ", ".join(map(str, experiment["ensemble_sizes"])), "β": ", ".join(f"{b:g}" for b in experiment["betas"]),
-            "seeds": len(experiment["seeds"]), "recipe": f"{experiment['recipe']}: {config['recipes'][experiment['recipe']]}",
-            "completed": int((mine["status"] == "completed").sum()) if len(mine) else 0,
-            "diverged": int((mine["status"] == "diverged").sum()) if len(mine) else 0,
-        })
-    code = (runs.groupby(["commit", "dirty", "torch", "device"], dropna=False).size().rename("runs").reset_index()
-            if len(runs) else pd.DataFrame(columns=["commit", "dirty", "torch", "device", "runs"]))
+        experiments.append(
+            {
+                "experiment": name,
+                "dataset": experiment["dataset"],
+                "models": ", ".join(experiment["models"]),
+                "aggregations": ", ".join(experiment["aggregations"]),
+                "M": ", ".join(map(str, experiment["ensemble_sizes"])),
+                "β": ", ".join(f"{b:g}" for b in experiment["betas"]),
+                "seeds": len(experiment["seeds"]),
+                "recipe": f"{experiment['recipe']}: {config['recipes'][experiment['recipe']]}",
+                "completed": int((mine["status"] == "completed").sum()) if len(mine) else 0,
+                "diverged": int((mine["status"] == "diverged").sum()) if len(mine) else 0,
+            }
+        )
+    code = (
+        runs.groupby(["commit", "dirty", "torch", "device"], dropna=False)
+        .size()
+        .rename("runs")
+        .reset_index()
+        if len(runs)
+        else pd.DataFrame(columns=["commit", "dirty", "torch", "device", "runs"])
+    )
     return pd.DataFrame(experiments), code
 
 
 # --- capacity and size (issue 15): where collusion starts to cost accuracy
 
 CAPACITY_COLUMNS = [
-    "experiment", "dataset", "model", "width", "aggregation", "members", "selection", "n", "n_diverged",
-    "error_beta0", "error_beta1", "diff_mean", "ci_low", "ci_high", "wins_b", "p_exact", "p_holm",
-    "DIV_beta0", "DIV_beta1", "DIV_ratio", "learner_gap_beta0", "learner_gap_beta1", "per_seed",
+    "experiment",
+    "dataset",
+    "model",
+    "width",
+    "aggregation",
+    "members",
+    "selection",
+    "n",
+    "n_diverged",
+    "error_beta0",
+    "error_beta1",
+    "diff_mean",
+    "ci_low",
+    "ci_high",
+    "wins_b",
+    "p_exact",
+    "p_holm",
+    "DIV_beta0",
+    "DIV_beta1",
+    "DIV_ratio",
+    "learner_gap_beta0",
+    "learner_gap_beta1",
+    "per_seed",
 ]
 
 
@@ -319,16 +441,29 @@ def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataF
     if frame.empty:
         return pd.DataFrame(columns=CAPACITY_COLUMNS)
     by = GROUP + ["width"]
-    table = paired_test(frame, "test_error", by=by).rename(columns={"mean_a": "error_beta0", "mean_b": "error_beta1"})
-    table["p_holm"] = table.groupby(["experiment", "aggregation", "selection"])["p_exact"].transform(
-        lambda p: pd.Series(stats.holm(p.to_numpy()), index=p.index))
+    table = paired_test(frame, "test_error", by=by).rename(
+        columns={"mean_a": "error_beta0", "mean_b": "error_beta1"}
+    )
+    table["p_holm"] = table.groupby(["experiment", "aggregation", "selection"])[
+        "p_exact"
+    ].transform(lambda p: pd.Series(stats.holm(p.to_numpy()), index=p.index))
     kept = finished(frame[frame["beta"].isin([0.0, 1.0])])
     kept = kept.assign(learner_gap=kept["test_learner_error"] - kept["test_error"])
     means = kept.groupby(by + ["beta"])[["test_DIV", "learner_gap"]].mean().unstack("beta")
-    extra = pd.DataFrame({
-        "DIV_beta0": means[("test_DIV", 0.0)], "DIV_beta1": means[("test_DIV", 1.0)],
-        "learner_gap_beta0": means[("learner_gap", 0.0)], "learner_gap_beta1": means[("learner_gap", 1.0)],
-    }).reset_index() if {0.0, 1.0} <= set(kept["beta"]) else pd.DataFrame(columns=by)
+    extra = (
+        pd.DataFrame(
+            {
+                "DIV_beta0": means[("test_DIV", 0.0)],
+                "DIV_beta1": means[("test_DIV", 1.0)],
+                "learner_gap_beta0": means[("learner_gap", 0.0)],
+                "learner_gap_beta1": means[("learner_gap", 1.0)],
+            }
+        ).reset_index()
+        if {0.0, 1.0} <= set(kept["beta"])
+        else pd.DataFrame(columns=by)
+    )
     table = table.merge(extra, on=by, how="left")
     table["DIV_ratio"] = table["DIV_beta1"] / table["DIV_beta0"]
-    return table.sort_values(["experiment", "aggregation", "selection", "width", "members"])[CAPACITY_COLUMNS]
+    return table.sort_values(["experiment", "aggregation", "selection", "width", "members"])[
+        CAPACITY_COLUMNS
+    ]

@@ -69,7 +69,9 @@ class Recipe:
     execution: str = "auto"  # how the M members run: auto, loop, stacked, vmapped (ensemble.py)
     compile: bool = False  # torch.compile the ensemble's forward
     # mitigations of learner collusion (docs/mitigations.md); 0 = off
-    learner_dropout: float = 0.0  # rate p: each minibatch, L_ens averages a random subset of learners
+    learner_dropout: float = (
+        0.0  # rate p: each minibatch, L_ens averages a random subset of learners
+    )
     debiasing_penalty: float = 0.0  # strength λ of λ Σ_j w_j ‖bias_j‖² (raw-output averaging only)
     beta_warmup: int = 0  # periods over which β rises linearly (per minibatch) from 0 to its target
 
@@ -99,7 +101,9 @@ def canonical_hash(value) -> str:
 def mask_seed(seed: int) -> int:
     """The seed of a run's learner-dropout masks: derived from the run seed, apart from the
     minibatch stream (seeded with the run seed itself) and the learners (ensemble.member_seed)."""
-    return int.from_bytes(hashlib.sha256(f"collusion:learner_dropout:{seed}".encode()).digest()[:8], "little")
+    return int.from_bytes(
+        hashlib.sha256(f"collusion:learner_dropout:{seed}".encode()).digest()[:8], "little"
+    )
 
 
 def check_mitigations(recipe: Recipe, aggregation: str) -> None:
@@ -115,8 +119,12 @@ def check_mitigations(recipe: Recipe, aggregation: str) -> None:
             "logit offset is no offset from a probability average): set debiasing_penalty: 0 or "
             "use score averaging"
         )
-    if isinstance(recipe.beta_warmup, bool) or not (float(recipe.beta_warmup).is_integer() and recipe.beta_warmup >= 0):
-        raise ValueError(f"beta_warmup is a whole number of periods >= 0, got {recipe.beta_warmup!r}")
+    if isinstance(recipe.beta_warmup, bool) or not (
+        float(recipe.beta_warmup).is_integer() and recipe.beta_warmup >= 0
+    ):
+        raise ValueError(
+            f"beta_warmup is a whole number of periods >= 0, got {recipe.beta_warmup!r}"
+        )
 
 
 def check_pack(specs: list[RunSpec]) -> None:
@@ -127,31 +135,42 @@ def check_pack(specs: list[RunSpec]) -> None:
         other = spec.to_dict()
         differing = sorted(key for key in first if key != "beta" and first[key] != other[key])
         if differing:
-            raise ValueError(f"the runs of a pack may differ in beta only, these differ: {differing}")
+            raise ValueError(
+                f"the runs of a pack may differ in beta only, these differ: {differing}"
+            )
     if len({spec.beta for spec in specs}) != len(specs):
         raise ValueError(f"a pack's betas must be distinct, got {[spec.beta for spec in specs]}")
     if len(specs) > 1 and specs[0].recipe.schedule == "plateau":
-        raise ValueError("schedule 'plateau' lowers the lr from one run's validation loss: it cannot "
-                         "pack several betas; set the experiment's pack_betas: false")
+        raise ValueError(
+            "schedule 'plateau' lowers the lr from one run's validation loss: it cannot "
+            "pack several betas; set the experiment's pack_betas: false"
+        )
 
 
 def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+            params,
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay,
             foreach=True,
         )
     # foreach: a few multi-tensor kernels per step instead of a dozen per parameter (the CPU
     # default); the same numbers as that default. fused=True is faster still on CPU but its
     # rounding depends on the tensor's size, so a pack would no longer train each β exactly as alone
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, foreach=True)
+        return torch.optim.Adam(
+            params, lr=recipe.lr, weight_decay=recipe.weight_decay, foreach=True
+        )
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}; allowed: sgd, adam")
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe):
     if recipe.schedule == "multistep":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), recipe.gamma)
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, list(recipe.milestones), recipe.gamma
+        )
     if recipe.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=recipe.gamma, patience=recipe.plateau_patience
@@ -178,12 +197,20 @@ def predict(ensemble: Ensemble, data: Dataset, split: Split, batch_size: int) ->
     return torch.cat(chunks, dim=1)
 
 
-def split_metrics(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, prefix: str) -> list[dict]:
+def split_metrics(
+    outputs: torch.Tensor, y: torch.Tensor, aggregation: str, prefix: str
+) -> list[dict]:
     """The decomposition, and accuracies for classification, of one split for each of B ensembles
     (``outputs`` ``(B, M, N, K)``, all at once): a flat dict each."""
     ensemble_loss, member_losses = objective.per_sample_losses(outputs, y, aggregation)
-    columns = {f"{prefix}_L_ens": ensemble_loss.mean(dim=-1), f"{prefix}_L_ind": member_losses.mean(dim=(-2, -1))}
-    columns |= {f"{prefix}_L_member{j}": loss for j, loss in enumerate(member_losses.mean(dim=-1).unbind(-1))}
+    columns = {
+        f"{prefix}_L_ens": ensemble_loss.mean(dim=-1),
+        f"{prefix}_L_ind": member_losses.mean(dim=(-2, -1)),
+    }
+    columns |= {
+        f"{prefix}_L_member{j}": loss
+        for j, loss in enumerate(member_losses.mean(dim=-1).unbind(-1))
+    }
     if objective.is_classification(aggregation):
         ensemble_pred, member_pred = objective.predictions(outputs, aggregation)
         columns[f"{prefix}_acc"] = (ensemble_pred == y).float().mean(dim=-1)
@@ -196,7 +223,14 @@ def split_metrics(outputs: torch.Tensor, y: torch.Tensor, aggregation: str, pref
     for values in torch.stack(list(columns.values()), dim=-1).tolist():  # one transfer
         row = dict(zip(columns, values))
         l_ens, l_ind = row.pop(f"{prefix}_L_ens"), row.pop(f"{prefix}_L_ind")
-        rows.append({f"{prefix}_L_ens": l_ens, f"{prefix}_L_ind": l_ind, f"{prefix}_DIV": l_ind - l_ens, **row})
+        rows.append(
+            {
+                f"{prefix}_L_ens": l_ens,
+                f"{prefix}_L_ind": l_ind,
+                f"{prefix}_DIV": l_ind - l_ens,
+                **row,
+            }
+        )
     return rows
 
 
@@ -207,7 +241,9 @@ class RunState:
 
     spec: RunSpec
     history: list[dict] = field(default_factory=list)
-    best: dict = field(default_factory=lambda: {"epoch": None, "val_L_ens": math.inf, "outputs": {}})
+    best: dict = field(
+        default_factory=lambda: {"epoch": None, "val_L_ens": math.inf, "outputs": {}}
+    )
     status: str = "running"
 
     def state(self) -> dict:
@@ -273,7 +309,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         self.checkpoint_seconds = checkpoint_seconds  # 0: after every epoch
-        torch.manual_seed(spec.seed)  # dropout masks: the same stream for every β (of a pack of one)
+        torch.manual_seed(
+            spec.seed
+        )  # dropout masks: the same stream for every β (of a pack of one)
         self.cuda = self.device.type == "cuda"
         # the programs, and where β b's M learners are: (program, first member)
         one = self.build_ensemble(spec)
@@ -296,7 +334,9 @@ class Trainer:
         self.step = 0  # minibatches trained by the pack (the β warm-up's clock)
         self.train_eval = data.train
         if recipe.eval_train_subset and recipe.eval_train_subset < len(data.train):
-            subset = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(spec.seed))
+            subset = torch.randperm(
+                len(data.train), generator=torch.Generator().manual_seed(spec.seed)
+            )
             subset = subset[: recipe.eval_train_subset].to(self.device)
             self.train_eval = Split(data.train.x[subset], data.train.y[subset])
         self.order: torch.Tensor | None = None  # the current pass over the training split
@@ -309,8 +349,15 @@ class Trainer:
 
     def build_ensemble(self, spec: RunSpec, copies: int = 1) -> Ensemble:
         ensemble = Ensemble(
-            spec.arch, self.data.in_shape, self.data.out_dim, spec.n_members, spec.seed,
-            spec.model_options, execution=spec.recipe.execution, device=self.device, copies=copies,
+            spec.arch,
+            self.data.in_shape,
+            self.data.out_dim,
+            spec.n_members,
+            spec.seed,
+            spec.model_options,
+            execution=spec.recipe.execution,
+            device=self.device,
+            copies=copies,
         ).to(self.device)
         if self.cuda and len(self.data.in_shape) == 3:
             ensemble = ensemble.to(memory_format=torch.channels_last)
@@ -383,12 +430,16 @@ class Trainer:
                 f"checkpoint.corrupt-{time.strftime('%Y%m%dT%H%M%S')}.pt"
             )
             self.checkpoint_path.rename(aside)
-            log(f"warning: unreadable checkpoint {self.checkpoint_path} ({type(error).__name__}: "
-                f"{error}) moved to {aside.name}; training from scratch")
+            log(
+                f"warning: unreadable checkpoint {self.checkpoint_path} ({type(error).__name__}: "
+                f"{error}) moved to {aside.name}; training from scratch"
+            )
             return False
         if state.get("identity") != self.identity:
-            log(f"{self.checkpoint_path} was written by another run, data or training code: "
-                "training from scratch")
+            log(
+                f"{self.checkpoint_path} was written by another run, data or training code: "
+                "training from scratch"
+            )
             return False
         if all(run["status"] != "running" for run in state["runs"]) and not reuse_finished:
             log(f"{self.checkpoint_path} holds a finished run: training from scratch (a rerun)")
@@ -443,8 +494,10 @@ class Trainer:
     def outputs_by_run(self, outputs: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
         """Each β's ``(M, N, K)`` slice of the programs' outputs (None: its program did not run)."""
         members = self.runs[0].spec.n_members
-        return [None if outputs[program] is None else outputs[program][first : first + members]
-                for program, first in self.slots]
+        return [
+            None if outputs[program] is None else outputs[program][first : first + members]
+            for program, first in self.slots
+        ]
 
     @torch.no_grad()
     def restore_frozen(self) -> None:
@@ -452,7 +505,9 @@ class Trainer:
             for tensor, value in zip(self.member_tensors(b), saved):
                 tensor.copy_(value)
 
-    def objectives(self, outputs: list[torch.Tensor | None], y: torch.Tensor, running: list[int]) -> torch.Tensor:
+    def objectives(
+        self, outputs: list[torch.Tensor | None], y: torch.Tensor, running: list[int]
+    ) -> torch.Tensor:
         """The training objective of each running β over its own M outputs, ``(len(running),)``.
 
         Unmitigated: L_β of every β at once, over their ``(B, M, N, K)`` stacked outputs
@@ -500,7 +555,9 @@ class Trainer:
             if self.cuda and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
-                outputs = [e(x).float() if live else None for e, live in zip(self.ensembles, self.live())]
+                outputs = [
+                    e(x).float() if live else None for e, live in zip(self.ensembles, self.live())
+                ]
             losses = self.objectives(outputs, train.y[index], running)
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # Σ_b L_βb: each β's gradient is exactly its own
@@ -512,22 +569,30 @@ class Trainer:
             if (recipe.eval_every_steps is None and self.position >= len(train)) or (
                 recipe.eval_every_steps and seen >= recipe.eval_every_steps * recipe.batch_size
             ):
-                return [total / seen if b in running else math.nan
-                        for b, total in enumerate(totals.tolist())]
+                return [
+                    total / seen if b in running else math.nan
+                    for b, total in enumerate(totals.tolist())
+                ]
 
-    def run_objective(self, b: int, outputs: torch.Tensor, y: torch.Tensor, keep: torch.Tensor | None):
+    def run_objective(
+        self, b: int, outputs: torch.Tensor, y: torch.Tensor, keep: torch.Tensor | None
+    ):
         """β ``b``'s training objective this minibatch: L_β, at the warmed-up β, with the ensemble
         term over the learners ``keep`` (None: all) and the debiasing penalty when they are on."""
         spec, recipe = self.runs[b].spec, self.recipe
         beta = spec.beta
         if recipe.beta_warmup:
-            beta = objective.beta_warmup(self.step, recipe.beta_warmup * self.steps_per_period(), beta)
+            beta = objective.beta_warmup(
+                self.step, recipe.beta_warmup * self.steps_per_period(), beta
+            )
         if keep is None:
             loss = objective.beta_objective(outputs, y, spec.aggregation, beta)
         else:
             loss = objective.learner_dropout_objective(outputs, y, spec.aggregation, beta, keep)
         if recipe.debiasing_penalty:
-            loss = loss + objective.debiasing_penalty(outputs, spec.aggregation, recipe.debiasing_penalty)
+            loss = loss + objective.debiasing_penalty(
+                outputs, spec.aggregation, recipe.debiasing_penalty
+            )
         return loss
 
     def steps_per_period(self) -> int:
@@ -542,11 +607,14 @@ class Trainer:
         running = [b for b, run in enumerate(self.runs) if run.status == "running"]
         for name in SPLITS:
             split = self.train_eval if name == "train" else self.data.split(name)
-            programs = [predict(e, self.data, split, self.recipe.eval_batch_size) if live else None
-                        for e, live in zip(self.ensembles, self.live())]
+            programs = [
+                predict(e, self.data, split, self.recipe.eval_batch_size) if live else None
+                for e, live in zip(self.ensembles, self.live())
+            ]
             outputs[name] = self.outputs_by_run(programs)
-            metrics = split_metrics(self.stack_runs(programs, running), split.y,
-                                    self.runs[0].spec.aggregation, name)
+            metrics = split_metrics(
+                self.stack_runs(programs, running), split.y, self.runs[0].spec.aggregation, name
+            )
             for b, row in zip(running, metrics):
                 rows[b].update(row)
         return rows, outputs
@@ -559,8 +627,10 @@ class Trainer:
         run.history.append(row)
         if self.diverged(row):
             run.status = "diverged"
-            log(f"beta {run.spec.beta:g}, epoch {self.epoch}: diverged "
-                f"(L_β={row['train_objective']:.4g}, train DIV={row['train_DIV']:.4g})")
+            log(
+                f"beta {run.spec.beta:g}, epoch {self.epoch}: diverged "
+                f"(L_β={row['train_objective']:.4g}, train DIV={row['train_DIV']:.4g})"
+            )
         else:
             if row["val_L_ens"] < run.best["val_L_ens"]:
                 run.best = {
@@ -576,7 +646,10 @@ class Trainer:
     def diverged(self, row: dict) -> bool:
         """A non-finite objective or DIV, or a train DIV past ``divergence_limit``."""
         objective_value, div = row["train_objective"], row["train_DIV"]
-        return not (math.isfinite(objective_value) and math.isfinite(div)) or div > self.recipe.divergence_limit
+        return (
+            not (math.isfinite(objective_value) and math.isfinite(div))
+            or div > self.recipe.divergence_limit
+        )
 
     def patience_spent(self, run: RunState) -> bool:
         """Early stopping: ``early_stopping`` periods have passed since the best validation L_ens."""
@@ -599,7 +672,9 @@ class Trainer:
         a killed multi-seed job had finished: runner.train_seeds), not retrained."""
         recipe = self.recipe
         if self.resume(log, reuse_finished):
-            log(f"resumed from {self.checkpoint_path} after epoch {self.epoch} ({self.pack_status()})")
+            log(
+                f"resumed from {self.checkpoint_path} after epoch {self.epoch} ({self.pack_status()})"
+            )
         fit_started, first_epoch = time.monotonic(), self.epoch
         last_saved = fit_started
         while self.running():
@@ -618,9 +693,17 @@ class Trainer:
             seconds = time.perf_counter() - started
 
             # bookkeeping per running β: history row, divergence, best-validation selection, stop
-            rows = {b: {"epoch": self.epoch, "lr": lr, "train_objective": objectives[b], **metrics[b],
-                        "seconds": seconds}
-                    for b, run in enumerate(self.runs) if run.status == "running"}
+            rows = {
+                b: {
+                    "epoch": self.epoch,
+                    "lr": lr,
+                    "train_objective": objectives[b],
+                    **metrics[b],
+                    "seconds": seconds,
+                }
+                for b, run in enumerate(self.runs)
+                if run.status == "running"
+            }
             for b, row in rows.items():
                 self.end_of_period(b, row, outputs, log)
 
@@ -631,23 +714,33 @@ class Trainer:
 
             # log: one line per β trained this period, with the time spent and left
             elapsed = time.monotonic() - fit_started
-            eta = elapsed / (self.epoch - first_epoch) * (recipe.epochs - self.epoch) if self.running() else 0.0
+            eta = (
+                elapsed / (self.epoch - first_epoch) * (recipe.epochs - self.epoch)
+                if self.running()
+                else 0.0
+            )
             for b, row in rows.items():
                 which = f" beta {self.runs[b].spec.beta:g}" if len(self.runs) > 1 else ""
-                log(f"epoch {self.epoch}/{recipe.epochs}{which} L_β={row['train_objective']:.4f} "
+                log(
+                    f"epoch {self.epoch}/{recipe.epochs}{which} L_β={row['train_objective']:.4f} "
                     f"val L_ens={row['val_L_ens']:.4f} test L_ens={row['test_L_ens']:.4f} "
                     f"test DIV={row['test_DIV']:.4f} ({seconds:.2f}s, elapsed {duration(elapsed)}, "
-                    f"eta {duration(eta)})")
+                    f"eta {duration(eta)})"
+                )
             # asked to stop (the job's time limit is near): save the checkpoint, end with an error
             if self.running() and self.stop_requested():
                 self.save_checkpoint()
-                raise StopRequested(f"stopped after epoch {self.epoch}, checkpoint saved: {self.checkpoint_path}")
+                raise StopRequested(
+                    f"stopped after epoch {self.epoch}, checkpoint saved: {self.checkpoint_path}"
+                )
         for run in self.runs:
             if run.status == "running":  # zero epochs configured
                 run.status = "completed"
 
     # -- outputs ----------------------------------------------------------------------------------
-    def write_outputs(self, history_path: Path, predictions_path: Path, b: int | None = None) -> None:
+    def write_outputs(
+        self, history_path: Path, predictions_path: Path, b: int | None = None
+    ) -> None:
         """β ``b``'s history.csv and predictions.npz (``b`` may be omitted in a pack of one)."""
         if b is None:
             self.only()
@@ -671,10 +764,14 @@ class Trainer:
         """Each β's ``(M, N, K)`` outputs of its final parameters (a frozen β's: those it finished
         with)."""
         if split not in self.final_outputs:
-            self.final_outputs[split] = self.outputs_by_run([
-                predict(ensemble, self.data, self.data.split(split), self.recipe.eval_batch_size)
-                for ensemble in self.ensembles
-            ])
+            self.final_outputs[split] = self.outputs_by_run(
+                [
+                    predict(
+                        ensemble, self.data, self.data.split(split), self.recipe.eval_batch_size
+                    )
+                    for ensemble in self.ensembles
+                ]
+            )
         return self.final_outputs[split]
 
     def outcome(self, b: int | None = None) -> dict:

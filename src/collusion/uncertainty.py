@@ -24,7 +24,9 @@ ECE_BINS = 15
 
 def _check(probs: np.ndarray, y: np.ndarray) -> None:
     if probs.ndim != 2 or probs.shape[0] != len(y):
-        raise ValueError(f"probabilities must be (N, K) with N = len(y) = {len(y)}, got {probs.shape}")
+        raise ValueError(
+            f"probabilities must be (N, K) with N = len(y) = {len(y)}, got {probs.shape}"
+        )
 
 
 def ensemble_probabilities(outputs: np.ndarray, aggregation: str) -> np.ndarray:
@@ -76,4 +78,4 @@ def pairwise_disagreement(outputs: np.ndarray) -> float:
     pairs = list(itertools.combinations(range(len(predicted)), 2))
     if not pairs:
         return float("nan")
-    return float(np.mean([(predicted[j] != predicted[l]).mean() for j, l in pairs]))
+    return float(np.mean([(predicted[j] != predicted[k]).mean() for j, k in pairs]))

@@ -74,7 +74,9 @@ def label_loss(eta: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
 def _check_shapes(outputs: np.ndarray, y: np.ndarray, trial_axis: bool) -> None:
     dims = "(S, M, N, K)" if trial_axis else "(M, N, K)"
     if outputs.ndim != (4 if trial_axis else 3) or outputs.shape[-2] != len(y):
-        raise ValueError(f"outputs must be {dims} with N = len(y) = {len(y)}, got shape {outputs.shape}")
+        raise ValueError(
+            f"outputs must be {dims} with N = len(y) = {len(y)}, got shape {outputs.shape}"
+        )
 
 
 def ambiguity(outputs: np.ndarray, y: np.ndarray, loss: str) -> dict[str, np.ndarray]:

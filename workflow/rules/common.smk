@@ -51,26 +51,35 @@ def run_of(wildcards):
 # known yet while the Snakefile is parsed); without SLURM the caps only shape the plan.
 CLUSTER_FILE = ROOT / "profiles" / "slurm" / "partitions.yaml"
 try:  # no file (a copy of the workflow without profiles/): no caps
-    CLUSTER = cluster.read_cluster(CLUSTER_FILE) if CLUSTER_FILE.exists() else cluster.Cluster()
+    CLUSTER = (
+        cluster.read_cluster(CLUSTER_FILE)
+        if CLUSTER_FILE.exists()
+        else cluster.Cluster()
+    )
 except cluster.ClusterFileError as error:
     raise WorkflowError(f"cluster file error: {error}") from None
 
 
 def train_cluster_resources(resources):
     """A training job's resources (runtime, GPU request, signal) as functions of its wildcards;
-    ``resources(wc)`` gives the job's expected minutes and GPU count (pipeline.train_resources)."""
+    ``resources(wc)`` gives the job's expected minutes and GPU count (pipeline.train_resources).
+    """
 
     def get(name):
         return lambda wc, attempt: CLUSTER.train_resources(
             resources(wc)["runtime"], resources(wc)["gpu"], attempt
         ).get(name)
 
-    return {name: get(name) for name in ("runtime", "gpu", "gres", "gpu_model", "slurm_extra")}
+    return {
+        name: get(name)
+        for name in ("runtime", "gpu", "gres", "gpu_model", "slurm_extra")
+    }
 
 
 def train_group(resources):
     """The SLURM job group of a training job: CPU-sized runs share SLURM jobs (group train_cpu);
-    GPU runs, and runs trained in segments (longer than the cap), are submitted alone."""
+    GPU runs, and runs trained in segments (longer than the cap), are submitted alone.
+    """
 
     def group(wc):
         needs = resources(wc)

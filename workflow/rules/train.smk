@@ -31,12 +31,12 @@ rule train:
         f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
     wildcard_constraints:
         experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
+    retries: TRAIN_RETRIES
     group:
         train_group(run_train_resources)  # CPU-sized runs share SLURM jobs
     conda:
         TORCH_ENV
     threads: 1
-    retries: TRAIN_RETRIES
     resources:
         **train_cluster_resources(run_train_resources),
         mem_mb=train_mem_mb,
@@ -49,7 +49,9 @@ rule train:
         "../scripts/train.py"
 
 
-for _experiment, _seeds in ((e, seeds) for e in PACKED for seeds in pipeline.seed_jobs(config, e)):
+for _experiment, _seeds in (
+    (e, seeds) for e in PACKED for seeds in pipeline.seed_jobs(config, e)
+):
     # one rule per group of seeds (pack_seeds), or one whose seed is a wildcard (a seed per job)
     _exp = config["experiments"][_experiment]
     _job_key = pipeline.pack_job_key(config, _experiment, _seeds)
@@ -57,7 +59,8 @@ for _experiment, _seeds in ((e, seeds) for e in PACKED for seeds in pipeline.see
 
     rule:
         name:
-            f"train_pack_{_experiment}" + (f"_{pipeline.seeds_label(_seeds)}" if _seeds else "")
+            f"train_pack_{_experiment}"
+            + (f"_{pipeline.seeds_label(_seeds)}" if _seeds else "")
         input:
             data=pipeline.prepared_path(_exp["dataset"]),
         output:
@@ -71,12 +74,12 @@ for _experiment, _seeds in ((e, seeds) for e in PACKED for seeds in pipeline.see
             aggregation=pipeline.one_of(_exp["aggregations"]),
             members=pipeline.one_of(_exp["ensemble_sizes"]),
             seed=pipeline.one_of(_exp["seeds"]),
+        retries: TRAIN_RETRIES
         group:
             train_group(_functions["resources"])
         conda:
             TORCH_ENV
         threads: 1
-        retries: TRAIN_RETRIES
         resources:
             **train_cluster_resources(_functions["resources"]),
             mem_mb=train_mem_mb,

@@ -27,6 +27,8 @@ builders = {
 }
 try:
     builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
-except analysis.RunOutputError as error:  # the traceback goes to the log; the reason to the console too
+except (
+    analysis.RunOutputError
+) as error:  # the traceback goes to the log; the reason to the console too
     print(f"{snakemake.rule}: {error}", file=sys.__stderr__)
     raise

@@ -23,8 +23,12 @@ def unmitigated(frame):
 alpha, mitigations = snakemake.params.significance, snakemake.params.mitigations
 runs = read(snakemake.input.runs)
 # the paper's claims are about its objective: the mitigation experiments answer their own question
-rows = claims.claim_rows(unmitigated(runs), unmitigated(read(snakemake.input.debias)),
-                         unmitigated(read(snakemake.input.learner_dropout)), alpha)
+rows = claims.claim_rows(
+    unmitigated(runs),
+    unmitigated(read(snakemake.input.debias)),
+    unmitigated(read(snakemake.input.learner_dropout)),
+    alpha,
+)
 claims.write_claims(rows, snakemake.output.csv, snakemake.output.md, alpha)
 mitigation_rows = mitigation_claims.mitigation_rows(runs, mitigations, alpha)
 mitigation_rows.to_csv(snakemake.output.mitigations, index=False)

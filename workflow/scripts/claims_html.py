@@ -9,7 +9,11 @@ import pandas as pd
 from collusion import tables
 
 sys.stderr = open(snakemake.log[0], "w")
-claims = pd.read_csv(snakemake.input[0], keep_default_na=False, na_values=[""])  # the verdict "n/a" stays text
+claims = pd.read_csv(
+    snakemake.input[0], keep_default_na=False, na_values=[""]
+)  # the verdict "n/a" stays text
 claims = tables.claims_view(claims)
 with open(snakemake.output[0], "w") as handle:
-    handle.write(tables.html_table(claims, "Claims: one row per claim, setting, selection and endpoint"))
+    handle.write(
+        tables.html_table(claims, "Claims: one row per claim, setting, selection and endpoint")
+    )

@@ -11,12 +11,16 @@ from collusion import tables
 from collusion.pipeline import parse_run_dir
 
 sys.stderr = open(snakemake.log[0], "w")
-records = [(parse_run_dir(path.removesuffix("/provenance.json")).experiment, json.load(open(path)))
-           for path in snakemake.input.provenance]
+records = [
+    (parse_run_dir(path.removesuffix("/provenance.json")).experiment, json.load(open(path)))
+    for path in snakemake.input.provenance
+]
 experiments, code = tables.run_summary(snakemake.config, records)
 configfiles = ", ".join(snakemake.params.configfiles)
-body = (f"<p>Configuration file(s): {html.escape(configfiles)}. {len(records)} runs.</p>"
-        f"<h4>Experiments: the grid and its runs</h4>{tables.html_fragment(experiments)}"
-        f"<h4>Code that produced the runs (each run's provenance.json)</h4>{tables.html_fragment(code)}")
+body = (
+    f"<p>Configuration file(s): {html.escape(configfiles)}. {len(records)} runs.</p>"
+    f"<h4>Experiments: the grid and its runs</h4>{tables.html_fragment(experiments)}"
+    f"<h4>Code that produced the runs (each run's provenance.json)</h4>{tables.html_fragment(code)}"
+)
 with open(snakemake.output[0], "w") as handle:
     handle.write(tables.html_page("What was run", body))

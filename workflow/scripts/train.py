@@ -32,7 +32,9 @@ class Tee:
 
 
 attempts = open(Path(snakemake.log[0]).with_suffix(".attempts.log"), "a", buffering=1)
-attempts.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} SLURM job {os.environ.get('SLURM_JOB_ID', '-')}\n")
+attempts.write(
+    f"== {time.strftime('%Y-%m-%d %H:%M:%S')} SLURM job {os.environ.get('SLURM_JOB_ID', '-')}\n"
+)
 log_file = Tee(open(snakemake.log[0], "a", buffering=1), attempts)
 sys.stderr = log_file  # warnings land in the log too
 try:
@@ -42,8 +44,10 @@ try:
     job = {"rule": snakemake.rule, "log": snakemake.log[0]}  # the job, in each run's provenance
     if hasattr(params, "packs"):  # packed: outputs history_<k>, predictions_<k>, provenance_<k>
         names = ("history", "predictions", "provenance")
-        outputs = [SimpleNamespace(**{name: output[f"{name}_{k}"] for name in names})
-                   for k in range(len(output) // len(names))]
+        outputs = [
+            SimpleNamespace(**{name: output[f"{name}_{k}"] for name in names})
+            for k in range(len(output) // len(names))
+        ]
         train_seeds(
             packs=params.packs,
             data_path=snakemake.input.data,
@@ -68,15 +72,20 @@ try:
         )
 except BaseException as error:
     if type(error).__name__ == "StopRequested":  # collusion.train's: SLURM's time limit is near
-        print(f"{error}; SLURM's time limit is near: this job ends here and Snakemake resubmits "
-              "it, resuming from the checkpoint", file=log_file)
+        print(
+            f"{error}; SLURM's time limit is near: this job ends here and Snakemake resubmits "
+            "it, resuming from the checkpoint",
+            file=log_file,
+        )
     job = f"{snakemake.rule} ({', '.join(f'{k}={v}' for k, v in snakemake.wildcards.items())})"
     print(f"training job {job} failed:", file=log_file)
     traceback.print_exc(file=log_file)
     log_file.flush()
     sys.stderr = sys.__stderr__
-    print(f"training job {job} failed: {type(error).__name__}: {error} (log: {snakemake.log[0]})",
-          file=sys.stderr)
+    print(
+        f"training job {job} failed: {type(error).__name__}: {error} (log: {snakemake.log[0]})",
+        file=sys.stderr,
+    )
     raise
 finally:
     sys.stderr = sys.__stderr__

@@ -74,7 +74,9 @@ def run(
 ) -> dict:
     """Train ``periods`` epochs (or periods of ``steps`` minibatches); time each; evaluate."""
     data = load(path, "cpu", n_train)
-    train_tf, test_tf = authors_transforms(case.augment, *data.normalisation)  # the reader's constants
+    train_tf, test_tf = authors_transforms(
+        case.augment, *data.normalisation
+    )  # the reader's constants
     loader_generator = torch.Generator().manual_seed(spec.seed)
     train_loader = torch.utils.data.DataLoader(
         PerImageDataset(data.train.x.numpy(), data.train.y.numpy(), train_tf),

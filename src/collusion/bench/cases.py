@@ -125,4 +125,3 @@ def load(path: Path, device, n_train: int | None) -> Dataset:
     if n_train is not None and n_train < len(data.train):
         data.train = Split(data.train.x[:n_train], data.train.y[:n_train])
     return data
-

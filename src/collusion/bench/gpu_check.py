@@ -321,7 +321,9 @@ def resume(device: torch.device, workdir: Path, smoke: bool) -> int:
     check("history: epochs 1, 2", history.epoch.tolist() == [1, 2], f"{history.epoch.tolist()}")
     check(
         "history: epoch 1 restored from the checkpoint, not trained again",
-        math.isclose(history.seconds.iloc[0], saved["runs"][0]["history"][0]["seconds"], rel_tol=1e-9),
+        math.isclose(
+            history.seconds.iloc[0], saved["runs"][0]["history"][0]["seconds"], rel_tol=1e-9
+        ),
     )
     recipe = spec["recipe"]
     lrs = history.lr.tolist()

@@ -35,10 +35,18 @@ def prepare_mnist1d(out: str | Path, validation: int = MNIST1D_VALIDATION) -> di
     generator = {k: v for k, v in vars(args).items() if k != "url"}
     generator["package_version"] = metadata.version("mnist1d")
     save_prepared(
-        out, X=x, y=y, task="classification", n_classes=10,
-        scale=1.0, mean=np.zeros(1, np.float32), std=np.ones(1, np.float32),  # already standardised
-        train_idx=np.arange(validation, n_train), val_idx=np.arange(validation),
-        test_idx=np.arange(n_train, len(y)), generator=np.array(repr(generator)),
+        out,
+        X=x,
+        y=y,
+        task="classification",
+        n_classes=10,
+        scale=1.0,
+        mean=np.zeros(1, np.float32),
+        std=np.ones(1, np.float32),  # already standardised
+        train_idx=np.arange(validation, n_train),
+        val_idx=np.arange(validation),
+        test_idx=np.arange(n_train, len(y)),
+        generator=np.array(repr(generator)),
     )
     return generator
 
@@ -51,22 +59,34 @@ def prepare_offline(name: str, out: str | Path) -> None:
         images = bunch.images.astype(np.uint8)[:, None]  # (1797, 1, 8, 8), values 0..16
         # no mean/std: the split is drawn at train time, so they are computed on its training part
         save_prepared(
-            out, X=images, y=bunch.target.astype(np.int64), task="classification",
-            n_classes=10, scale=16.0,
+            out,
+            X=images,
+            y=bunch.target.astype(np.int64),
+            task="classification",
+            n_classes=10,
+            scale=16.0,
         )
     elif name == "diabetes":
         bunch = sk.load_diabetes(scaled=False)
         save_prepared(
-            out, X=bunch.data.astype(np.float32), y=bunch.target.astype(np.float32),
-            task="regression", n_classes=0,
+            out,
+            X=bunch.data.astype(np.float32),
+            y=bunch.target.astype(np.float32),
+            task="regression",
+            n_classes=0,
         )
     elif name in ("breast_cancer", "wine"):
         bunch = getattr(sk, f"load_{name}")()
         save_prepared(
-            out, X=bunch.data.astype(np.float32), y=bunch.target.astype(np.int64),
-            task="classification", n_classes=int(bunch.target.max() + 1),
+            out,
+            X=bunch.data.astype(np.float32),
+            y=bunch.target.astype(np.int64),
+            task="classification",
+            n_classes=int(bunch.target.max() + 1),
         )
     elif name == "mnist1d":
         prepare_mnist1d(out)
     else:
-        raise ValueError(f"unknown offline dataset {name!r}; allowed: {', '.join(OFFLINE_DATASETS)}")
+        raise ValueError(
+            f"unknown offline dataset {name!r}; allowed: {', '.join(OFFLINE_DATASETS)}"
+        )

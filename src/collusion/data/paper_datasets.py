@@ -163,7 +163,9 @@ def prepare_paper_dataset(
     function's default), and workers (ImageNet).
     """
     options = options or {}
-    arguments = {arg: options[key] for key, arg in PREPARE_OPTIONS.get(name, {}).items() if key in options}
+    arguments = {
+        arg: options[key] for key, arg in PREPARE_OPTIONS.get(name, {}).items() if key in options
+    }
     if name in ("cifar10", "cifar100"):
         prepare_cifar(name, inputs[0], out, **arguments)
     elif name == "svhn":

@@ -21,9 +21,9 @@ augmented) per batch.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -83,7 +83,9 @@ class Dataset:
 def random_split(n: int, fractions: list[float], seed: int) -> tuple[np.ndarray, ...]:
     """Seeded random train/val/test indices with the given fractions (they must sum to 1)."""
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
-        raise ValueError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
+        raise ValueError(
+            f"split fractions must be three positive numbers summing to 1, got {fractions}"
+        )
     order = np.random.default_rng(seed).permutation(n)
     sizes = split_sizes(n, fractions)
     if min(sizes) < 1:
@@ -144,7 +146,10 @@ def load_dataset(
             mean, std = arrays["mean"], arrays["std"]
         else:  # per channel, on the training part only
             axes = (0,) + tuple(range(2, X.ndim))
-            mean, std = (X[train_idx] / scale).mean(axis=axes), (X[train_idx] / scale).std(axis=axes)
+            mean, std = (
+                (X[train_idx] / scale).mean(axis=axes),
+                (X[train_idx] / scale).std(axis=axes),
+            )
             std = np.where(std > 0, std, 1.0)
         normalisation = (scale, np.asarray(mean, np.float32), np.asarray(std, np.float32))
         mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(channel_shape)

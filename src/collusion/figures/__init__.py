@@ -17,8 +17,8 @@ Inputs are named by kind: a per-experiment analysis (``runs``, ``debias``, ``lea
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # Report sections (categories), in the paper's order.
 SECTIONS = {
@@ -41,21 +41,43 @@ class Figure:
 
 FIGURES = {
     "beta_sweep": Figure(("runs",), "Fig. 6 (left): test accuracy vs β", (1, 7), "generalisation"),
-    "beta_sweep_detail": Figure(("runs",), "detail of Fig. 6 and the tabular figures", (1, 6, 7), "generalisation"),
+    "beta_sweep_detail": Figure(
+        ("runs",), "detail of Fig. 6 and the tabular figures", (1, 6, 7), "generalisation"
+    ),
     "gen_gap": Figure(("gen_gap", "runs"), "generalisation-gap figure", (3,), "generalisation"),
-    "ensemble_size": Figure(("table:ensemble_size",), "ensemble-size study (no paper figure)", (1,), "generalisation"),
+    "ensemble_size": Figure(
+        ("table:ensemble_size",), "ensemble-size study (no paper figure)", (1,), "generalisation"
+    ),
     "diversity": Figure(("runs",), "tabular figures: test MSE and DIV vs β", (1, 2), "diversity"),
-    "pseudo_diversity": Figure(("curves", "runs"), "none (the data behind “pseudo-diversity does not generalise”)",
-                               (2, 3), "diversity"),
+    "pseudo_diversity": Figure(
+        ("curves", "runs"),
+        "none (the data behind “pseudo-diversity does not generalise”)",
+        (2, 3),
+        "diversity",
+    ),
     "debias": Figure(("debias", "runs"), "tabular debiasing figure", (4,), "diversity"),
-    "learner_dropout": Figure(("learner_dropout", "runs"), "tabular learner-dropout figure", (5,), "diversity"),
+    "learner_dropout": Figure(
+        ("learner_dropout", "runs"), "tabular learner-dropout figure", (5,), "diversity"
+    ),
     "dynamics": Figure(("dynamics",), "training-dynamics figure (ImageNet)", (6,), "dynamics"),
-    "divergence": Figure(("divergence",), "none (β > 1 is the paper's argument, not a figure)", (), "divergence"),
-    "regime_map": Figure(("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"),
-    "mitigations": Figure(("mitigation_claims", "runs"), "none (new: test error vs β per mitigation)", (),
-                          "mitigations"),
-    "capacity_map": Figure(("table:capacity",), "none (new: the cost of joint training over width × M)", (1, 2),
-                           "generalisation"),
+    "divergence": Figure(
+        ("divergence",), "none (β > 1 is the paper's argument, not a figure)", (), "divergence"
+    ),
+    "regime_map": Figure(
+        ("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"
+    ),
+    "mitigations": Figure(
+        ("mitigation_claims", "runs"),
+        "none (new: test error vs β per mitigation)",
+        (),
+        "mitigations",
+    ),
+    "capacity_map": Figure(
+        ("table:capacity",),
+        "none (new: the cost of joint training over width × M)",
+        (1, 2),
+        "generalisation",
+    ),
 }
 
 
@@ -84,7 +106,8 @@ def size_study_partners(config: dict) -> dict[str, list[str]]:
         if len(study["ensemble_sizes"]) < 2:
             continue
         studies[name] = [
-            other for other, experiment in experiments.items()
+            other
+            for other, experiment in experiments.items()
             if other != name
             and all(experiment.get(key) == study.get(key) for key in ("dataset", "recipe", "split"))
             and set(experiment["models"]) & set(study["models"])
@@ -120,14 +143,26 @@ PAPER_TABLES = {
     "beta_sweep": PaperTable("beta_sweep", ("runs", "calibration"), (1, 7), "generalisation"),
     "independent_vs_joint": PaperTable("independent_vs_joint", ("runs",), (1,), "generalisation"),
     "gen_gap": PaperTable("gen_gap_summary", ("runs",), (3,), "generalisation"),
-    "ensemble_size": PaperTable("ensemble_size", ("runs",), (1,), "generalisation",
-                                lambda config: {"studies": size_study_partners(config)}),
+    "ensemble_size": PaperTable(
+        "ensemble_size",
+        ("runs",),
+        (1,),
+        "generalisation",
+        lambda config: {"studies": size_study_partners(config)},
+    ),
     "debias": PaperTable("debias_summary", ("debias",), (4,), "diversity"),
-    "learner_dropout": PaperTable("learner_dropout_summary", ("learner_dropout",), (5,), "diversity"),
+    "learner_dropout": PaperTable(
+        "learner_dropout_summary", ("learner_dropout",), (5,), "diversity"
+    ),
     "pseudo_diversity": PaperTable("pseudo_diversity", ("runs",), (2, 3), "diversity"),
     "diversity": PaperTable("diversity", ("runs", "calibration"), (2,), "diversity"),
-    "capacity": PaperTable("capacity", ("runs",), (1, 2), "generalisation",
-                           lambda config: {"studies": capacity_studies(config)}),
+    "capacity": PaperTable(
+        "capacity",
+        ("runs",),
+        (1, 2),
+        "generalisation",
+        lambda config: {"studies": capacity_studies(config)},
+    ),
     "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
 }
 

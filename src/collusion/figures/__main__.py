@@ -18,22 +18,30 @@ from . import FIGURES, draw, input_name, read_inputs, source_paths
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m collusion.figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m collusion.figures", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("name", choices=sorted(FIGURES))
     parser.add_argument("--root", default=".", help="the pipeline's working directory (default: .)")
     parser.add_argument("--out", help="output folder (default: <root>/results/paper/figures)")
     parser.add_argument("--experiments", help="comma-separated sweep experiments (default: found)")
     args = parser.parse_args(argv)
     root = Path(args.root)
-    experiments = (args.experiments.split(",") if args.experiments else
-                   sorted(path.parent.name for path in (root / "results" / "tables").glob("*/runs.csv")))
+    experiments = (
+        args.experiments.split(",")
+        if args.experiments
+        else sorted(path.parent.name for path in (root / "results" / "tables").glob("*/runs.csv"))
+    )
     tables = {}
     for source in FIGURES[args.name].inputs:
         paths = [root / path for path in source_paths(source, experiments)]
         missing = [str(path) for path in paths if not path.exists()]
         if missing or not paths:
-            print(f"{args.name}: input {source!r} is missing ({', '.join(missing) or 'no experiment has a runs.csv'}); "
-                  f"build it with `snakemake figure_{args.name}` (or name --experiments)", file=sys.stderr)
+            print(
+                f"{args.name}: input {source!r} is missing ({', '.join(missing) or 'no experiment has a runs.csv'}); "
+                f"build it with `snakemake figure_{args.name}` (or name --experiments)",
+                file=sys.stderr,
+            )
             return 2
         tables[input_name(source)] = read_inputs([str(path) for path in paths])
     out = Path(args.out) if args.out else root / "results" / "paper" / "figures"

@@ -1,7 +1,17 @@
 """Paper Fig. 6 (left): ensemble test accuracy vs β, the architectures overlaid in one panel per
 dataset (and aggregation), mean ± 2·SEM over seeds; one row per checkpoint selection (claims 1, 7)."""
 
-from .common import SELECTION_LABEL, SELECTIONS, band, completed_only, diverged_note, empty_figure, grid, legend_below, plot_band
+from .common import (
+    SELECTION_LABEL,
+    SELECTIONS,
+    band,
+    completed_only,
+    diverged_note,
+    empty_figure,
+    grid,
+    legend_below,
+    plot_band,
+)
 
 PANEL_KEYS = ["experiment", "dataset", "aggregation", "members"]
 
@@ -10,7 +20,9 @@ def draw(tables):
     runs = tables["runs"]
     runs, n_diverged = completed_only(runs[runs["aggregation"] != "regression"], runs)
     if runs.empty:
-        return empty_figure("no classification setting in this configuration (see the `diversity` figure)")
+        return empty_figure(
+            "no classification setting in this configuration (see the `diversity` figure)"
+        )
     runs = runs.assign(test_accuracy=100 * runs["test_acc"])
     panels = list(runs.groupby(PANEL_KEYS))
     selections = [s for s in SELECTIONS if s in set(runs["selection"])]
@@ -18,12 +30,25 @@ def draw(tables):
     for row, selection in enumerate(selections):
         for column, (key, frame) in enumerate(panels):
             ax = axes[row, column]
-            for index, (model, part) in enumerate(frame[frame["selection"] == selection].groupby("model")):
-                plot_band(ax, band(part, ["beta"], "test_accuracy", "2sem"), "beta", color=f"C{index}", label=model)
+            for index, (model, part) in enumerate(
+                frame[frame["selection"] == selection].groupby("model")
+            ):
+                plot_band(
+                    ax,
+                    band(part, ["beta"], "test_accuracy", "2sem"),
+                    "beta",
+                    color=f"C{index}",
+                    label=model,
+                )
             experiment, dataset, aggregation, members = key
             title = f"{dataset} · {aggregation} · M={members}"
-            ax.set(title=title if experiment == dataset else f"{experiment}: {title}", xlabel="β",
-                   ylabel=f"{SELECTION_LABEL[selection]}\ntest accuracy (%)" if column == 0 else "test accuracy (%)")
+            ax.set(
+                title=title if experiment == dataset else f"{experiment}: {title}",
+                xlabel="β",
+                ylabel=f"{SELECTION_LABEL[selection]}\ntest accuracy (%)"
+                if column == 0
+                else "test accuracy (%)",
+            )
     legend_below(fig, axes, title="architecture")
     diverged_note(fig, n_diverged)
     return fig

@@ -1,7 +1,20 @@
 """Per setting: ensemble test error and the learners' mean test error vs β, both selections,
 mean ± 2·SEM over seeds (detail behind paper Fig. 6 and the tabular figures; claims 1, 6, 7)."""
 
-from .common import SELECTION_LABEL, SELECTION_STYLE, band, completed_only, diverged_note, error_label, error_values, legend_below, panel_grid, plot_band, setting_label, settings
+from .common import (
+    SELECTION_LABEL,
+    SELECTION_STYLE,
+    band,
+    completed_only,
+    diverged_note,
+    error_label,
+    error_values,
+    legend_below,
+    panel_grid,
+    plot_band,
+    setting_label,
+    settings,
+)
 
 
 def draw(tables):
@@ -10,14 +23,28 @@ def draw(tables):
     fig, axes = panel_grid(len(groups))
     for ax, (key, frame) in zip(axes, groups):
         aggregation = key[3]
-        frame = frame.assign(ensemble=error_values(frame, "test_error", aggregation),
-                             learners=error_values(frame, "test_learner_error", aggregation))
+        frame = frame.assign(
+            ensemble=error_values(frame, "test_error", aggregation),
+            learners=error_values(frame, "test_learner_error", aggregation),
+        )
         for selection, part in frame.groupby("selection"):
             style = SELECTION_STYLE[selection]
-            plot_band(ax, band(part, ["beta"], "ensemble", "2sem"), "beta", color="k", ls=style,
-                      label=f"ensemble, {SELECTION_LABEL[selection]}")
-            plot_band(ax, band(part, ["beta"], "learners", "2sem"), "beta", color="C1", ls=style,
-                      label=f"learners (mean), {SELECTION_LABEL[selection]}")
+            plot_band(
+                ax,
+                band(part, ["beta"], "ensemble", "2sem"),
+                "beta",
+                color="k",
+                ls=style,
+                label=f"ensemble, {SELECTION_LABEL[selection]}",
+            )
+            plot_band(
+                ax,
+                band(part, ["beta"], "learners", "2sem"),
+                "beta",
+                color="C1",
+                ls=style,
+                label=f"learners (mean), {SELECTION_LABEL[selection]}",
+            )
         ax.set(title=setting_label(key), xlabel="β", ylabel=error_label(aggregation))
     legend_below(fig, axes, columns=2)
     diverged_note(fig, n_diverged)

@@ -27,9 +27,21 @@ def _heatmap(ax, frame, values, norm, cmap, labels):
     for i in range(len(widths)):
         for j in range(len(sizes)):
             if text[i, j]:
-                red, green, blue, _ = image.cmap(image.norm(cells[i, j])) if np.isfinite(cells[i, j]) else (1, 1, 1, 1)
+                red, green, blue, _ = (
+                    image.cmap(image.norm(cells[i, j]))
+                    if np.isfinite(cells[i, j])
+                    else (1, 1, 1, 1)
+                )
                 dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-                ax.text(j, i, text[i, j], ha="center", va="center", fontsize=5.5, color="white" if dark else "black")
+                ax.text(
+                    j,
+                    i,
+                    text[i, j],
+                    ha="center",
+                    va="center",
+                    fontsize=5.5,
+                    color="white" if dark else "black",
+                )
     ax.set_xticks(range(len(sizes)), [str(m) for m in sizes])
     ax.set_yticks(range(len(widths)), [str(w) for w in widths])
     ax.set(xlabel="ensemble size M", ylabel="member width")
@@ -43,14 +55,18 @@ def _error_label(row, scale):
         return "n/a"
     if not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):  # too few seeds for a 95 % CI
         return f"{scale * row.diff_mean:+.1f}{mark}"
-    return f"{scale * row.diff_mean:+.1f}{mark}\n[{scale * row.ci_low:.1f}, {scale * row.ci_high:.1f}]"
+    return (
+        f"{scale * row.diff_mean:+.1f}{mark}\n[{scale * row.ci_low:.1f}, {scale * row.ci_high:.1f}]"
+    )
 
 
 def draw(tables):
     table = tables["capacity"]
     if table.empty:
-        return empty_figure("no experiment varies the member width in this configuration "
-                            "(a capacity study needs two models of different widths and β = 0 and 1)")
+        return empty_figure(
+            "no experiment varies the member width in this configuration "
+            "(a capacity study needs two models of different widths and β = 0 and 1)"
+        )
     groups = list(table.groupby(KEYS))
     selections = [s for s in SELECTIONS if s in set(table["selection"])]
     fig, axes = grid(len(selections), 2 * len(groups))
@@ -62,22 +78,39 @@ def draw(tables):
         limit = float(errors.max()) if errors.notna().any() and errors.max() > 0 else 1.0
         error_norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
         ratios = frame["DIV_ratio"][frame["DIV_ratio"] > 0]
-        ratio_norm = (mcolors.LogNorm(vmin=min(1.0, ratios.min()), vmax=max(ratios.max(), 1.0 + 1e-9))
-                      if len(ratios) else None)
+        ratio_norm = (
+            mcolors.LogNorm(vmin=min(1.0, ratios.min()), vmax=max(ratios.max(), 1.0 + 1e-9))
+            if len(ratios)
+            else None
+        )
         for row, selection in enumerate(selections):
             part = frame[frame["selection"] == selection]
             title = f"{key[0]}: {key[1]} · {key[2]}\n{SELECTION_LABEL[selection]}"
             ax = axes[row, 2 * column]
-            image = _heatmap(ax, part, lambda r, scale=scale: scale * r.diff_mean, error_norm, "RdBu_r",
-                             lambda r, scale=scale: _error_label(r, scale))
+            image = _heatmap(
+                ax,
+                part,
+                lambda r, scale=scale: scale * r.diff_mean,
+                error_norm,
+                "RdBu_r",
+                lambda r, scale=scale: _error_label(r, scale),
+            )
             ax.set_title(f"{title}\ntest error β=1 − β=0 ({unit})")
             fig.colorbar(image, ax=ax, shrink=0.8)
             ax = axes[row, 2 * column + 1]
-            image = _heatmap(ax, part, lambda r: r.DIV_ratio, ratio_norm, "magma_r",
-                             lambda r: f"{r.DIV_ratio:.3g}×")
+            image = _heatmap(
+                ax,
+                part,
+                lambda r: r.DIV_ratio,
+                ratio_norm,
+                "magma_r",
+                lambda r: f"{r.DIV_ratio:.3g}×",
+            )
             ax.set_title(f"{title}\ntest DIV β=1 / β=0")
             fig.colorbar(image, ax=ax, shrink=0.8)
     seeds = sorted(int(n) for n in table["n"].dropna().unique()) if "n" in table else []
     if seeds:
-        note(fig, f"paired seeds per cell: {seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else ""))
+        note(
+            fig, f"paired seeds per cell: {seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else "")
+        )
     return fig

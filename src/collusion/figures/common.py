@@ -74,8 +74,12 @@ def error_values(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Serie
 
 def grid(rows: int, columns: int, sharex: bool = False):
     fig, axes = plt.subplots(
-        rows, columns, figsize=(PANEL[0] * columns, PANEL[1] * rows + 0.45),
-        squeeze=False, layout="constrained", sharex=sharex,
+        rows,
+        columns,
+        figsize=(PANEL[0] * columns, PANEL[1] * rows + 0.45),
+        squeeze=False,
+        layout="constrained",
+        sharex=sharex,
     )
     return fig, axes
 
@@ -102,8 +106,14 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
     if labels:
         panel_columns = np.shape(axes)[-1] if np.ndim(axes) > 1 else len(np.ravel(axes))
         ncols = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
-        fig.legend([handles[label] for label in labels], labels, loc="outside lower center",
-                   ncols=ncols, title=title, frameon=False)
+        fig.legend(
+            [handles[label] for label in labels],
+            labels,
+            loc="outside lower center",
+            ncols=ncols,
+            title=title,
+            frameon=False,
+        )
 
 
 def note(fig, text: str) -> None:
@@ -141,7 +151,9 @@ def band(frame: pd.DataFrame, by: list[str], metric: str, kind: str) -> pd.DataF
 def plot_band(ax, summary: pd.DataFrame, x: str, **style) -> None:
     summary = summary.sort_values(x)
     line = ax.plot(summary[x], summary["mean"], marker="o", **style)[0]
-    ax.fill_between(summary[x], summary["low"], summary["high"], color=line.get_color(), alpha=0.18, lw=0)
+    ax.fill_between(
+        summary[x], summary["low"], summary["high"], color=line.get_color(), alpha=0.18, lw=0
+    )
 
 
 def completed_only(frame: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:

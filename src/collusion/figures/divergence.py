@@ -12,15 +12,31 @@ def draw(tables):
     for ax, (key, frame) in zip(axes, groups):
         first = frame["seed"].min()
         for seed, run in frame.groupby("seed"):
-            ax.plot(run["epoch"], run["train_DIV"], color=beta_colour(key[4]), alpha=0.8,
-                    label="train DIV" if seed == first else None)
-            ax.plot(run["epoch"], run["train_L_ens"], color="k", ls="--", alpha=0.8,
-                    label="train L_ens" if seed == first else None)
+            ax.plot(
+                run["epoch"],
+                run["train_DIV"],
+                color=beta_colour(key[4]),
+                alpha=0.8,
+                label="train DIV" if seed == first else None,
+            )
+            ax.plot(
+                run["epoch"],
+                run["train_L_ens"],
+                color="k",
+                ls="--",
+                alpha=0.8,
+                label="train L_ens" if seed == first else None,
+            )
             end = run.iloc[-1]
             if end["status"] == "diverged":
                 ax.plot(end["epoch"], end["train_DIV"], "x", color="k", label="stopped: diverged")
         ax.set_yscale("log")
-        ax.set(title=f"{key[0]}: {key[1]}\n{key[2]} · M={key[3]} · β = {key[4]:g}", xlabel="epoch",
-               ylabel="training loss (MSE units)" if key[2] == "regression" else "training loss (nats)")
+        ax.set(
+            title=f"{key[0]}: {key[1]}\n{key[2]} · M={key[3]} · β = {key[4]:g}",
+            xlabel="epoch",
+            ylabel="training loss (MSE units)"
+            if key[2] == "regression"
+            else "training loss (nats)",
+        )
     legend_below(fig, axes)
     return fig

@@ -22,14 +22,27 @@ def draw(tables):
             scale = 100 if metric == "accuracy" else 1
             for learner, curve in part.groupby("learner"):
                 ensemble = learner == "ensemble"
-                ax.plot(curve["epoch"], scale * curve["value"], color="k" if ensemble else beta_colour(beta),
-                        ls="-" if ensemble else "--", lw=1.4 if ensemble else 0.8, zorder=3 if ensemble else 2,
-                        label="ensemble" if ensemble else (f"learners, β = {beta:g}" if learner == "member0" else None))
+                ax.plot(
+                    curve["epoch"],
+                    scale * curve["value"],
+                    color="k" if ensemble else beta_colour(beta),
+                    ls="-" if ensemble else "--",
+                    lw=1.4 if ensemble else 0.8,
+                    zorder=3 if ensemble else 2,
+                    label="ensemble"
+                    if ensemble
+                    else (f"learners, β = {beta:g}" if learner == "member0" else None),
+                )
             seed, last = part["seed"].iloc[0], part["epoch"].max()
             # a run that stopped before the others (diverged, or stopped early) is never drawn as finished
             stopped = f", stopped at epoch {last}" if last < frame["epoch"].max() else ""
-            ax.set(title=f"{setting_label(key)}\nβ = {beta:g}, seed {seed}{stopped}", xlabel="epoch (one evaluation each)",
-                   ylabel="validation accuracy (%)" if metric == "accuracy" else "validation loss (MSE)")
+            ax.set(
+                title=f"{setting_label(key)}\nβ = {beta:g}, seed {seed}{stopped}",
+                xlabel="epoch (one evaluation each)",
+                ylabel="validation accuracy (%)"
+                if metric == "accuracy"
+                else "validation loss (MSE)",
+            )
             if metric == "loss":
                 ax.set_yscale("log")
     legend_below(fig, axes)

@@ -2,7 +2,15 @@
 seeds, one row per selection. Reads the `ensemble_size` table, which takes the study's sizes from
 its own experiment and the sizes it shares (e.g. M = 5) from its partner experiment's runs."""
 
-from .common import SELECTION_LABEL, SELECTIONS, beta_colour, empty_figure, error_label, grid, legend_below
+from .common import (
+    SELECTION_LABEL,
+    SELECTIONS,
+    beta_colour,
+    empty_figure,
+    error_label,
+    grid,
+    legend_below,
+)
 
 KEYS = ["study", "dataset", "model", "aggregation"]
 
@@ -21,10 +29,22 @@ def draw(tables):
             for beta, part in frame[frame["selection"] == selection].groupby("beta"):
                 part = part.sort_values("members")
                 half = 2 * part["test_error_sem"].fillna(0)
-                ax.errorbar(part["members"], scale * part["test_error_mean"], yerr=scale * half, color=beta_colour(beta),
-                            marker="o", capsize=2, label=f"{beta:g}")
+                ax.errorbar(
+                    part["members"],
+                    scale * part["test_error_mean"],
+                    yerr=scale * half,
+                    color=beta_colour(beta),
+                    marker="o",
+                    capsize=2,
+                    label=f"{beta:g}",
+                )
             ax.set_xticks(sorted(frame["members"].unique()))
-            ax.set(title=f"{key[0]}: {key[1]} · {key[2]} · {key[3]}", xlabel="ensemble size M",
-                   ylabel=f"{SELECTION_LABEL[selection]}\n{error_label(key[3])}" if column == 0 else error_label(key[3]))
+            ax.set(
+                title=f"{key[0]}: {key[1]} · {key[2]} · {key[3]}",
+                xlabel="ensemble size M",
+                ylabel=f"{SELECTION_LABEL[selection]}\n{error_label(key[3])}"
+                if column == 0
+                else error_label(key[3]),
+            )
     legend_below(fig, axes, title="β", columns=11)
     return fig

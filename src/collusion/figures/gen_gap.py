@@ -1,7 +1,16 @@
 """Generalisation gap (test − train ensemble loss) over training, one line per β, mean ± 1 SD over
 seeds (claim 3)."""
 
-from .common import band, beta_colour, completed_only, diverged_note, legend_below, panel_grid, setting_label, settings
+from .common import (
+    band,
+    beta_colour,
+    completed_only,
+    diverged_note,
+    legend_below,
+    panel_grid,
+    setting_label,
+    settings,
+)
 
 
 def draw(tables):
@@ -13,7 +22,9 @@ def draw(tables):
             summary = band(part, ["epoch"], "gen_gap", "sd").sort_values("epoch")
             colour = beta_colour(beta)
             ax.plot(summary["epoch"], summary["mean"], color=colour, label=f"{beta:g}")
-            ax.fill_between(summary["epoch"], summary["low"], summary["high"], color=colour, alpha=0.15, lw=0)
+            ax.fill_between(
+                summary["epoch"], summary["low"], summary["high"], color=colour, alpha=0.15, lw=0
+            )
         unit = "MSE" if key[3] == "regression" else "nats"
         ax.set(title=setting_label(key), xlabel="epoch", ylabel=f"test − train L_ens ({unit})")
     legend_below(fig, axes, title="β")

@@ -4,7 +4,18 @@ selection (claim 5)."""
 
 import matplotlib.pyplot as plt
 
-from .common import SELECTION_LABEL, SELECTIONS, band, completed_only, diverged_note, grid, legend_below, plot_band, setting_label, settings
+from .common import (
+    SELECTION_LABEL,
+    SELECTIONS,
+    band,
+    completed_only,
+    diverged_note,
+    grid,
+    legend_below,
+    plot_band,
+    setting_label,
+    settings,
+)
 
 
 def draw(tables):
@@ -12,7 +23,9 @@ def draw(tables):
     groups = settings(dropout)
     selections = [s for s in SELECTIONS if s in set(dropout["selection"])]
     fractions = sorted(dropout["fraction"].unique())
-    colours = plt.cm.Oranges([0.45 + 0.5 * i / max(1, len(fractions) - 1) for i in range(len(fractions))])
+    colours = plt.cm.Oranges(
+        [0.45 + 0.5 * i / max(1, len(fractions) - 1) for i in range(len(fractions))]
+    )
     fig, axes = grid(len(selections), len(groups))
     for row, selection in enumerate(selections):
         for column, (key, frame) in enumerate(groups):
@@ -22,10 +35,21 @@ def draw(tables):
                 frame = frame.assign(increase=100 * frame["increase"])
             for colour, fraction in zip(colours, fractions):
                 part = frame[frame["fraction"] == fraction]
-                plot_band(ax, band(part, ["beta"], "increase", "sd"), "beta", color=colour, label=f"{fraction:g}")
-            unit = "increase in test MSE" if key[3] == "regression" else "increase in test error (pts)"
-            ax.set(title=setting_label(key), xlabel="β",
-                   ylabel=f"{SELECTION_LABEL[selection]}\n{unit}" if column == 0 else unit)
+                plot_band(
+                    ax,
+                    band(part, ["beta"], "increase", "sd"),
+                    "beta",
+                    color=colour,
+                    label=f"{fraction:g}",
+                )
+            unit = (
+                "increase in test MSE" if key[3] == "regression" else "increase in test error (pts)"
+            )
+            ax.set(
+                title=setting_label(key),
+                xlabel="β",
+                ylabel=f"{SELECTION_LABEL[selection]}\n{unit}" if column == 0 else unit,
+            )
     legend_below(fig, axes, title="fraction of learners dropped")
     diverged_note(fig, n_diverged)
     return fig

@@ -24,8 +24,10 @@ OFFSET = 0.025  # β units between the markers of successive mitigations
 def draw(tables):
     claims, runs = tables["mitigation_claims"], tables["runs"]
     if claims.empty:
-        return empty_figure("no mitigation experiment in this configuration (an experiment with a "
-                            "baseline: config/README.md; config/open_questions.yaml has them)")
+        return empty_figure(
+            "no mitigation experiment in this configuration (an experiment with a "
+            "baseline: config/README.md; config/open_questions.yaml has them)"
+        )
     pairs = claims[["experiment", "baseline", "mitigation"]].drop_duplicates("experiment")
     wanted = set(pairs["experiment"]) | set(pairs["baseline"])
     runs, n_diverged = completed_only(runs[runs["experiment"].isin(wanted)], runs)
@@ -35,7 +37,9 @@ def draw(tables):
     width, height = fig.get_size_inches()
     fig.set_size_inches(1.6 * width, height + 0.3)  # room for the answers beside the markers
     key = ["experiment", *SETTING, "beta", "selection"]
-    answers = claims[claims["endpoint"] == "test_error"].drop_duplicates(key).set_index(key)["answer"]
+    answers = (
+        claims[claims["endpoint"] == "test_error"].drop_duplicates(key).set_index(key)["answer"]
+    )
     for row, selection in enumerate(selections):
         for column, ((baseline, *setting), _) in enumerate(panels):
             ax = axes[row, column]
@@ -43,19 +47,39 @@ def draw(tables):
             aggregation = setting[2]
             here = here.assign(error=error_values(here, "test_error", aggregation))
             base = here[here["experiment"] == baseline]
-            plot_band(ax, band(base, ["beta"], "error", "2sem"), "beta", color="0.25", label="unmitigated")
+            plot_band(
+                ax, band(base, ["beta"], "error", "2sem"), "beta", color="0.25", label="unmitigated"
+            )
             for index, pair in enumerate(pairs[pairs["baseline"] == baseline].itertuples()):
                 mine = band(here[here["experiment"] == pair.experiment], ["beta"], "error", "2sem")
                 x = mine["beta"] + (index + 1) * OFFSET
-                ax.errorbar(x, mine["mean"], yerr=[mine["mean"] - mine["low"], mine["high"] - mine["mean"]],
-                            fmt="s", color=f"C{index}", capsize=2, label=pair.mitigation)
+                ax.errorbar(
+                    x,
+                    mine["mean"],
+                    yerr=[mine["mean"] - mine["low"], mine["high"] - mine["mean"]],
+                    fmt="s",
+                    color=f"C{index}",
+                    capsize=2,
+                    label=pair.mitigation,
+                )
                 for xi, beta, mean in zip(x, mine["beta"], mine["mean"]):
                     text = answers.get((pair.experiment, *setting, beta, selection), "")
-                    ax.annotate(text, (xi, mean), xytext=(3, 0), textcoords="offset points", fontsize=5,
-                                color=f"C{index}", va="center")
+                    ax.annotate(
+                        text,
+                        (xi, mean),
+                        xytext=(3, 0),
+                        textcoords="offset points",
+                        fontsize=5,
+                        color=f"C{index}",
+                        va="center",
+                    )
             dataset, model, _, members = setting
-            ax.set(title=f"{dataset} · {model} · {aggregation} · M={members}", xlabel="β",
-                   ylabel=(f"{SELECTION_LABEL[selection]}\n" if column == 0 else "") + error_label(aggregation))
+            ax.set(
+                title=f"{dataset} · {model} · {aggregation} · M={members}",
+                xlabel="β",
+                ylabel=(f"{SELECTION_LABEL[selection]}\n" if column == 0 else "")
+                + error_label(aggregation),
+            )
     legend_below(fig, axes, title="mitigation (recipe option)", columns=2)
     diverged_note(fig, n_diverged)
     return fig

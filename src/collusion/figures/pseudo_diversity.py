@@ -1,7 +1,15 @@
 """Pseudo-diversity does not generalise: train DIV (dashed) vs test DIV (solid), and train vs test
 ensemble loss L_ens, over training, one colour per β, mean over seeds (claims 2 and 3)."""
 
-from .common import beta_colour, completed_only, diverged_note, grid, legend_below, setting_label, settings
+from .common import (
+    beta_colour,
+    completed_only,
+    diverged_note,
+    grid,
+    legend_below,
+    setting_label,
+    settings,
+)
 
 
 def draw(tables):
@@ -18,8 +26,11 @@ def draw(tables):
                 ax.plot(mean.index, mean[f"test_{quantity}"], color=colour, label=f"β = {beta:g}")
                 ax.plot(mean.index, mean[f"train_{quantity}"], color=colour, ls="--", lw=0.9)
             ax.set_yscale("log")
-            ax.set(xlabel="epoch", ylabel=f"{quantity} ({unit})",
-                   title=setting_label(key) if row == 0 else None)
+            ax.set(
+                xlabel="epoch",
+                ylabel=f"{quantity} ({unit})",
+                title=setting_label(key) if row == 0 else None,
+            )
     axes[0, 0].plot([], [], color="0.3", label="test (solid)")
     axes[0, 0].plot([], [], color="0.3", ls="--", label="train (dashed)")
     legend_below(fig, axes, columns=7)

@@ -9,11 +9,28 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
-from .common import SELECTION_LABEL, SELECTIONS, empty_figure, grid, plt
+from .common import SELECTION_LABEL, SELECTIONS, empty_figure, plt
 
-REQUIRED = ["claim", "experiment", "dataset", "model", "aggregation", "members", "selection",
-            "endpoint", "primary", "verdict", "per_seed"]
-MARKS = {"supported": "✓", "contradicted": "✗", "not significant": "○", "n/a": "n/a", "insufficient data": "?"}
+REQUIRED = [
+    "claim",
+    "experiment",
+    "dataset",
+    "model",
+    "aggregation",
+    "members",
+    "selection",
+    "endpoint",
+    "primary",
+    "verdict",
+    "per_seed",
+]
+MARKS = {
+    "supported": "✓",
+    "contradicted": "✗",
+    "not significant": "○",
+    "n/a": "n/a",
+    "insufficient data": "?",
+}
 D_LIMIT = 3.0  # the colour scale saturates at |d_z| = 3
 
 
@@ -47,7 +64,11 @@ def setting_name(row) -> str:
     label = " · ".join(str(p) for p in parts if isinstance(p, str) and p)
     if pd.notna(row.members) and str(row.members) != "":
         label += f" · M={int(float(row.members))}"
-    return label if row.experiment == row.dataset or not isinstance(row.experiment, str) else f"{row.experiment}: {label}"
+    return (
+        label
+        if row.experiment == row.dataset or not isinstance(row.experiment, str)
+        else f"{row.experiment}: {label}"
+    )
 
 
 def cells(claims: pd.DataFrame) -> pd.DataFrame:
@@ -57,33 +78,45 @@ def cells(claims: pd.DataFrame) -> pd.DataFrame:
     primary = claims[_is_true(claims["primary"])][["claim", "endpoint"]].drop_duplicates()
     rows = claims.merge(primary, on=["claim", "endpoint"])
     verdicts = rows["verdict"].fillna("n/a")  # pandas reads the verdict "n/a" back as NaN
-    return pd.DataFrame({
-        "setting": [setting_name(row) for row in rows.itertuples()],
-        "column": [f"{int(c)} · {e}" for c, e in zip(rows["claim"], rows["endpoint"])],
-        "claim": rows["claim"].astype(int).to_numpy(),
-        "endpoint": rows["endpoint"].to_numpy(),
-        "selection": rows["selection"].to_numpy(),
-        "d_z": [float("nan") if verdict == "n/a" else standardised_effect(text)
-                for verdict, text in zip(verdicts, rows["per_seed"])],
-        "verdict": verdicts.to_numpy(),
-        "mark": [MARKS.get(v, "?") for v in verdicts],
-    })
+    return pd.DataFrame(
+        {
+            "setting": [setting_name(row) for row in rows.itertuples()],
+            "column": [f"{int(c)} · {e}" for c, e in zip(rows["claim"], rows["endpoint"])],
+            "claim": rows["claim"].astype(int).to_numpy(),
+            "endpoint": rows["endpoint"].to_numpy(),
+            "selection": rows["selection"].to_numpy(),
+            "d_z": [
+                float("nan") if verdict == "n/a" else standardised_effect(text)
+                for verdict, text in zip(verdicts, rows["per_seed"])
+            ],
+            "verdict": verdicts.to_numpy(),
+            "mark": [MARKS.get(v, "?") for v in verdicts],
+        }
+    )
 
 
 def draw(tables):
     claims = tables["claims"]
     missing = missing_columns(claims)
     if missing:
-        return empty_figure("claims.csv does not follow the claims-table contract\n(missing: "
-                            + ", ".join(missing) + "): regenerate it with the current `claims` rule")
+        return empty_figure(
+            "claims.csv does not follow the claims-table contract\n(missing: "
+            + ", ".join(missing)
+            + "): regenerate it with the current `claims` rule"
+        )
     table = cells(claims)
     if table.empty:
         return empty_figure("claims.csv declares no primary endpoint: nothing to map")
     columns = sorted(table["column"].unique(), key=lambda c: (int(c.split(" · ")[0]), c))
     settings = sorted(table["setting"].unique())
     selections = [s for s in SELECTIONS if s in set(table["selection"])]
-    fig, axes = plt.subplots(1, len(selections), squeeze=False, layout="constrained",
-                             figsize=(1.2 + 0.55 * len(columns) * len(selections), 1.2 + 0.3 * len(settings)))
+    fig, axes = plt.subplots(
+        1,
+        len(selections),
+        squeeze=False,
+        layout="constrained",
+        figsize=(1.2 + 0.55 * len(columns) * len(selections), 1.2 + 0.3 * len(settings)),
+    )
     norm = TwoSlopeNorm(vmin=-D_LIMIT, vcenter=0.0, vmax=D_LIMIT)
     cmap = plt.cm.RdBu_r.with_extremes(bad="0.85")
     for ax, selection in zip(axes[0], selections):
@@ -92,8 +125,15 @@ def draw(tables):
         for cell in part.itertuples():
             i, j = settings.index(cell.setting), columns.index(cell.column)
             values[i, j] = np.clip(cell.d_z, -D_LIMIT, D_LIMIT)
-            ax.text(j, i, cell.mark, ha="center", va="center", fontsize=7,
-                    color="white" if abs(values[i, j]) > 2 else "black")
+            ax.text(
+                j,
+                i,
+                cell.mark,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if abs(values[i, j]) > 2 else "black",
+            )
         image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
         ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right")
         ax.set_yticks(range(len(settings)), settings if ax is axes[0, 0] else [])
@@ -107,6 +147,10 @@ def draw(tables):
             side.set_visible(False)
     bar = fig.colorbar(image, ax=axes[0].tolist(), shrink=0.9, pad=0.02)
     bar.set_label("effect d_z")
-    fig.supxlabel("verdict (claims table):   " + "    ".join(f"{m} {v}" for v, m in MARKS.items() if v != "n/a")
-                  + "    grey: no test (n/a)", fontsize=7)
+    fig.supxlabel(
+        "verdict (claims table):   "
+        + "    ".join(f"{m} {v}" for v, m in MARKS.items() if v != "n/a")
+        + "    grey: no test (n/a)",
+        fontsize=7,
+    )
     return fig

@@ -13,7 +13,8 @@ import difflib
 import inspect
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch.nn as nn
 
@@ -82,8 +83,13 @@ def _describe(hint) -> str:
         return f"a list of {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
     if origin is typing.Literal:
         return "one of " + ", ".join(map(repr, args))
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-             type(None): "null"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "a string",
+        type(None): "null",
+    }
     return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 

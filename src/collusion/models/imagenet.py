@@ -11,7 +11,7 @@ not (the authors trained MobileViT on 256×256 crops).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 

@@ -65,8 +65,7 @@ class CifarResNet(nn.Module):
 def _build(name: str, blocks: list[int], in_shape: tuple[int, ...], out_dim: int, width: int):
     if len(in_shape) != 3:
         raise ValueError(
-            f"{name} needs image inputs (C, H, W), got input shape {in_shape}; "
-            "use 'mlp' for tables"
+            f"{name} needs image inputs (C, H, W), got input shape {in_shape}; use 'mlp' for tables"
         )
     if int(width) < 1:
         raise ValueError(f"{name} option width must be a positive integer, got {width}")

@@ -75,5 +75,7 @@ def build_cnn1d(
         c = int(channels)
         length = (length + 2 - int(kernel)) // 2 + 1
         if length < 1:
-            raise ValueError(f"cnn1d: input length {in_shape[1]} is too short for kernels {kernel_sizes}")
+            raise ValueError(
+                f"cnn1d: input length {in_shape[1]} is too short for kernels {kernel_sizes}"
+            )
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * length, out_dim))
