@@ -564,7 +564,8 @@ def summary(rows: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _fmt(value) -> str:
+def format_cell(value) -> str:
+    """A table cell as the Markdown tables print it: 4 significant digits, yes/no, blank for NaN."""
     if isinstance(value, str):
         return value
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -603,7 +604,7 @@ def write_claims(rows: pd.DataFrame, csv_path: str, md_path: str, alpha: float) 
             "note",
         ]
     ]
-    detail = detail.apply(lambda column: column.map(_fmt))
+    detail = detail.apply(lambda column: column.map(format_cell))
     declared = (
         "\n".join(
             f"- claim {claim}: "

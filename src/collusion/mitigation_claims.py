@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .claims import row_verdict, task_of
+from .claims import format_cell, row_verdict, task_of
 from .tables import finished, markdown
 
 SETTING = ["dataset", "model", "aggregation", "members"]
@@ -223,16 +223,6 @@ def headline(table: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _fmt(value) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
-
-
 def write_section(table: pd.DataFrame, md_path: str, alpha: float) -> None:
     """Append the mitigation section to the claims report."""
     with open(md_path, "a") as handle:
@@ -254,9 +244,9 @@ def write_section(table: pd.DataFrame, md_path: str, alpha: float) -> None:
             "worse, insufficient data. Primary endpoint: test error at best_val; test NLL, test DIV and the "
             "last epoch are secondary.\n\n### Headline: test error, best_val\n\n"
         )
-        handle.write(markdown(headline(table, "best_val").map(_fmt)))
+        handle.write(markdown(headline(table, "best_val").map(format_cell)))
         handle.write("\n### Secondary: test error at the last epoch\n\n")
-        handle.write(markdown(headline(table, "last").map(_fmt)))
+        handle.write(markdown(headline(table, "last").map(format_cell)))
         handle.write("\n### Every row\n\n")
         detail = table[
             [
@@ -283,4 +273,4 @@ def write_section(table: pd.DataFrame, md_path: str, alpha: float) -> None:
                 "answer",
             ]
         ]
-        handle.write(markdown(detail.map(_fmt)))
+        handle.write(markdown(detail.map(format_cell)))
