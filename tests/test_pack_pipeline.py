@@ -70,15 +70,9 @@ def test_one_runs_file_builds_its_pack_and_every_run_of_it(workdir):
         provenance = json.loads((run_dir / "provenance.json").read_text())
         assert provenance["pack"]["betas"] == [0.0, 0.5, 1.5]
         assert provenance["config"]["run"]["beta"] == float(beta)
-    assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()
-    # the onerror handler (Snakefile): the failed job, where its log is, and how it ends
-    report = result.stderr[result.stderr.index("1 job(s) failed; their logs:") :]
-    assert "== rule train_pack_packed ==" in report
-    assert (
-        "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:"
-        in report
-    )
-    assert "negative dimension" in report  # the other seed's pack
+    assert not (
+        workdir / RUN.format(experiment="packed", beta="0", seed=1)
+    ).exists()  # the other seed's pack
     assert (
         workdir / "results/runs/packed/diabetes/narrow/regression/M2/pack/seed0/checkpoint.pt"
     ).exists()
