@@ -37,6 +37,7 @@ from . import objective
 from .data.prepared import Dataset, Split
 from .ensemble import Ensemble, StackedMLP
 from .io import atomic_write, serialise, write_bytes
+from .pipeline import MITIGATION_KEYS
 
 SPLITS = ("train", "val", "test")
 SELECTIONS = ("best_val", "last")
@@ -68,12 +69,16 @@ class Recipe:
     mixed_precision: bool = True  # bf16 autocast on CUDA only; CPU always runs fp32
     execution: str = "auto"  # how the M members run: auto, loop, stacked, vmapped (ensemble.py)
     compile: bool = False  # torch.compile the ensemble's forward
-    # mitigations of learner collusion (docs/mitigations.md); 0 = off
-    learner_dropout: float = (
-        0.0  # rate p: each minibatch, L_ens averages a random subset of learners
-    )
+    # mitigations of learner collusion (docs/mitigations.md; pipeline.MITIGATION_KEYS); 0 = off
+    # learner_dropout: rate p; each minibatch, L_ens averages a random subset of learners
+    learner_dropout: float = 0.0
     debiasing_penalty: float = 0.0  # strength λ of λ Σ_j w_j ‖bias_j‖² (raw-output averaging only)
     beta_warmup: int = 0  # periods over which β rises linearly (per minibatch) from 0 to its target
+
+    @property
+    def mitigated(self) -> bool:
+        """Whether any mitigation is on."""
+        return any(getattr(self, key) for key in MITIGATION_KEYS)
 
 
 @dataclass
@@ -515,8 +520,7 @@ class Trainer:
         on (or ``per_beta_objective``) each β's ``run_objective`` in turn, the learner-dropout mask
         drawn once per minibatch and shared by every β of the pack."""
         recipe = self.recipe
-        mitigated = recipe.learner_dropout or recipe.debiasing_penalty or recipe.beta_warmup
-        if mitigated or self.per_beta_objective:
+        if recipe.mitigated or self.per_beta_objective:
             keep = None
             if recipe.learner_dropout:
                 keep = objective.learner_dropout_mask(
