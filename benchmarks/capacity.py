@@ -12,7 +12,6 @@ that plus one start-up (a fresh Python importing collusion.runner, measured here
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pack import startup_seconds, timed_fit  # noqa: E402
 from collusion import pipeline  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
 from collusion.data.prepared import load_dataset  # noqa: E402
+from collusion.io import write_csv  # noqa: E402
 
 
 def main() -> None:
@@ -108,10 +108,7 @@ def main() -> None:
         }
     )
     print(f"{seeds} seeds, {seeds * (len(rows) - 1)} jobs: {rows[-1]}")
-    with open(args.out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out, rows)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ CPU time (process_time) is reported next to wall time because other jobs may sha
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from collusion import pipeline  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
 from collusion.data.prepared import load_dataset  # noqa: E402
+from collusion.io import write_csv  # noqa: E402
 from collusion.train import Trainer  # noqa: E402
 
 SHORT_EPOCHS = {"mnist1d": 3, "diabetes": 100}  # epochs timed per job kind (scaled to the recipe's)
@@ -142,10 +142,7 @@ def main() -> None:
                         }
                     )
                     print(rows[-1], flush=True)
-    with open(args.out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out, rows)
 
 
 if __name__ == "__main__":

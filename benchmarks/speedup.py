@@ -13,7 +13,6 @@ thread, on the same prepared data; each keeps its fastest of ``--repeat`` runs. 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import importlib
 import os
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from collusion import pipeline  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
+from collusion.io import write_csv  # noqa: E402
 
 SHORT_EPOCHS = {"mnist1d": 2, "diabetes": 60}  # epochs timed per job kind
 
@@ -157,10 +157,7 @@ def main() -> None:
                     }
                 )
                 print(rows[-1], flush=True)
-    with open(args.out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out, rows)
 
 
 if __name__ == "__main__":

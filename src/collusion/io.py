@@ -4,6 +4,7 @@ atomic writes under unique temporary names, out-of-space reported as such, a per
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import fcntl
 import io
@@ -50,6 +51,15 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_csv(path: str | Path, rows: list[dict], fieldnames: list[str] | None = None) -> None:
+    """Rows of dicts as a CSV file, the first row's keys as the header (the csv module: a
+    training job or a benchmark need not import pandas)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def write_json(path: str | Path, data: dict) -> None:

@@ -22,7 +22,6 @@ would depend on B; benchmarks/README.md).
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import math
@@ -36,7 +35,7 @@ import torch
 from . import objective
 from .data.prepared import Dataset, Split
 from .ensemble import Ensemble, StackedMLP
-from .io import atomic_write, serialise, write_bytes
+from .io import atomic_write, serialise, write_bytes, write_csv
 from .pipeline import MITIGATION_KEYS
 
 SPLITS = ("train", "val", "test")
@@ -266,11 +265,8 @@ def duration(seconds: float) -> str:
 
 
 def write_history(path: Path, history: list[dict]) -> None:
-    """history.csv, one row per period (the csv module: a training job need not import pandas)."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(history[0]) if history else ["epoch"])
-        writer.writeheader()
-        writer.writerows(history)
+    """history.csv, one row per period."""
+    write_csv(path, history, None if history else ["epoch"])
 
 
 class StopRequested(Exception):
