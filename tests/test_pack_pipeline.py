@@ -2,6 +2,7 @@
 to the training code plans the reruns, and a failing job's traceback reaches its log and the console."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -162,3 +163,56 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
         in report
     )
     assert "negative dimension" in report
+
+
+def test_the_longest_training_jobs_have_the_highest_priority(workdir):
+    """Locally Snakemake starts the ready job of highest priority: a training job's is its expected
+    minutes (pipeline.train_resources), so the longest start first and none is left to run alone at
+    the end; the other rules keep the default priority 0."""
+    from collusion import pipeline
+    from collusion.config_errors import check
+
+    targets = [
+        RUN.format(experiment=experiment, beta="0", seed=seed) + "/history.csv"
+        for experiment, seed in (("packed", 0), ("seeded", 0), ("seeded", 2), ("single", 0))
+    ]
+    plan = run(workdir, "-n", "--forceall", *targets)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    priorities = {}
+    for block in plan.stdout.split("rule ")[1:]:
+        name = block.split(":", 1)[0]
+        found = re.search(r"^\s+priority: (\S+)$", block, re.M)
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        key = (name, wildcards.group(1) if wildcards else "")
+        priorities[key] = float(found.group(1)) if found else 0.0
+    training = {key: p for key, p in priorities.items() if key[0].startswith("train")}
+    assert all(p == 0 for k, p in priorities.items() if k not in training)
+    config = check(yaml.safe_load((workdir / "packs.yaml").read_text()))
+    run_of = {  # each job's first run, and how many runs it trains
+        ("train_pack_packed", "seed=0"): (
+            pipeline.Run("packed", "diabetes", "narrow", "regression", 2, 0.0, 0),
+            3,
+        ),
+        ("train_pack_seeded_seeds0_1", ""): (
+            pipeline.Run("seeded", "diabetes", "narrow", "regression", 2, 0.0, 0),
+            4,
+        ),
+        ("train_pack_seeded_seeds2", ""): (
+            pipeline.Run("seeded", "diabetes", "narrow", "regression", 2, 0.0, 2),
+            2,
+        ),
+    }
+    run_of[("train", "experiment=single")] = (
+        pipeline.Run("single", "diabetes", "narrow", "regression", 2, 0.0, 0),
+        1,
+    )
+    for (name, wildcards), (first, runs) in run_of.items():
+        (key,) = [k for k in training if k[0] == name and wildcards in k[1]]
+        assert training[key] == pytest.approx(
+            pipeline.train_resources(config, first, runs)["minutes"], rel=1e-6
+        )
+    assert (
+        training[next(k for k in training if k[0] == "train_pack_seeded_seeds0_1")]
+        > training[next(k for k in training if k[0] == "train_pack_packed")]
+        > training[next(k for k in training if k[0] == "train_pack_seeded_seeds2")]
+    )

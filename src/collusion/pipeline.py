@@ -378,8 +378,9 @@ ARCH_COST = {
 
 
 def train_resources(config: dict, run: Run, runs_in_job: int = 1) -> dict:
-    """gpu (count), runtime (minutes, before the attempt factor) of one training job (a run, or a
-    pack of ``runs_in_job`` runs)."""
+    """gpu (count), runtime (whole minutes, before the attempt factor) of one training job (a run,
+    or a pack of ``runs_in_job`` runs), and ``minutes``, the estimate unrounded: the training rules'
+    priority, so that the longest jobs start first and no long one is left to run alone at the end."""
     spec = run_spec(config, run)
     gpu = int(run.dataset in GPU_DATASETS)
     per_epoch = (
@@ -387,8 +388,8 @@ def train_resources(config: dict, run: Run, runs_in_job: int = 1) -> dict:
         if gpu
         else CPU_MINUTES_PER_LEARNER_EPOCH * ARCH_COST.get(spec.arch, 1.0)
     )
-    runtime = (10 if gpu else 2) + 1.5 * spec.recipe.epochs * run.members * runs_in_job * per_epoch
-    return {"gpu": gpu, "runtime": int(math.ceil(runtime))}
+    minutes = (10 if gpu else 2) + 1.5 * spec.recipe.epochs * run.members * runs_in_job * per_epoch
+    return {"gpu": gpu, "runtime": int(math.ceil(minutes)), "minutes": minutes}
 
 
 def training_jobs(config: dict) -> list[tuple[Run, int]]:

@@ -89,6 +89,13 @@ def train_group(resources):
     return group
 
 
+def train_priority(resources):
+    """The longest training jobs first (their expected minutes, pipeline.train_resources): run
+    locally, Snakemake starts the ready job of highest priority, and a long job started last would
+    run alone on an otherwise idle machine."""
+    return lambda wc: resources(wc)["minutes"]
+
+
 def train_retries():
     """Retries of the training rules: unset (the run's --retries; the profile's 2) unless a
     training job is longer than the cap; then the extra SLURM jobs the longest one needs to finish

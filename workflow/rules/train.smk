@@ -32,6 +32,7 @@ rule train:
     wildcard_constraints:
         experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
     retries: TRAIN_RETRIES
+    priority: train_priority(run_train_resources)
     group:
         train_group(run_train_resources)  # CPU-sized runs share SLURM jobs
     conda:
@@ -75,6 +76,7 @@ for _experiment, _seeds in (
             members=pipeline.one_of(_exp["ensemble_sizes"]),
             seed=pipeline.one_of(_exp["seeds"]),
         retries: TRAIN_RETRIES
+        priority: train_priority(_functions["resources"])
         group:
             train_group(_functions["resources"])
         conda:
