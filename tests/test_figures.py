@@ -453,3 +453,28 @@ def test_capacity_map_without_a_study_says_why():
 
     fig = capacity_map.draw({"capacity": pd.DataFrame(columns=tables.CAPACITY_COLUMNS)})
     assert "member width" in fig.axes[0].texts[0].get_text()
+
+
+def test_mitigation_answers_at_one_beta_never_overlap():
+    """Two mitigated points at the same β and error: their answers are spread by at least one line
+    of text and placed right of the rightmost marker; a lone point's answer stays at its height."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from collusion.figures import mitigations
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [30, 40])
+    labels = [(1.0, 1.025, 38.0, "worse", "C0"), (1.0, 1.05, 38.0, "recovers", "C1")]
+    labels.append((0.5, 0.525, 33.0, "no recovery shown", "C0"))
+    mitigations.place_answers(ax, labels, fontsize=5)
+    placed = {a.get_text(): a for a in ax.texts}
+    low, high = ax.get_ylim()
+    line = 1.3 * 5 * (high - low) / (ax.get_position().height * 2 * 72)
+    ys = sorted(placed[t].xyann[1] for t in ("worse", "recovers"))
+    assert ys[1] - ys[0] >= line * 0.999
+    assert all(placed[t].xyann[0] > 1.05 for t in ("worse", "recovers"))
+    assert placed["no recovery shown"].xyann[1] == 33.0
+    plt.close(fig)

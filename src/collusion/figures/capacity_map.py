@@ -39,7 +39,7 @@ def _heatmap(ax, frame, values, norm, cmap, labels):
                     text[i, j],
                     ha="center",
                     va="center",
-                    fontsize=5.5,
+                    fontsize=5,
                     color="white" if dark else "black",
                 )
     ax.set_xticks(range(len(sizes)), [str(m) for m in sizes])
@@ -70,7 +70,7 @@ def draw(tables):
     groups = list(table.groupby(KEYS))
     selections = [s for s in SELECTIONS if s in set(table["selection"])]
     fig, axes = grid(len(selections), 2 * len(groups))
-    fig.set_size_inches(fig.get_size_inches() * np.array([1.15, 1.1]))
+    fig.set_size_inches(fig.get_size_inches() * np.array([1.3, 1.1]))  # room for the CIs
     for column, (key, frame) in enumerate(groups):
         scale = 1 if key[2] == "regression" else 100
         unit = "MSE" if key[2] == "regression" else "pp"
@@ -109,8 +109,10 @@ def draw(tables):
             ax.set_title(f"{title}\ntest DIV β=1 / β=0")
             fig.colorbar(image, ax=ax, shrink=0.8)
     seeds = sorted(int(n) for n in table["n"].dropna().unique()) if "n" in table else []
+    text = f"* Holm-adjusted p < {SIGNIFICANCE:g} (exact paired sign-flip test); [95 % CI]"
     if seeds:
-        note(
-            fig, f"paired seeds per cell: {seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else "")
+        text += "; paired seeds per cell: " + (
+            f"{seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else "")
         )
+    note(fig, text)
     return fig

@@ -47,6 +47,7 @@ def draw(tables):
             aggregation = setting[2]
             here = here.assign(error=error_values(here, "test_error", aggregation))
             base = here[here["experiment"] == baseline]
+            labels = []  # (β, x, y, answer, colour) of each mitigated point
             plot_band(
                 ax, band(base, ["beta"], "error", "2sem"), "beta", color="0.25", label="unmitigated"
             )
@@ -64,15 +65,8 @@ def draw(tables):
                 )
                 for xi, beta, mean in zip(x, mine["beta"], mine["mean"]):
                     text = answers.get((pair.experiment, *setting, beta, selection), "")
-                    ax.annotate(
-                        text,
-                        (xi, mean),
-                        xytext=(3, 0),
-                        textcoords="offset points",
-                        fontsize=5,
-                        color=f"C{index}",
-                        va="center",
-                    )
+                    labels.append((beta, xi, mean, text, f"C{index}"))
+            place_answers(ax, labels)
             dataset, model, _, members = setting
             ax.set(
                 title=f"{dataset} · {model} · {aggregation} · M={members}",
@@ -83,3 +77,28 @@ def draw(tables):
     legend_below(fig, axes, title="mitigation (recipe option)", columns=2)
     diverged_note(fig, n_diverged)
     return fig
+
+
+def place_answers(ax, labels, fontsize: float = 5) -> None:
+    """Each mitigated point's answer to the right of the rightmost marker at its β, the labels of
+    one β spread vertically so that none overlaps another, a thin line to its point."""
+    ax.autoscale_view()
+    low, high = ax.get_ylim()
+    height_points = ax.get_position().height * ax.figure.get_size_inches()[1] * 72
+    gap = 1.3 * fontsize * (high - low) / height_points  # one line of text, in data units
+    for beta in sorted({label[0] for label in labels}):
+        here = sorted((label for label in labels if label[0] == beta), key=lambda label: label[2])
+        x_text = max(label[1] for label in here) + OFFSET
+        placed = []
+        for _, x, y, text, colour in here:
+            y_text = max(y, placed[-1] + gap) if placed else y
+            placed.append(y_text)
+            ax.annotate(
+                text,
+                (x, y),
+                xytext=(x_text, y_text),
+                fontsize=fontsize,
+                color=colour,
+                va="center",
+                arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.4, "shrinkA": 0},
+            )
