@@ -199,111 +199,27 @@ def block_conv1d(
     """M members' 1-D convolutions, channels last, without im2col: ``h`` ``(M, N, L, C)``, ``weight``
     ``(M, out, C, k)``, ``bias`` ``(M, 1, out)``; returns ``(M, N, L', out)``.
 
-    The input, unpadded, viewed as blocks of ``stride`` positions (block b: positions b·s … b·s + s − 1,
-    a free view), holds for output o in block b = o + d the taps t = d·s + r + p of its positions
-    r = 0 … s − 1 (p the padding). So the convolution is one batched matmul of the blocks with the
-    taps of every offset d side by side (``block_taps``; rows of a tap outside 0 … k − 1 are zeros,
-    which add exact zeros), then the sum over d of the product's columns of offset d, shifted by d
-    blocks; the blocks that the padding would add contribute nothing and are left out. No copy of
-    overlapping patches (whose backward, a scatter, is slow on CPU), no padded copy of the input
-    where its length is a multiple of the stride, no slices of it; the backward
-    (``BlockConv1d``) writes the shifted gradient of the product once and needs two matmuls.
-    The zero rows make a non-finite activation give nan where ``F.conv1d`` gives ±inf (both are
-    non-finite, which is what the divergence check reads).
+    The padded input, viewed as blocks of ``stride`` positions (block o: positions o·s … o·s + s − 1,
+    a free view), holds tap t = q·s + r of output o in block o + q. So the convolution is
+    Σ_q (blocks @ W_q) shifted by q blocks, with W_q the taps q·s … q·s + s − 1: ⌈k/s⌉ batched
+    matmuls and no copy of overlapping patches, whose backward (a scatter) is slow on CPU.
     """
-    return BlockConv1d.apply(h, weight, bias, kernel, stride, padding)
-
-
-def block_geometry(length: int, kernel: int, stride: int, padding: int) -> tuple[int, int, int, int]:
-    """``(L', first offset, number of offsets, blocks)`` of ``block_conv1d``."""
+    n_members, n, length, channels = h.shape
     l_out = (length + 2 * padding - kernel) // stride + 1
-    d_first = -((padding + stride - 1) // stride)  # the lowest d with a tap d·s + r + p ≥ 0
-    d_last = (kernel - 1 - padding) // stride  # the highest with a tap d·s + p ≤ k − 1
-    n_blocks = max(min(-(-length // stride), l_out + d_last), 1)  # the blocks some output reads
-    return l_out, d_first, d_last - d_first + 1, n_blocks
-
-
-def block_taps(weight: torch.Tensor, d_first: int, offsets: int, stride: int, padding: int):
-    """``(M, s·C, offsets·out)``: column block e holds, in row r·C + c, tap (d_first + e)·s + r + p
-    of input channel c (zeros where that tap is outside 0 … k − 1)."""
-    n_members, out, channels, kernel = weight.shape
-    front = -(d_first * stride + padding)  # taps before tap 0 (zeros)
-    back = offsets * stride - front - kernel  # taps after tap k − 1 (zeros; negative: cropped)
-    taps = F.pad(weight, (front, back)) if front or back else weight  # (M, out, C, offsets·s)
-    taps = taps.view(n_members, out, channels, offsets, stride)
-    return taps.permute(0, 4, 2, 3, 1).reshape(n_members, stride * channels, offsets * out)
-
-
-class BlockConv1d(torch.autograd.Function):
-    """``block_conv1d`` with its own backward (see there)."""
-
-    @staticmethod
-    def forward(ctx, h, weight, bias, kernel, stride, padding):
-        n_members, n, length, channels = h.shape
-        out = weight.shape[1]
-        l_out, d_first, offsets, n_blocks = block_geometry(length, kernel, stride, padding)
-        span = n_blocks * stride
-        if span != length:  # a partial last block (zeros added) or positions no output reads
-            h = F.pad(h, (0, 0, 0, span - length))
-        blocks = h.reshape(n_members, n * n_blocks, stride * channels)
-        taps = block_taps(weight, d_first, offsets, stride, padding)
-        product = torch.bmm(blocks, taps).view(n_members, n, n_blocks, offsets, out)
-        ranges = shift_ranges(l_out, d_first, offsets, n_blocks)
-        # start from an offset that reaches every output (d = 0 where it exists), then shift-add
-        full = next((e for e, r in enumerate(ranges) if r == (0, l_out)), None)
-        if full is None:
-            result = bias.view(n_members, 1, 1, out).expand(n_members, n, l_out, out).clone()
-        else:
-            d = d_first + full
-            result = product[:, :, d : d + l_out, full] + bias.view(n_members, 1, 1, out)
-        for e, (lo, hi) in enumerate(ranges):
-            if e != full:
-                d = d_first + e
-                result[:, :, lo:hi] += product[:, :, lo + d : hi + d, e]
-        ctx.save_for_backward(blocks, taps)
-        ctx.geometry = (length, kernel, stride, padding, channels, l_out, d_first, offsets, n_blocks)
-        return result
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        blocks, taps = ctx.saved_tensors
-        length, kernel, stride, padding, channels, l_out, d_first, offsets, n_blocks = ctx.geometry
-        n_members, n, _, out = grad.shape
-        grad_product = grad.new_empty(n_members, n, n_blocks, offsets, out)
-        for e, (lo, hi) in enumerate(shift_ranges(l_out, d_first, offsets, n_blocks)):
-            d = d_first + e
-            grad_product[:, :, lo + d : hi + d, e] = grad[:, :, lo:hi]
-            grad_product[:, :, : lo + d, e] = 0
-            grad_product[:, :, hi + d :, e] = 0
-        grad_product = grad_product.view(n_members, n * n_blocks, offsets * out)
-        grad_h = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_h = torch.bmm(grad_product, taps.transpose(1, 2))
-            grad_h = grad_h.view(n_members, n, n_blocks * stride, channels)
-            if n_blocks * stride != length:
-                grad_h = F.pad(grad_h, (0, 0, 0, length - n_blocks * stride))
-        if ctx.needs_input_grad[1]:
-            grad_taps = torch.bmm(blocks.transpose(1, 2), grad_product)
-            grad_taps = grad_taps.view(n_members, stride, channels, offsets, out)
-            grad_taps = grad_taps.permute(0, 4, 2, 3, 1).reshape(
-                n_members, out, channels, offsets * stride
-            )
-            front = -(d_first * stride + padding)
-            grad_weight = grad_taps[..., front : front + kernel]
-            if grad_weight.shape[-1] < kernel:  # taps that no position reaches
-                grad_weight = F.pad(grad_weight, (0, kernel - grad_weight.shape[-1]))
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad.sum(dim=(1, 2)).unsqueeze(1)
-        return grad_h, grad_weight, grad_bias, None, None, None
-
-
-def shift_ranges(l_out: int, d_first: int, offsets: int, n_blocks: int) -> list[tuple[int, int]]:
-    """For each offset d = d_first + e, the outputs o whose block o + d exists: ``[lo, hi)``."""
-    return [
-        (max(0, -d), max(min(l_out, n_blocks - d), max(0, -d)))
-        for d in range(d_first, d_first + offsets)
-    ]
+    shifts = -(-kernel // stride)
+    n_blocks = l_out + shifts - 1
+    h = F.pad(h, (0, 0, padding, n_blocks * stride - length - padding))  # (a negative pad crops)
+    blocks = h.reshape(n_members, n * n_blocks, stride * channels)
+    taps = weight.permute(0, 3, 2, 1)  # (M, k, C, out): tap t's (C, out) matrix
+    total = None
+    for q in range(shifts):
+        width = min(stride, kernel - q * stride)  # taps in this shift
+        w_q = taps[:, q * stride : q * stride + width].reshape(n_members, width * channels, -1)
+        b_q = blocks[..., : width * channels]
+        p_q = torch.baddbmm(bias, b_q, w_q) if q == 0 else torch.bmm(b_q, w_q)
+        p_q = p_q.view(n_members, n, n_blocks, -1)[:, :, q : q + l_out]
+        total = p_q if total is None else total + p_q
+    return total if shifts > 1 else total.contiguous()
 
 
 class VmappedMembers(nn.Module):
