@@ -1,7 +1,7 @@
 """The training code of this checkout against that of an earlier commit, on the packed training
 jobs of the default configuration, side by side in one process. Writes benchmarks/speedup.csv.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/speedup.py --base <commit> [--repeat 3]
+    PYTHONPATH=src .venv/bin/python benchmarks/speedup.py --base <commit> [--repeat 3] [--models cnn1d]
 
 The earlier commit's package is extracted (``git archive``) into a temporary folder and imported
 under another name (``collusion_base``; the package uses relative imports only), so both versions
@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from collusion import pipeline  # noqa: E402
+from collusion.config_errors import load_config  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
 from collusion.io import write_csv  # noqa: E402
 
@@ -80,9 +80,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "speedup.csv"))
+    parser.add_argument(
+        "--models", help="only these models (comma-separated names of config models)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = load_config(args.config)  # validated, defaults filled in, as the workflow sees it
 
     def rev(name):
         return subprocess.run(
@@ -110,6 +113,8 @@ def main() -> None:
             if not prepared.exists():
                 prepare_offline(exp["dataset"], prepared)
             for model in exp["models"]:
+                if args.models and model not in args.models.split(","):
+                    continue
                 aggregation = exp["aggregations"][0]
                 runs = [
                     pipeline.Run(
