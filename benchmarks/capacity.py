@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from pack import startup_seconds, timed_fit  # noqa: E402
 
 from collusion import pipeline  # noqa: E402
+from collusion.config_errors import load_config  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
 from collusion.data.prepared import load_dataset  # noqa: E402
 from collusion.io import write_csv  # noqa: E402
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "capacity.csv"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = load_config(args.config)  # validated, defaults filled in, as the workflow sees it
     pipeline.normalise_grid(config)
     exp = config["experiments"][args.experiment]
     startup = startup_seconds()

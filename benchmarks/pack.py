@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from collusion import pipeline  # noqa: E402
+from collusion.config_errors import load_config  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
 from collusion.data.prepared import load_dataset  # noqa: E402
 from collusion.io import write_csv  # noqa: E402
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "pack.csv"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = load_config(args.config)  # validated, defaults filled in, as the workflow sees it
     startup = startup_seconds()
     importtime(Path(args.out).with_name("pack_importtime.txt"))
     rows = []
