@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from speedup import import_base  # noqa: E402
+from speedup import import_base, rev  # noqa: E402
 
 from collusion import ensemble, objective  # noqa: E402
 from collusion.io import write_csv  # noqa: E402
@@ -74,15 +74,6 @@ def main() -> None:
     for row in rows:
         print(row)
     write_csv(args.out, rows)
-
-
-def rev(name: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 def measure(base, args, programs: int) -> dict:

@@ -36,6 +36,16 @@ from collusion.io import write_csv  # noqa: E402
 SHORT_EPOCHS = {"mnist1d": 2, "diabetes": 60}  # epochs timed per job kind
 
 
+def rev(name: str) -> str:
+    """A git revision's short hash."""
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def import_base(commit: str, folder: Path):
     """The package ``src/collusion`` of ``commit`` as the module ``collusion_base``."""
     archive = folder / "base.tar"
@@ -86,14 +96,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = load_config(args.config)  # validated, defaults filled in, as the workflow sees it
-
-    def rev(name):
-        return subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", name],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
 
     head = rev("HEAD") + (
         "+dirty"
