@@ -137,11 +137,15 @@ def test_a_pack_resumes_midway_to_the_same_result(tmp_path):
         )
 
 
-def test_a_pack_may_differ_in_beta_only(tmp_path):
+def test_a_pack_may_differ_in_beta_and_seed_only(tmp_path):
     data = table(tmp_path)
     first, second = specs("mlp", {"hidden": [8]}, "regression", [0.0, 1.0])
-    second.seed = 8
-    with pytest.raises(ValueError, match=r"differ in beta only.*seed"):
+    second.n_members = 3
+    with pytest.raises(ValueError, match=r"differ in beta and seed only.*n_members"):
+        Trainer([first, second], data, tmp_path / "run")
+    first, second = specs("mlp", {"hidden": [8]}, "regression", [0.0, 1.0])
+    second.seed = 8  # seed 7 at β 0, seed 8 at β 1: not the same betas for every seed
+    with pytest.raises(ValueError, match=r"the same betas for every seed"):
         Trainer([first, second], data, tmp_path / "run")
     with pytest.raises(ValueError, match="plateau"):
         Trainer(
@@ -276,7 +280,8 @@ def assert_same_outputs(got, expected):
                 np.testing.assert_array_equal(x[key], y[key], err_msg=key)
 
 
-def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(tmp_path):
+@pytest.mark.parametrize("seed_pack", [True, False], ids=["one program", "seed after seed"])
+def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(seed_pack, tmp_path):
     import json
 
     from collusion.runner import train_pack, train_seeds
@@ -285,7 +290,8 @@ def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(tmp_path):
     data = str(tmp_path / "r.npz")
     packs, outputs = seed_packs(tmp_path / "job", [3, 4])
     job = {"rule": "train_pack_e_seeds3_4", "log": "logs/train/e.log"}
-    train_seeds(packs, data, outputs, threads=1, job=job, job_dir=tmp_path / "job" / "seeds3_4")
+    job_dir = tmp_path / "job" / "seeds3_4"
+    train_seeds(packs, data, outputs, threads=1, job=job, job_dir=job_dir, seed_pack=seed_pack)
     alone = []
     for seed in (3, 4):
         [pack], runs = seed_packs(tmp_path / "alone", [seed])
@@ -295,6 +301,7 @@ def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(tmp_path):
     for paths in outputs:
         record = json.loads(open(paths.provenance).read())
         assert record["job"] == job and record["resumed_from_epoch"] is None
+        assert record["pack"].get("seeds") == ([3, 4] if seed_pack else None)
     assert not (
         tmp_path / "job" / "seeds3_4" / "job.json"
     ).exists()  # removed once the job completed
@@ -304,7 +311,7 @@ def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(tmp_path):
         json.dumps({"identity": "another job", "finished": [pack["pack_dir"] for pack in packs]})
     )
     for _ in range(2):  # twice: the second run must retrain too
-        train_seeds(packs, data, outputs, threads=1, job=job, job_dir=tmp_path / "job" / "seeds3_4")
+        train_seeds(packs, data, outputs, threads=1, job=job, job_dir=job_dir, seed_pack=seed_pack)
         assert all(
             json.loads(open(p.provenance).read())["resumed_from_epoch"] is None for p in outputs
         )

@@ -100,15 +100,13 @@ def test_one_runs_file_builds_the_job_of_its_seeds(workdir):
                 0.0,
                 1.0,
             ]
-        assert (
-            workdir
-            / f"results/runs/seeded/diabetes/narrow/regression/M2/pack/seed{seed}/checkpoint.pt"
-        ).exists()
+            assert provenance["pack"]["seeds"] == [0, 1]  # stacked MLPs: one program
+    # the job's one program keeps its checkpoint in the job's directory
+    job_dir = workdir / "results/runs/seeded/diabetes/narrow/regression/M2/pack/seeds0_1"
+    assert (job_dir / "checkpoint.pt").exists()
     assert not (workdir / RUN.format(experiment="seeded", beta="0", seed=2)).exists()
     assert (workdir / "logs/train/seeded/diabetes/narrow/regression/M2/pack/seeds0_1.log").exists()
-    assert not (
-        workdir / "results/runs/seeded/diabetes/narrow/regression/M2/pack/seeds0_1/job.json"
-    ).exists()
+    assert not (job_dir / "job.json").exists()
     plan = run(workdir, "-n", RUN.format(experiment="seeded", beta="0", seed=2) + "/history.csv")
     assert "train_pack_seeded_seeds2" in plan.stdout, plan.stdout[-3000:]
 

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from collusion.data.offline import prepare_offline
@@ -90,22 +91,42 @@ for seed in (0, 1):
     packs.append({"specs": specs, "split": {"fractions": [0.6, 0.15, 0.25], "seed": seed, "fixed": True},
                   "pack_dir": f"{root}/seed{seed}"})
     outputs += [run_paths(f"{root}/seed{seed}/beta{spec['beta']:g}") for spec in specs]
-train_seeds(packs, sys.argv[2], outputs, threads=1, job_dir=f"{root}/job", checkpoint_seconds=0)
+train_seeds(packs, sys.argv[2], outputs, threads=1, job_dir=f"{root}/job", checkpoint_seconds=0,
+            seed_pack=sys.argv[3] == "one program")
 """
+
+
+def start_job(root, data, how="seed after seed"):
+    return subprocess.Popen([sys.executable, "-c", SEEDS_SCRIPT, str(root), str(data), how])
+
+
+def assert_same_runs(got, expected, seeds=(0, 1)):
+    for seed in seeds:
+        for beta in BETAS:
+            run, expected_run = (
+                got / f"seed{seed}/beta{beta:g}",
+                expected / f"seed{seed}/beta{beta:g}",
+            )
+            pd.testing.assert_frame_equal(
+                comparable(pd.read_csv(run / "history.csv")),
+                comparable(pd.read_csv(expected_run / "history.csv")),
+            )
+            with (
+                np.load(run / "predictions.npz") as a,
+                np.load(expected_run / "predictions.npz") as b,
+            ):
+                for key in b.files:
+                    np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(tmp_path):
     data = tmp_path / "digits.npz"
     prepare_offline("digits", data)
-
-    def start_job(root):
-        return subprocess.Popen([sys.executable, "-c", SEEDS_SCRIPT, str(root), str(data)])
-
     reference = tmp_path / "reference"
-    assert start_job(reference).wait(timeout=300) == 0
+    assert start_job(reference, data).wait(timeout=300) == 0
 
     killed = tmp_path / "killed"
-    process = start_job(killed)
+    process = start_job(killed, data)
     deadline = time.monotonic() + 300
     while checkpoint_epoch(killed / "seed1") < 5:
         assert process.poll() is None, "the job finished before it could be killed"
@@ -123,7 +144,7 @@ def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(
         for name in ("history.csv", "predictions.npz", "provenance.json"):
             (run / name).unlink()
 
-    assert start_job(killed).wait(timeout=300) == 0
+    assert start_job(killed, data).wait(timeout=300) == 0
     for seed in (0, 1):
         for beta in BETAS:
             run, expected_run = (
@@ -146,4 +167,41 @@ def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(
                 pd.testing.assert_frame_equal(resumed, first_histories[beta])  # its seconds too
             else:
                 assert provenance["resumed_from_epoch"] == epoch_at_kill
+    assert not (killed / "job" / "job.json").exists()
+
+
+@pytest.mark.slow  # a real SIGKILL; test_seed_pack.py kills a seed pack in-process, fast
+def test_a_job_of_two_seeds_in_one_program_killed_midway_resumes_to_the_seed_after_seed_result(
+    tmp_path,
+):
+    data = tmp_path / "digits.npz"
+    prepare_offline("digits", data)
+    reference = tmp_path / "reference"
+    assert start_job(reference, data).wait(timeout=300) == 0
+
+    killed = tmp_path / "killed"
+    process = start_job(killed, data, "one program")
+    deadline = time.monotonic() + 300
+    while checkpoint_epoch(killed / "job") < 5:
+        assert process.poll() is None, "the job finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    epoch_at_kill = checkpoint_epoch(killed / "job")
+    assert 5 <= epoch_at_kill < 40
+    # nothing that looks complete: the job's checkpoint and record only
+    assert sorted(
+        str(p.relative_to(killed)) for p in killed.rglob("*") if p.is_file() and p.name[0] != "."
+    ) == ["job/checkpoint.pt", "job/job.json"]
+
+    assert start_job(killed, data, "one program").wait(timeout=300) == 0
+    assert_same_runs(killed, reference)
+    for seed in (0, 1):
+        for beta in BETAS:
+            provenance = json.loads(
+                (killed / f"seed{seed}/beta{beta:g}/provenance.json").read_text()
+            )
+            assert provenance["resumed_from_epoch"] == epoch_at_kill
+            assert provenance["pack"]["seeds"] == [0, 1]
     assert not (killed / "job" / "job.json").exists()

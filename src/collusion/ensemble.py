@@ -100,8 +100,16 @@ class StackedMLP(nn.Module):
             for i in range(len(linears[0]))
         )  # (M, 1, out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.flatten(1).unsqueeze(0).expand(len(self.weights[0]), -1, -1)
+    def forward(self, x: torch.Tensor, grouped: bool = False) -> torch.Tensor:
+        """``x`` ``(N, …)``, the input of every member; ``grouped``: ``x`` is ``(G, N, …)``, the input
+        of G consecutive groups of members (a pack of G seeds, each on its own minibatch)."""
+        n_members = len(self.weights[0])
+        if grouped:
+            groups, n = x.shape[:2]
+            h = x.flatten(2).unsqueeze(1).expand(groups, n_members // groups, n, -1)
+            h = h.reshape(n_members, n, -1)
+        else:
+            h = x.flatten(1).unsqueeze(0).expand(n_members, -1, -1)
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(bias, h, weight)
@@ -285,7 +293,7 @@ class Ensemble(nn.Module):
         in_shape: tuple[int, ...],
         out_dim: int,
         n_members: int,
-        seed: int,
+        seed: int | list[int],
         options: dict | None = None,
         execution: str = "auto",
         device: str | torch.device | None = None,
@@ -294,12 +302,16 @@ class Ensemble(nn.Module):
         """``device``: where the ensemble will run, passed to ``choose_execution`` for ``auto``
         (which does not use it yet).
         ``copies``: that many copies of the same M initial learners as one program of copies × M
-        members (a pack of β, train.py); members ``c·M … c·M + M − 1`` are copy ``c``."""
+        members (a pack of β, train.py); members ``c·M … c·M + M − 1`` are copy ``c``.
+        ``seed`` may be a list of G seeds (a pack of several seeds): G × copies × M members, seed
+        g's copies first at ``g·copies·M``."""
         super().__init__()
         if execution not in EXECUTIONS:
             raise ValueError(f"unknown execution {execution!r}; allowed: {', '.join(EXECUTIONS)}")
-        members = build_members(arch, in_shape, out_dim, n_members, seed, options)
-        members += [copy.deepcopy(m) for _ in range(copies - 1) for m in members[:n_members]]
+        members = []
+        for one_seed in [seed] if isinstance(seed, int) else seed:
+            learners = build_members(arch, in_shape, out_dim, n_members, one_seed, options)
+            members += learners + [copy.deepcopy(m) for _ in range(copies - 1) for m in learners]
         stacked = StackedMLP if StackedMLP.supports(members) else StackedConv1d
         if execution == "stacked" and not stacked.supports(members):
             raise ValueError(
@@ -310,7 +322,12 @@ class Ensemble(nn.Module):
         self.body = bodies[self.execution](members)
         self.n_members = n_members
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, grouped: bool = False) -> torch.Tensor:
+        """``grouped``: a stacked MLP's input per group of members (``StackedMLP.forward``)."""
+        if grouped:
+            if not isinstance(self.body, StackedMLP):
+                raise ValueError("a grouped input (one per seed) needs a stacked MLP")
+            return self.body(x, grouped=True)
         return self.body(x)
 
     def member_tensors(self, first: int, count: int) -> list[torch.Tensor]:

@@ -3,7 +3,8 @@
 Shapes: ``outputs`` holds the raw outputs of the M learners, ``(M, N, K)`` (logits for
 classification, ``K = 1`` for regression); ``y`` holds ``N`` class indices or targets.
 Weights are uniform, ``w_j = 1/M``. ``aggregate``, ``per_sample_losses`` and ``predictions`` also
-take ``(B, M, N, K)``: B ensembles at once (a pack of β, train.py), each on the same ``y``.
+take ``(B, M, N, K)``: B ensembles at once (a pack of β, train.py), each on the same ``y``, or
+each on its own row of a ``(B, N)`` ``y`` (a pack of several seeds, each with its own data).
 
     L_ens = L(f̄, y)                 the ensemble's loss
     L_ind = Σ_j w_j L(f_j, y)        the learners' mean loss
@@ -50,32 +51,34 @@ def per_sample_losses(
     outputs: torch.Tensor, y: torch.Tensor, aggregation: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample ensemble loss ``(N,)`` and per-learner losses ``(M, N)`` (``(B, N)`` and
-    ``(B, M, N)`` for B ensembles)."""
+    ``(B, M, N)`` for B ensembles). ``y`` is ``(N,)``, shared by the B ensembles, or ``(B, N)``:
+    ensemble b's own targets (a pack of several seeds, each with its own data)."""
     check_aggregation(aggregation)
     n_members = outputs.shape[-3]
+    y_members = y.unsqueeze(-2)  # against the learners' (…, M, N)
     if aggregation == "regression":
         values = outputs.squeeze(-1)
         ensemble = (values.mean(dim=-2) - y) ** 2
-        members = (values - y) ** 2
+        members = (values - y_members) ** 2
         return ensemble, members
-    y_index = y.long().view(-1, 1)
 
-    def log_py(log_probs):  # log p_y of every (…, N, K) row
-        return log_probs.gather(-1, y_index.expand(*log_probs.shape[:-1], 1)).squeeze(-1)
+    def log_py(log_probs, labels):  # log p_y of every (…, N, K) row
+        index = labels.long().unsqueeze(-1).expand(*log_probs.shape[:-1], 1)
+        return log_probs.gather(-1, index).squeeze(-1)
 
     if aggregation == "score":
-        members = -log_py(outputs.log_softmax(dim=-1))
-        ensemble = -log_py(outputs.mean(dim=-3).log_softmax(dim=-1))  # cross-entropy of f̄
+        members = -log_py(outputs.log_softmax(dim=-1), y_members)
+        ensemble = -log_py(outputs.mean(dim=-3).log_softmax(dim=-1), y)  # cross-entropy of f̄
         return ensemble, members
     if aggregation == "probability":
-        member_log_py = log_py(outputs.log_softmax(dim=-1))
+        member_log_py = log_py(outputs.log_softmax(dim=-1), y_members)
         # −log p̄_y computed stably: log Σ_j w_j p_jy = logsumexp_j(log p_jy) − log M
         ensemble = -(torch.logsumexp(member_log_py, dim=-2) - math.log(n_members))
         return ensemble, -member_log_py
     # probability_double_softmax
     probs = outputs.softmax(dim=-1)
-    members = -log_py(probs.log_softmax(dim=-1))
-    ensemble = -log_py(probs.mean(dim=-3).log_softmax(dim=-1))
+    members = -log_py(probs.log_softmax(dim=-1), y_members)
+    ensemble = -log_py(probs.mean(dim=-3).log_softmax(dim=-1), y)
     return ensemble, members
 
 
@@ -103,7 +106,8 @@ def beta_objectives(
     outputs: torch.Tensor, y: torch.Tensor, aggregation: str, betas
 ) -> torch.Tensor:
     """L_β of B ensembles at once: ``outputs`` ``(B, M, N, K)``, ensemble b at ``betas[b]``; ``(B,)``.
-    Ensemble b's value is ``beta_objective(outputs[b], y, aggregation, betas[b])``."""
+    Ensemble b's value is ``beta_objective(outputs[b], y, aggregation, betas[b])`` (``y[b]`` where
+    ``y`` is ``(B, N)``)."""
     betas = torch.as_tensor(betas, dtype=torch.float64)
     if not (betas >= 0).all():
         raise ValueError(f"beta must be >= 0, got {betas.tolist()}")

@@ -21,8 +21,8 @@ LABEL_PATTERNS = {"members": r"\d+", "beta": r"\d+(\.\d+)?", "seed": r"\d+"}
 MAX_BETA_LABEL = 40  # characters; a β needing more (1e-50) is refused at start
 # a pack (all β of one setting and seed, trained as one job) keeps its checkpoint and lock here
 PACK_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/pack/seed{seed}"
-# seeds one packed job trains one after the other by default (pack_seeds: auto, CPU-sized
-# datasets): each job starts Python and imports torch once (~6 s) for five seeds' packs
+# seeds one packed job trains by default (pack_seeds: auto, CPU-sized datasets): each job starts
+# Python and imports torch once (~6 s) for five seeds' packs, stacked MLPs as one program
 PACK_SEEDS_AUTO = 5
 
 
@@ -446,7 +446,7 @@ def one_of(names) -> str:
 
 
 def pack_seeds(config: dict, experiment: str) -> int:
-    """``pack_seeds``: how many seeds one packed job trains one after the other (auto:
+    """``pack_seeds``: how many seeds' packs one packed job trains (runner.train_seeds; auto:
     PACK_SEEDS_AUTO on the CPU-sized datasets, 1 on the GPU datasets and for unpacked experiments)."""
     exp = config["experiments"][experiment]
     setting = exp["pack_seeds"]

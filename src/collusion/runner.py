@@ -1,6 +1,7 @@
 """One training job end to end: read data, fit (or resume), write outputs and provenance. A job
-trains one run, or a pack of runs that differ in β only (train.py); either way every run gets its
-own history.csv, predictions.npz and provenance.json."""
+trains one run, a pack of runs that differ in β only, or the β packs of several seeds (as one
+program where they are stacked MLPs, train.py); every run gets its own history.csv,
+predictions.npz and provenance.json."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from types import SimpleNamespace
 import torch
 
 from .data.prepared import file_md5, load_dataset
+from .ensemble import Ensemble, StackedMLP
 from .fingerprint import code_fingerprint
 from .io import run_lock, write_json
 from .provenance import now, provenance
-from .train import Recipe, RunSpec, Trainer, canonical_hash
+from .train import Recipe, RunSpec, Trainer, canonical_hash, check_pack, check_seed_data
 
 
 def spec_from_dict(spec: dict) -> RunSpec:
@@ -92,16 +94,49 @@ def train_pack(
     """Train the runs ``specs`` (one, or several β) together; ``outputs[b]`` has run b's
     .history, .predictions, .provenance paths; ``pack_dir`` holds the checkpoint and the lock.
     ``job``: the job that trains them, for the provenance; ``reuse_finished``: see Trainer.fit."""
-    started = now()
     torch.set_num_threads(max(1, int(threads)))  # CPU results are bit-reproducible per thread count
     device = torch.device(device) if device else pick_device()
-    run_specs = [spec_from_dict(spec) for spec in specs]
-    data_md5 = file_md5(data_path)
+    data_md5, code = file_md5(data_path), code_fingerprint()
     data = load_dataset(
         data_path, split["fractions"], split["seed"], device, use_fixed_split=split["fixed"]
     )
-    code = code_fingerprint()
-    identity = checkpoint_identity(specs, split, data_md5, code)
+    return fit_and_write(
+        specs,
+        [split] * len(specs),
+        data,
+        outputs,
+        pack_dir,
+        checkpoint_identity(specs, split, data_md5, code),
+        (data_path, data_md5, code, device),
+        keep_checkpoint,
+        log_file,
+        checkpoint_seconds,
+        job,
+        reuse_finished,
+    )
+
+
+def fit_and_write(
+    specs: list[dict],
+    splits: list[dict],
+    data,
+    outputs: list,
+    pack_dir: str | Path,
+    identity: str,
+    source: tuple,
+    keep_checkpoint: bool,
+    log_file,
+    checkpoint_seconds: float,
+    job: dict | None,
+    reuse_finished: bool,
+    seeds: list[int] | None = None,
+) -> list[dict]:
+    """Fit the pack ``specs`` (``splits[r]``: run r's split; ``data``: a Dataset, or seed → its
+    Dataset) in ``pack_dir`` and write each run's outputs and provenance. ``source``: (data path,
+    its md5, the code fingerprint, the device); ``seeds``: the seeds of a pack of several."""
+    started = now()
+    data_path, data_md5, code, device = source
+    run_specs = [spec_from_dict(spec) for spec in specs]
 
     def log(message: str) -> None:
         print(message, file=log_file, flush=True)
@@ -111,7 +146,7 @@ def train_pack(
         trainer.stop_requested = stop_requested
         trainer.fit(log, reuse_finished)
         records = []
-        for b, (spec, paths) in enumerate(zip(specs, outputs)):
+        for b, (spec, split, paths) in enumerate(zip(specs, splits, outputs)):
             trainer.write_outputs(Path(paths.history), Path(paths.predictions), b)
             record = provenance(
                 {"run": spec, "split": split},
@@ -125,7 +160,11 @@ def train_pack(
             record["code_fingerprint"] = code
             record["resumed_from_epoch"] = trainer.resumed_from  # null: trained from scratch
             record["pack"] = (
-                {"betas": [s["beta"] for s in specs], "checkpoint": str(trainer.checkpoint_path)}
+                {
+                    "betas": list(dict.fromkeys(s["beta"] for s in specs)),
+                    "checkpoint": str(trainer.checkpoint_path),
+                }
+                | ({"seeds": seeds} if seeds else {})
                 if len(specs) > 1
                 else None
             )
@@ -148,28 +187,58 @@ def train_seeds(
     job: dict | None = None,
     job_dir: str | Path | None = None,
     checkpoint_seconds: float = 30.0,
+    seed_pack: bool = True,
 ) -> list[dict]:
-    """One job: the β packs of several seeds one after the other in one process (pack_seeds), each
-    exactly as train_pack alone, in its own ``pack_dir`` with its own checkpoint. ``packs[i]`` has
-    ``specs``, ``split``, ``pack_dir``; ``outputs`` are their runs', seed by seed.
+    """One job: the β packs of several seeds (pack_seeds) in one process, each run exactly as
+    train_pack alone. ``packs[i]`` has ``specs``, ``split``, ``pack_dir``; ``outputs`` are their
+    runs', seed by seed.
 
-    ``job_dir/job.json`` records which seeds this job has finished (their outputs written); a rerun
-    of the same job (the same packs, data, code and threads) after a kill takes those seeds from
-    their finished checkpoints instead of retraining them, and resumes the one it was in. The
-    record is removed when the job completes, so a later rerun retrains every seed."""
+    Where the packs are stacked MLPs whose seeds' data agree in shape (and ``seed_pack``), every
+    (seed, β) trains in one program (train.py), its checkpoint in ``job_dir``; otherwise the
+    seeds train one after the other, each in its own ``pack_dir`` with its own checkpoint.
+
+    ``job_dir/job.json`` records a job under way: in one program, that it has begun; one after the
+    other, which seeds it has finished (their outputs written). A rerun of the same job (the same
+    packs, data, code and threads) after a kill takes what it finished from its finished
+    checkpoints instead of retraining it, and resumes the rest. The record is removed when the
+    job completes, so a later rerun retrains every seed."""
     if job_dir is None and len(packs) > 1:
         raise ValueError("several seeds in one job need a job_dir for the record of finished seeds")
     if sum(len(pack["specs"]) for pack in packs) != len(outputs):
         raise ValueError(f"{len(outputs)} outputs for {sum(len(p['specs']) for p in packs)} runs")
     ledger = Path(job_dir) / "job.json" if job_dir is not None else None
-    identity = canonical_hash(
-        {
-            "packs": packs,
-            "data_md5": file_md5(data_path),
-            "code": code_fingerprint(),
-            "threads": threads,
-        }
-    )
+    data_md5, code = file_md5(data_path), code_fingerprint()
+    job_identity = {"packs": packs, "data_md5": data_md5, "code": code, "threads": threads}
+    if seed_pack and len(packs) > 1:
+        torch.set_num_threads(max(1, int(threads)))
+        device = pick_device()
+        datasets = [
+            load_dataset(
+                data_path,
+                p["split"]["fractions"],
+                p["split"]["seed"],
+                device,
+                use_fixed_split=p["split"]["fixed"],
+            )
+            for p in packs
+        ]
+        why_not = seed_pack_obstacle(packs, datasets)
+        if why_not is None:
+            identity = canonical_hash({**job_identity, "seed_pack": True})
+            return train_seed_pack(
+                packs,
+                datasets,
+                outputs,
+                job_dir,
+                identity,
+                (data_path, data_md5, code, device),
+                keep_checkpoint,
+                log_file,
+                job,
+                checkpoint_seconds,
+            )
+        print(f"training the seeds one after the other: {why_not}", file=log_file, flush=True)
+    identity = canonical_hash(job_identity)
     finished = []
     if ledger is not None and ledger.exists():
         record = json.loads(ledger.read_text())
@@ -200,6 +269,70 @@ def train_seeds(
             for pack in packs:
                 (Path(pack["pack_dir"]) / "checkpoint.pt").unlink(missing_ok=True)
         ledger.unlink()
+    return records
+
+
+def seed_pack_obstacle(packs: list[dict], datasets: list) -> str | None:
+    """Why the packs of a job cannot train as one program (None: they can): that needs one β
+    list, runs that differ only in seed and β, stacked MLPs and data of one shape."""
+    specs = [spec_from_dict(spec) for pack in packs for spec in pack["specs"]]
+    if len({spec.seed for spec in specs}) != len(packs):
+        return "the packs do not hold one seed each"
+    try:
+        check_pack(specs)
+        check_seed_data(datasets)
+    except ValueError as error:
+        return str(error)
+    spec, data = specs[0], datasets[0]
+    one = Ensemble(
+        spec.arch,
+        data.in_shape,
+        data.out_dim,
+        1,
+        spec.seed,
+        spec.model_options,
+        execution=spec.recipe.execution,
+    )
+    if not isinstance(one.body, StackedMLP):
+        return f"{spec.arch!r} does not run as a stacked MLP"
+    return None
+
+
+def train_seed_pack(
+    packs: list[dict],
+    datasets: list,
+    outputs: list,
+    job_dir: str | Path,
+    identity: str,
+    source: tuple,
+    keep_checkpoint: bool,
+    log_file,
+    job: dict | None,
+    checkpoint_seconds: float,
+) -> list[dict]:
+    """train_seeds in one program: every (seed, β) of ``packs``, the checkpoint in ``job_dir``.
+    job.json (written first, removed last) says a rerun finds a job that was killed: it takes a
+    finished checkpoint as it is (killed while writing the outputs) rather than retraining."""
+    ledger = Path(job_dir) / "job.json"
+    killed = ledger.exists() and json.loads(ledger.read_text()).get("identity") == identity
+    write_json(ledger, {"identity": identity, "finished": [], "seed_pack": True})
+    seeds = [pack["specs"][0]["seed"] for pack in packs]
+    records = fit_and_write(
+        [spec for pack in packs for spec in pack["specs"]],
+        [pack["split"] for pack in packs for _ in pack["specs"]],
+        dict(zip(seeds, datasets)),
+        outputs,
+        job_dir,
+        identity,
+        source,
+        keep_checkpoint,
+        log_file,
+        checkpoint_seconds,
+        job,
+        reuse_finished=killed,
+        seeds=seeds,
+    )
+    ledger.unlink()
     return records
 
 

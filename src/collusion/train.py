@@ -17,6 +17,12 @@ this bit for bit on CPU). Stacked MLPs run the B ensembles as one program of B �
 small MLPs the per-step overhead dominates: one program is several times cheaper); every other
 architecture runs them as B programs (as fast, measured, and a batched convolution's rounding
 would depend on B; benchmarks/README.md).
+
+A pack may also hold the β of several seeds (a multi-seed job of stacked MLPs, runner.train_seeds):
+G seeds × B β × M members as one program, the seeds' data agreeing in shape. What differs between
+seeds stays each seed's own (a ``Group``): its initial learners, its data (its own split), its
+minibatch order, its train_eval subset and its learner-dropout masks; each member's input is its
+seed's minibatch. Every (seed, β) trains exactly as alone (tests/test_seed_pack.py).
 """
 
 from __future__ import annotations
@@ -131,23 +137,38 @@ def check_mitigations(recipe: Recipe, aggregation: str) -> None:
         )
 
 
+def pack_seeds_of(specs: list[RunSpec]) -> list[int]:
+    """The seeds of a pack, in order (one for a pack of β)."""
+    return list(dict.fromkeys(spec.seed for spec in specs))
+
+
 def check_pack(specs: list[RunSpec]) -> None:
-    """A pack's runs may differ in β only; a plateau schedule lowers one lr for the whole pack, so
-    it cannot pack several β (each would need its own)."""
+    """A pack's runs may differ in β and seed only, seed by seed with the same β each (run g·B + b
+    is seed g's β b); a plateau schedule lowers one lr for the whole pack, so it cannot pack
+    several runs (each would need its own)."""
     first = specs[0].to_dict()
     for spec in specs[1:]:
         other = spec.to_dict()
-        differing = sorted(key for key in first if key != "beta" and first[key] != other[key])
+        differing = sorted(
+            key for key in first if key not in ("beta", "seed") and first[key] != other[key]
+        )
         if differing:
             raise ValueError(
-                f"the runs of a pack may differ in beta only, these differ: {differing}"
+                f"the runs of a pack may differ in beta and seed only, these differ: {differing}"
             )
-    if len({spec.beta for spec in specs}) != len(specs):
-        raise ValueError(f"a pack's betas must be distinct, got {[spec.beta for spec in specs]}")
+    seeds = pack_seeds_of(specs)
+    betas = [spec.beta for spec in specs[: len(specs) // len(seeds)]]
+    if [(s.seed, s.beta) for s in specs] != [(seed, beta) for seed in seeds for beta in betas]:
+        raise ValueError(
+            "a pack of several seeds holds the same betas for every seed, seed by seed; got "
+            f"(seed, beta) {[(s.seed, s.beta) for s in specs]}"
+        )
+    if len(set(betas)) != len(betas):
+        raise ValueError(f"a pack's betas must be distinct, got {betas}")
     if len(specs) > 1 and specs[0].recipe.schedule == "plateau":
         raise ValueError(
             "schedule 'plateau' lowers the lr from one run's validation loss: it cannot "
-            "pack several betas; set the experiment's pack_betas: false"
+            "pack several runs; set the experiment's pack_betas: false"
         )
 
 
@@ -201,11 +222,31 @@ def predict(ensemble: Ensemble, data: Dataset, split: Split, batch_size: int) ->
     return torch.cat(chunks, dim=1)
 
 
+@torch.no_grad()
+def predict_groups(
+    ensemble: Ensemble, parts: list[tuple[Dataset, Split]], batch_size: int
+) -> torch.Tensor:
+    """``predict`` for a program of G seeds: part g (its data, its split; every split of one
+    length) feeds seed g's members. One part: ``predict``."""
+    if len(parts) == 1:
+        return predict(ensemble, *parts[0], batch_size)
+    ensemble.eval()
+    chunks = [
+        ensemble(
+            torch.stack([data.normalise(split.x[i : i + batch_size]) for data, split in parts]),
+            grouped=True,
+        ).float()
+        for i in range(0, len(parts[0][1]), batch_size)
+    ]
+    return torch.cat(chunks, dim=1)
+
+
 def split_metrics(
     outputs: torch.Tensor, y: torch.Tensor, aggregation: str, prefix: str
 ) -> list[dict]:
     """The decomposition, and accuracies for classification, of one split for each of B ensembles
-    (``outputs`` ``(B, M, N, K)``, all at once): a flat dict each."""
+    (``outputs`` ``(B, M, N, K)``, all at once; ``y`` ``(N,)`` or each its own, ``(B, N)``): a
+    flat dict each."""
     ensemble_loss, member_losses = objective.per_sample_losses(outputs, y, aggregation)
     columns = {
         f"{prefix}_L_ens": ensemble_loss.mean(dim=-1),
@@ -220,8 +261,8 @@ def split_metrics(
         columns[f"{prefix}_acc"] = (ensemble_pred == y).float().mean(dim=-1)
         if outputs.shape[-1] > 5:
             top5 = objective.aggregate(outputs, aggregation).topk(5, dim=-1).indices
-            columns[f"{prefix}_acc5"] = (top5 == y[:, None]).any(dim=-1).float().mean(dim=-1)
-        member_acc = (member_pred == y).float().mean(dim=-1)
+            columns[f"{prefix}_acc5"] = (top5 == y[..., None]).any(dim=-1).float().mean(dim=-1)
+        member_acc = (member_pred == y.unsqueeze(-2)).float().mean(dim=-1)
         columns |= {f"{prefix}_acc_member{j}": acc for j, acc in enumerate(member_acc.unbind(-1))}
     rows = []
     for values in torch.stack(list(columns.values()), dim=-1).tolist():  # one transfer
@@ -254,6 +295,48 @@ class RunState:
         return {"history": self.history, "best": self.best, "status": self.status}
 
 
+@dataclass
+class Group:
+    """One seed of a pack: its data and what it draws from its seed, the same as alone: the
+    minibatch order (``generator``; the current pass ``order`` and ``position`` in it), the
+    learner-dropout masks and the fixed train_eval subset."""
+
+    seed: int
+    data: Dataset
+    generator: torch.Generator
+    mask_generator: torch.Generator
+    train_eval: Split
+    order: torch.Tensor | None = None
+    position: int = 0
+
+    def state(self) -> dict:
+        return {
+            "generator": self.generator.get_state(),
+            "mask_generator": self.mask_generator.get_state(),
+            "order": self.order,
+            "position": self.position,
+        }
+
+    def load(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.mask_generator.set_state(state["mask_generator"])
+        self.order, self.position = state["order"], state["position"]
+
+
+def check_seed_data(datasets: list[Dataset]) -> None:
+    """The seeds of one program must agree in the shape of their data: one minibatch size, one
+    evaluation per split for all of them."""
+    shapes = {
+        (d.task, d.in_shape, d.out_dim, len(d.train), len(d.val), len(d.test)) for d in datasets
+    }
+    if len(shapes) > 1:
+        raise ValueError(
+            "the seeds of a pack need data of one shape (task, input shape, classes, train/val/"
+            f"test sizes), got {sorted(shapes)}: train them one after the other (runner.train_seeds "
+            "does where they differ)"
+        )
+
+
 def duration(seconds: float) -> str:
     """A log line's time: 7s, 2m05s, 1h02m."""
     seconds = int(round(seconds))
@@ -274,7 +357,8 @@ class StopRequested(Exception):
 
 
 class Trainer:
-    """Train a pack of runs (one or several β, otherwise identical) and select their checkpoints.
+    """Train a pack of runs (one or several β, of one or several seeds, otherwise identical) and
+    select their checkpoints. ``data``: the dataset, or with several seeds a dict seed → its own.
 
     ``fit`` runs periods (an epoch, or ``eval_every_steps`` minibatches) until every β has
     finished: completed its epochs, stopped early, or diverged. A finished β is frozen while the
@@ -288,7 +372,7 @@ class Trainer:
     def __init__(
         self,
         specs: RunSpec | list[RunSpec],
-        data: Dataset,
+        data: Dataset | dict[int, Dataset],
         run_dir: str | Path,
         device: str = "cpu",
         checkpoint_seconds: float = 30.0,
@@ -297,6 +381,13 @@ class Trainer:
         specs = [specs] if isinstance(specs, RunSpec) else list(specs)
         check_pack(specs)
         spec = specs[0]
+        seeds = pack_seeds_of(specs)
+        datasets = data if isinstance(data, dict) else {seed: data for seed in seeds}
+        missing = [seed for seed in seeds if seed not in datasets]
+        if missing:
+            raise ValueError(f"no dataset for seeds {missing} of the pack")
+        check_seed_data([datasets[seed] for seed in seeds])
+        data = datasets[seeds[0]]  # the shapes every seed's data share
         objective.check_aggregation(spec.aggregation)
         check_mitigations(spec.recipe, spec.aggregation)
         if objective.is_classification(spec.aggregation) != (data.task == "classification"):
@@ -314,47 +405,56 @@ class Trainer:
             spec.seed
         )  # dropout masks: the same stream for every β (of a pack of one)
         self.cuda = self.device.type == "cuda"
-        # the programs, and where β b's M learners are: (program, first member)
-        one = self.build_ensemble(spec)
+        # the programs, and where run r's M learners are: (program, first member)
+        one = self.build_ensemble(spec.seed)
         if len(specs) > 1 and isinstance(one.body, StackedMLP):
-            self.ensembles = [self.build_ensemble(spec, copies=len(specs))]
-            self.slots = [(0, b * spec.n_members) for b in range(len(specs))]
+            self.ensembles = [self.build_ensemble(seeds, copies=len(specs) // len(seeds))]
+            self.slots = [(0, r * spec.n_members) for r in range(len(specs))]
+        elif len(seeds) > 1:
+            raise ValueError(
+                f"a pack of several seeds runs stacked MLPs only, not {spec.arch!r} with execution "
+                f"{one.execution!r}: train the seeds one after the other (runner.train_seeds does)"
+            )
         else:
-            self.ensembles = [one] + [self.build_ensemble(spec) for _ in specs[1:]]
+            self.ensembles = [one] + [self.build_ensemble(spec.seed) for _ in specs[1:]]
             self.slots = [(b, 0) for b in range(len(specs))]
         recipe = spec.recipe
         self.per_beta_objective = False  # objectives(): True computes each β's L_β on its own
         self.optimizer = make_optimizer([p for e in self.ensembles for p in e.parameters()], recipe)
         self.scheduler = make_scheduler(self.optimizer, recipe)
         self.augment = make_augmentation(recipe.augment)
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(spec.seed)
-        # learner dropout's masks: a stream of their own, so the minibatches stay those of the
-        # unmitigated run; one mask per minibatch, shared by every β of a pack
-        self.mask_generator = torch.Generator().manual_seed(mask_seed(spec.seed))
+        self.groups = [self.make_group(seed, datasets[seed]) for seed in seeds]
+        self.group_of = [seeds.index(s.seed) for s in specs]  # run r's group
         self.step = 0  # minibatches trained by the pack (the β warm-up's clock)
-        self.train_eval = data.train
-        if recipe.eval_train_subset and recipe.eval_train_subset < len(data.train):
-            subset = torch.randperm(
-                len(data.train), generator=torch.Generator().manual_seed(spec.seed)
-            )
-            subset = subset[: recipe.eval_train_subset].to(self.device)
-            self.train_eval = Split(data.train.x[subset], data.train.y[subset])
-        self.order: torch.Tensor | None = None  # the current pass over the training split
-        self.position = 0
         self.epoch = 0  # evaluation periods done by the pack
         self.frozen: dict[int, list[torch.Tensor]] = {}  # finished β -> its learners' tensors
         self.resumed_from: int | None = None  # the epoch a resumed fit continued after
         self.stop_requested = lambda: False  # runner.py: SLURM's warning before the time limit
         self.final_outputs: dict[str, list] = {}  # each β's final outputs, filled after fit
 
-    def build_ensemble(self, spec: RunSpec, copies: int = 1) -> Ensemble:
+    def make_group(self, seed: int, data: Dataset) -> Group:
+        """Seed ``seed``'s streams, seeded as alone. Learner dropout's masks have a stream of their
+        own, so the minibatches stay those of the unmitigated run; one mask per minibatch, shared
+        by every β of the seed."""
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed)
+        train_eval = data.train
+        subset_size = self.recipe.eval_train_subset
+        if subset_size and subset_size < len(data.train):
+            subset = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))
+            subset = subset[:subset_size].to(self.device)
+            train_eval = Split(data.train.x[subset], data.train.y[subset])
+        mask_generator = torch.Generator().manual_seed(mask_seed(seed))
+        return Group(seed, data, generator, mask_generator, train_eval)
+
+    def build_ensemble(self, seed: int | list[int], copies: int = 1) -> Ensemble:
+        spec = self.runs[0].spec
         ensemble = Ensemble(
             spec.arch,
             self.data.in_shape,
             self.data.out_dim,
             spec.n_members,
-            spec.seed,
+            seed,
             spec.model_options,
             execution=spec.recipe.execution,
             device=self.device,
@@ -384,6 +484,19 @@ class Trainer:
     def status(self) -> str:
         return self.only().status
 
+    @property
+    def generator(self) -> torch.Generator:
+        return self.only_group().generator
+
+    @property
+    def train_eval(self) -> Split:
+        return self.only_group().train_eval
+
+    def only_group(self) -> Group:
+        if len(self.groups) != 1:
+            raise AttributeError("this trainer holds several seeds: use trainer.groups[g]")
+        return self.groups[0]
+
     def only(self) -> RunState:
         if len(self.runs) != 1:
             raise AttributeError("this trainer holds a pack of several betas: use trainer.runs[b]")
@@ -401,11 +514,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.cuda else None,
-            "generator": self.generator.get_state(),
-            "mask_generator": self.mask_generator.get_state(),
+            "groups": [group.state() for group in self.groups],
             "step": self.step,
-            "order": self.order,
-            "position": self.position,
         }
 
     def pack_status(self) -> str:
@@ -452,10 +562,9 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if self.cuda and state["cuda_rng"] is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.generator.set_state(state["generator"])
-        self.mask_generator.set_state(state["mask_generator"])
+        for group, saved in zip(self.groups, state["groups"]):
+            group.load(saved)
         self.step = state["step"]
-        self.order, self.position = state["order"], state["position"]
         self.epoch = self.resumed_from = state["epoch"]
         for run, saved in zip(self.runs, state["runs"]):
             run.history, run.best, run.status = saved["history"], saved["best"], saved["status"]
@@ -470,15 +579,40 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def next_batch(self) -> torch.Tensor:
-        """Indices of the next minibatch; a new shuffled pass starts when one is used up."""
-        n, batch_size = len(self.data.train), self.recipe.batch_size
-        if self.order is None or self.position >= n:
-            self.order = torch.randperm(n, generator=self.generator, device=self.device)
-            self.position = 0
-        index = self.order[self.position : self.position + batch_size]
-        self.position += batch_size
+    def next_batch(self, group: Group) -> torch.Tensor:
+        """Indices of seed ``group``'s next minibatch; a new shuffled pass starts when one is used
+        up."""
+        n, batch_size = len(group.data.train), self.recipe.batch_size
+        if group.order is None or group.position >= n:
+            group.order = torch.randperm(n, generator=group.generator, device=self.device)
+            group.position = 0
+        index = group.order[group.position : group.position + batch_size]
+        group.position += batch_size
         return index
+
+    def minibatch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next minibatch of every seed: ``x`` ``(n, …)`` and ``y`` ``(n,)`` for one seed;
+        ``(G, n, …)`` and ``(G, n)`` for G (the programs take them ``grouped``)."""
+        xs, ys = [], []
+        for group in self.groups:
+            index = self.next_batch(group)
+            x = group.data.train.x[index]
+            if self.augment is not None:
+                x = self.augment(x, group.generator)
+            x = group.data.normalise(x)
+            if self.cuda and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            xs.append(x)
+            ys.append(group.data.train.y[index])
+        if len(self.groups) == 1:
+            return xs[0], ys[0]
+        return torch.stack(xs), torch.stack(ys)
+
+    def run_targets(self, y: torch.Tensor, runs: list[int]) -> torch.Tensor:
+        """The targets of runs ``runs``: ``y`` itself (one seed), else each run's seed's row."""
+        if len(self.groups) == 1:
+            return y
+        return y[torch.tensor([self.group_of[r] for r in runs], device=y.device)]
 
     def freeze(self, b: int) -> None:
         self.frozen[b] = [t.detach().clone() for t in self.member_tensors(b)]
@@ -514,19 +648,35 @@ class Trainer:
         Unmitigated: L_β of every β at once, over their ``(B, M, N, K)`` stacked outputs
         (``objective.beta_objectives``, bit for bit each β's ``beta_objective``). With a mitigation
         on (or ``per_beta_objective``) each β's ``run_objective`` in turn, the learner-dropout mask
-        drawn once per minibatch and shared by every β of the pack."""
+        drawn once per minibatch per seed and shared by every β of that seed. ``y``: as
+        ``minibatch`` gives it."""
         recipe = self.recipe
         if recipe.mitigated or self.per_beta_objective:
-            keep = None
+            keeps = [None] * len(self.groups)
             if recipe.learner_dropout:
-                keep = objective.learner_dropout_mask(
-                    self.runs[0].spec.n_members, recipe.learner_dropout, self.mask_generator
-                )
+                keeps = [
+                    objective.learner_dropout_mask(
+                        self.runs[0].spec.n_members, recipe.learner_dropout, group.mask_generator
+                    )
+                    for group in self.groups
+                ]
             by_run = self.outputs_by_run(outputs)
-            return torch.stack([self.run_objective(b, by_run[b], y, keep) for b in running])
+            return torch.stack(
+                [
+                    self.run_objective(
+                        b,
+                        by_run[b],
+                        y[self.group_of[b]] if len(self.groups) > 1 else y,
+                        keeps[self.group_of[b]],
+                    )
+                    for b in running
+                ]
+            )
         betas = [self.runs[b].spec.beta for b in running]
         aggregation = self.runs[0].spec.aggregation
-        return objective.beta_objectives(self.stack_runs(outputs, running), y, aggregation, betas)
+        return objective.beta_objectives(
+            self.stack_runs(outputs, running), self.run_targets(y, running), aggregation, betas
+        )
 
     def stack_runs(self, outputs: list[torch.Tensor | None], runs: list[int]) -> torch.Tensor:
         """The ``(len(runs), M, N, K)`` outputs of β ``runs`` from the programs' outputs."""
@@ -543,30 +693,26 @@ class Trainer:
         a frozen β)."""
         recipe, train = self.recipe, self.data.train
         running = [b for b, run in enumerate(self.runs) if run.status == "running"]
+        grouped = len(self.groups) > 1
         for ensemble in self.ensembles:
             ensemble.train()
         totals, seen = torch.zeros(len(self.runs), device=self.device), 0
         while True:
-            index = self.next_batch()
-            x = train.x[index]
-            if self.augment is not None:
-                x = self.augment(x, self.generator)
-            x = self.data.normalise(x)
-            if self.cuda and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x, y = self.minibatch()
             with self.autocast():
                 outputs = [
-                    e(x).float() if live else None for e, live in zip(self.ensembles, self.live())
+                    e(x, grouped=grouped).float() if live else None
+                    for e, live in zip(self.ensembles, self.live())
                 ]
-            losses = self.objectives(outputs, train.y[index], running)
+            losses = self.objectives(outputs, y, running)
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # Σ_b L_βb: each β's gradient is exactly its own
             self.optimizer.step()
             self.restore_frozen()
             self.step += 1
-            totals[running] += losses.detach() * len(index)
-            seen += len(index)
-            if (recipe.eval_every_steps is None and self.position >= len(train)) or (
+            totals[running] += losses.detach() * y.shape[-1]
+            seen += y.shape[-1]
+            if (recipe.eval_every_steps is None and self.groups[0].position >= len(train)) or (
                 recipe.eval_every_steps and seen >= recipe.eval_every_steps * recipe.batch_size
             ):
                 return [
@@ -606,18 +752,28 @@ class Trainer:
         rows, outputs = [{} for _ in self.runs], {}
         running = [b for b, run in enumerate(self.runs) if run.status == "running"]
         for name in SPLITS:
-            split = self.train_eval if name == "train" else self.data.split(name)
+            parts = self.split_parts(name)
             programs = [
-                predict(e, self.data, split, self.recipe.eval_batch_size) if live else None
+                predict_groups(e, parts, self.recipe.eval_batch_size) if live else None
                 for e, live in zip(self.ensembles, self.live())
             ]
             outputs[name] = self.outputs_by_run(programs)
+            y = parts[0][1].y if len(parts) == 1 else torch.stack([split.y for _, split in parts])
             metrics = split_metrics(
-                self.stack_runs(programs, running), split.y, self.runs[0].spec.aggregation, name
+                self.stack_runs(programs, running),
+                self.run_targets(y, running),
+                self.runs[0].spec.aggregation,
+                name,
             )
             for b, row in zip(running, metrics):
                 rows[b].update(row)
         return rows, outputs
+
+    def split_parts(self, name: str) -> list[tuple[Dataset, Split]]:
+        """Each seed's (data, split ``name``): train is its train_eval subset."""
+        return [
+            (g.data, g.train_eval if name == "train" else g.data.split(name)) for g in self.groups
+        ]
 
     def end_of_period(self, b: int, row: dict, outputs: dict, log) -> None:
         """β ``b``'s bookkeeping after a period: its history row, then the first that applies of
@@ -628,7 +784,7 @@ class Trainer:
         if self.diverged(row):
             run.status = "diverged"
             log(
-                f"beta {run.spec.beta:g}, epoch {self.epoch}: diverged "
+                f"{self.label(b)}, epoch {self.epoch}: diverged "
                 f"(L_β={row['train_objective']:.4g}, train DIV={row['train_DIV']:.4g})"
             )
         else:
@@ -642,6 +798,12 @@ class Trainer:
                 run.status = "completed"
         if run.status != "running":
             self.freeze(b)
+
+    def label(self, b: int) -> str:
+        """Run ``b`` in a log line: its β, and its seed in a pack of several seeds."""
+        spec = self.runs[b].spec
+        seed = f"seed {spec.seed} " if len(self.groups) > 1 else ""
+        return f"{seed}beta {spec.beta:g}"
 
     def diverged(self, row: dict) -> bool:
         """A non-finite objective or DIV, or a train DIV past ``divergence_limit``."""
@@ -720,7 +882,7 @@ class Trainer:
                 else 0.0
             )
             for b, row in rows.items():
-                which = f" beta {self.runs[b].spec.beta:g}" if len(self.runs) > 1 else ""
+                which = f" {self.label(b)}" if len(self.runs) > 1 else ""
                 log(
                     f"epoch {self.epoch}/{recipe.epochs}{which} L_β={row['train_objective']:.4f} "
                     f"val L_ens={row['val_L_ens']:.4f} test L_ens={row['test_L_ens']:.4f} "
@@ -745,13 +907,13 @@ class Trainer:
         if b is None:
             self.only()
             b = 0
-        run = self.runs[b]
+        run, data = self.runs[b], self.groups[self.group_of[b]].data
         atomic_write(history_path, lambda tmp: write_history(tmp, run.history))
         last = {s: self.last_outputs(s)[b] for s in ("val", "test")}
         best = run.best["outputs"] or {s: torch.full_like(last[s], math.nan) for s in last}
         arrays = {
-            "y_val": self.data.val.y.cpu().numpy(),
-            "y_test": self.data.test.y.cpu().numpy(),
+            "y_val": data.val.y.cpu().numpy(),
+            "y_test": data.test.y.cpu().numpy(),
             "best_epoch": np.array(run.best["epoch"] or 0),
             "last_epoch": np.array(len(run.history)),
         }
@@ -766,9 +928,7 @@ class Trainer:
         if split not in self.final_outputs:
             self.final_outputs[split] = self.outputs_by_run(
                 [
-                    predict(
-                        ensemble, self.data, self.data.split(split), self.recipe.eval_batch_size
-                    )
+                    predict_groups(ensemble, self.split_parts(split), self.recipe.eval_batch_size)
                     for ensemble in self.ensembles
                 ]
             )

@@ -1,6 +1,6 @@
 # Training. An experiment with pack_betas (auto: the CPU-sized datasets) trains every β of one
-# (model, aggregation, M, seed) as one pack, and pack_seeds such packs (seeds) one after the other
-# in one job, `train_pack_<experiment>[_seeds<s>_<t>…]`; the others train one job per run, `train`. Both write the same run directories. The training code's fingerprint is a param:
+# (model, aggregation, M, seed) as one pack, and pack_seeds such packs (seeds) in one job (stacked
+# MLPs as one program, other learners one seed after the other), `train_pack_<experiment>[_seeds<s>_<t>…]`; the others train one job per run, `train`. Both write the same run directories. The training code's fingerprint is a param:
 # an edit to the modules that define training (collusion.fingerprint) reruns the training jobs.
 
 from collusion.fingerprint import code_fingerprint
