@@ -1,7 +1,9 @@
 # Training. An experiment with pack_betas (auto: the CPU-sized datasets) trains every β of one
 # (model, aggregation, M, seed) as one pack, and pack_seeds such packs (seeds) in one job (stacked
-# MLPs as one program, other learners one seed after the other), `train_pack_<experiment>[_seeds<s>_<t>…]`; the others train one job per run, `train`. Both write the same run directories. The training code's fingerprint is a param:
-# an edit to the modules that define training (collusion.fingerprint) reruns the training jobs.
+# MLPs as one program, other learners one seed after the other),
+# `train_pack_<experiment>[_seeds<s>_<t>…]`; the others train one job per run, `train`. Both write
+# the same run directories. The training code's fingerprint is a param: an edit to the modules that
+# define training (collusion.fingerprint) reruns the training jobs.
 
 from collusion.fingerprint import code_fingerprint
 
@@ -31,8 +33,8 @@ rule train:
         f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
     wildcard_constraints:
         experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
-    retries: TRAIN_RETRIES
     priority: train_priority(run_train_resources)
+    retries: TRAIN_RETRIES
     group:
         train_group(run_train_resources)  # CPU-sized runs share SLURM jobs
     conda:
@@ -75,8 +77,8 @@ for _experiment, _seeds in (
             aggregation=pipeline.one_of(_exp["aggregations"]),
             members=pipeline.one_of(_exp["ensemble_sizes"]),
             seed=pipeline.one_of(_exp["seeds"]),
-        retries: TRAIN_RETRIES
         priority: train_priority(_functions["resources"])
+        retries: TRAIN_RETRIES
         group:
             train_group(_functions["resources"])
         conda:
