@@ -245,15 +245,17 @@ def test_pack_seeds_and_the_jobs_of_an_experiment():
         pipeline.check_packs(config(pack_betas=False, pack_seeds=2))
 
 
-def seed_packs(root, seeds, betas=(0.0, 1.0)):
-    """A job's packs (one per seed, all β) and their runs' outputs, under ``root``."""
+def seed_packs(root, seeds, betas=(0.0, 1.0), arch="mlp", options=None, epochs=4):
+    """A job's packs (one per seed, all β, each seed its own split) and their runs' outputs, under
+    ``root``."""
     from collusion.runner import run_paths
 
     packs, outputs = [], []
     for seed in seeds:
-        recipe = Recipe(epochs=4, lr=0.01, batch_size=16)
+        recipe = Recipe(epochs=epochs, lr=0.01, batch_size=16)
         run_specs = [
-            RunSpec("mlp", {"hidden": [8]}, "regression", 3, beta, seed, recipe) for beta in betas
+            RunSpec(arch, options or {"hidden": [8]}, "regression", 3, beta, seed, recipe)
+            for beta in betas
         ]
         pack_dir = root / f"seed{seed}"
         packs.append(

@@ -39,6 +39,17 @@ def checkpoint_epoch(run_dir):
         return 0
 
 
+def kill_after_epoch(process, checkpoint_dir, epoch: int) -> None:
+    """SIGKILL ``process`` once the checkpoint in ``checkpoint_dir`` is past ``epoch``."""
+    deadline = time.monotonic() + 300
+    while checkpoint_epoch(checkpoint_dir) < epoch:
+        assert process.poll() is None, "the job finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def comparable(history):
     return history.drop(columns=["seconds"])
 
@@ -52,13 +63,7 @@ def test_kill_then_resume_gives_the_same_history(tmp_path):
 
     killed = tmp_path / "killed"
     process = start(killed, data)
-    deadline = time.monotonic() + 300
-    while checkpoint_epoch(killed) < 5:
-        assert process.poll() is None, "the run finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_after_epoch(process, killed, 5)
     # nothing that looks complete: only the checkpoint (and no stray temporary files of outputs)
     assert sorted(
         p.name for p in killed.rglob("*") if p.is_file() and not p.name.startswith(".")
@@ -127,13 +132,7 @@ def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(
 
     killed = tmp_path / "killed"
     process = start_job(killed, data)
-    deadline = time.monotonic() + 300
-    while checkpoint_epoch(killed / "seed1") < 5:
-        assert process.poll() is None, "the job finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_after_epoch(process, killed / "seed1", 5)
     epoch_at_kill = checkpoint_epoch(killed / "seed1")
     assert 5 <= epoch_at_kill < 40
     first_histories = {
@@ -181,13 +180,7 @@ def test_a_job_of_two_seeds_in_one_program_killed_midway_resumes_to_the_seed_aft
 
     killed = tmp_path / "killed"
     process = start_job(killed, data, "one program")
-    deadline = time.monotonic() + 300
-    while checkpoint_epoch(killed / "job") < 5:
-        assert process.poll() is None, "the job finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_after_epoch(process, killed / "job", 5)
     epoch_at_kill = checkpoint_epoch(killed / "job")
     assert 5 <= epoch_at_kill < 40
     # nothing that looks complete: the job's checkpoint and record only

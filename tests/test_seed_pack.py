@@ -9,9 +9,9 @@ import torch
 
 from collusion import objective
 from collusion.data.prepared import load_dataset
-from collusion.runner import run_paths, seed_pack_obstacle, train_pack, train_seeds
+from collusion.runner import seed_pack_obstacle, train_pack, train_seeds
 from collusion.train import Recipe, RunSpec
-from test_pack import assert_same_outputs, assert_same_run, fit, sequences, table
+from test_pack import assert_same_outputs, assert_same_run, fit, seed_packs, sequences, table
 
 SEEDS = (3, 4, 5)
 
@@ -106,23 +106,7 @@ def test_a_run_that_diverges_in_one_seed_is_frozen_while_the_others_go_on(tmp_pa
 
 def job(root, seeds=SEEDS, betas=(0.0, 1.0), arch="mlp", options=None, epochs=6):
     """A multi-seed job's packs (one per seed, all β, each seed its own split) and outputs."""
-    packs, outputs = [], []
-    for seed in seeds:
-        recipe = Recipe(epochs=epochs, lr=0.01, batch_size=16)
-        run_specs = [
-            RunSpec(arch, options or {"hidden": [8]}, "regression", 3, beta, seed, recipe)
-            for beta in betas
-        ]
-        pack_dir = root / f"seed{seed}"
-        packs.append(
-            {
-                "specs": [s.to_dict() for s in run_specs],
-                "split": {"fractions": [0.6, 0.2, 0.2], "seed": seed, "fixed": True},
-                "pack_dir": str(pack_dir),
-            }
-        )
-        outputs += [run_paths(pack_dir / f"beta{beta:g}") for beta in betas]
-    return packs, outputs
+    return seed_packs(root, seeds, betas, arch, options, epochs)
 
 
 class Killed(Exception):
