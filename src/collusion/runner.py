@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import torch
 
-from .data.prepared import file_md5, load_dataset
+from .data.prepared import Dataset, file_md5, load_dataset
 from .ensemble import Ensemble, StackedMLP
 from .fingerprint import code_fingerprint
 from .io import run_lock, write_json
@@ -97,9 +97,7 @@ def train_pack(
     torch.set_num_threads(max(1, int(threads)))  # CPU results are bit-reproducible per thread count
     device = torch.device(device) if device else pick_device()
     data_md5, code = file_md5(data_path), code_fingerprint()
-    data = load_dataset(
-        data_path, split["fractions"], split["seed"], device, use_fixed_split=split["fixed"]
-    )
+    data = load_split(data_path, split, device)
     return fit_and_write(
         specs,
         [split] * len(specs),
@@ -212,16 +210,7 @@ def train_seeds(
     if seed_pack and len(packs) > 1:
         torch.set_num_threads(max(1, int(threads)))
         device = pick_device()
-        datasets = [
-            load_dataset(
-                data_path,
-                p["split"]["fractions"],
-                p["split"]["seed"],
-                device,
-                use_fixed_split=p["split"]["fixed"],
-            )
-            for p in packs
-        ]
+        datasets = [load_split(data_path, p["split"], device) for p in packs]
         why_not = seed_pack_obstacle(packs, datasets)
         if why_not is None:
             identity = canonical_hash({**job_identity, "seed_pack": True})
@@ -270,6 +259,13 @@ def train_seeds(
                 (Path(pack["pack_dir"]) / "checkpoint.pt").unlink(missing_ok=True)
         ledger.unlink()
     return records
+
+
+def load_split(data_path: str, split: dict, device) -> Dataset:
+    """The prepared data at ``data_path`` split as ``split`` (fractions, seed, fixed) says."""
+    return load_dataset(
+        data_path, split["fractions"], split["seed"], device, use_fixed_split=split["fixed"]
+    )
 
 
 def seed_pack_obstacle(packs: list[dict], datasets: list) -> str | None:

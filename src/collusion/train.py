@@ -211,15 +211,15 @@ def make_augmentation(name: str):
     return build_augmentation(name)
 
 
-@torch.no_grad()
+def per_group(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors of a pack's seeds as its programs take them: one seed's as it is, G seeds'
+    stacked ``(G, …)`` (a ``grouped`` input)."""
+    return tensors[0] if len(tensors) == 1 else torch.stack(tensors)
+
+
 def predict(ensemble: Ensemble, data: Dataset, split: Split, batch_size: int) -> torch.Tensor:
     """Stacked outputs ``(M, N, K)`` of every learner on a whole split, in eval mode, fp32."""
-    ensemble.eval()
-    chunks = [
-        ensemble(data.normalise(split.x[i : i + batch_size])).float()
-        for i in range(0, len(split), batch_size)
-    ]
-    return torch.cat(chunks, dim=1)
+    return predict_groups(ensemble, [(data, split)], batch_size)
 
 
 @torch.no_grad()
@@ -227,14 +227,12 @@ def predict_groups(
     ensemble: Ensemble, parts: list[tuple[Dataset, Split]], batch_size: int
 ) -> torch.Tensor:
     """``predict`` for a program of G seeds: part g (its data, its split; every split of one
-    length) feeds seed g's members. One part: ``predict``."""
-    if len(parts) == 1:
-        return predict(ensemble, *parts[0], batch_size)
+    length) feeds seed g's members."""
     ensemble.eval()
     chunks = [
         ensemble(
-            torch.stack([data.normalise(split.x[i : i + batch_size]) for data, split in parts]),
-            grouped=True,
+            per_group([data.normalise(split.x[i : i + batch_size]) for data, split in parts]),
+            grouped=len(parts) > 1,
         ).float()
         for i in range(0, len(parts[0][1]), batch_size)
     ]
@@ -604,9 +602,7 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
             xs.append(x)
             ys.append(group.data.train.y[index])
-        if len(self.groups) == 1:
-            return xs[0], ys[0]
-        return torch.stack(xs), torch.stack(ys)
+        return per_group(xs), per_group(ys)
 
     def run_targets(self, y: torch.Tensor, runs: list[int]) -> torch.Tensor:
         """The targets of runs ``runs``: ``y`` itself (one seed), else each run's seed's row."""
@@ -758,7 +754,7 @@ class Trainer:
                 for e, live in zip(self.ensembles, self.live())
             ]
             outputs[name] = self.outputs_by_run(programs)
-            y = parts[0][1].y if len(parts) == 1 else torch.stack([split.y for _, split in parts])
+            y = per_group([split.y for _, split in parts])
             metrics = split_metrics(
                 self.stack_runs(programs, running),
                 self.run_targets(y, running),
