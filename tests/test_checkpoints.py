@@ -215,3 +215,26 @@ def test_every_run_of_a_pack_records_the_pack(tmp_path, data):
             "checkpoint": str(tmp_path / "pack" / "checkpoint.pt"),
         }
         assert json.loads(open(paths.provenance).read())["pack"] == record["pack"]
+
+
+def test_a_run_resumes_whatever_device_its_trainer_loads_for(tmp_path, data, monkeypatch):
+    """A checkpoint read for a GPU trainer once came back with its RNG states on the GPU, and
+    restoring them raised "RNG state must be a torch.ByteTensor": every CUDA resume failed. Here a
+    trainer whose device is a non-CPU one (meta) while it resumes must resume like a CPU one."""
+    from collusion.train import Trainer
+
+    reference = train(tmp_path / "reference", data)
+    interrupted(tmp_path / "run", data)
+    resume = Trainer.resume
+
+    def resume_for_another_device(self, *args, **kwargs):
+        device, self.device = self.device, torch.device("meta")
+        try:
+            return resume(self, *args, **kwargs)
+        finally:
+            self.device = device
+
+    monkeypatch.setattr(Trainer, "resume", resume_for_another_device)
+    record = train(tmp_path / "run", data)
+    assert reference["resumed_from_epoch"] is None and record["resumed_from_epoch"] == 2
+    pd.testing.assert_frame_equal(history(tmp_path / "run"), history(tmp_path / "reference"))

@@ -318,7 +318,9 @@ class Group:
     def load(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.mask_generator.set_state(state["mask_generator"])
-        self.order, self.position = state["order"], state["position"]
+        order = state["order"]  # the current pass, back on the device its generator draws on
+        self.order = None if order is None else order.to(self.generator.device)
+        self.position = state["position"]
 
 
 def check_seed_data(datasets: list[Dataset]) -> None:
@@ -533,7 +535,11 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return False
         try:
-            state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+            # onto the CPU whatever the training device: the saved random-number-generator states
+            # must stay CPU ByteTensors (set_rng_state and Generator.set_state refuse others, so a
+            # CUDA map location broke every GPU resume); load_state_dict copies weights and
+            # optimiser state onto their parameters' device
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         except Exception as error:  # truncated or corrupt: keep it for inspection, start afresh
             aside = self.checkpoint_path.with_name(
                 f"checkpoint.corrupt-{time.strftime('%Y%m%dT%H%M%S')}.pt"
