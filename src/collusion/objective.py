@@ -11,13 +11,43 @@ each on its own row of a ``(B, N)`` ``y`` (a pack of several seeds, each with it
     DIV   = L_ind − L_ens            diversity (≥ 0 by Jensen for every aggregation here)
     L_β   = (1 − β) L_ind + β L_ens = L_ind − β DIV
 
+(DIV ≥ 0 for every aggregation except ``sum``: see "Summed logits" below.)
+
 Aggregations:
     score          f̄ = Σ w_j z_j, L = cross-entropy of softmax(f̄)
     probability    p̄ = Σ w_j softmax(z_j), L = −log p̄_y
     probability_double_softmax
                    the authors' CIFAR code: p̄ = Σ w_j softmax(z_j) is fed to cross-entropy as if
                    it were logits (a second softmax); the learners' own losses likewise
+    sum            s = Σ_j z_j (summed logits, no 1/M), L_ens = cross-entropy of softmax(s); the
+                   learners' own losses L(f_j, y) are cross-entropies, as under score averaging
     regression     f̄ = Σ w_j f_j, L = squared error
+
+Summed logits. softmax(Σ_j z_j) ∝ Π_j softmax(z_j) (a product of experts), and Σ_j z_j = M z̄: the
+score-averaged ensemble at temperature 1/M. L_ind is the learners' own cross-entropies, so β = 0 is
+exactly the independent training of score averaging (same objective, same learners); only the
+ensemble term differs. Then DIV = L_ind − L_ens is no Jensen gap and can be negative (M identical
+learners whose mean logit does not rank y first, M large: sharpening raises the ensemble's loss). It
+splits into the score-averaging diversity of the same learners and a sharpening term:
+
+    DIV_sum = DIV_score + S,    DIV_score = L_ind − CE(z̄, y) ≥ 0,    S = CE(z̄, y) − CE(M z̄, y)
+
+S depends on z̄ alone: S ≥ 0 where y is a top class of z̄ (CE(t z̄, y) falls with t), and it can
+have either sign elsewhere (S → −∞ as M grows). Jensen holds for the learners at temperature 1/M
+instead: L_ens = CE(mean_j M z_j, y) ≤ Σ_j w_j CE(M z_j, y), the score-averaging decomposition of
+the logits M z_j (what Wood's decomposition measures for summed logits, wood.py).
+
+Gradients w.r.t. learner j's logits on one sample (tests/test_objective.py checks them by autograd):
+
+    ∂L_ind/∂z_j = w_j (p_j − e_y)                         p_j = softmax(z_j)
+    ∂L_ens/∂z_j = (1/M)(p̄ − e_y),  p̄ = softmax(z̄)          score averaging, the same for every j
+    ∂L_ens/∂z_j = q − e_y,          q = softmax(Σ_l z_l)    summed logits, the same for every j
+    ∂L_ens/∂z_j = r_j (p_j − e_y),  r_j = w_j p_jy / p̄_y    probability averaging (Σ_j r_j = 1)
+
+and ∂L_β/∂z_j = (1 − β) ∂L_ind/∂z_j + β ∂L_ens/∂z_j. Summed logits give every learner M times
+score averaging's joint residual scale, evaluated at the sharper q. For β > 1 the objective is
+unbounded below under every aggregation here: learners moving in opposite directions (z_1 + t v,
+z_2 − t v) keep the ensemble's average (or sum), so L_ens, while L_ind grows.
 """
 
 from __future__ import annotations
@@ -26,7 +56,9 @@ import math
 
 import torch
 
-AGGREGATIONS = ("score", "probability", "probability_double_softmax", "regression")
+AGGREGATIONS = ("score", "probability", "probability_double_softmax", "sum", "regression")
+# the aggregations whose ensemble output is logits (its probabilities: their softmax)
+LOGIT_ENSEMBLES = ("score", "sum")
 
 
 def check_aggregation(aggregation: str) -> None:
@@ -40,10 +72,13 @@ def is_classification(aggregation: str) -> bool:
 
 
 def aggregate(outputs: torch.Tensor, aggregation: str) -> torch.Tensor:
-    """The ensemble's prediction: logits (score), probabilities (probability*), values (regression)."""
+    """The ensemble's prediction: logits (score, sum), probabilities (probability*), values
+    (regression)."""
     check_aggregation(aggregation)
     if aggregation in ("score", "regression"):
         return outputs.mean(dim=-3)
+    if aggregation == "sum":
+        return outputs.sum(dim=-3)
     return outputs.softmax(dim=-1).mean(dim=-3)
 
 
@@ -69,6 +104,10 @@ def per_sample_losses(
     if aggregation == "score":
         members = -log_py(outputs.log_softmax(dim=-1), y_members)
         ensemble = -log_py(outputs.mean(dim=-3).log_softmax(dim=-1), y)  # cross-entropy of f̄
+        return ensemble, members
+    if aggregation == "sum":
+        members = -log_py(outputs.log_softmax(dim=-1), y_members)
+        ensemble = -log_py(outputs.sum(dim=-3).log_softmax(dim=-1), y)  # cross-entropy of Σ_j z_j
         return ensemble, members
     if aggregation == "probability":
         member_log_py = log_py(outputs.log_softmax(dim=-1), y_members)
@@ -184,21 +223,22 @@ def learner_dropout_mse_beta(beta: float, rate: float, members: int) -> float:
     return float(beta) * (1.0 - c)
 
 
-DEBIASABLE = ("score", "regression")
+DEBIASABLE = ("score", "sum", "regression")
 
 
 def debiasing_penalty(outputs: torch.Tensor, aggregation: str, strength: float) -> torch.Tensor:
     """λ Σ_j w_j ‖bias_j‖², bias_j the learner's mean offset from the ensemble over the minibatch.
 
-    Defined where the ensemble averages raw outputs (score averaging: logits; regression: values):
-    subtracting bias_j then leaves f̄ unchanged, and for MSE the penalty is λ times the diversity
+    Defined where the ensemble averages or sums raw outputs (score averaging and summed logits:
+    logits; regression: values): Σ_j bias_j = 0, so subtracting bias_j leaves f̄ (and Σ_j f_j)
+    unchanged, and for MSE the penalty is λ times the diversity
     that debiasing removes. Under probability averaging a logit offset is not an offset of the
     ensemble's average, so the penalty is refused.
     """
     check_aggregation(aggregation)
     if aggregation not in DEBIASABLE:
         raise ValueError(
-            f"the debiasing penalty needs an ensemble that averages raw outputs "
+            f"the debiasing penalty needs an ensemble that averages or sums raw outputs "
             f"({', '.join(DEBIASABLE)}), not {aggregation!r}: under probability averaging a "
             f"learner's logit offset is not an offset from the ensemble's average"
         )

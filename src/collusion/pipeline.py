@@ -104,6 +104,7 @@ def normalise_grid(config: dict) -> None:
 def check_config(config: dict) -> None:
     """Cross-references the schema cannot express; raises ConfigError naming key and allowed values."""
     from .models import ARCHITECTURES, check_options
+    from .objective import AGGREGATIONS
     from .train import Recipe, check_mitigations
 
     models, recipes = config["models"], config["recipes"]
@@ -142,7 +143,7 @@ def check_config(config: dict) -> None:
                 allowed = (
                     "regression"
                     if task == "regression"
-                    else "score, probability, probability_double_softmax"
+                    else ", ".join(a for a in AGGREGATIONS if a != "regression")
                 )
                 raise ConfigError(
                     f"{where}.aggregations: {aggregation!r} does not fit {exp['dataset']}, a "
