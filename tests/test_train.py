@@ -72,7 +72,9 @@ def test_summed_logits_at_beta_zero_train_the_learners_of_score_averaging(tmp_pa
     pd.testing.assert_series_equal(score["test_acc"], summed["test_acc"])
     assert not np.allclose(score["test_L_ens"], summed["test_L_ens"])
     joint = fit(spec("sum", 1.0), data, tmp_path / "joint")
-    assert joint.status == "completed" and np.isfinite(pd.DataFrame(joint.history)["test_L_ens"]).all()
+    assert (
+        joint.status == "completed" and np.isfinite(pd.DataFrame(joint.history)["test_L_ens"]).all()
+    )
 
 
 def test_early_stopping_stops_after_the_patience_without_improvement(tmp_path):

@@ -36,8 +36,8 @@ def debias_effect(outputs: np.ndarray, y: np.ndarray, aggregation: str) -> dict[
     """DIV before and after debiasing and the % decrease.
 
     Defined where the ensemble averages or sums the raw outputs (``objective.DEBIASABLE``:
-    regression, score averaging, summed logits), so debiasing leaves f̄ and L_ens unchanged. For MSE, DIV − DIV' = Σ_j w_j bias_j² exactly
-    (``bias_energy``). Probability averaging: not defined (NaN).
+    regression, score averaging, summed logits), so debiasing leaves f̄ and L_ens unchanged. For
+    MSE, DIV − DIV' = Σ_j w_j bias_j² exactly (``bias_energy``). Probability averaging: not defined (NaN).
     """
     if aggregation not in objective.DEBIASABLE:
         nan = float("nan")

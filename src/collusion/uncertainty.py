@@ -31,8 +31,8 @@ def _check(probs: np.ndarray, y: np.ndarray) -> None:
 
 def ensemble_probabilities(outputs: np.ndarray, aggregation: str) -> np.ndarray:
     """p̄ ``(N, K)`` from learner logits ``(M, N, K)``: softmax of the mean logits (score) or of
-    the summed logits (sum), or the mean of the softmaxes (probability averaging; for the authors' double-softmax objective too,
-    whose ensemble predicts p̄)."""
+    the summed logits (sum), or the mean of the softmaxes (probability averaging; for the
+    authors' double-softmax objective too, whose ensemble predicts p̄)."""
     import torch
 
     from . import objective
