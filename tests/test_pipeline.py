@@ -144,6 +144,27 @@ def test_sweep_and_diversity_tables_show_calibration_and_wood_terms(workdir):
     )
 
 
+def test_improvement_table_agrees_with_the_runs_table(workdir):
+    """Theisen et al.'s terms from the saved predictions; the learners' mean test error is the runs
+    table's (from the histories) at the same checkpoint."""
+    keys = ["experiment", "model", "aggregation", "members", "beta", "seed", "selection"]
+    for path in (workdir / "results" / "tables").glob("*/improvement.csv"):
+        improvement = pd.read_csv(path)
+        runs = pd.read_csv(path.with_name("runs.csv"))
+        runs = runs[runs["aggregation"] != "regression"]
+        assert len(improvement) == len(runs), path
+        both = improvement.merge(runs, on=keys, validate="one_to_one")
+        done = both[both["status"] == "completed"]
+        assert len(done) and done["member_error"].to_numpy() == pytest.approx(
+            done["test_learner_error"].to_numpy(), abs=1e-6
+        )
+        assert done["ensemble_error"].to_numpy() == pytest.approx(
+            done["test_error"].to_numpy(), abs=1e-6
+        )
+        eir = 1 - done["majority_vote_error"] / done["member_error"]
+        assert done["EIR"].to_numpy() == pytest.approx(eir.to_numpy())
+
+
 def test_claims_are_computed_from_the_runs(workdir):
     claims = pd.read_csv(workdir / "results" / "paper" / "claims.csv")
     runs = pd.concat(pd.read_csv(p) for p in (workdir / "results" / "tables").glob("*/runs.csv"))

@@ -8,6 +8,8 @@ Per experiment (results/tables/<experiment>/):
     gen_gap.csv    one row per (run, epoch): train and test ensemble loss and their gap
     dynamics.csv  one row per (run, epoch, split, learner): accuracy (or loss for regression)
     calibration.csv  one row per (run, selection): test ECE, Brier, NLL, disagreement, Wood's terms
+    improvement.csv  one row per (classification run, selection): Theisen et al.'s ensemble
+                  improvement rate and disagreement-error ratio on the test predictions
 """
 
 from __future__ import annotations
@@ -393,6 +395,49 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
                 wood_seeds=len(indices),
             )
     return pd.DataFrame(rows, columns=RUN_KEYS + ["selection"] + CALIBRATION_COLUMNS)
+
+
+IMPROVEMENT_COLUMNS = [
+    "member_error",
+    "majority_vote_error",
+    "vote_ties",
+    "disagreement_rho2",
+    "EIR",
+    "DER",
+    "competent",
+    "ensemble_error",
+    "ensemble_EIR",
+]
+
+
+def improvement_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
+    """improvement.csv: one row per (classification run, selection) on the test predictions.
+
+    Theisen et al.'s terms (theisen.py): the learners' mean error, the majority vote's error (ties
+    broken at random, in expectation; ``vote_ties`` the share of tied examples), the disagreement of
+    two learners drawn independently (``disagreement_rho2``), ``EIR`` and ``DER``, and whether the
+    ensemble is ``competent``; beside them the run's own ensemble (its aggregation, not a vote):
+    ``ensemble_error`` and ``ensemble_EIR`` = (member_error − ensemble_error) / member_error.
+    NaN where the outputs are not finite (a diverged run); regression runs give no row.
+    """
+    from . import diagnostics, theisen  # diagnostics imports torch: only in the jobs that need it
+
+    rows = []
+    for run_dir in run_dirs:
+        run = parse_run_dir(run_dir)
+        if run.aggregation == "regression":
+            continue
+        for selection in selections:
+            outputs, y = load_predictions(run_dir, selection)
+            row = {**run_key(run), "selection": selection}
+            if np.isfinite(outputs).all():
+                row.update(theisen.terms(outputs.argmax(axis=-1), y))
+                row["ensemble_error"] = diagnostics.ensemble_error(outputs, y, run.aggregation)
+                row["ensemble_EIR"] = theisen.improvement_rate(
+                    row["member_error"], row["ensemble_error"]
+                )
+            rows.append(row)
+    return pd.DataFrame(rows, columns=RUN_KEYS + ["selection"] + IMPROVEMENT_COLUMNS)
 
 
 CURVE_COLUMNS = [

@@ -24,6 +24,7 @@ builders = {
     "curves": lambda: analysis.curves_table(run_dirs),
     "divergence": lambda: analysis.divergence_table(run_dirs),
     "calibration": lambda: analysis.calibration_table(run_dirs, selections),
+    "improvement": lambda: analysis.improvement_table(run_dirs, selections),
 }
 try:
     builders[snakemake.params.table]().to_csv(snakemake.output[0], index=False)
