@@ -348,8 +348,9 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
     ``ece`` (``ece_bins`` equal-width bins), ``brier``, ``nll`` and ``disagreement`` of the ensemble
     as the run aggregates it (uncertainty.py; classification only, NaN for regression).
     ``wood_*``: Wood et al.'s decomposition (wood.py; cross-entropy with the geometric-mean
-    combiner, squared loss for regression). Per run: ``wood_ensemble_loss = wood_member_loss −
-    wood_diversity``. Over the ``wood_seeds`` runs of one setting, β and selection (the trials):
+    combiner, squared loss for regression; summed logits: the members at temperature 1/M, whose
+    centroid is the run's ensemble, ``wood.combined_outputs``). Per run: ``wood_ensemble_loss =
+    wood_member_loss − wood_diversity``. Over the ``wood_seeds`` runs of one setting, β and selection (the trials):
     ``wood_bias`` (bias plus noise, which one label per example cannot separate) is common to
     them, ``wood_variance`` is this run's sample, and the seeds' means
     satisfy mean(wood_ensemble_loss) = wood_bias + mean(wood_variance) − mean(wood_diversity).
@@ -364,6 +365,7 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
         for selection in selections:
             outputs, y = load_predictions(run_dir, selection)
             loss = "squared" if run.aggregation == "regression" else "cross_entropy"
+            combined = wood.combined_outputs(outputs, run.aggregation)
             row = {**run_key(run), "selection": selection, "ece_bins": uncertainty.ECE_BINS}
             if np.isfinite(outputs).all():
                 if loss == "cross_entropy":
@@ -372,11 +374,11 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
                     row["brier"] = uncertainty.brier_score(probs, y)
                     row["nll"] = uncertainty.negative_log_likelihood(probs, y)
                     row["disagreement"] = uncertainty.pairwise_disagreement(outputs)
-                terms = wood.ambiguity(outputs, y, loss)
+                terms = wood.ambiguity(combined, y, loss)
                 for name in ("ensemble_loss", "member_loss", "diversity"):
                     row[f"wood_{name}"] = float(terms[name].mean())
             trials.setdefault((run.setting, run.beta, selection), []).append(len(rows))
-            loaded.append((outputs, y, loss))
+            loaded.append((combined, y, loss))
             rows.append(row)
     for indices in trials.values():
         outputs = [loaded[i][0] for i in indices]

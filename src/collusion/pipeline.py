@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from .data.catalog import DATASET_ROWS, DATASET_TASKS
+from .data.catalog import DATASET_DRAWS, DATASET_ROWS, DATASET_TASKS
 
 # torch-free at import: the analysis and figure jobs use Run and parse_run_dir only; the model
 # registry and the run spec (which import torch) are imported where they are needed
@@ -164,6 +164,8 @@ def check_config(config: dict) -> None:
                     f"leave the {empty} part empty (train/val/test sizes {sizes[0]}/{sizes[1]}/"
                     f"{sizes[2]}); every part needs at least one example: raise its fraction"
                 )
+        if exp["dataset"] in DATASET_DRAWS:
+            check_draws(exp, where)
         for aggregation in exp["aggregations"]:
             try:
                 check_mitigations(Recipe(**recipes[exp["recipe"]]), aggregation)
@@ -184,6 +186,25 @@ def check_config(config: dict) -> None:
                     f"run's path, over {MAX_BETA_LABEL} characters; choose a β with fewer "
                     "decimal digits"
                 )
+
+
+def check_draws(exp: dict, where: str) -> None:
+    """A dataset of independently drawn training sets: the split seed picks the draw, so the seeds
+    (split.seed: run) or the fixed split seed must name a draw the file holds."""
+    draws, split = DATASET_DRAWS[exp["dataset"]], exp["split"]
+    if not split["fixed"]:
+        raise ConfigError(
+            f"{where}.split.fixed: false would split {exp['dataset']}'s draws and test set together "
+            "at random; its training sets are drawn independently: set split.fixed: true"
+        )
+    seeds = exp["seeds"] if split["seed"] == "run" else [split["seed"]]
+    beyond = [seed for seed in seeds if seed >= draws]
+    if beyond:
+        key = "seeds" if split["seed"] == "run" else "split.seed"
+        raise ConfigError(
+            f"{where}.{key}: {exp['dataset']} holds {draws} training sets (draws 0–{draws - 1}) "
+            f"and seed k trains on draw k; {beyond} name no draw: use seeds below {draws}"
+        )
 
 
 def is_mitigated(recipe: dict) -> bool:

@@ -467,3 +467,54 @@ def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataF
     return table.sort_values(["experiment", "aggregation", "selection", "width", "members"])[
         CAPACITY_COLUMNS
     ]
+
+
+# --- Wood et al.'s bias / variance / diversity over trials (wood.py)
+
+WOOD_COLUMNS = [
+    *GROUP,
+    "beta",
+    "training_sets",
+    "trials",
+    "bias",
+    "variance",
+    "variance_sem",
+    "diversity",
+    "diversity_sem",
+    "expected_member_loss",
+    "expected_ensemble_loss",
+    "expected_ensemble_loss_sem",
+]
+
+
+def wood_decomposition(calibration: pd.DataFrame) -> pd.DataFrame:
+    """Wood et al.'s decomposition per setting, selection and β, over its trials: the seeds whose
+    runs share one test set (calibration.csv's ``wood_bias`` is set). ``bias`` (bias plus noise),
+    ``variance`` and ``diversity`` (means over the trials, with their SEM), the expected member loss
+    ``bias + variance`` and the expected ensemble loss, the trials' mean, which equals
+    ``bias + variance − diversity``. ``training_sets``: ``independent draws`` where the dataset holds
+    independently drawn training sets (catalog.DATASET_DRAWS; seed k trains on draw k), else
+    ``one`` (the trials differ in initialisation and batch order only)."""
+    from .data.catalog import DATASET_DRAWS
+
+    frame = calibration.dropna(subset=["wood_bias"])
+    if frame.empty:
+        return pd.DataFrame(columns=WOOD_COLUMNS)
+    grouped = frame.groupby(GROUP + ["beta"])
+    table = pd.DataFrame(
+        {
+            "trials": grouped["seed"].nunique(),
+            "bias": grouped["wood_bias"].first(),
+            "variance": grouped["wood_variance"].mean(),
+            "variance_sem": grouped["wood_variance"].agg(sem),
+            "diversity": grouped["wood_diversity"].mean(),
+            "diversity_sem": grouped["wood_diversity"].agg(sem),
+            "expected_ensemble_loss": grouped["wood_ensemble_loss"].mean(),
+            "expected_ensemble_loss_sem": grouped["wood_ensemble_loss"].agg(sem),
+        }
+    ).reset_index()
+    table["expected_member_loss"] = table["bias"] + table["variance"]
+    table["training_sets"] = np.where(
+        table["dataset"].isin(list(DATASET_DRAWS)), "independent draws", "one"
+    )
+    return table.sort_values(GROUP + ["beta"])[WOOD_COLUMNS].reset_index(drop=True)

@@ -11,7 +11,10 @@ A prepared dataset is one ``.npz`` file:
                (optional: without them they are computed on the training part at load time)
     train_idx, val_idx, test_idx
                optional fixed split (e.g. CIFAR's official test set); without them the training
-               job splits at random with the configured fractions and seed
+               job splits at random with the configured fractions and seed. A file of several
+               independently drawn training sets (catalog.DATASET_DRAWS) stores one row of
+               train_idx and val_idx per draw, ``(draws, n)``, and one test_idx: the split seed
+               picks the row (draw k for seed k)
 
 Tables are standardised on the training part (X always; y for regression), so regression MSE is in
 units of the training target's variance. Images stay uint8 on the device and are normalised (and
@@ -122,6 +125,15 @@ def load_dataset(
     task = str(arrays["task"])
     if use_fixed_split and "train_idx" in arrays:
         parts = arrays["train_idx"], arrays["val_idx"], arrays["test_idx"]
+        if parts[0].ndim == 2:  # one training set per draw: the split seed picks it
+            draws = len(parts[0])
+            if not 0 <= split_seed < draws:
+                raise ValueError(
+                    f"{path} holds {draws} independently drawn training sets (draws 0–{draws - 1}) "
+                    f"and the split seed {split_seed} picks draw {split_seed}: use seeds below "
+                    f"{draws} (with split.seed: run) or a fixed split.seed below {draws}"
+                )
+            parts = parts[0][split_seed], parts[1][split_seed], parts[2]
     else:
         if fractions is None:
             raise ValueError(f"{path} has no fixed split: set split.fractions in the config")

@@ -78,6 +78,12 @@ FIGURES = {
         (1, 2),
         "generalisation",
     ),
+    "wood": Figure(
+        ("table:wood",),
+        "none (new: Wood et al.'s bias / variance / diversity vs β)",
+        (2,),
+        "diversity",
+    ),
 }
 
 
@@ -164,6 +170,7 @@ PAPER_TABLES = {
         lambda config: {"studies": capacity_studies(config)},
     ),
     "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
+    "wood": PaperTable("wood_decomposition", ("calibration",), (2,), "diversity"),
 }
 
 
