@@ -390,6 +390,7 @@ def capacity_config():
             },
             "no_joint": {**experiment, "models": ["w16", "w128"], "betas": [0.0, 0.5]},
             "one_width": {**experiment, "models": ["w16", "w16_deep"], "betas": [0.0, 1.0]},
+            "channels": {**experiment, "models": ["c4", "c32", "cnn"], "betas": [0.0, 1.0]},
         },
         "models": {
             "w16": {"arch": "mlp", "hidden": [16, 16]},
@@ -397,14 +398,20 @@ def capacity_config():
             "w128": {"arch": "mlp", "hidden": [128, 128]},
             "default": {"arch": "mlp"},
             "cnn": {"arch": "cnn1d"},
+            "c4": {"arch": "cnn1d", "channels": 4},
+            "c32": {"arch": "cnn1d", "channels": 32},
         },
     }
 
 
 def test_capacity_studies_are_the_experiments_that_vary_width_with_both_extreme_betas():
     studies = figures.capacity_studies(capacity_config())
-    # the MLP without `hidden` has build_mlp's default width 64; the 1-D CNN has no width
-    assert studies == {"capacity": {"w16": 16, "w128": 128, "default": 64}}
+    # the MLP without `hidden` has build_mlp's default width 64; a 1-D CNN's width is its channel
+    # count where the config sets it (the one without `channels` has none)
+    assert studies == {
+        "capacity": {"w16": 16, "w128": 128, "default": 64},
+        "channels": {"c4": 4, "c32": 32},
+    }
 
 
 def capacity_table(p_holm):

@@ -123,11 +123,14 @@ def size_study_partners(config: dict) -> dict[str, list[str]]:
 
 
 def model_width(model: dict) -> int | None:
-    """A model's width, for the capacity map: an MLP's first hidden layer, else its ``width``
-    option (CIFAR ResNets, VGG); None for a model without one."""
+    """A model's width, for the capacity map: an MLP's first hidden layer, a 1-D CNN's ``channels``
+    option where the config sets it, else its ``width`` option (CIFAR ResNets, VGG); None for a
+    model without one."""
     if model.get("arch") == "mlp":
         hidden = model.get("hidden", [64, 64])  # build_mlp's default
         return int(hidden[0]) if hidden else None
+    if model.get("arch") == "cnn1d" and "channels" in model:
+        return int(model["channels"])
     return int(model["width"]) if "width" in model else None
 
 
@@ -167,7 +170,20 @@ PAPER_TABLES = {
         ("runs",),
         (1, 2),
         "generalisation",
-        lambda config: {"studies": capacity_studies(config)},
+        lambda config: {
+            "studies": capacity_studies(config),
+            "alpha": config["analysis"]["significance"],
+        },
+    ),
+    "capacity_flip": PaperTable(
+        "capacity_flip",
+        ("runs",),
+        (1,),
+        "generalisation",
+        lambda config: {
+            "studies": capacity_studies(config),
+            "alpha": config["analysis"]["significance"],
+        },
     ),
     "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
     "wood": PaperTable("wood_decomposition", ("calibration",), (2,), "diversity"),
