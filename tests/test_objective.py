@@ -729,3 +729,66 @@ def test_beta_warmup_bad_input_raises():
         objective.beta_warmup(-1, 10, 1.0)
     with pytest.raises(ValueError, match="step and warmup_steps must be >= 0"):
         objective.beta_warmup(0, -10, 1.0)
+
+
+# -- GNCL (objective.gncl_*): the second-order diversity term -----------------------------------------
+@PROPERTY
+@given(problems("regression"), st.floats(0.0, 3.0))
+def test_gncl_for_mse_is_the_beta_objective_at_beta_lambda(problem, strength):
+    """H = 2: (1/2) Σ_j w_j d_j·2·d_j is the ambiguity, i.e. DIV exactly."""
+    outputs, y = problem
+    torch.testing.assert_close(
+        objective.gncl_objective(outputs, y, "regression", strength),
+        objective.beta_objective(outputs, y, "regression", strength),
+    )
+
+
+@PROPERTY
+@given(problems("score"))
+def test_gncl_diversity_is_nonnegative_and_blind_to_a_learners_constant_logit_shift(problem):
+    outputs, y = problem
+    term = objective.gncl_diversity(outputs, y, "score")
+    assert term >= -1e-12
+    shifted = outputs.clone()
+    shifted[0] += 3.0  # the same shift of all K logits of learner 1: no probability changes
+    # f̄ moves by 3/M in every logit, d_j by a constant vector: H·1 = p̄ − p̄ = 0 kills it
+    torch.testing.assert_close(objective.gncl_diversity(shifted, y, "score"), term)
+
+
+def test_gncl_diversity_agrees_with_div_to_second_order_under_score_averaging():
+    """Learners ε·v_j around a common logit vector: DIV − GNCL term = O(ε³), so their ratio → 1
+    linearly in ε."""
+    g = torch.Generator().manual_seed(5)
+    base = torch.randn(1, 20, 4, dtype=torch.float64, generator=g)
+    spread = torch.randn(6, 20, 4, dtype=torch.float64, generator=g)
+    y = torch.randint(0, 4, (20,), generator=g)
+    gaps = []
+    for eps in (1e-1, 1e-2, 1e-3):
+        outputs = base + eps * spread
+        div = objective.decomposition(outputs, y, "score")["DIV"]
+        gaps.append(abs(div - objective.gncl_diversity(outputs, y, "score")) / div)
+    assert gaps[1] < gaps[0] / 5 and gaps[2] < gaps[1] / 5 and gaps[2] < 1e-3
+
+
+@PROPERTY
+@given(problems("score"), st.floats(0.0, 3.0))
+def test_gncl_gradient_is_own_residual_minus_lambda_h_d(problem, strength):
+    """∂(N·L)/∂z_ij = w_j ((p_ij − e_yi) − λ H_i d_ij), H_i = diag(p̄_i) − p̄_i p̄_iᵀ held constant."""
+    outputs, y = problem
+    m, n, k = outputs.shape
+    leaf = outputs.clone().requires_grad_(True)
+    (objective.gncl_objective(leaf, y, "score", strength) * n).backward()
+    p_bar = outputs.mean(0).softmax(-1)  # (N, K)
+    d = outputs - outputs.mean(0)
+    h_d = p_bar * d - p_bar * (p_bar * d).sum(-1, keepdim=True)  # H d, per sample
+    onehot = torch.nn.functional.one_hot(y, k).to(outputs.dtype)
+    expected = ((outputs.softmax(-1) - onehot) - strength * h_d) / m
+    torch.testing.assert_close(leaf.grad, expected)
+
+
+def test_gncl_refuses_probability_averaging_and_a_negative_strength():
+    outputs, y = torch.zeros(2, 3, 4), torch.zeros(3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"averaged raw outputs \(score, regression\)"):
+        objective.gncl_diversity(outputs, y, "probability")
+    with pytest.raises(ValueError, match="strength must be >= 0"):
+        objective.gncl_objective(outputs, y, "score", -1.0)

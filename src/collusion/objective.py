@@ -267,3 +267,45 @@ def beta_warmup(step: int, warmup_steps: int, beta: float) -> float:
     if warmup_steps == 0:
         return float(beta)
     return float(beta) * min(1.0, step / warmup_steps)
+
+
+# -- GNCL: generalised negative correlation learning (Buschjäger, Pfahler, Morik, arXiv 2011.02952)
+#   A second-order Taylor expansion of each learner's loss around the ensemble's output f̄ gives,
+#   with d_j = f_j − f̄ (Σ_j d_j = 0, so the first-order terms cancel) and H = ∇²_f L(f̄, y),
+#       L_ens ≈ L_ind − (1/2) Σ_j w_j d_jᵀ H d_j,
+#   and GNCL's "ncl" mode trains  L_ind − λ (1/2) Σ_j w_j d_jᵀ H d_j  (λ = 0: independent). H is
+#   evaluated at f̄ and held constant (no gradient through it), so the gradient w.r.t. learner j's
+#   output is w_j (∇L(f_j, y) − λ H d_j). Defined where the ensemble averages raw outputs and L is
+#   a function of that average: regression (L = squared error, H = 2: the diversity term is exactly
+#   the ambiguity, and GNCL at λ is L_β at β = λ) and score averaging (L = cross-entropy of the
+#   logits, H = diag(p̄) − p̄ p̄ᵀ, p̄ = softmax(f̄): the term agrees with DIV to second order in d).
+GNCL_AGGREGATIONS = ("score", "regression")
+
+
+def gncl_diversity(outputs: torch.Tensor, y: torch.Tensor, aggregation: str) -> torch.Tensor:
+    """(1/2) Σ_j w_j d_jᵀ H d_j, the sample mean, with H = ∇²L(f̄, y) held constant; ≥ 0 (H is
+    positive semi-definite)."""
+    check_aggregation(aggregation)
+    if aggregation not in GNCL_AGGREGATIONS:
+        raise ValueError(
+            f"GNCL's diversity term needs a loss of the averaged raw outputs "
+            f"({', '.join(GNCL_AGGREGATIONS)}), not {aggregation!r}"
+        )
+    mean = outputs.mean(dim=-3, keepdim=True)
+    d = outputs - mean
+    if aggregation == "regression":
+        quadratic = 2.0 * (d**2).sum(dim=-1)
+    else:
+        p = mean.detach().softmax(dim=-1)  # H = diag(p̄) − p̄ p̄ᵀ, per sample
+        quadratic = (p * d**2).sum(dim=-1) - (p * d).sum(dim=-1) ** 2
+    return 0.5 * quadratic.mean(dim=-2).mean(dim=-1)
+
+
+def gncl_objective(
+    outputs: torch.Tensor, y: torch.Tensor, aggregation: str, strength: float
+) -> torch.Tensor:
+    """GNCL's "ncl" objective: L_ind − λ (1/2) Σ_j w_j d_jᵀ H d_j (``gncl_diversity``)."""
+    if not strength >= 0:
+        raise ValueError(f"GNCL strength must be >= 0, got {strength}")
+    _, members = per_sample_losses(outputs, y, aggregation)
+    return members.mean() - strength * gncl_diversity(outputs, y, aggregation)
