@@ -371,6 +371,30 @@ def test_figure_inputs_are_read_where_the_pipeline_writes_them():
     assert source_paths("divergence", ["a"]) == ["results/tables/divergence.csv"]
 
 
+def test_an_experiments_empty_table_leaves_the_others_columns_numeric(tmp_path):
+    """learner_dropout.csv of an experiment whose M drops nobody has only a header; read with the
+    others, it must not turn their numbers into objects (the figure failed in fill_between)."""
+    from collusion.figures import draw, read_inputs
+
+    full = tmp_path / "a.csv"
+    pd.DataFrame(
+        [
+            {**run_rows(beta=b, seed=s), "selection": "last", "fraction": 0.4, "increase": 0.1 * b}
+            for b in (0.0, 1.0)
+            for s in (0, 1)
+        ]
+    ).to_csv(full, index=False)
+    empty = tmp_path / "b.csv"
+    pd.read_csv(full).iloc[:0].to_csv(empty, index=False)
+    frame = read_inputs([str(empty), str(full)])
+    assert len(frame) == 4 and frame["increase"].dtype == float
+    assert read_inputs([str(empty)]).empty
+    runs = pd.DataFrame(
+        [{**run_rows(beta=b, seed=s), "status": "completed"} for b in (0, 1) for s in (0, 1)]
+    )
+    draw("learner_dropout", {"learner_dropout": frame, "runs": runs})
+
+
 # --- the capacity map: width × M -----------------------------------------------------------------
 
 

@@ -221,11 +221,14 @@ def source_paths(source: str, experiments: list[str]) -> list[str]:
 
 
 def read_inputs(paths):
-    """One input's tables (a path or a list of paths) as one frame."""
+    """One input's tables (a path or a list of paths) as one frame. An experiment's table without
+    rows (e.g. learner dropout where no fraction drops a learner at its M) adds none: its header
+    alone would turn every column of the whole frame into objects."""
     import pandas as pd
 
     paths = [paths] if isinstance(paths, str) else paths
-    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    frames = [pd.read_csv(path) for path in paths]
+    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
 
 def input_name(source: str) -> str:
