@@ -1,9 +1,10 @@
 """Wood et al.'s bias / variance / diversity decomposition of the test ensemble loss vs β, per
-setting (rows: best validation and last epoch). Each panel: bias (bias plus noise), variance and
-diversity, means over the trials with ± 2·SEM bands (variance, diversity), and the expected ensemble
+setting (rows; columns: best validation and last epoch). Each panel: bias (bias plus noise),
+variance and diversity, means over the trials with ± 2·SEM bands (variance, diversity), and the expected ensemble
 loss = bias + variance − diversity. Where the dataset holds independently drawn training sets
 (mnist1d_draws) the trials are Wood et al.'s (a new training set per seed); elsewhere they differ in
-initialisation and batch order only, as the panel title says. Reads the `wood` table."""
+initialisation and batch order only, as the panel title says; only the settings on independent
+draws are drawn where there are any. Reads the `wood` table."""
 
 from .common import SELECTION_LABEL, SELECTIONS, empty_figure, grid, legend_below, setting_label
 
@@ -23,15 +24,18 @@ def draw(tables):
             "no setting whose seeds share one test set: Wood et al.'s bias and variance need "
             "several trials on the same test examples (a fixed split, e.g. MNIST-1D's)"
         )
-    # the settings with independently drawn training sets first: they are Wood et al.'s trials
-    groups = sorted(
-        table.groupby(KEYS, dropna=False),
-        key=lambda item: (item[1]["training_sets"].iloc[0] != "independent draws", item[0]),
-    )
+    # Wood et al.'s trials draw a new training set each: the settings on independent draws, where
+    # there are any; else every setting (its trials differ in initialisation and batch order)
+    drawn = table[table["training_sets"] == "independent draws"]
+    groups = list((drawn if len(drawn) else table).groupby(KEYS, dropna=False))
     selections = [s for s in SELECTIONS if s in set(table["selection"])]
-    fig, axes = grid(len(selections), len(groups), sharex=True)
-    for column, (key, frame) in enumerate(groups):
-        for row, selection in enumerate(selections):
+    fig, axes = grid(len(groups), len(selections), sharex=True)
+    for row, (key, frame) in enumerate(groups):
+        sets = frame["training_sets"].iloc[0]
+        trials = f"{int(frame['trials'].max())} trials, " + (
+            "a training set each" if sets == "independent draws" else "one training set"
+        )
+        for column, selection in enumerate(selections):
             ax = axes[row, column]
             part = frame[frame["selection"] == selection].sort_values("beta")
             for name, (value, spread, label, colour) in TERMS.items():
@@ -52,13 +56,11 @@ def draw(tables):
                         alpha=0.18,
                         lw=0,
                     )
-            trials = int(frame["trials"].max())
-            sets = frame["training_sets"].iloc[0]
-            title = f"{setting_label(key)}\n{trials} trials, {sets} training set(s)"
+            ax.set_ylim(bottom=0)
             ax.set(
-                title=title if row == 0 else "",
-                xlabel="β" if row == len(selections) - 1 else "",
-                ylabel=f"{SELECTION_LABEL[selection]}\ntest loss",
+                title=f"{setting_label(key)}\n{trials}\n{SELECTION_LABEL[selection]}",
+                xlabel="β" if row == len(groups) - 1 else "",
+                ylabel="test loss",
             )
-    legend_below(fig, axes, columns=4)
+    legend_below(fig, axes, columns=2)
     return fig
