@@ -479,6 +479,19 @@ def test_capacity_map_draws_every_cell_with_its_difference_and_mark():
     assert not any("*" in t.get_text() for ax in fig.axes for t in ax.texts)
 
 
+def test_capacity_map_prints_a_ratio_the_log_scale_cannot_colour_in_dark_text():
+    """Under summed logits DIV can be ≤ 0 at β = 0: the ratio's cell is uncoloured, its text black
+    (it was white on white)."""
+    from collusion.figures import capacity_map
+
+    table = capacity_table(p_holm=0.2)
+    table.loc[table["width"] == 128, "DIV_ratio"] = -3.0
+    fig = capacity_map.draw({"capacity": table})
+    ratio_map = [ax for ax in fig.axes if ax.images][1]
+    colours = {t.get_text(): t.get_color() for t in ratio_map.texts}
+    assert colours["-3×"] == "black"
+
+
 def test_capacity_map_without_a_study_says_why():
     from collusion.figures import capacity_map
 
