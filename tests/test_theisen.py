@@ -83,6 +83,15 @@ def test_disagreement_is_the_pairwise_mean_scaled_and_one_learner_gains_nothing(
     assert 0.0 <= terms["majority_vote_error"] <= 1.0
 
 
+@settings(max_examples=40, deadline=None)
+@given(votes())
+def test_two_learners_vote_exactly_as_well_as_they_do_on_average(case):
+    predicted, y, _ = case
+    terms = theisen.terms(np.concatenate([predicted[:1], predicted[-1:]]), y)
+    assert terms["majority_vote_error"] == pytest.approx(terms["member_error"])
+    assert terms["member_error"] == 0 or terms["EIR"] == pytest.approx(0.0, abs=1e-12)
+
+
 @settings(max_examples=60, deadline=None)
 @given(votes(classes=2))
 def test_two_classes_closed_forms(case):

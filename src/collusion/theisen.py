@@ -19,7 +19,9 @@ P(W ∈ [1/2, 1 − t])), the majority vote improves much on the members when DE
 when DER is small. Ties of the vote (always possible for even M, and for M = 2 whenever the two
 disagree) are not settled by the definition; here a tie is broken uniformly at random, counted by
 its expectation: at x_i the vote errs with probability 1 − [y_i is among the tied classes] / (number
-of tied classes). EIR and DER are NaN when every learner is always right (E_ρ[L(h)] = 0).
+of tied classes). So for M = 2 the vote errs exactly as often as the learners on average (a
+disagreement is a tie, right with probability ½) and EIR = 0 whatever the learners. EIR and DER
+are NaN when every learner is always right (E_ρ[L(h)] = 0).
 
 The runs' own ensembles average logits or probabilities rather than vote; ``improvement_rate``
 gives the same rate for any ensemble error (analysis.improvement_table reports both).
