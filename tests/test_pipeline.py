@@ -148,11 +148,15 @@ def test_improvement_table_agrees_with_the_runs_table(workdir):
     """Theisen et al.'s terms from the saved predictions; the learners' mean test error is the runs
     table's (from the histories) at the same checkpoint."""
     keys = ["experiment", "model", "aggregation", "members", "beta", "seed", "selection"]
+    checked = 0
     for path in (workdir / "results" / "tables").glob("*/improvement.csv"):
         improvement = pd.read_csv(path)
         runs = pd.read_csv(path.with_name("runs.csv"))
         runs = runs[runs["aggregation"] != "regression"]
         assert len(improvement) == len(runs), path
+        if runs.empty:  # diabetes: regression runs give no row
+            continue
+        checked += 1
         both = improvement.merge(runs, on=keys, validate="one_to_one")
         done = both[both["status"] == "completed"]
         assert len(done) and done["member_error"].to_numpy() == pytest.approx(
@@ -163,6 +167,7 @@ def test_improvement_table_agrees_with_the_runs_table(workdir):
         )
         eir = 1 - done["majority_vote_error"] / done["member_error"]
         assert done["EIR"].to_numpy() == pytest.approx(eir.to_numpy())
+    assert checked == 2  # digits and digits_dropout
 
 
 def test_claims_are_computed_from_the_runs(workdir):
