@@ -19,6 +19,7 @@ import json
 import platform
 from collections import Counter
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .pipeline import parse_run_dir
@@ -46,6 +47,13 @@ def config_digest(config: dict) -> str:
     with the same digest ran the same experiments."""
     text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def shown_path(path: str | Path) -> str:
+    """A configuration file as the report names it: relative to the working directory when it is
+    inside it (a moved checkout keeps the rules' params), else as it is."""
+    path, here = Path(path).absolute(), Path.cwd()
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
 
 
 def read_provenance(paths: list[str]) -> list[tuple[str, dict]]:
@@ -140,8 +148,11 @@ def at_a_glance(
     total = len(records)
 
     def code(record):
-        state = "uncommitted changes" if record.get("code", {}).get("dirty") else "clean"
-        return f"{record.get('code', {}).get('commit', 'unknown')[:10]}, {state}"
+        commit = record.get("code", {}).get("commit", "unknown")
+        if commit == "unknown":
+            return "unknown (not run from a git checkout)"
+        state = "uncommitted changes" if record["code"].get("dirty") else "clean"
+        return f"{commit[:10]}, {state}"
 
     def device(record):
         threads = record.get("threads", "?")

@@ -1,7 +1,7 @@
-# The report (`snakemake --report results/report.html`): its landing page and the "what was run" page.
-# It opens on the description workflow/report/workflow.rst; once rule report_landing has written
-# LANDING (the same text with this run at a glance: the claims' headline, commit, configuration
-# digest, device, seeds, package versions), on that.
+# The report (`snakemake --report results/report.html --report-stylesheet workflow/report/report.css`):
+# its landing page and the "what was run" page. It opens on the description workflow/report/workflow.rst
+# or, once rule report_landing has written LANDING (the same text with this run at a glance: the
+# claims' headline, commit, configuration digest, device, seeds, package versions), on that.
 
 from collusion import landing
 
@@ -11,31 +11,15 @@ LANDING = "results/paper/report.rst"
 report: os.path.abspath(LANDING) if os.path.exists(LANDING) else "../report/workflow.rst"
 
 
-def shown_path(path):
-    """A configuration file as the report names it: relative to the working directory when it is
-    inside it (so that a moved checkout keeps its params), else as given."""
-    path = Path(path).absolute()
-    return (
-        str(path.relative_to(Path.cwd()))
-        if path.is_relative_to(Path.cwd())
-        else str(path)
-    )
-
-
-def provenance_files():
-    return [
-        path
-        for experiment in EXPERIMENTS
-        for path in pipeline.run_outputs(
-            pipeline.experiment_runs(config, experiment), ["provenance.json"]
-        )
-    ]
+# every run's provenance.json, and the configuration files as the report names them
+PROVENANCE = pipeline.run_outputs(pipeline.all_runs(config), ["provenance.json"])
+CONFIGFILES = [landing.shown_path(path) for path in workflow.configfiles]
 
 
 rule summary:
     """What was run: the configuration's grid, run counts, and the code versions the runs record."""
     input:
-        provenance=provenance_files(),
+        provenance=PROVENANCE,
     output:
         report(
             "results/paper/summary.html",
@@ -49,7 +33,7 @@ rule summary:
     conda:
         ANALYSIS_ENV
     params:
-        configfiles=[shown_path(path) for path in workflow.configfiles],
+        configfiles=CONFIGFILES,
     script:
         "../scripts/summary.py"
 
@@ -59,7 +43,7 @@ rule report_landing:
     input:
         template=source_file("workflow", "report", "workflow.rst"),
         claims="results/paper/claims.csv",
-        provenance=provenance_files(),
+        provenance=PROVENANCE,
     output:
         LANDING,
     log:
@@ -67,7 +51,7 @@ rule report_landing:
     conda:
         ANALYSIS_ENV
     params:
-        configfiles=[shown_path(path) for path in workflow.configfiles],
+        configfiles=CONFIGFILES,
         digest=landing.config_digest(config),
     script:
         "../scripts/report_landing.py"
