@@ -488,6 +488,8 @@ def test_log_ticks_are_a_few_round_numbers_over_the_range():
     assert common.log_ticks(0.45, 25) == pytest.approx([0.5, 1, 2, 5, 10, 20])
     assert common.log_ticks(0.12, 20.2) == pytest.approx([0.3, 1, 3, 10])  # 1-2-5 would give 7
     assert common.log_ticks(33, 60) == pytest.approx([40, 50, 60])
+    assert common.log_ticks(8.5, 33) == pytest.approx([10, 20, 30])  # not 9 beside 10
+    assert common.log_ticks(0.31, 0.36) == pytest.approx([0.31, 0.36])  # no two round ticks inside
     # fifteen decades: every third power of ten
     assert common.log_ticks(1e-7, 1e8) == pytest.approx([1e-6, 1e-3, 1, 1e3, 1e6])
     assert [common.plain_number(t) for t in (0.003, 0.5, 20, 1000)] == [

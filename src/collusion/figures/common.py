@@ -103,8 +103,10 @@ LOG_TICK_STEPS = [tuple(range(1, 10)), (1, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)]
 
 def log_ticks(low: float, high: float, most: int = 6) -> list[float]:
     """Round ticks on a log axis from ``low`` to ``high`` (> 0): the finest of the 1-2-5-like steps
-    that gives at most ``most``; over more decades than that, every k-th power of ten."""
+    that gives at most ``most``, no two closer than an eighth of the axis (9 and 10 would collide);
+    over more decades than that, every k-th power of ten."""
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    closest = math.log10(high / low) / 8
 
     def within(steps):
         ticks = (step * 10.0**exponent for exponent in range(first, last + 1) for step in steps)
@@ -112,8 +114,16 @@ def log_ticks(low: float, high: float, most: int = 6) -> list[float]:
 
     for steps in LOG_TICK_STEPS:
         ticks = within(steps)
-        if len(ticks) <= most:
-            return ticks
+        gaps = [math.log10(b / a) for a, b in zip(ticks, ticks[1:])]
+        if len(ticks) <= most and min(gaps, default=closest) >= closest:
+            if len(ticks) >= 2:
+                return ticks
+            # a range too narrow for two round ticks: its ends, to two digits of the range
+            scale = 10.0 ** (math.floor(math.log10(high - low)) - 1)
+            return [
+                round(math.ceil(low / scale) * scale, 12),
+                round(math.floor(high / scale) * scale, 12),
+            ]
     stride = math.ceil(len(ticks) / most)  # powers of ten only, every stride-th
     return [t for t in ticks if round(math.log10(t)) % stride == 0]
 
