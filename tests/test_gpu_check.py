@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from collusion.bench import RESULT_COLUMNS, gpu_check
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_smoke_runs_every_step_and_a_timed_out_step_costs_no_other(tmp_path):
     out = tmp_path / "out"
     # step 1 gets no time at all: it must be reported as timed out, and the others still run
