@@ -7,6 +7,7 @@ where the tests run, and the environments pin the same versions."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 from functools import cache
@@ -246,3 +247,45 @@ def test_the_environments_pin_the_locked_versions(env):
         )
     python = re.search(r"Python (\d+\.\d+)", LOCK.read_text()).group(1)
     assert env_packages(env)["python"] == python, f"{env.name}: not the lock's Python {python}"
+
+
+@pytest.mark.slow
+def test_an_installed_copy_of_the_package_reads_a_configuration(tmp_path):
+    """`pip install .` (not editable) gives a package that works without the checkout: built from
+    a copy of pyproject.toml and src/ (so that nothing is written here), without dependencies or
+    build isolation (this environment has them), into a folder that a Python started elsewhere
+    puts first on its path; it validates the default configuration (the schema is package data)."""
+    import shutil
+    import subprocess
+
+    source = tmp_path / "source"
+    shutil.copytree(SRC, source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "LICENSE"):
+        shutil.copy(REPO / name, source)
+    site = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    built = subprocess.run(
+        [*pip, "--target", str(site), str(source)], capture_output=True, text=True, timeout=300
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert not (site / "collusion" / "__init__.py").is_symlink()
+    check = (
+        "import sys, collusion\n"
+        "from collusion.config_errors import load_config\n"
+        "print(collusion.__file__)\n"
+        "print(sorted(load_config(sys.argv[1])['experiments']))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(REPO / "config" / "config.yaml")],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    where, experiments = result.stdout.splitlines()
+    assert Path(where).is_relative_to(site), where  # the installed copy, not this checkout's
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert experiments == str(sorted(config["experiments"]))
