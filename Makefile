@@ -6,7 +6,9 @@
 # fresh clone) installs PyTorch's CPU-only build, without the CUDA libraries. After a change to
 # pyproject.toml's dependencies: install them into .venv, run the tests, then `make lock`.
 # `make gpu-wheels` downloads what benchmarks/gpu_check.sh needs on an offline GPU machine;
-# `make gpu-check OUT=folder` runs the check (see benchmarks/README.md).
+# `make gpu-preflight` runs the check here, on CPU, as the GPU machine would (offline, only what its
+# image holds, the wheels): run it before a GPU window; `make gpu-check OUT=folder` runs the check
+# (see benchmarks/README.md).
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -16,7 +18,7 @@ TORCH ?= default
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 PIP_INDEX = $(if $(filter cpu,$(TORCH)),--extra-index-url $(TORCH_CPU_INDEX))
 
-.PHONY: reproduce test test-fast venv venv-note lock clean gpu-wheels gpu-check
+.PHONY: reproduce test test-fast venv venv-note lock clean gpu-wheels gpu-preflight gpu-check
 
 # created only when missing; its content is the requirements.lock it was installed from
 $(STAMP):
@@ -60,6 +62,9 @@ lint: $(STAMP)
 
 gpu-wheels:  # needs only a Python >= 3.11 with pip: the project's venv if there is one
 	bash benchmarks/gpu_wheels.sh $(if $(wildcard $(PYTHON)),$(PYTHON),python3)
+
+gpu-preflight: $(STAMP)  # the smoke's CSVs and log in results/gpu_preflight
+	PYTHON=$(PYTHON) bash benchmarks/gpu_preflight.sh results/gpu_preflight
 
 OUT ?= results/gpu_check
 gpu-check:
