@@ -24,6 +24,7 @@ def tiny_run(tmp_path_factory):
     """The real Snakefile on tests/configs/tiny.yaml through every rule (--cores 2), in a copy of
     the workflow: read by tests/test_pipeline.py and, on a copy, tests/test_run_outputs.py."""
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny_run"))
-    result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY))
+    # about 3 minutes on an idle 2-core machine; the margin is for a loaded one
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY), timeout=1800)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
