@@ -2,9 +2,12 @@
 
 import os
 
+import pytest
+
 from pipeline_helpers import TINY, copy_workflow, snakemake
 
 
+@pytest.mark.slow
 def test_another_workflow_uses_it_as_a_module_and_plans_a_figure(tmp_path):
     """A figure rule's inputs include its module's source file; given relative to the checkout's
     own folder, it was looked for in the outer workflow's folder: MissingInputException."""

@@ -26,7 +26,7 @@ try:
     config_errors.check(
         config,
         workflow.configfiles,
-        source_file("workflow", "schemas", "config.schema.yaml"),
+        config_errors.SCHEMA,
     )
 except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
