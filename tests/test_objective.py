@@ -792,3 +792,17 @@ def test_gncl_refuses_probability_averaging_and_a_negative_strength():
         objective.gncl_diversity(outputs, y, "probability")
     with pytest.raises(ValueError, match="strength must be >= 0"):
         objective.gncl_objective(outputs, y, "score", -1.0)
+
+
+def test_gncl_under_score_averaging_is_unbounded_below_for_any_positive_lambda():
+    """Offsetting moves keep f̄, hence H: GNCL's term grows like t², L_ind like |t|; L_1 stays put."""
+    g = torch.Generator().manual_seed(0)
+    outputs = torch.randn(3, 5, 4, dtype=torch.float64, generator=g)
+    y = torch.tensor([0, 1, 2, 3, 0])
+    v = torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=torch.float64).expand(5, 4)
+    values = torch.stack(
+        [objective.gncl_objective(offset(outputs, v, t), y, "score", 0.1) for t in T_GRID]
+    )
+    assert values[-1] < -1e6 and (values[-4:].diff() < 0).all()
+    l_one = [objective.beta_objective(offset(outputs, v, t), y, "score", 1.0) for t in T_GRID]
+    torch.testing.assert_close(torch.stack(l_one), l_one[0].expand(len(T_GRID)))

@@ -279,6 +279,9 @@ def beta_warmup(step: int, warmup_steps: int, beta: float) -> float:
 #   a function of that average: regression (L = squared error, H = 2: the diversity term is exactly
 #   the ambiguity, and GNCL at λ is L_β at β = λ) and score averaging (L = cross-entropy of the
 #   logits, H = diag(p̄) − p̄ p̄ᵀ, p̄ = softmax(f̄): the term agrees with DIV to second order in d).
+#   Under score averaging the GNCL objective is unbounded below for every λ > 0: offsetting moves
+#   (z_1 + t v, z_2 − t v) keep f̄ and so H, the quadratic term grows like t², the learners'
+#   cross-entropies only like |t|. L_β is bounded for β ≤ 1; GNCL trades that for a smooth term.
 GNCL_AGGREGATIONS = ("score", "regression")
 
 
