@@ -12,7 +12,7 @@ question's direction is positive:
     remaining cost  mitigated(β) − unmitigated(β = 0): > 0, still worse than independent training
                     (significance only)
 
-Row verdicts as in collusion.claims (``verdict``). Holm families: each comparison's primary rows
+Row verdicts as in collusion.claims (``verdicts``). Holm families: each comparison's primary rows
 (test error at best_val, every mitigation, setting and β) form one; every other (comparison,
 selection, endpoint) is its own. The answer of a (mitigation, setting, β, selection, endpoint),
 from its two rows: "recovers" (recovery supported, no significant remaining cost), "recovers, beats
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .claims import family_reach, task_of, verdict
+from .claims import holm_within, task_of, verdicts
 from .claims_report import format_cell
 from .tables import finished, markdown
 
@@ -167,14 +167,8 @@ def mitigation_rows(runs: pd.DataFrame, mitigations: dict[str, dict], alpha: flo
         else f"{r['comparison']} {r['selection']} {r['endpoint']}"
         for r in table.to_dict("records")
     ]
-    table["p_holm"] = np.nan
-    for index in table.groupby("holm_family").groups.values():
-        table.loc[index, "p_holm"] = stats.holm(table.loc[index, "p_exact"].to_numpy(dtype=float))
-    reach = family_reach(table, "n_seeds")
-    table["verdict"] = [
-        verdict(p, np.sign(d) if np.isfinite(d) else 0, met, r, alpha)
-        for p, d, met, r in zip(table["p_holm"], table["diff_mean"], table["criterion_met"], reach)
-    ]
+    table["p_holm"] = holm_within(table["holm_family"], table["p_exact"])
+    table["verdict"] = verdicts(table.assign(direction=table["diff_mean"]), "n_seeds", alpha)
     table["answer"] = answers(table)
     return table.reindex(columns=COLUMNS).reset_index(drop=True)
 

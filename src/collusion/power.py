@@ -22,6 +22,7 @@ The check never stops a run.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,8 +113,9 @@ def check(config: dict, power: float = POWER) -> pd.DataFrame:
             delta = stats.detectable_effect_per_setting(n, alpha / f, power)
             reach = "" if low >= alpha else f", δ {delta:.2g}"
             per_setting.append(f"{count}×{n} seed{'s' * (n > 1)}: p_holm ≥ {low:.2g}{reach}")
-        need = next((n for n in range(1, 64) if f * stats.min_attainable_p(n) < alpha), None)
+        need = None
         if any(f * stats.min_attainable_p(len(s.seeds)) >= alpha for s in found):
+            need = next(n for n in range(1, 64) if f * stats.min_attainable_p(n) < alpha)
             per_setting.append(f"a setting verdict needs ≥ {need} seeds")
         rows.append(
             {
@@ -127,6 +129,7 @@ def check(config: dict, power: float = POWER) -> pd.DataFrame:
                 "seeds_needed": seeds_needed(found, m, alpha),
                 "seeds": sorted({len(s.seeds) for s in found}),
                 "per_setting": ", ".join(per_setting),
+                "setting_seeds_needed": need,
             }
         )
     return pd.DataFrame(rows)
@@ -169,7 +172,9 @@ def report(config: dict, name: str = "this configuration", power: float = POWER)
         )
     if table["reachable"].all():
         lines.append("Every claim can reach a verdict at the claim level.")
-    return "\n".join(lines)
+    return "\n".join(
+        "# " + line for text in lines for line in textwrap.wrap(text, 98, break_on_hyphens=False)
+    )
 
 
 def cost(config: dict) -> dict:
@@ -201,6 +206,12 @@ class Effect:
 
     mean: float = 0.0
     spread: float = 0.0
+
+
+# A plausible effect at the paper's scale: each setting's δ drawn from N(1, 0.5²), about half the
+# median standardised effect of the default configuration's claims 1–3 (d_z ≈ 2; its regime map),
+# 2 % of settings going the other way.
+PLAUSIBLE = Effect(1.0, 0.5)
 
 
 def simulate_pairs(config: dict, effect: Effect, rng: np.random.Generator, selection="best_val"):
@@ -266,3 +277,65 @@ def pair_values(criterion, effect: Effect, delta: float, scale: float, noise, rn
         return 10 + 5 * noise[0], level + (15 if alternative else 5) * noise[1], np.nan
     gap = rng.normal(10, 2) if alternative else 0.0  # "diff": points, ≥ 5 under the alternative
     return 2 + 3 * noise[0], 2 + gap + 3 * noise[1], np.nan
+
+
+def header(config: dict) -> str:
+    """The cost and power lines of a configuration file's header, as YAML comments
+    (config/paper.yaml states them; tests/test_power.py checks that they are still what this
+    function computes)."""
+    spent, table = cost(config), check(config)
+    reach = table["reachable"].all()
+    seeds = sorted({n for counts in table["seeds"] for n in counts})
+    needs = table["setting_seeds_needed"].dropna()
+    lines = [
+        f"Runs: {spent['runs']:,}; the cost model (pipeline.train_resources, generous by design) "
+        f"estimates {spent['gpu_hours']:,.0f} GPU-hours and {spent['cpu_hours']:,.0f} CPU-hours.",
+        "Power check (collusion.power, printed at every start): "
+        + (
+            "every claim can reach a verdict at the claim level"
+            if reach
+            else "some claims cannot reach a verdict"
+        )
+        + f" (smallest p_holm {table['smallest_p_holm'].min():.1g} over "
+        f"{table['units'].min()}–{table['units'].max()} independent units; detectable effect "
+        f"{table['detectable_delta'].min():.2f}–{table['detectable_delta'].max():.2f} seed SDs at "
+        f"{POWER:.0%} power); "
+        + (
+            f"no single setting can ({'/'.join(map(str, seeds[::-1]))} seeds; a setting verdict "
+            f"needs ≥ {int(needs.max())})"
+            if len(needs)
+            else "every setting can"
+        )
+        + ".",
+    ]
+    return "\n".join(
+        "# " + line for text in lines for line in textwrap.wrap(text, 98, break_on_hyphens=False)
+    )
+
+
+def simulate(config: dict, effect: Effect, grids: int, seed: int, alpha: float = 0.05) -> dict:
+    """Verdict rates of the claims' primary tests over ``grids`` synthetic grids of ``config``'s
+    design (claims.pooled_rows, the claim level of the claims table): per claim the share of grids
+    where it is supported and where contradicted, and the family-wise rates: any primary test
+    significant (the false-positive rate under the null), any claim with a verdict."""
+    from .claims import pooled_rows
+
+    endpoints = {(e.claim, e.name): e for e in ENDPOINTS}
+    rng = np.random.default_rng(seed)
+    supported, contradicted, any_test, any_claim = {}, {}, 0, 0
+    for _ in range(grids):
+        pairs = simulate_pairs(config, effect, rng)
+        pooled = pooled_rows(pairs, None, endpoints, alpha, "best_val", levels=("all",))
+        pooled = pooled[pooled["primary"]]
+        for claim, verdict in pooled.groupby("claim")["claim_verdict"].first().items():
+            supported[claim] = supported.get(claim, 0) + (verdict == "supported")
+            contradicted[claim] = contradicted.get(claim, 0) + (verdict == "contradicted")
+        decided = ["supported", "contradicted"]
+        any_test += pooled["verdict"].isin(decided).any()
+        any_claim += pooled.groupby("claim")["claim_verdict"].first().isin(decided).any()
+    return {
+        "supported": {claim: n / grids for claim, n in supported.items()},
+        "contradicted": {claim: n / grids for claim, n in contradicted.items()},
+        "any_test": any_test / grids,
+        "any_claim": any_claim / grids,
+    }
