@@ -293,10 +293,8 @@ def verdicts(table: pd.DataFrame, size: str, alpha: float) -> list[str]:
     and ``criterion_met``. A test whose design cannot reach ``alpha`` after Holm (the number of
     tests in its family × the smallest p of its ``size`` seeds or units, Holm's first step) is
     "insufficient data"; rows marked ``not_applicable`` are "n/a"."""
-    codes, _ = pd.factorize(table["holm_family"])
-    tested = np.bincount(
-        codes, weights=table["p_exact"].notna().to_numpy(), minlength=codes.max() + 1
-    )
+    codes, families = pd.factorize(table["holm_family"])
+    tested = np.bincount(codes, weights=table["p_exact"].notna(), minlength=len(families))
     smallest = [stats.min_attainable_p(int(n)) for n in table[size].fillna(0)]
     reach = np.maximum(tested[codes], 1) * np.asarray(smallest)
     skip = table["not_applicable"] if "not_applicable" in table else [False] * len(table)
