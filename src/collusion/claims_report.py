@@ -23,20 +23,10 @@ from .claims import (
     setting_label,
 )
 from .data.catalog import DATASET_ROWS
+from .data.uci import UCI_DATASETS
+from .pipeline import GPU_DATASETS
 from .tables import GROUP, html_fragment, html_page, markdown
 
-# the data of the paper's own experiments (docs/paper.md, "Experiments")
-PAPER_DATASETS = {
-    "cifar10",
-    "cifar100",
-    "svhn",
-    "tiny_imagenet",
-    "imagenet",
-    "bioconcentration",
-    "weather",
-    "facebook",
-    "abalone",
-}
 SUMMARY_WORDS = {
     "supported": "every primary endpoint of the claim is supported",
     "mixed": "(over settings) some settings support the claim, not all",
@@ -105,7 +95,8 @@ def scope(config: dict, runs: pd.DataFrame, primary_selection: str) -> list[tupl
     )
     status = per_run.groupby("experiment")["status"]
     devices = per_run["device"].value_counts() if "device" in per_run else pd.Series(dtype=int)
-    paper = sorted({exp["dataset"] for exp in exps.values()} & PAPER_DATASETS)
+    # the paper's own data: its image datasets (the GPU ones) and its four UCI tables
+    paper = sorted({exp["dataset"] for exp in exps.values()} & (GPU_DATASETS | set(UCI_DATASETS)))
     shared = []
     for name, exp in exps.items():
         both = {"score", "probability"} <= set(exp["aggregations"])
