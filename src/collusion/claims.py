@@ -173,13 +173,13 @@ def intermediate_pairs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             if task_of(key["aggregation"]) not in tasks:
                 continue
             row = {**key, "claim": 7, "endpoint": name, "not_applicable": not inner}
-            compared = group[group["beta"].isin([0.0, 1.0, *inner])]
-            row["n_diverged"] = int((compared["status"] == "diverged").sum())
             rows.append(row)
             if not inner:
-                row["note"] = "no intermediate β in the grid"
+                row.update(n_diverged=0, note="no intermediate β in the grid")
                 continue
             best = float(done[done["beta"].isin(inner)].groupby("beta")[val_col].mean().idxmin())
+            compared = group[group["beta"].isin([0.0, best, 1.0])]
+            row["n_diverged"] = int((compared["status"] == "diverged").sum())
             row["note"] = (
                 f"β*={best:g} (lowest mean {val_col} of the intermediate β); diff = β=0 − β*; "
                 "effect = the smaller of β=0 − β* and β=1 − β*; p = the larger of the two tests "
@@ -439,6 +439,8 @@ def build(
         rows, pooled = leave_one_seed_out(
             pairs, described, endpoints, alpha, primary_selection, rows, pooled
         )
+    counts = ["n_seeds", "n_diverged", "late_seeds"]
+    rows[counts] = rows[counts].astype("Int64")  # whole numbers, blank where n/a
     order = ["claim", "primary", *GROUP]
     rows = rows.reindex(columns=COLUMNS).sort_values(
         order, ascending=[c != "primary" for c in order], kind="stable"

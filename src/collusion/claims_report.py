@@ -28,7 +28,8 @@ from .pipeline import GPU_DATASETS
 from .tables import GROUP, html_fragment, html_page, markdown
 
 SUMMARY_WORDS = {
-    "supported": "every primary endpoint of the claim is supported",
+    "a claim's verdict": "tested over all its settings at once; supported (or contradicted) when "
+    "each of its primary endpoints is",
     "mixed": "(over settings) some settings support the claim, not all",
     "not supported": "(over settings) none supports it and none contradicts it",
     "not tested": "the claim applies to no setting of this configuration",

@@ -172,9 +172,7 @@ def report(config: dict, name: str = "this configuration", power: float = POWER)
         )
     if table["reachable"].all():
         lines.append("Every claim can reach a verdict at the claim level.")
-    return "\n".join(
-        "# " + line for text in lines for line in textwrap.wrap(text, 98, break_on_hyphens=False)
-    )
+    return "\n".join(lines)
 
 
 def cost(config: dict) -> dict:
