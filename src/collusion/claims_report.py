@@ -310,6 +310,9 @@ def write_claims(tables: ClaimsTables, paths: dict, alpha: float, scope_items) -
             "check printed when the workflow starts says what this design can detect.\n\n"
             f"**Primary endpoints** (declared in `collusion.claims`):\n\n{declared}\n"
         )
+        counted = rows[(rows["claim"] == 1) & (rows["endpoint"] == "test_error")]
+        diverged = int(counted.loc[counted["selection"] == selection, "n_diverged"].sum())
+        handle.write(f"Diverged runs excluded (β = 0 and 1, all settings): {diverged}.\n\n")
         handle.write(f"## Headline: primary endpoints, {selection}\n\n")
         handle.write(markdown(cells(summary(tables, selection))))
         handle.write(f"\n## Secondary: by dataset and by model ({selection})\n\n")
