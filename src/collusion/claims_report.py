@@ -50,6 +50,11 @@ def format_cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
+def flag(value) -> bool:
+    """A yes/no cell as the tables hold it in memory (bool) or read back from CSV ("True")."""
+    return str(value).strip().lower() in ("true", "1", "1.0", "yes")
+
+
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda column: column.map(format_cell))
 
@@ -217,8 +222,9 @@ def over_settings(mine: pd.DataFrame) -> tuple[str, dict]:
 def pooled_text(row) -> str:
     text = f"{row.endpoint}: z {row.z:.2f}, p_holm {row.p_holm:.2g}"
     if row.threshold != "none (significance only)":
-        text += f", criterion {'met' if row.criterion_met else 'not met'} (p_holm {row.p_criterion_holm:.2g})"
-    return text + f" → {row.verdict}" + (" (fragile)" if row.fragile is True else "")
+        met = "met" if flag(row.criterion_met) else "not met"
+        text += f", criterion {met} (p_holm {row.p_criterion_holm:.2g})"
+    return text + f" → {row.verdict}" + (" (fragile)" if flag(row.fragile) else "")
 
 
 def summary(tables: ClaimsTables, selection: str | None = None) -> pd.DataFrame:
@@ -248,7 +254,7 @@ def summary(tables: ClaimsTables, selection: str | None = None) -> pd.DataFrame:
                 **count,
                 **{
                     f"where {v}": "; ".join(
-                        setting_label(r) + (" (fragile)" if r["fragile"] is True else "")
+                        setting_label(r) + (" (fragile)" if flag(r["fragile"]) else "")
                         for r in mine[mine["setting_verdict"] == v].to_dict("records")
                     )
                     or "—"
