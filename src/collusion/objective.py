@@ -8,10 +8,9 @@ each on its own row of a ``(B, N)`` ``y`` (a pack of several seeds, each with it
 
     L_ens = L(f̄, y)                 the ensemble's loss
     L_ind = Σ_j w_j L(f_j, y)        the learners' mean loss
-    DIV   = L_ind − L_ens            diversity (≥ 0 by Jensen for every aggregation here)
+    DIV   = L_ind − L_ens            diversity (≥ 0 by Jensen for every aggregation here but
+                                     ``sum``: see "Summed logits" below)
     L_β   = (1 − β) L_ind + β L_ens = L_ind − β DIV
-
-(DIV ≥ 0 for every aggregation except ``sum``: see "Summed logits" below.)
 
 Aggregations:
     score          f̄ = Σ w_j z_j, L = cross-entropy of softmax(f̄)
@@ -46,8 +45,9 @@ Gradients w.r.t. learner j's logits on one sample (tests/test_objective.py check
 
 and ∂L_β/∂z_j = (1 − β) ∂L_ind/∂z_j + β ∂L_ens/∂z_j. Summed logits give every learner M times
 score averaging's joint residual scale, evaluated at the sharper q. For β > 1 the objective is
-unbounded below under every aggregation here: learners moving in opposite directions (z_1 + t v,
-z_2 − t v) keep the ensemble's average (or sum), so L_ens, while L_ind grows.
+unbounded below under score averaging, summed logits and regression: learners moving in opposite
+directions (z_1 + t v, z_2 − t v) keep the ensemble's average (or sum), so L_ens, while L_ind
+grows (tested).
 """
 
 from __future__ import annotations
