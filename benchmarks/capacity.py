@@ -12,7 +12,8 @@ per epoch, so the two timings give the recipe's E epochs: job = c1 + (c2 − c1)
 (E − e1). One aggregation is timed (the first; the objective's cost hardly depends on it); the
 experiment's estimate multiplies by its aggregations and by its jobs per (model, M) (seeds /
 pack_seeds). The row of model ``all`` is that estimate, in CPU seconds, over every (model, M) of
-the experiment that was timed.
+the experiment that was timed. Every row carries the date, the commit (``+dirty`` when the working tree
+differs from it), the machine (CPU model and cores) and the 1-minute load it was measured at.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +38,17 @@ from collusion import pipeline  # noqa: E402
 from collusion.config_errors import load_config  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
 from collusion.io import write_csv  # noqa: E402
+from collusion.provenance import cpu_model  # noqa: E402
+
+
+def commit() -> str:
+    """This checkout's short commit, ``+dirty`` when its tracked files differ from it."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+
+    head = git("rev-parse", "--short", "HEAD").stdout.strip() or "unknown"
+    return head + ("+dirty" if git("diff", "--quiet", "HEAD").returncode else "")
 
 
 def main() -> None:
@@ -52,6 +65,11 @@ def main() -> None:
     config = load_config(args.config)  # validated, defaults filled in, as the workflow sees it
     pipeline.normalise_grid(config)
     e1, e2 = args.epochs
+    measured = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit(),
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+    }
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -87,7 +105,7 @@ def main() -> None:
                     total += job_cpu * jobs_per_cell * len(exp["aggregations"])
                     rows.append(
                         {
-                            "date": time.strftime("%Y-%m-%d"),
+                            **measured,
                             "experiment": experiment,
                             "model": model,
                             "options": str(config["models"][model]),
@@ -107,7 +125,7 @@ def main() -> None:
             recipe["epochs"] = epochs
             rows.append(
                 {
-                    "date": time.strftime("%Y-%m-%d"),
+                    **measured,
                     "experiment": experiment,
                     "model": "all",
                     "options": f"{len(exp['aggregations'])} aggregations × {jobs_per_cell} jobs",
@@ -126,6 +144,7 @@ def main() -> None:
     if out.exists():
         with open(out, newline="") as handle:
             previous = list(csv.DictReader(handle))
+    # rows measured before a column existed keep it empty: not recorded
     write_csv(out, previous + rows, fieldnames=list(rows[0]))
 
 
