@@ -12,7 +12,8 @@ from collusion import models, objective
 from collusion.data.prepared import load_dataset, save_prepared
 from collusion.ensemble import Ensemble, StackedConv1d, block_conv1d, member_seed
 from collusion.models import build_model
-from collusion.train import Recipe, RunSpec, Trainer
+from collusion.spec import Recipe, RunSpec
+from collusion.train import Trainer
 
 
 def parameters_equal(a: nn.Module, b: nn.Module) -> bool:

@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from .pipeline import ConfigError, check_config, normalise_grid
+from .checks import ConfigError, check_config
+from .pipeline import normalise_grid
 
 # the schema in this checkout (the package is run from its source tree: src/collusion)
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"

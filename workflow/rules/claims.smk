@@ -19,6 +19,8 @@ rule claims:
     params:
         significance=config["analysis"]["significance"],
         mitigations=pipeline.mitigation_experiments(config),
+        runs=sources_runs_param(["runs"]),
+        code=code_param("claims.py"),
     script:
         "../scripts/claims.py"
 
@@ -39,5 +41,8 @@ rule claims_html:
         "logs/paper/claims_html.log",
     conda:
         ANALYSIS_ENV
+    params:
+        runs=sources_runs_param(["claims"]),
+        code=code_param("claims_html.py"),
     script:
         "../scripts/claims_html.py"

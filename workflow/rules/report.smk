@@ -28,5 +28,7 @@ rule summary:
         ANALYSIS_ENV
     params:
         configfiles=[str(path) for path in workflow.configfiles],
+        runs=runs_param(pipeline.all_runs(config)),
+        code=code_param("summary.py"),
     script:
         "../scripts/summary.py"

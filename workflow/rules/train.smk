@@ -1,22 +1,24 @@
-# Training. An experiment with pack_betas (auto: the CPU-sized datasets) trains every β of one
-# (model, aggregation, M, seed) as one pack, and pack_seeds such packs (seeds) in one job (stacked
-# MLPs as one program, other learners one seed after the other),
-# `train_pack_<experiment>[_seeds<s>_<t>…]`; the others train one job per run, `train`. Both write
-# the same run directories. The training code's fingerprint is a param: an edit to the modules that
-# define training (collusion.fingerprint) reruns the training jobs.
+# Training (collusion.plan). An experiment with pack_betas (auto: the CPU-sized datasets) trains
+# every β of one (model, aggregation, M, seed) as one pack, and pack_seeds such packs in one job:
+# one rule per job, train_pack_<experiment>_<model>_<aggregation>_M<m>_seed<s…>, planned from the
+# runs that are not done (adding a β, a seed or an M trains only the new runs; -R train, or a
+# job's rule, or a run's file, forces). The other experiments train one job per run, `train`.
+# Every training rule carries its runs' identities (spec, split, the code they train with): an
+# edit to what a run uses reruns it, and nothing else.
 
-from collusion.fingerprint import code_fingerprint
+from collusion import plan
 
-try:
-    pipeline.check_packs(config)
-except pipeline.ConfigError as error:
-    raise WorkflowError(f"config error: {error}") from None
-
-PACKED = pipeline.packed_experiments(config)
-# failures, plus the segments of runs longer than the cap; none inside a SLURM job, whose job step
-# would otherwise restart a stopped run in the same allocation, at its time limit
 TRAIN_RETRIES = None if workflow.remote_exec else train_retries()
-CODE_FINGERPRINT = code_fingerprint()
+PACK_JOBS = plan.pack_jobs(config, plan.Forced.of_command_line(sys.argv[1:]))
+PACKED = plan.packed_experiments(config)
+
+
+def run_job(wildcards):
+    return plan.run_job(config, run_of(wildcards)).to_dict()
+
+
+def run_identity(wildcards):
+    return plan.run_identity(config, run_of(wildcards))
 
 
 rule train:
@@ -44,53 +46,38 @@ rule train:
         **train_cluster_resources(run_train_resources),
         mem_mb=train_mem_mb,
     params:
-        spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
-        split=lambda wc: pipeline.split_config(config, run_of(wc)),
-        keep_checkpoint=config["keep_checkpoints"],
-        code=CODE_FINGERPRINT,
+        job=run_job,
+        identity=run_identity,
     script:
         "../scripts/train.py"
 
 
-for _experiment, _seeds in (
-    (e, seeds) for e in PACKED for seeds in pipeline.seed_jobs(config, e)
-):
-    # one rule per group of seeds (pack_seeds), or one whose seed is a wildcard (a seed per job)
-    _exp = config["experiments"][_experiment]
-    _job_key = pipeline.pack_job_key(config, _experiment, _seeds)
-    _functions = pipeline.pack_functions(config, _experiment, _seeds)
+for _job in PACK_JOBS:
+    _needs = costs.train_resources(config, _job.runs[0], len(_job.runs))
 
     rule:
         name:
-            f"train_pack_{_experiment}"
-            + (f"_{pipeline.seeds_label(_seeds)}" if _seeds else "")
+            _job.slot.rule
         input:
-            data=pipeline.prepared_path(_exp["dataset"]),
+            data=pipeline.prepared_path(_job.slot.dataset),
         output:
-            **pipeline.pack_outputs(config, _experiment, _seeds),
+            _job.outputs,
         log:
-            f"logs/train/{_job_key}.log",
+            f"logs/train/{_job.slot.key}.log",
         benchmark:
-            f"results/benchmarks/train/{_job_key}.tsv"
-        wildcard_constraints:
-            model=pipeline.one_of(_exp["models"]),
-            aggregation=pipeline.one_of(_exp["aggregations"]),
-            members=pipeline.one_of(_exp["ensemble_sizes"]),
-            seed=pipeline.one_of(_exp["seeds"]),
-        priority: train_priority(_functions["resources"])
+            f"results/benchmarks/train/{_job.slot.key}.tsv"
+        priority: _needs["minutes"]
         retries: TRAIN_RETRIES
         group:
-            train_group(_functions["resources"])
+            train_group(lambda wc, needs=_needs: needs)
         conda:
             TORCH_ENV
         threads: 1
         resources:
-            **train_cluster_resources(_functions["resources"]),
+            **train_cluster_resources(lambda wc, needs=_needs: needs),
             mem_mb=train_mem_mb,
         params:
-            packs=_functions["packs"],
-            job_dir=f"results/runs/{_job_key}" if _seeds else None,
-            keep_checkpoint=config["keep_checkpoints"],
-            code=CODE_FINGERPRINT,
+            job=_job.job.to_dict(),
+            identity=[plan.run_identity(config, run) for run in _job.runs],
         script:
             "../scripts/train.py"

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import types
 from pathlib import Path
 
 import numpy as np
@@ -186,26 +185,13 @@ def agreement(device: torch.device, smoke: bool) -> int:
 
 # -- 4. one real run, killed after its first checkpoint, resumed ------------------------------------
 def train_one_run(run_dir: Path, data_path: Path, spec: dict, device: str, log_file) -> dict:
-    """The one place this check calls the runner (today's collusion.runner.train_run)."""
-    from ..runner import train_run
+    """The one place this check calls the runner (collusion.job.train)."""
+    from ..job import train
+    from ..spec import TrainingJob
 
-    outputs = types.SimpleNamespace(
-        history=str(run_dir / "history.csv"),
-        predictions=str(run_dir / "predictions.npz"),
-        provenance=str(run_dir / "provenance.json"),
-    )
     split = {"fractions": [0.6, 0.15, 0.25], "seed": 0, "fixed": True}  # CIFAR: its fixed split
-    return train_run(
-        spec,
-        split,
-        str(data_path),
-        outputs,
-        threads=1,
-        keep_checkpoint=True,
-        log_file=log_file,
-        device=device,
-        checkpoint_seconds=0,
-    )
+    job = TrainingJob.of_run(spec, split, data_path, run_dir, device=device, checkpoint_seconds=0)
+    return train(job, log_file)[0]
 
 
 class KillAfterCheckpoint:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ..train import RunSpec, Trainer, predict
+from ..pack import predict
+from ..spec import RunSpec
+from ..train import Trainer
 from .cases import Case, load
 from .measure import Stopwatch, ensemble_accuracy
 

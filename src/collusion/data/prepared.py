@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..io import atomic_write
+from .catalog import split_sizes
 
 
 def save_prepared(path: str | Path, **arrays) -> None:
@@ -95,13 +96,6 @@ def random_split(n: int, fractions: list[float], seed: int) -> tuple[np.ndarray,
         )
     n_train, n_val, _ = sizes
     return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
-
-
-def split_sizes(n: int, fractions: list[float]) -> tuple[int, int, int]:
-    """Sizes of the train/val/test parts ``random_split`` makes of ``n`` examples."""
-    n_train = int(round(fractions[0] * n))
-    n_val = int(round(fractions[1] * n))
-    return n_train, n_val, n - n_train - n_val
 
 
 def load_dataset(
