@@ -4,8 +4,9 @@ from pipeline_helpers import TINY, copy_workflow, snakemake
 
 
 def test_another_workflow_uses_it_as_a_module_and_plans_a_figure(tmp_path):
-    """A figure rule's inputs include its module's source file; given relative to the working
-    directory, it was looked for in the outer workflow's folder: MissingInputException."""
+    """Paths of the workflow's own files (the schema, the scripts, the code a rule's fingerprint
+    covers) resolve from its own folder: given relative to the working directory, they were looked
+    for in the outer workflow's folder (MissingInputException)."""
     repo = copy_workflow(tmp_path / "collusion")
     outer = tmp_path / "outer"
     outer.mkdir()
@@ -23,5 +24,4 @@ def test_another_workflow_uses_it_as_a_module_and_plans_a_figure(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "rule figure_gen_gap:" in output
-    assert str(repo / "src" / "collusion" / "figures" / "gen_gap.py") in output
     assert not (outer / "results").exists()

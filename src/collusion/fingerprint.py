@@ -45,8 +45,9 @@ def module_path(module: str) -> Path | None:
 
 
 @cache
-def imported_modules(path: Path) -> frozenset[str]:
-    """The modules of this package that the file at ``path`` imports, anywhere in it."""
+def direct_imports(path: Path) -> frozenset[str]:
+    """The modules of this package that the file at ``path`` imports, anywhere in it (inside
+    functions too)."""
     inside = path.is_relative_to(PACKAGE)
     package = path.relative_to(PACKAGE).parts[:-1] if inside else ()  # the package it is in
     found = set()
@@ -68,6 +69,12 @@ def imported_modules(path: Path) -> frozenset[str]:
                 for alias in node.names
                 if alias.name.startswith(f"{NAME}.")
             }
+    return frozenset(m for m in found if module_path(m))
+
+
+def imported_modules(path: Path) -> frozenset[str]:
+    """``direct_imports``, and the packages they belong to (Python runs their __init__ too)."""
+    found = direct_imports(path)
     parents = {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 1)}
     return frozenset(m for m in found | parents if module_path(m))
 
@@ -117,9 +124,10 @@ def training_fingerprint(arch: str = "mlp", augment: str = "none") -> str:
     return digest(training_files(arch, augment))
 
 
-def run_identity(spec: dict, split: dict) -> str:
-    """What a finished run must match to be kept: its spec, its split and its training code."""
-    code = training_fingerprint(spec["arch"], spec["recipe"]["augment"])
+def run_identity(spec: dict, split: dict, code: str | None = None) -> str:
+    """What a finished run must match to be kept: its spec (RunSpec.to_dict), its split and its
+    training code (``code``: its training_fingerprint, computed when not given)."""
+    code = code or training_fingerprint(spec["arch"], spec["recipe"]["augment"])
     return canonical_hash({"run": spec, "split": split, "code": code})
 
 

@@ -210,6 +210,6 @@ def run_record(spec: dict, split: dict, source: dict, outcome: dict) -> dict:
     )
     return record | {
         "code_fingerprint": source["code"],
-        "identity": run_identity(RunSpec.from_dict(spec).to_dict(), split),
+        "identity": run_identity(RunSpec.from_dict(spec).to_dict(), split, source["code"]),
         "outcome": outcome,
     }

@@ -22,12 +22,14 @@ input is its seed's minibatch.
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
 
 import torch
+import torch.nn as nn
 
 from .data.prepared import Dataset, Split
-from .ensemble import Ensemble, StackedMLP
+from .ensemble import Ensemble, StackedMLP, build_members
 from .spec import RunSpec, check_pack, mask_seed, pack_seeds_of
 
 
@@ -51,20 +53,22 @@ def check_seed_data(datasets: list[Dataset]) -> None:
         )
 
 
-def build_ensemble(spec: RunSpec, data: Dataset, seed, device, copies: int = 1) -> Ensemble:
-    """``copies`` copies of the M initial learners of ``seed`` (one seed, or a list: G seeds, seed
-    g's copies first) as one program, on ``device``."""
-    ensemble = Ensemble(
-        spec.arch,
-        data.in_shape,
-        data.out_dim,
-        spec.n_members,
-        seed,
-        spec.model_options,
-        execution=spec.recipe.execution,
-        device=device,
-        copies=copies,
-    ).to(device)
+def learners(spec: RunSpec, data: Dataset, seeds: list[int], copies: int = 1) -> list[nn.Module]:
+    """The members of a program: for each seed, ``copies`` copies of its M initial learners (one
+    per β; ensemble.member_seed), seed g's first at g·copies·M, copy c at c·M within them."""
+    members = []
+    for seed in seeds:
+        one = build_members(
+            spec.arch, data.in_shape, data.out_dim, spec.n_members, seed, spec.model_options
+        )
+        members += one + [copy.deepcopy(member) for _ in range(copies - 1) for member in one]
+    return members
+
+
+def build_ensemble(spec: RunSpec, data: Dataset, seeds: list[int], device, copies: int = 1):
+    """The program of ``learners`` on ``device``, executed as the recipe says."""
+    members = learners(spec, data, seeds, copies)
+    ensemble = Ensemble(members, spec.recipe.execution, device).to(device)
     if device.type == "cuda" and len(data.in_shape) == 3:
         ensemble = ensemble.to(memory_format=torch.channels_last)
     if spec.recipe.compile:
@@ -75,16 +79,8 @@ def build_ensemble(spec: RunSpec, data: Dataset, seed, device, copies: int = 1) 
 def stacks(spec: RunSpec, data: Dataset) -> bool:
     """THE decision whether a pack's members stack into one program: its learners run as a
     stacked MLP (ensemble.py decides that from the architecture and the recipe's execution)."""
-    one = Ensemble(
-        spec.arch,
-        data.in_shape,
-        data.out_dim,
-        1,
-        spec.seed,
-        spec.model_options,
-        execution=spec.recipe.execution,
-    )
-    return isinstance(one.body, StackedMLP)
+    one = build_members(spec.arch, data.in_shape, data.out_dim, 1, spec.seed, spec.model_options)
+    return isinstance(Ensemble(one, spec.recipe.execution).body, StackedMLP)
 
 
 def one_program_obstacle(specs: list[RunSpec], datasets: list[Dataset]) -> str | None:
@@ -202,7 +198,7 @@ class Pack:
                 f"{spec.recipe.execution!r}: train the seeds one after the other (job.py does)"
             )
         else:
-            self.programs = [build_ensemble(spec, self.data, spec.seed, device) for _ in specs]
+            self.programs = [build_ensemble(spec, self.data, [spec.seed], device) for _ in specs]
             self.slots = [(r, 0) for r in range(len(specs))]
         self.groups = [
             Group.of_seed(seed, data[seed], spec.recipe.eval_train_subset, device)

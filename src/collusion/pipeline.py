@@ -149,24 +149,18 @@ def dynamics_runs(config: dict, experiment: str) -> list[Run]:
     ]
 
 
-def _from_labels(experiment, dataset, model, aggregation, members, beta, seed, where) -> Run:
-    labels = {"members": members, "beta": beta, "seed": seed}
-    for key, label in labels.items():
-        if not re.fullmatch(LABEL_PATTERNS[key], label):
-            raise ValueError(f"{where}: {key} label {label!r} does not match {LABEL_PATTERNS[key]}")
-    return Run(experiment, dataset, model, aggregation, int(members), float(beta), int(seed))
+def _from_labels(labels: dict[str, str], where: str) -> Run:
+    """A run from its path labels (the keys of RUN_KEY), each checked against LABEL_PATTERNS."""
+    for key, pattern in LABEL_PATTERNS.items():
+        if not re.fullmatch(pattern, labels[key]):
+            raise ValueError(f"{where}: {key} label {labels[key]!r} does not match {pattern}")
+    kinds = {"members": int, "beta": float, "seed": int}
+    return Run(**{key: kinds.get(key, str)(labels[key]) for key in Run.__dataclass_fields__})
 
 
 def run_from_wildcards(wildcards) -> Run:
     return _from_labels(
-        wildcards.experiment,
-        wildcards.dataset,
-        wildcards.model,
-        wildcards.aggregation,
-        wildcards.members,
-        wildcards.beta,
-        wildcards.seed,
-        where="wildcards",
+        {key: getattr(wildcards, key) for key in Run.__dataclass_fields__}, "wildcards"
     )
 
 
@@ -215,6 +209,6 @@ def parse_run_dir(path: str | Path) -> Run:
     for prefix, part in prefixes.items():
         if not part.startswith(prefix):
             raise ValueError(f"{path}: {part!r} should start with {prefix!r} (layout {RUN_KEY})")
-    return _from_labels(
-        experiment, dataset, model, aggregation, members[1:], beta[4:], seed[4:], where=str(path)
-    )
+    labels = dict(experiment=experiment, dataset=dataset, model=model, aggregation=aggregation)
+    labels |= {"members": members[1:], "beta": beta[4:], "seed": seed[4:]}
+    return _from_labels(labels, str(path))

@@ -123,11 +123,12 @@ def one_step(execution, precision, members, width, x, y):
     """Outputs (train mode), gradients and BatchNorm statistics after one step's forward and
     backward, and outputs in eval mode, of M CIFAR ResNet-18s with the same initial weights."""
     from .. import objective
-    from ..ensemble import Ensemble
+    from ..ensemble import Ensemble, build_members
 
     device = x.device
     ensemble = Ensemble(
-        "resnet18", tuple(x.shape[1:]), 10, members, 7, {"width": width}, execution=execution
+        build_members("resnet18", tuple(x.shape[1:]), 10, members, 7, {"width": width}),
+        execution=execution,
     ).to(device)
     if device.type == "cuda":  # as the Trainer runs images on CUDA
         ensemble = ensemble.to(memory_format=torch.channels_last)
