@@ -54,14 +54,14 @@ def arrays(run_dir):
     [
         ([0.0, 1.0], {}),  # a pack, and an lr step before the first horizon
         ([0.0, 3.0], {"lr": 0.2, "divergence_limit": 5.0}),  # β = 3 diverges: before a horizon
-        ([1.0], {"early_stopping": 2}),  # stopped early, perhaps before a horizon
+        ([0.0], {"lr": 0.2, "early_stopping": 1}),  # stops at epoch 5: at one horizon, before 6
     ],
     ids=["pack with milestone", "diverged", "early stopping"],
 )
 def test_a_horizon_selects_exactly_what_a_run_of_that_many_epochs_selects(
     tmp_path, data, betas, recipe
 ):
-    horizons = [3, 5]
+    horizons = [3, 5, 6]
     long = fit(tmp_path / "long", data, betas, selection_horizons=horizons, **recipe)
     for horizon in horizons:
         short = fit(tmp_path / f"short{horizon}", data, betas, epochs=horizon, **recipe)
