@@ -163,12 +163,16 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
     assert "negative dimension" in report
 
 
-def test_the_longest_training_jobs_have_the_highest_priority(workdir):
+def test_the_longest_training_jobs_have_the_highest_priority(tmp_path):
     """Locally Snakemake starts the ready job of highest priority: a training job's is its expected
     minutes (costs.train_resources), so the longest start first and none is left to run alone at
-    the end; the other rules keep the default priority 0."""
+    the end; the other rules keep the default priority 0. (A checkout where nothing is trained:
+    a finished packed run is no pack job's.)"""
     from collusion import costs, pipeline
     from collusion.config_errors import check
+
+    workdir = copy_workflow(tmp_path)
+    (workdir / "packs.yaml").write_text(yaml.safe_dump(CONFIG))
 
     targets = [
         RUN.format(experiment=experiment, beta="0", seed=seed) + "/history.csv"

@@ -252,7 +252,7 @@ def plan_after(workdir, edits: dict, configfile=TINY) -> dict[str, str]:
             (workdir / path).write_text(text)
     assert result.returncode == 0, result.stderr[-3000:]
     reasons = {}
-    for block in re.split(r"^rule ", result.stdout, flags=re.M)[1:]:
+    for block in re.split(r"^\s*rule ", result.stdout, flags=re.M)[1:]:  # group jobs: indented
         name = block.split(":", 1)[0].strip()
         reason = re.search(r"^\s+reason: (.*)$", block, re.M)
         reasons[name] = reasons.get(name, "") + (reason.group(1) if reason else "")

@@ -52,18 +52,25 @@ def run(workdir, config, *args):
     return snakemake(workdir, *targets(config), *args, "--cores", "1", "--configfile", "grow.yaml")
 
 
-def planned(stdout: str) -> dict[str, dict]:
-    """A dry run's jobs: rule -> {"outputs": [...], "reason": "..."} (one entry per rule name)."""
-    jobs = {}
-    for block in re.split(r"^rule ", stdout, flags=re.M)[1:]:
-        name = block.split(":", 1)[0].strip()
+def planned(stdout: str) -> list[dict]:
+    """A dry run's jobs: each one's rule, outputs (a pack job's receipt aside) and reason."""
+    jobs = []
+    for block in re.split(r"^\s*rule ", stdout, flags=re.M)[1:]:  # a group's jobs are indented
         output = re.search(r"^\s+output: (.*)$", block, re.M)
         reason = re.search(r"^\s+reason: (.*)$", block, re.M)
-        jobs[name] = {
-            "outputs": output.group(1).split(", ") if output else [],
-            "reason": reason.group(1) if reason else "",
-        }
+        outputs = output.group(1).split(", ") if output else []
+        jobs.append(
+            {
+                "rule": block.split(":", 1)[0].strip(),
+                "outputs": [o for o in outputs if not o.endswith(".done")],  # a receipt
+                "reason": reason.group(1) if reason else "",
+            }
+        )
     return jobs
+
+
+def training(stdout: str) -> list[dict]:
+    return [job for job in planned(stdout) if job["rule"].startswith("train")]
 
 
 def files(workdir):
@@ -90,7 +97,7 @@ def test_adding_a_beta_a_seed_and_an_m_trains_only_the_new_runs(workdir):
     grown["experiments"]["grow"].update(betas=[0, 0.5, 1], seeds=[0, 1, 2], ensemble_sizes=[2, 3])
     plan = run(workdir, grown, "-n")
     assert plan.returncode == 0, plan.stderr[-3000:]
-    jobs = {name: job for name, job in planned(plan.stdout).items() if name.startswith("train")}
+    jobs = {job["rule"]: job for job in training(plan.stdout)}
     outputs = {output for job in jobs.values() for output in job["outputs"]}
     old = {str(path.relative_to(workdir)) for path in before}
     assert outputs and not outputs & old, sorted(outputs & old)
@@ -114,16 +121,17 @@ def test_adding_a_beta_a_seed_and_an_m_trains_only_the_new_runs(workdir):
 
 
 def test_a_forced_rerun_retrains_what_it_names(workdir):
+    """A finished run of a packed experiment is held by the rule train: forced, it retrains
+    alone, exactly as in its pack."""
     one = RUN.format(members=2, beta="1", seed=0) + "/history.csv"
     plan = run(workdir, CONFIG, "-n", "--forcerun", one)
-    jobs = {name: job for name, job in planned(plan.stdout).items() if name.startswith("train")}
-    assert [output for job in jobs.values() for output in job["outputs"]] == [
-        RUN.format(members=2, beta="1", seed=0) + f"/{name}" for name in FILES
+    assert [(job["rule"], job["outputs"]) for job in training(plan.stdout)] == [
+        ("train", [RUN.format(members=2, beta="1", seed=0) + f"/{name}" for name in FILES])
     ], plan.stdout[-3000:]
-    # the rule train forces every training job, packed ones too
+    # the rule train: every run, packed ones too
     plan = run(workdir, CONFIG, "-n", "-R", "train")
-    outputs = {o for name, job in planned(plan.stdout).items() for o in job["outputs"]}
-    assert {t for t in targets(CONFIG)} <= outputs, plan.stdout[-3000:]
+    outputs = {o for job in training(plan.stdout) for o in job["outputs"]}
+    assert set(targets(CONFIG)) <= outputs, plan.stdout[-3000:]
 
     before = files(workdir)
     result = run(workdir, CONFIG, "--forcerun", one)
@@ -133,6 +141,9 @@ def test_a_forced_rerun_retrains_what_it_names(workdir):
         path.relative_to(workdir).as_posix() for path in before if after[path] != before[path]
     }
     assert changed == {RUN.format(members=2, beta="1", seed=0) + f"/{name}" for name in FILES}
+    provenance = json.loads((workdir / one).with_name("provenance.json").read_text())
+    assert provenance["job"]["rule"] == "train" and provenance["pack"] is None
+    assert "Nothing to be done" in run(workdir, CONFIG, "-n").stdout
 
 
 def test_a_model_file_no_run_uses_retrains_nothing_and_the_one_it_uses_retrains_it(workdir):
@@ -148,9 +159,9 @@ def test_a_model_file_no_run_uses_retrains_nothing_and_the_one_it_uses_retrains_
     small.write_text(original + "\n# an edit to the learner this experiment trains\n")
     try:
         plan = run(workdir, CONFIG, "-n")
-        jobs = planned(plan.stdout)
-        assert "train_pack_grow_narrow_regression_M2_seeds0_1" in jobs, plan.stdout[-3000:]
-        assert "Params have changed" in plan.stdout + plan.stderr
+        [job] = training(plan.stdout)
+        assert job["rule"] == "train_pack_grow_narrow_regression_M2_seeds0_1"
+        assert len(job["outputs"]) == 4 * 3 and "Params have changed" in job["reason"], job
     finally:
         small.write_text(original)
     assert "Nothing to be done" in run(workdir, CONFIG, "-n").stdout
@@ -173,4 +184,4 @@ def test_planning_a_workflow_never_imports_torch(workdir, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "train_pack_grow" in result.stdout
+    assert re.search(r"^train\S*\s+\d+$", result.stdout, re.M), result.stdout[-2000:]  # job stats

@@ -4,11 +4,21 @@ every start (workflow/rules/train.smk).
 A run is *done* when its three outputs exist, its provenance.json records the identity that the
 configuration and the code give it now (fingerprint.run_identity: its spec, its split and the code
 it trains with) and its prepared data is not newer than its provenance. The jobs of a packed
-experiment are planned from the runs that are not done, or that the command forces (``-R``,
-``--forcerun``, ``-F``, ``-f``): adding a β, a seed or an M trains only the new runs. A done run is
-no job's output, so Snakemake, which deletes a job's outputs before running it, never touches it.
-A run whose outputs exist but are not done (an edit to its recipe or to the code it uses) is
-planned again; its job's params carry the runs' identities, so Snakemake sees them change.
+experiment are planned from the runs that are not done: adding a β, a seed or an M trains only the
+new runs. A done run is no pack job's output, so Snakemake, which deletes a job's outputs before
+running it, never touches it; the rule ``train`` holds it (a target needs a rule), and retrains it
+alone (exactly as in its pack) when the command forces it (``-R train``, ``--forcerun <its file>``,
+``-F``). A run whose outputs exist but are not done (an edit to its recipe or to the code it uses)
+is planned again.
+
+Snakemake records a job's params with each of its outputs, and reruns an output whose producer's
+params now differ: every training job has one visible param, ``identity``, and hides the others
+(``hidden``). A job of a pack's is ``job_identity``, of its runs' identities of today, so a stale
+run's job runs; the job writes it into each run's provenance (``job.identity``), and ``train``,
+holding a finished packed run, gives the one recorded there (``held_identity``): the same value,
+so Snakemake leaves the run alone. ``train`` for an unpacked experiment's run gives the run's
+identity. The plan depends on the files only, never on the command line, so a SLURM job step,
+which parses the workflow again before it removes its job's outputs, plans the same jobs.
 
 Packing: an experiment with pack_betas (auto: the CPU-sized datasets with several β and a schedule
 that packs) trains the β of one (model, aggregation, M, seed) together, and pack_seeds such packs
@@ -20,9 +30,9 @@ other experiment trains one job per run: the rule ``train``, whose wildcards are
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from . import costs
 from .fingerprint import run_identity as identity_of
@@ -36,7 +46,7 @@ from .pipeline import (
     run_spec,
     split_config,
 )
-from .spec import Part, TrainingJob
+from .spec import Part, TrainingJob, canonical_hash
 
 # seeds one packed job trains by default (pack_seeds: auto, CPU-sized datasets): each job starts
 # Python and imports torch once (~6 s) for five seeds' packs, stacked MLPs as one program
@@ -135,52 +145,33 @@ def run_identity(config: dict, run: Run) -> str:
     return identity_of(run_spec(config, run).to_dict(), split_config(config, run))
 
 
+def recorded(run: Run) -> dict | None:
+    """The run's provenance.json, if it can be read."""
+    try:
+        return json.loads(Path(run.path("provenance.json")).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def held_identity(config: dict, run: Run) -> str:
+    """The identity param of ``train`` holding a packed run: that of the job that trained it
+    (recorded in its provenance), so that Snakemake sees no change; the run's own when none is."""
+    job = (recorded(run) or {}).get("job") or {}
+    return job.get("identity") or run_identity(config, run)
+
+
 def is_done(config: dict, run: Run) -> bool:
     """Its outputs exist, its provenance records its identity of today, and its prepared data is
     not newer than it."""
-    provenance = Path(run.path("provenance.json"))
     if not all(Path(run.path(name)).exists() for name in RUN_OUTPUTS):
         return False
-    try:
-        recorded = json.loads(provenance.read_text()).get("identity")
-    except (OSError, ValueError):
+    record = recorded(run)
+    if record is None:
         return False
     data = Path(prepared_path(run.dataset))
+    provenance = Path(run.path("provenance.json"))
     fresh = data.exists() and data.stat().st_mtime <= provenance.stat().st_mtime
-    return fresh and recorded == run_identity(config, run)
-
-
-@dataclass(frozen=True)
-class Forced:
-    """What the command forces: rules or files (``-R``/``--forcerun`` names; ``-f``'s targets), or
-    everything (``-F``). Naming the rule ``train`` forces every training job, packed ones too."""
-
-    names: frozenset[str] = frozenset()
-    everything: bool = False
-
-    @classmethod
-    def of_command_line(cls, argv: list[str]) -> Forced:
-        """What Snakemake's command line ``argv`` forces. Snakemake hands a Snakefile no DAG
-        settings while it parses it, so they are read here with Snakemake's own parser (only when
-        a forcing flag is there: building the parser takes a moment)."""
-        flags = ("-R", "--forcerun", "-F", "--forceall", "-f", "--force")
-        short = [arg for arg in argv if arg.startswith("-") and not arg.startswith("--")]
-        if not (
-            any(arg.split("=")[0] in flags for arg in argv)
-            or any(set("RFf") & set(arg[1:]) for arg in short)
-        ):
-            return cls()
-        from snakemake.cli import get_argument_parser
-
-        args, _ = get_argument_parser().parse_known_args(argv)
-        names = set(args.forcerun or ()) | (set(args.targets) if args.force else set())
-        return cls(frozenset(os.path.normpath(name) for name in names), bool(args.forceall))
-
-    def job(self, rule: str) -> bool:
-        return self.everything or bool({rule, "train"} & self.names)
-
-    def run(self, run: Run) -> bool:
-        return any(os.path.normpath(run.path(name)) in self.names for name in RUN_OUTPUTS)
+    return fresh and record.get("identity") == run_identity(config, run)
 
 
 @dataclass(frozen=True)
@@ -194,6 +185,16 @@ class PlannedJob:
     @property
     def outputs(self) -> list[str]:
         return [run.path(name) for run in self.runs for name in RUN_OUTPUTS]
+
+    def identity(self, config: dict) -> str:
+        """The job's identity: its runs' identities of today (its visible param)."""
+        return canonical_hash([run_identity(config, run) for run in self.runs])
+
+
+def hidden(value) -> SimpleNamespace:
+    """A rule's param that Snakemake does not record, nor compare between runs: it records only
+    the values it can represent (builtin types); the script reads ``.value``."""
+    return SimpleNamespace(value=value)
 
 
 def training_job(config: dict, runs: list[Run], job_dir: str | None = None) -> TrainingJob:
@@ -215,7 +216,7 @@ def training_job(config: dict, runs: list[Run], job_dir: str | None = None) -> T
 
 
 def run_job(config: dict, run: Run) -> TrainingJob:
-    """The job of one run of an unpacked experiment: its checkpoint in its own directory."""
+    """The job of one run alone (the rule ``train``): its checkpoint in its own directory."""
     spec, split = run_spec(config, run).to_dict(), split_config(config, run)
     keep = config["keep_checkpoints"]
     return TrainingJob.of_run(
@@ -223,17 +224,15 @@ def run_job(config: dict, run: Run) -> TrainingJob:
     )
 
 
-def pack_jobs(
-    config: dict, forced: Forced = Forced(), everything: bool = False
-) -> list[PlannedJob]:
-    """The jobs of the packed experiments: each slot's runs that are not done or are forced
-    (``everything``: all, as on a fresh checkout), slots with none left out."""
+def pack_jobs(config: dict, everything: bool = False) -> list[PlannedJob]:
+    """The jobs of the packed experiments: each slot's runs that are not done (``everything``:
+    all, as on a fresh checkout), slots with none left out."""
     jobs = []
     for experiment in packed_experiments(config):
         for slot in slots(config, experiment):
             runs = slot.runs(config)
-            if not (everything or forced.job(slot.rule)):
-                runs = [run for run in runs if forced.run(run) or not is_done(config, run)]
+            if not everything:
+                runs = [run for run in runs if not is_done(config, run)]
             if runs:
                 job_dir = f"results/runs/{slot.key}"
                 jobs.append(PlannedJob(slot, tuple(runs), training_job(config, runs, job_dir)))

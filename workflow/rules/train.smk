@@ -1,83 +1,93 @@
 # Training (collusion.plan). An experiment with pack_betas (auto: the CPU-sized datasets) trains
 # every β of one (model, aggregation, M, seed) as one pack, and pack_seeds such packs in one job:
 # one rule per job, train_pack_<experiment>_<model>_<aggregation>_M<m>_seed<s…>, planned from the
-# runs that are not done (adding a β, a seed or an M trains only the new runs; -R train, or a
-# job's rule, or a run's file, forces). The other experiments train one job per run, `train`.
-# Every training rule carries its runs' identities (spec, split, the code they train with): an
-# edit to what a run uses reruns it, and nothing else.
+# runs that are not done (adding a β, a seed or an M trains only the new runs). `train` trains one
+# run: every run of the other experiments, and it holds a packed run once its pack has trained it
+# (a target must have a rule; a rule without wildcards, a pack's, wins over it while the run needs
+# training); forced (-R train, --forcerun <a run's file>, -F) it retrains the run alone, exactly
+# as its pack would. A run's identity (spec, split, the code it trains with) decides what reruns:
+# the plan's for packed runs, `train`'s params for the others.
+# All training rules are one rule block: Snakemake records a rule's code with its outputs and
+# reruns an output whose rule's code differs, so a run trained by a pack and held by `train`
+# must find the same code in both.
+
+from types import SimpleNamespace
 
 from collusion import plan
 
 TRAIN_RETRIES = None if workflow.remote_exec else train_retries()
-PACK_JOBS = plan.pack_jobs(config, plan.Forced.of_command_line(sys.argv[1:]))
 PACKED = plan.packed_experiments(config)
 
 
 def run_job(wildcards):
-    return plan.run_job(config, run_of(wildcards)).to_dict()
+    return plan.hidden(plan.run_job(config, run_of(wildcards)).to_dict())
 
 
 def run_identity(wildcards):
-    return plan.run_identity(config, run_of(wildcards))
+    """The identity param (collusion.plan): the run's own for an unpacked experiment; for a
+    packed run, that of the job that trained it."""
+    run = run_of(wildcards)
+    if wildcards.experiment in PACKED:
+        return plan.held_identity(config, run)
+    return plan.run_identity(config, run)
 
 
-rule train:
-    """Fit one ensemble of M learners at one β and seed; resumes from checkpoint.pt if present."""
-    input:
+def pack_rule(job):
+    needs = costs.train_resources(config, job.runs[0], len(job.runs))
+    return SimpleNamespace(
+        name=job.slot.rule,
+        data=pipeline.prepared_path(job.slot.dataset),
+        outputs={"runs": job.outputs},
+        key=job.slot.key,
+        priority=needs["minutes"],
+        resources=lambda wc: needs,
+        job=plan.hidden(job.job.to_dict()),
+        identity=job.identity(config),
+    )
+
+
+TRAINING_RULES = [
+    SimpleNamespace(
+        name="train",
         data=lambda wc: pipeline.prepared_path(wc.dataset),
-    output:
-        history=f"{pipeline.RUN_DIR}/history.csv",
-        predictions=f"{pipeline.RUN_DIR}/predictions.npz",
-        provenance=f"{pipeline.RUN_DIR}/provenance.json",
-    log:
-        f"logs/train/{pipeline.RUN_KEY}.log",
-    benchmark:
-        f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
-    wildcard_constraints:
-        experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
-    priority: train_priority(run_train_resources)
-    retries: TRAIN_RETRIES
-    group:
-        train_group(run_train_resources)  # CPU-sized runs share SLURM jobs
-    conda:
-        TORCH_ENV
-    threads: 1
-    resources:
-        **train_cluster_resources(run_train_resources),
-        mem_mb=train_mem_mb,
-    params:
+        outputs={
+            name.split(".")[0]: f"{pipeline.RUN_DIR}/{name}"
+            for name in pipeline.RUN_OUTPUTS
+        },
+        key=pipeline.RUN_KEY,
+        priority=train_priority(run_train_resources),
+        resources=run_train_resources,
         job=run_job,
         identity=run_identity,
-    script:
-        "../scripts/train.py"
+    )
+] + [pack_rule(job) for job in plan.pack_jobs(config)]
 
 
-for _job in PACK_JOBS:
-    _needs = costs.train_resources(config, _job.runs[0], len(_job.runs))
+for _rule in TRAINING_RULES:
 
     rule:
         name:
-            _job.slot.rule
+            _rule.name
         input:
-            data=pipeline.prepared_path(_job.slot.dataset),
+            data=_rule.data,
         output:
-            _job.outputs,
+            **_rule.outputs,
         log:
-            f"logs/train/{_job.slot.key}.log",
+            f"logs/train/{_rule.key}.log",
         benchmark:
-            f"results/benchmarks/train/{_job.slot.key}.tsv"
-        priority: _needs["minutes"]
+            f"results/benchmarks/train/{_rule.key}.tsv"
+        priority: _rule.priority
         retries: TRAIN_RETRIES
         group:
-            train_group(lambda wc, needs=_needs: needs)
+            train_group(_rule.resources)  # CPU-sized runs share SLURM jobs
         conda:
             TORCH_ENV
         threads: 1
         resources:
-            **train_cluster_resources(lambda wc, needs=_needs: needs),
+            **train_cluster_resources(_rule.resources),
             mem_mb=train_mem_mb,
         params:
-            job=_job.job.to_dict(),
-            identity=[plan.run_identity(config, run) for run in _job.runs],
+            job=_rule.job,
+            identity=_rule.identity,
         script:
             "../scripts/train.py"

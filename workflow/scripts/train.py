@@ -42,10 +42,14 @@ try:
 
     job = TrainingJob.from_dict(
         {
-            **snakemake.params.job,
+            **snakemake.params.job.value,  # collusion.plan.hidden
             "threads": snakemake.threads,
             # the job, in each run's provenance
-            "origin": {"rule": snakemake.rule, "log": snakemake.log[0]},
+            "origin": {
+                "rule": snakemake.rule,
+                "log": snakemake.log[0],
+                "identity": snakemake.params.identity,  # what reruns it (collusion.plan)
+            },
         }
     )
     train(job, log_file)

@@ -24,12 +24,15 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..io import atomic_write
 from .catalog import split_sizes
+
+if TYPE_CHECKING:  # torch is imported where data is loaded: preparing and planning need none
+    import torch
 
 
 def save_prepared(path: str | Path, **arrays) -> None:
@@ -110,6 +113,8 @@ def load_dataset(
     The fixed split stored in the file is used when present and ``use_fixed_split``; otherwise
     ``fractions`` and ``split_seed`` define a random split.
     """
+    import torch
+
     with np.load(path, allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
     X, y = arrays["X"], arrays["y"]
