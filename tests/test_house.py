@@ -24,6 +24,7 @@ CORE = (
     "compare",
     "ensemble",
     "provenance",
+    "data.prepared",
 )
 
 

@@ -160,17 +160,18 @@ def held_identity(config: dict, run: Run) -> str:
     return job.get("identity") or run_identity(config, run)
 
 
-def is_done(config: dict, run: Run) -> bool:
-    """Its outputs exist, its provenance records its identity of today, and its prepared data is
-    not newer than it."""
+def is_done(config: dict, run: Run, script: str | Path | None = None) -> bool:
+    """Its outputs exist, its provenance records its identity of today, and neither its prepared
+    data nor the training ``script`` is newer than it (what Snakemake would rerun it for)."""
     if not all(Path(run.path(name)).exists() for name in RUN_OUTPUTS):
         return False
     record = recorded(run)
     if record is None:
         return False
     data = Path(prepared_path(run.dataset))
-    provenance = Path(run.path("provenance.json"))
-    fresh = data.exists() and data.stat().st_mtime <= provenance.stat().st_mtime
+    written = Path(run.path("provenance.json")).stat().st_mtime
+    older = [data] + ([Path(script)] if script else [])
+    fresh = all(path.exists() and path.stat().st_mtime <= written for path in older)
     return fresh and record.get("identity") == run_identity(config, run)
 
 
@@ -224,15 +225,16 @@ def run_job(config: dict, run: Run) -> TrainingJob:
     )
 
 
-def pack_jobs(config: dict, everything: bool = False) -> list[PlannedJob]:
-    """The jobs of the packed experiments: each slot's runs that are not done (``everything``:
-    all, as on a fresh checkout), slots with none left out."""
+def pack_jobs(config: dict, script=None, everything: bool = False) -> list[PlannedJob]:
+    """The jobs of the packed experiments: each slot's runs that are not done (``is_done``, with
+    the training ``script``; ``everything``: all, as on a fresh checkout), slots with none left
+    out."""
     jobs = []
     for experiment in packed_experiments(config):
         for slot in slots(config, experiment):
             runs = slot.runs(config)
             if not everything:
-                runs = [run for run in runs if not is_done(config, run)]
+                runs = [run for run in runs if not is_done(config, run, script)]
             if runs:
                 job_dir = f"results/runs/{slot.key}"
                 jobs.append(PlannedJob(slot, tuple(runs), training_job(config, runs, job_dir)))

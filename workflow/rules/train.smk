@@ -60,7 +60,10 @@ TRAINING_RULES = [
         job=run_job,
         identity=run_identity,
     )
-] + [pack_rule(job) for job in plan.pack_jobs(config)]
+] + [
+    pack_rule(job)
+    for job in plan.pack_jobs(config, source_file("workflow", "scripts", "train.py"))
+]
 
 
 for _rule in TRAINING_RULES:

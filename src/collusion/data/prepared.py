@@ -139,23 +139,7 @@ def load_dataset(
         X = ((X - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
         normalise, normalisation = _identity, None
     else:
-        scale = float(arrays["scale"])
-        channel_shape = (1, -1) + (1,) * (X.ndim - 2)  # (1, C, 1, 1) images, (1, C, 1) sequences
-        if "mean" in arrays:
-            mean, std = arrays["mean"], arrays["std"]
-        else:  # per channel, on the training part only
-            axes = (0,) + tuple(range(2, X.ndim))
-            mean, std = (
-                (X[train_idx] / scale).mean(axis=axes),
-                (X[train_idx] / scale).std(axis=axes),
-            )
-            std = np.where(std > 0, std, 1.0)
-        normalisation = (scale, np.asarray(mean, np.float32), np.asarray(std, np.float32))
-        mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(channel_shape)
-        std = torch.as_tensor(std, dtype=torch.float32, device=device).view(channel_shape)
-
-        def normalise(x: torch.Tensor) -> torch.Tensor:
-            return (x.float() / scale - mean) / std
+        normalise, normalisation = channel_normaliser(arrays, train_idx, device)
 
     def to_split(index: np.ndarray) -> Split:
         return Split(
@@ -172,6 +156,32 @@ def load_dataset(
         normalise=normalise,
         normalisation=normalisation,
     )
+
+
+def channel_normaliser(arrays: dict, train_idx: np.ndarray, device):
+    """Images and sequences: the per-channel (x / scale − mean) / std applied per batch, and its
+    constants (scale, mean, std); the file's, or computed on the training part."""
+    import torch
+
+    X, scale = arrays["X"], float(arrays["scale"])
+    channel_shape = (1, -1) + (1,) * (X.ndim - 2)  # (1, C, 1, 1) images, (1, C, 1) sequences
+    if "mean" in arrays:
+        mean, std = arrays["mean"], arrays["std"]
+    else:  # per channel, on the training part only
+        axes = (0,) + tuple(range(2, X.ndim))
+        mean, std = (
+            (X[train_idx] / scale).mean(axis=axes),
+            (X[train_idx] / scale).std(axis=axes),
+        )
+        std = np.where(std > 0, std, 1.0)
+    normalisation = (scale, np.asarray(mean, np.float32), np.asarray(std, np.float32))
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(channel_shape)
+    std = torch.as_tensor(std, dtype=torch.float32, device=device).view(channel_shape)
+
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / scale - mean) / std
+
+    return normalise, normalisation
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
