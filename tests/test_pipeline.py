@@ -239,16 +239,19 @@ def test_report_shows_every_figure_and_table_inline(workdir):
     assert len(registered) == len(FIGURES) + len(PAPER_TABLES) + 2  # one entry per figure and table
 
 
-def plan_after(workdir, edits: dict, configfile=TINY, rules=()) -> dict[str, str]:
-    """A dry run of the whole workflow (or of ``rules`` only: their inputs taken as they are) with
-    ``edits`` (path -> text appended) made to its files for the while: each planned rule -> its
-    reasons. (Snakemake checks a job's params only when nothing upstream reruns it.)"""
+def plan_after(workdir, edits: dict, configfile=TINY, targets=None) -> dict[str, str]:
+    """A dry run of the whole workflow (or of ``targets``, rule -> its files, by those rules only:
+    their inputs taken as they are) with ``edits`` (path -> text appended) made to its files for
+    the while: each planned rule -> its reasons. (Snakemake checks a job's params only when
+    nothing upstream reruns it.)"""
     originals = {path: (workdir / path).read_text() for path in edits}
-    allowed = ["--allowed-rules", *rules] if rules else []
+    only = []
+    if targets:
+        only = [f for files in targets.values() for f in files] + ["--allowed-rules", *targets]
     try:
         for path, text in edits.items():
             (workdir / path).write_text(originals[path] + text)
-        result = snakemake(workdir, "-n", "--cores", "1", *allowed, "--configfile", str(configfile))
+        result = snakemake(workdir, *only, "-n", "--cores", "1", "--configfile", str(configfile))
     finally:
         for path, text in originals.items():
             (workdir / path).write_text(text)
@@ -297,11 +300,23 @@ def test_every_rule_downstream_of_training_carries_the_specs_of_the_runs_it_read
     configfile.write_text(yaml.safe_dump(changed))
     assert "train" in changed_params(plan_after(workdir, {}, configfile))  # the diabetes runs
     # a rebuild from the runs on disk (say, a retrain cut short): the rules that read them ...
-    first = ["analyse_runs", "analyse_debias", "analyse_gen_gap", "analyse_divergence", "summary"]
+    tables = "results/tables"
+    first = {
+        f"analyse_{name}": [f"{tables}/diabetes/{name}.csv"]
+        for name in ("runs", "debias", "gen_gap")
+    }
+    first |= {"analyse_divergence": [f"{tables}/divergence.csv"]}
+    first |= {"summary": ["results/paper/summary.html"]}
     params = changed_params(plan_after(workdir, {}, configfile, first))
     assert set(first) <= params, params
     # ... and those that read their tables
-    second = ["claims", "table_beta_sweep", "figure_beta_sweep", "figure_divergence"]
+    paper = "results/paper"
+    second = {
+        "claims": [f"{paper}/claims.csv"],
+        "table_beta_sweep": [f"{paper}/tables/beta_sweep.csv"],
+        "figure_beta_sweep": [f"{paper}/figures/beta_sweep.pdf"],
+        "figure_divergence": [f"{paper}/figures/divergence.pdf"],
+    }
     params = changed_params(plan_after(workdir, {}, configfile, second))
     assert set(second) <= params, params
 

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from collusion import checks, cluster, config_errors, costs, pipeline, plan
 from collusion.fingerprint import code_fingerprint
 from collusion.spec import canonical_hash
+from types import SimpleNamespace
 
 
 def source_file(*parts):
@@ -115,14 +116,44 @@ def train_mem_mb(wildcards, input, attempt):
     return int(2000 + 3 * input.size_mb) * min(attempt, 3)
 
 
+# The training rules' parts (workflow/rules/train.smk, collusion.plan)
+def train_job_param(wildcards):
+    """A run's training job, for `train`'s params (hidden, collusion.plan)."""
+    return plan.hidden(plan.run_job(config, run_of(wildcards)).to_dict())
+
+
+def train_identity_param(wildcards):
+    """The identity param (collusion.plan): the run's own for an unpacked experiment; for a
+    packed run, that of the job that trained it."""
+    run = run_of(wildcards)
+    if wildcards.experiment in plan.packed_experiments(config):
+        return plan.held_identity(config, run)
+    return plan.run_identity(config, run)
+
+
+def pack_rule_spec(job):
+    """What the training rule of a pack job (collusion.plan.PlannedJob) is made of."""
+    needs = costs.train_resources(config, job.runs[0], len(job.runs))
+    return SimpleNamespace(
+        name=job.slot.rule,
+        data=pipeline.prepared_path(job.slot.dataset),
+        outputs={"runs": job.outputs},
+        key=job.slot.key,
+        priority=needs["minutes"],
+        resources=lambda wc: needs,
+        job=plan.hidden(job.job.to_dict()),
+        identity=job.identity(config),
+    )
+
+
 def run_train_resources(wildcards):
     return costs.train_resources(config, run_of(wildcards))
 
 
-# What a rule downstream of training depends on besides its input files: the identities of the
-# runs it reads (their specs, splits and training code: an interrupted retrain after a change of
-# configuration never leaves a table of the earlier configuration that a rebuild accepts), and
-# the fingerprint of the code it runs (an edit reruns exactly the rules that run it).
+# What the rules downstream of training depend on besides their input files: the identities of the
+# runs each reads (their specs, splits and training code, so that an interrupted retrain after a
+# change of configuration never leaves a table of the earlier configuration that a rebuild
+# accepts), and the fingerprint of the code each runs (an edit reruns exactly those that run it).
 _IDENTITIES = {}
 
 

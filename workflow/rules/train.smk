@@ -11,39 +11,7 @@
 # reruns an output whose rule's code differs, so a run trained by a pack and held by `train`
 # must find the same code in both.
 
-from types import SimpleNamespace
-
-from collusion import plan
-
 TRAIN_RETRIES = None if workflow.remote_exec else train_retries()
-PACKED = plan.packed_experiments(config)
-
-
-def run_job(wildcards):
-    return plan.hidden(plan.run_job(config, run_of(wildcards)).to_dict())
-
-
-def run_identity(wildcards):
-    """The identity param (collusion.plan): the run's own for an unpacked experiment; for a
-    packed run, that of the job that trained it."""
-    run = run_of(wildcards)
-    if wildcards.experiment in PACKED:
-        return plan.held_identity(config, run)
-    return plan.run_identity(config, run)
-
-
-def pack_rule(job):
-    needs = costs.train_resources(config, job.runs[0], len(job.runs))
-    return SimpleNamespace(
-        name=job.slot.rule,
-        data=pipeline.prepared_path(job.slot.dataset),
-        outputs={"runs": job.outputs},
-        key=job.slot.key,
-        priority=needs["minutes"],
-        resources=lambda wc: needs,
-        job=plan.hidden(job.job.to_dict()),
-        identity=job.identity(config),
-    )
 
 
 TRAINING_RULES = [
@@ -57,11 +25,11 @@ TRAINING_RULES = [
         key=pipeline.RUN_KEY,
         priority=train_priority(run_train_resources),
         resources=run_train_resources,
-        job=run_job,
-        identity=run_identity,
+        job=train_job_param,
+        identity=train_identity_param,
     )
 ] + [
-    pack_rule(job)
+    pack_rule_spec(job)
     for job in plan.pack_jobs(config, source_file("workflow", "scripts", "train.py"))
 ]
 
