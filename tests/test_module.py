@@ -1,8 +1,11 @@
 """The workflow used as a Snakemake `module` of another workflow, from another working directory."""
 
+import pytest
+
 from pipeline_helpers import TINY, copy_workflow, snakemake
 
 
+@pytest.mark.slow
 def test_another_workflow_uses_it_as_a_module_and_plans_a_figure(tmp_path):
     """Paths of the workflow's own files (the schema, the scripts, the code a rule's fingerprint
     covers) resolve from its own folder: given relative to the working directory, they were looked

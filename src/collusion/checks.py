@@ -1,4 +1,4 @@
-"""The configuration's cross-checks: what the schema (workflow/schemas/config.schema.yaml) cannot
+"""The configuration's cross-checks: what the schema (src/collusion/config.schema.yaml) cannot
 express. Each raises ConfigError naming the key, the value and what is allowed. Torch-free: the
 Snakefile runs them at every start (config_errors.check)."""
 

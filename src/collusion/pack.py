@@ -249,14 +249,17 @@ class Pack:
             ys.append(group.data.train.y[index])
         return per_group(xs), per_group(ys)
 
-    def forward(self, x: torch.Tensor, running: list[int]) -> RunOutputs:
-        """The running runs' outputs on a minibatch (``minibatch``'s x), in fp32 (computed in
-        bf16 autocast on CUDA with the recipe's mixed_precision)."""
-        grouped = len(self.groups) > 1
-        autocast = contextlib.nullcontext()
+    def autocast(self):
+        """bf16 autocast on CUDA with the recipe's mixed_precision (training and evaluation
+        alike); CPU always runs fp32."""
         if self.device.type == "cuda" and self.specs[0].recipe.mixed_precision:
-            autocast = torch.autocast("cuda", dtype=torch.bfloat16)
-        with autocast:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def forward(self, x: torch.Tensor, running: list[int]) -> RunOutputs:
+        """The running runs' outputs on a minibatch (``minibatch``'s x), in fp32."""
+        grouped = len(self.groups) > 1
+        with self.autocast():
             return RunOutputs(
                 self,
                 [
@@ -276,13 +279,14 @@ class Pack:
         programs that hold one of these runs)."""
         live = self.live(running) if running is not None else [True] * len(self.programs)
         parts = self.split(name)
-        return RunOutputs(
-            self,
-            [
-                predict_groups(program, parts, batch_size) if on else None
-                for program, on in zip(self.programs, live)
-            ],
-        )
+        with self.autocast():  # as training runs
+            return RunOutputs(
+                self,
+                [
+                    predict_groups(program, parts, batch_size) if on else None
+                    for program, on in zip(self.programs, live)
+                ],
+            )
 
     def targets(self, y: torch.Tensor, runs: list[int]) -> torch.Tensor:
         """The targets of runs ``runs``: ``y`` itself (one seed), else each run's seed's row."""
@@ -302,16 +306,23 @@ def predict(ensemble: Ensemble, data: Dataset, split: Split, batch_size: int) ->
 
 @torch.no_grad()
 def predict_groups(
-    ensemble: Ensemble, parts: list[tuple[Dataset, Split]], batch_size: int
+    ensemble: Ensemble,
+    parts: list[tuple[Dataset, Split]],
+    batch_size: int,
+    one_shape: bool | None = None,
 ) -> torch.Tensor:
     """``predict`` for a program of G seeds: part g (its data, its split; every split of one
-    length) feeds seed g's members."""
+    length) feeds seed g's members. ``one_shape`` (default: on CUDA) pads the last, shorter batch
+    to ``batch_size`` and drops the padding's outputs, so that every batch has one shape (a
+    compiled ensemble compiles one evaluation graph, not one more for the tail)."""
     ensemble.eval()
-    chunks = [
-        ensemble(
-            per_group([data.normalise(split.x[i : i + batch_size]) for data, split in parts]),
-            grouped=len(parts) > 1,
-        ).float()
-        for i in range(0, len(parts[0][1]), batch_size)
-    ]
+    if one_shape is None:
+        one_shape = parts[0][1].x.is_cuda
+    chunks = []
+    for i in range(0, len(parts[0][1]), batch_size):
+        xs = [data.normalise(split.x[i : i + batch_size]) for data, split in parts]
+        count = len(xs[0])
+        if one_shape and count < batch_size:
+            xs = [torch.cat([x, x.new_zeros(batch_size - count, *x.shape[1:])]) for x in xs]
+        chunks.append(ensemble(per_group(xs), grouped=len(parts) > 1)[:, :count].float())
     return torch.cat(chunks, dim=1)

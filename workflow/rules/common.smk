@@ -27,7 +27,7 @@ try:
     config_errors.check(
         config,
         workflow.configfiles,
-        source_file("workflow", "schemas", "config.schema.yaml"),
+        config_errors.SCHEMA,
     )
 except checks.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
