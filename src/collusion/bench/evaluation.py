@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 
 from ..ensemble import GlobalAveragePool
+from ..pack import predict_groups
 from ..provenance import git_version
-from ..train import predict_groups
 from .cases import load, synthetic_cifar
 from .cli import append_csv
 from .gpu_check import Checks, relative_error, resnet18_ensemble

@@ -42,7 +42,7 @@ def run(
             with Stopwatch(device) as watch:
                 trainer.train_period()
             period_seconds.append(watch.seconds)
-        with trainer.autocast():  # as the Trainer evaluates: bf16 on CUDA
+        with trainer.pack.autocast():  # as the Trainer evaluates: bf16 on CUDA
             if spec.recipe.compile:  # compile the evaluation's graph outside its timing
                 predict(trainer.ensemble, data, data.test, spec.recipe.eval_batch_size)
             with Stopwatch(device) as evaluation:
