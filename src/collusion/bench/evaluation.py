@@ -2,7 +2,7 @@
 
     python -m collusion.bench.gpu_check evaluation --device cuda --out OUT [--compile] [--smoke]
 
-One evaluation pass (``train.predict_groups``, as the Trainer evaluates a split) of M = 5 CIFAR
+One evaluation pass (``pack.predict_groups``, as the Trainer evaluates a split) of M = 5 CIFAR
 ResNet-18s over 10,000 CIFAR-shaped images in batches of 1,024 (the recipe's eval batch; the last
 batch has 784), each variant from the same initial weights, built as the Trainer builds them
 (channels_last on CUDA):
