@@ -4,15 +4,15 @@ each of its packs, write every run's history.csv, predictions.npz and provenance
 A ``spec.TrainingJob`` is the value the workflow builds (collusion.plan, torch-free; the training
 rules pass it to workflow/scripts/train.py as a plain dict): its parts, one per seed, each the runs
 of that seed (one, or several β) with their split, run directories and pack directory; the
-prepared data; and how to run. A job of several seeds trains them as one program where the pack allows it (stacked
-MLPs whose seeds' data agree in shape: pack.one_program_obstacle), its checkpoint in ``job_dir``;
-otherwise seed after seed, each part's checkpoint in its own pack directory.
+prepared data; and how to run. A job of several seeds trains them as one program where the pack
+allows it (stacked MLPs whose seeds' data agree in shape: pack.one_program_obstacle), its checkpoint
+in ``job_dir``; otherwise seed after seed, each part's checkpoint in its own pack directory.
 
-``job_dir/job.json`` records a job of several seeds under way: in one program, that it has begun;
-seed after seed, which parts it has finished (their outputs written). A rerun of the same job (the
-same parts, data, code and threads) after a kill takes what it finished from its finished
-checkpoints instead of retraining it, and resumes the rest. The record is removed when the job
-completes, so a later rerun retrains every run.
+``job_dir/job.json`` records a job of several seeds under way, in one format: its identity and the
+pack directories of the parts it has finished (their outputs written); in one program, none until
+the end. A rerun of the same job (the same parts, data, code and threads) after a kill takes what
+it finished from its finished checkpoints instead of retraining it, and resumes the rest. The
+record is removed when the job completes, so a later rerun retrains every run.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def one_program(job, datasets, source, identity, log_file) -> list[dict]:
     as it is (killed while writing the outputs) rather than retraining."""
     killed = read_record(job.job_dir, identity) is not None
     record = Path(job.job_dir) / "job.json"
-    write_json(record, {"identity": identity, "finished": [], "seed_pack": True})
+    write_json(record, {"identity": identity, "finished": []})
     seeds = [part.specs[0]["seed"] for part in job.parts]
     checkpoint = {"directory": job.job_dir, "identity": identity, "reuse_finished": killed}
     records = fit_and_write(
