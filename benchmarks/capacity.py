@@ -1,7 +1,7 @@
 """Size a grid of config/open_questions.yaml: one real training job per (experiment, model, M), as
 the pipeline plans it (``pack_seeds`` seeds' β packs: stacked MLPs as one program, other learners
-seed after seed), timed in fresh processes at one thread with the recipe's epochs cut to e1 and
-e2 (``--epochs``, default 1 and 3). Appends rows to benchmarks/capacity.csv.
+seed after seed; collusion.job.train), timed in fresh processes at one thread with the recipe's
+epochs cut to e1 and e2 (``--epochs``, default 1 and 3). Appends rows to benchmarks/capacity.csv.
 
     PYTHONPATH=src .venv/bin/python benchmarks/capacity.py [--experiments capacity capacity_cnn]
         [--epochs 1 3] [--models mlp_w4 ...] [--members 2 16]
@@ -12,8 +12,8 @@ per epoch, so the two timings give the recipe's E epochs: job = c1 + (c2 − c1)
 (E − e1). One aggregation is timed (the first; the objective's cost hardly depends on it); the
 experiment's estimate multiplies by its aggregations and by its jobs per (model, M) (seeds /
 pack_seeds). The row of model ``all`` is that estimate, in CPU seconds, over every (model, M) of
-the experiment that was timed. Every row carries the date, the commit (``+dirty`` when the working tree
-differs from it), the machine (CPU model and cores) and the 1-minute load it was measured at.
+the experiment that was timed. Every row carries the date, the commit (``+dirty`` when the working
+tree differs from it), the machine (CPU model and cores) and the 1-minute load it was measured at.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pack_seeds import job_packs, timed  # noqa: E402
 
-from collusion import pipeline  # noqa: E402
+from collusion import pipeline, plan  # noqa: E402
 from collusion.config_errors import load_config  # noqa: E402
 from collusion.data.offline import prepare_offline  # noqa: E402
 from collusion.io import write_csv  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> None:
             data = scratch / f"{exp['dataset']}.npz"
             if not data.exists():
                 prepare_offline(exp["dataset"], data)
-            per_job = pipeline.pack_seeds(config, experiment)
+            per_job = plan.pack_seeds(config, experiment)
             seeds = exp["seeds"][:per_job]
             jobs_per_cell = -(-len(exp["seeds"]) // per_job)
             total = 0.0

@@ -56,7 +56,9 @@ import math
 
 import torch
 
-AGGREGATIONS = ("score", "probability", "probability_double_softmax", "sum", "regression")
+# the aggregations: spec.py states them (the config check reads them, torch-free)
+from .spec import AGGREGATIONS
+
 # the aggregations whose ensemble output is logits (its probabilities: their softmax)
 LOGIT_ENSEMBLES = ("score", "sum")
 
@@ -223,7 +225,8 @@ def learner_dropout_mse_beta(beta: float, rate: float, members: int) -> float:
     return float(beta) * (1.0 - c)
 
 
-DEBIASABLE = ("score", "sum", "regression")
+# where the debiasing penalty is defined: spec.py states it (the config check reads it, torch-free)
+from .spec import DEBIASABLE  # noqa: E402
 
 
 def debiasing_penalty(outputs: torch.Tensor, aggregation: str, strength: float) -> torch.Tensor:
