@@ -138,7 +138,7 @@ def check_recipe(recipe: Recipe, aggregation: str) -> None:
         raise ValueError(f"debiasing_penalty must be >= 0, got {recipe.debiasing_penalty}")
     if recipe.debiasing_penalty and aggregation not in DEBIASABLE:
         raise ValueError(
-            f"debiasing_penalty needs an ensemble that averages or sums raw outputs "
+            f"debiasing_penalty needs an ensemble that averages raw outputs "
             f"({', '.join(DEBIASABLE)}), not aggregation {aggregation!r} (a learner's "
             "logit offset is no offset from a probability average): set debiasing_penalty: 0 or "
             "use score averaging"
