@@ -1,0 +1,109 @@
+"""The budget study's table: the claims at each budget from one run's selections at shorter ones."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from collusion import budget
+
+SEEDS = range(7)  # Holm over claim 1's two primary rows: 2 · 2/2^7 < 0.05
+
+
+def runs_frame(epochs: int, short: int) -> pd.DataFrame:
+    """One classification setting, β ∈ {0, 1}, seven seeds, selections at the full budget and at
+    ``short``: β = 1 is worse than β = 0 at the short budget in every seed and better at the full
+    one (β = 1 still improving), so claim 1 turns from supported to contradicted."""
+    rows = []
+    for seed in SEEDS:
+        for beta in (0.0, 1.0):
+            for selection, epoch, error in (
+                (f"best_val@{short}", short - seed % 2, 0.10 + 0.05 * beta + 0.001 * seed),
+                (f"last@{short}", short, 0.11 + 0.05 * beta),
+                ("best_val", epochs - 3 * beta, 0.08 - 0.02 * beta + 0.001 * seed),
+                ("last", epochs, 0.09 - 0.02 * beta),
+            ):
+                rows.append(
+                    {
+                        "experiment": "e",
+                        "dataset": "d",
+                        "model": "m",
+                        "aggregation": "score",
+                        "members": 5,
+                        "beta": beta,
+                        "seed": seed,
+                        "selection": selection,
+                        "epoch": epoch,
+                        "status": "completed",
+                        "test_error": error,
+                        "test_acc": 1.0 - error,
+                        "test_learner_error": error + 0.1,
+                        "test_L_ens": 10 * error,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+EMPTY_DEBIAS = pd.DataFrame(
+    columns=["experiment", "dataset", "model", "aggregation", "members", "beta", "seed"]
+    + ["selection", "DIV_decrease_pct"]
+)
+EMPTY_DROPOUT = pd.DataFrame(columns=list(EMPTY_DEBIAS.columns[:-1]) + ["fraction", "increase"])
+
+
+def test_selection_names_at_a_budget():
+    assert budget.selection_at("best_val", 20, 20) == "best_val"
+    assert budget.selection_at("last", 10, 20) == "last@10"
+    with pytest.raises(ValueError, match="budget"):
+        budget.selection_at("best_val", 30, 20)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "budget_", "late"),
+    [(10, 10, True), (9, 10, False), (28, 30, True), (27, 30, False), (1, 1, True), (3, 4, False)],
+)
+def test_late_is_the_last_tenth_of_the_budget(epoch, budget_, late):
+    assert budget.late_epoch(epoch, budget_) is late
+
+
+def test_a_verdict_that_turns_with_the_budget():
+    runs = runs_frame(epochs=20, short=10)
+    study = {"e": {"budgets": [10, 20], "epochs": 20}}
+    table = budget.budget_table(runs, EMPTY_DEBIAS, EMPTY_DROPOUT, study, alpha=0.05)
+    error = table[(table["claim"] == 1) & (table["endpoint"] == "test_error")].set_index("budget")
+    assert error.loc[10, "verdict"] == "supported"
+    assert error.loc[20, "verdict"] == "contradicted"
+    assert error.loc[10, "diff_mean"] == pytest.approx(0.05)
+    assert error.loc[20, "diff_mean"] == pytest.approx(-0.02)
+    changes = budget.verdict_changes(table, 10, 20)
+    assert ("test_error", "supported", "contradicted") in set(
+        zip(changes["endpoint"], changes[10], changes[20])
+    )
+    # how far the learners got: the best_val rows of each budget
+    at10, at20 = error.loc[10], error.loc[20]
+    assert at10["acc_beta0"] == pytest.approx(1 - np.mean([0.10 + 0.001 * s for s in SEEDS]))
+    assert at20["learner_acc_beta1"] == pytest.approx(
+        1 - np.mean([0.16 + 0.001 * s for s in SEEDS])
+    )
+    assert at10["epoch_beta0"] == 10  # seeds select epochs 10, 9, 10, … in turn
+    assert at10["late_beta0"] == pytest.approx(4 / 7)  # only epoch 10 is late in 10 epochs
+    assert at20["epoch_beta1"] == 17 and at20["late_beta1"] == 0.0
+    assert at20["epoch_beta0"] == 20 and at20["late_beta0"] == 1.0
+
+
+def test_the_full_budget_is_the_claims_table_of_the_run():
+    from collusion.claims import claim_rows
+
+    runs = runs_frame(epochs=20, short=10)
+    table = budget.budget_table(
+        runs, EMPTY_DEBIAS, EMPTY_DROPOUT, {"e": {"budgets": [20], "epochs": 20}}, alpha=0.05
+    )
+    plain = runs[runs["selection"].isin(["best_val", "last"])]
+    claims = claim_rows(plain, EMPTY_DEBIAS, EMPTY_DROPOUT, 0.05)
+    primary = claims[claims["primary"].astype(bool)]
+    assert table["verdict"].tolist() == primary["verdict"].tolist()
+    assert np.allclose(table["p_holm"], primary["p_holm"], equal_nan=True)
+
+
+def test_no_budget_study_gives_an_empty_table():
+    table = budget.budget_table(runs_frame(20, 10), EMPTY_DEBIAS, EMPTY_DROPOUT, {}, alpha=0.05)
+    assert table.empty and list(table.columns) == budget.COLUMNS
