@@ -107,3 +107,33 @@ def test_the_full_budget_is_the_claims_table_of_the_run():
 def test_no_budget_study_gives_an_empty_table():
     table = budget.budget_table(runs_frame(20, 10), EMPTY_DEBIAS, EMPTY_DROPOUT, {}, alpha=0.05)
     assert table.empty and list(table.columns) == budget.COLUMNS
+
+
+def test_budget_studies_are_the_experiments_with_selection_horizons():
+    from collusion.figures import budget_studies
+
+    recipe = {"epochs": 40, "lr": 0.01}
+    config = {
+        "experiments": {"long": {"recipe": "long"}, "plain": {"recipe": "plain"}},
+        "recipes": {"long": {**recipe, "selection_horizons": [20, 10]}, "plain": recipe},
+    }
+    assert budget_studies(config) == {"long": {"budgets": [10, 20, 40], "epochs": 40}}
+
+
+def test_the_budget_figure_marks_every_verdict_and_says_when_there_is_no_study():
+    from collusion.figures import budget as figure
+
+    table = budget.budget_table(
+        runs_frame(20, 10),
+        EMPTY_DEBIAS,
+        EMPTY_DROPOUT,
+        {"e": {"budgets": [10, 20], "epochs": 20}},
+        0.05,
+    )
+    fig = figure.draw({"budget": table})
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    # claim 1 (test error and NLL): supported at 10 epochs, contradicted at 20
+    assert texts.count("✓") == 2 and texts.count("✗") == 2
+    assert len(texts) >= len(table)  # a mark per row, plus the setting's title
+    empty = figure.draw({"budget": pd.DataFrame(columns=budget.COLUMNS)})
+    assert "no budget study" in " ".join(t.get_text() for ax in empty.axes for t in ax.texts)

@@ -78,6 +78,12 @@ FIGURES = {
         (1, 2),
         "generalisation",
     ),
+    "budget": Figure(
+        ("table:budget",),
+        "none (new: every primary verdict at training budgets B/2, B, 2B, 4B)",
+        (1, 2, 3, 4, 5, 6, 7),
+        "about",
+    ),
 }
 
 
@@ -139,6 +145,21 @@ def capacity_studies(config: dict) -> dict[str, dict[str, int]]:
     return studies
 
 
+def budget_studies(config: dict) -> dict[str, dict]:
+    """For each experiment whose recipe records its selections at shorter horizons
+    (``selection_horizons``): its budgets (the horizons and its epochs) and its epochs. One run of
+    the longest budget answers every shorter one when the schedule does not depend on the total
+    epochs (collusion.budget)."""
+    studies = {}
+    for name, experiment in config["experiments"].items():
+        recipe = config["recipes"][experiment["recipe"]]
+        horizons = recipe.get("selection_horizons") or []
+        if horizons:
+            budgets = sorted({*map(int, horizons), int(recipe["epochs"])})
+            studies[name] = {"budgets": budgets, "epochs": int(recipe["epochs"])}
+    return studies
+
+
 PAPER_TABLES = {
     "beta_sweep": PaperTable("beta_sweep", ("runs", "calibration"), (1, 7), "generalisation"),
     "independent_vs_joint": PaperTable("independent_vs_joint", ("runs",), (1,), "generalisation"),
@@ -164,6 +185,16 @@ PAPER_TABLES = {
         lambda config: {"studies": capacity_studies(config)},
     ),
     "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
+    "budget": PaperTable(
+        "budget",
+        ("runs", "debias", "learner_dropout"),
+        (1, 2, 3, 4, 5, 6, 7),
+        "about",
+        lambda config: {
+            "studies": budget_studies(config),
+            "alpha": config["analysis"]["significance"],
+        },
+    ),
 }
 
 
