@@ -143,4 +143,3 @@ def verdict_changes(table: pd.DataFrame, budget: int, other: int) -> pd.DataFram
     if budget not in wide or other not in wide:
         return wide.iloc[0:0].reset_index()
     return wide[wide[budget] != wide[other]].reset_index()
-
