@@ -1,8 +1,11 @@
 """The budget study's table: the claims at each budget from one run's selections at shorter ones."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from collusion import budget
 
@@ -137,3 +140,23 @@ def test_the_budget_figure_marks_every_verdict_and_says_when_there_is_no_study()
     assert len(texts) >= len(table)  # a mark per row, plus the setting's title
     empty = figure.draw({"budget": pd.DataFrame(columns=budget.COLUMNS)})
     assert "no budget study" in " ".join(t.get_text() for ax in empty.axes for t in ax.texts)
+
+
+def test_the_budget_study_is_the_default_grid_at_four_times_its_budget():
+    config_dir = Path(__file__).parents[1] / "config"
+    default = yaml.safe_load((config_dir / "config.yaml").read_text())
+    study = yaml.safe_load((config_dir / "budget.yaml").read_text())
+    ((name, experiment),) = study["experiments"].items()
+    grid = {k: v for k, v in experiment.items() if k != "recipe"}
+    assert grid == {k: v for k, v in default["experiments"]["mnist1d"].items() if k != "recipe"}
+    for model in experiment["models"]:
+        assert study["models"][model] == default["models"][model]
+    recipe = dict(study["recipes"][experiment["recipe"]])
+    b = default["recipes"]["mnist1d"]["epochs"]
+    assert recipe.pop("epochs") == 4 * b
+    assert recipe.pop("selection_horizons") == [b // 2, b, 2 * b]
+    assert recipe == {k: v for k, v in default["recipes"]["mnist1d"].items() if k != "epochs"}
+    expected = ["best_val", "last"] + [
+        f"{s}@{e}" for e in (b // 2, b, 2 * b) for s in ("best_val", "last")
+    ]
+    assert study["analysis"]["selections"] == expected
