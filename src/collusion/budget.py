@@ -24,31 +24,18 @@ import numpy as np
 import pandas as pd
 
 from .analysis import SETTING_KEYS
+from .claims import COLUMNS as CLAIMS_COLUMNS
+from .claims import claim_rows
 
 SELECTION = re.compile(r"^(?P<rule>best_val|last)(?:@(?P<horizon>\d+))?$")
 LATE_FRACTION = 0.1  # a selected epoch in the last 10 % of the budget is "late"
-CLAIM_COLUMNS = [
-    "endpoint",
-    "n_seeds",
-    "beta0_mean",
-    "beta1_mean",
-    "diff_mean",
-    "ci_low",
-    "ci_high",
-    "effect",
-    "threshold",
-    "p_exact",
-    "p_holm",
-    "verdict",
-    "setting_verdict",
-    "per_seed",
-]
 CONVERGENCE_COLUMNS = [
     f"{name}_beta{beta}"
     for beta in (0, 1)
     for name in ("acc", "learner_acc", "epoch", "late", "seeds")
 ]
-COLUMNS = ["budget", "claim", *SETTING_KEYS, *CLAIM_COLUMNS, *CONVERGENCE_COLUMNS]
+# the claims table's columns (its primary rows: selection best_val within the budget)
+COLUMNS = ["budget", *CLAIMS_COLUMNS, *CONVERGENCE_COLUMNS]
 
 
 def selection_at(selection: str, budget: int, epochs: int) -> str:
@@ -110,8 +97,6 @@ def budget_table(
 ) -> pd.DataFrame:
     """For each budget study (experiment -> {"budgets": [...], "epochs": E}) and budget: the
     claims' primary rows (best_val at that budget) with the settings' convergence columns."""
-    from .claims import claim_rows
-
     parts = []
     for experiment, study in studies.items():
         epochs = study["epochs"]

@@ -469,15 +469,8 @@ def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataF
     ]
 
 
-def budget(
-    runs: pd.DataFrame,
-    debias: pd.DataFrame,
-    learner_dropout: pd.DataFrame,
-    studies: dict[str, dict],
-    alpha: float,
-) -> pd.DataFrame:
-    """The budget study: every primary verdict at each budget of each budget study
-    (collusion.budget.budget_table; studies: collusion.figures.budget_studies)."""
+def budget(*frames: pd.DataFrame, **options) -> pd.DataFrame:
+    """The budget study: every primary verdict at each budget (collusion.budget.budget_table)."""
     from .budget import budget_table  # budget imports claims, which imports this module
 
-    return budget_table(runs, debias, learner_dropout, studies, alpha)
+    return budget_table(*frames, **options)
