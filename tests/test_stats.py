@@ -89,6 +89,7 @@ def test_interval_is_unbounded_when_the_test_cannot_reject():
     assert np.isfinite(low) and np.isfinite(high)
 
 
+@pytest.mark.slow
 def test_interval_covers_the_true_mean_about_95_percent():
     rng = np.random.default_rng(0)
     hits = 0
@@ -122,6 +123,7 @@ def test_paired_summary_fields():
         stats.paired_summary([0.1, np.nan])
 
 
+@pytest.mark.slow
 def test_holm_over_sign_flip_tests_controls_the_family_wise_error():
     # 8 null settings × 10 seeds, 2000 families: P(any Holm-adjusted p < 0.05) must stay ≤ 0.05
     rng = np.random.default_rng(0)
