@@ -113,7 +113,7 @@ def test_no_budget_study_gives_an_empty_table():
 
 
 def test_budget_studies_are_the_experiments_with_selection_horizons():
-    from collusion.figures import budget_studies
+    from collusion.figures import budget_studies, has_budget_study
 
     recipe = {"epochs": 40, "lr": 0.01}
     config = {
@@ -121,6 +121,9 @@ def test_budget_studies_are_the_experiments_with_selection_horizons():
         "recipes": {"long": {**recipe, "selection_horizons": [20, 10]}, "plain": recipe},
     }
     assert budget_studies(config) == {"long": {"budgets": [10, 20, 40], "epochs": 40}}
+    assert has_budget_study(config)
+    del config["experiments"]["long"]
+    assert not has_budget_study(config)
 
 
 def test_the_budget_figure_marks_every_verdict_and_says_when_there_is_no_study():
