@@ -1,9 +1,10 @@
 """The report's landing page: this run at a glance, above the report's description.
 
-``at_a_glance`` writes, in reStructuredText, the claims' headline (read from claims.csv through
-collusion.claims.summary, the one place it is computed) with each verdict in its colour, then the
-commit, configuration digest, device, seeds and the package versions the runs record in their
-provenance. Rule ``report_landing`` puts it into workflow/report/workflow.rst where that file says
+``at_a_glance`` writes, in reStructuredText, the claims' headline (read from claims.csv and
+claims_pooled.csv through collusion.claims_report.summary, the one place it is computed) with each
+verdict in its colour, then the commit, configuration digest, device, seeds and the package
+versions the runs record in their provenance. Rule ``report_landing`` puts it into
+workflow/report/workflow.rst where that file says
 so (``PLACEHOLDER``) and the report opens on the result.
 
 Why not Snakemake's ``--report-metadata``: Snakemake 9.27 passes each string value through
@@ -99,19 +100,20 @@ def counted(counter: Counter, total: int) -> str:
     return "; ".join(f"{value}: {n} runs" for value, n in counter.most_common())
 
 
-def headline(claims_rows: pd.DataFrame) -> pd.DataFrame:
-    """Per claim: statement, verdict and where it holds (collusion.claims.summary)."""
-    from .claims import summary
+def headline(claims_rows: pd.DataFrame, pooled: pd.DataFrame) -> pd.DataFrame:
+    """Per claim: statement, verdict and where it holds (collusion.claims_report.summary)."""
+    from .claims import ClaimsTables
+    from .claims_report import summary
 
-    return summary(claims_rows)
+    return summary(ClaimsTables(claims_rows, pooled, "best_val"))
 
 
-def headline_lines(claims_rows: pd.DataFrame) -> list[str]:
+def headline_lines(claims_rows: pd.DataFrame, pooled: pd.DataFrame) -> list[str]:
     """One line per claim: its verdict in colour, how many settings support it, its statement."""
     lines = []
-    for row in headline(claims_rows).to_dict("records"):
+    for row in headline(claims_rows, pooled).to_dict("records"):
         tested = row["settings"] - row["n/a"]
-        count = f" {row['supported']}/{tested}" if tested else ""
+        count = f" ({row['supported']}/{tested} settings)" if tested else ""
         lines.append(
             f"**{row['claim']}** {coloured(row['verdict'])}{count} — {rst_text(row['statement'])}"
         )
@@ -143,6 +145,7 @@ def at_a_glance(
     digest: str,
     records: list[tuple[str, dict]],
     claims_rows: pd.DataFrame,
+    pooled: pd.DataFrame,
 ) -> str:
     """The landing page's block, in reStructuredText: the claims' headline, then the run."""
     total = len(records)
@@ -176,10 +179,11 @@ def at_a_glance(
             ".. role:: html(raw)",
             "   :format: html",
             "",
-            "**This run at a glance.** Each claim's verdict over its settings (primary endpoints, "
-            "best-validation checkpoint):",
+            "**This run at a glance.** Each claim's verdict, tested over all its settings at once "
+            "(primary endpoints, best-validation checkpoint), and how many settings support it on "
+            "their own:",
             "",
-            *[f"- {line}" for line in headline_lines(claims_rows)],
+            *[f"- {line}" for line in headline_lines(claims_rows, pooled)],
             "",
             *[f"- **{label}**: {rst_text(text)}" for label, text in items],
             "",

@@ -32,6 +32,14 @@ except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
 
+# What this design's claims can answer, before anything runs (dry runs included); never blocks.
+if workflow.is_main_process:
+    from collusion import power
+
+    print(
+        power.report(config, " ".join(map(str, workflow.configfiles))), file=sys.stderr
+    )
+
 EXPERIMENTS = list(config["experiments"])
 # experiments with runs at β ∈ [0, 1]; the others only demonstrate the divergence at β > 1
 SWEEP_EXPERIMENTS = [e for e in EXPERIMENTS if pipeline.sweep_runs(config, e)]

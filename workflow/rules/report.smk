@@ -43,6 +43,7 @@ rule report_landing:
     input:
         template=source_file("workflow", "report", "workflow.rst"),
         claims="results/paper/claims.csv",
+        pooled="results/paper/claims_pooled.csv",
         provenance=PROVENANCE,
     output:
         LANDING,
