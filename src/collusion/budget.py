@@ -6,36 +6,41 @@ a run of E epochs would. So one run of the longest budget answers every shorter 
 to epoch E, and its selections restricted to the first E epochs, ``best_val@E`` (the epoch of
 lowest validation L_ens among epochs 1..E) and ``last@E`` (epoch E), are those of the E-epoch run.
 
-A budget study is an experiment whose recipe stores such selections (``selection_horizons``; its
+A budget study is an experiment whose recipe records such selections (``selection_horizons``; its
 budgets are the horizons and its ``epochs``; ``collusion.figures.budget_studies``). For each budget
-``budget_table`` relabels the selections at that budget as ``best_val`` and ``last`` and computes
-the claims table on them (``collusion.claims``), keeping the primary rows (best_val), with, per
-setting and budget, how far the learners had got: the β = 0 and β = 1 ensembles' and learners'
-mean test accuracy, the median selected epoch, and the share of seeds whose selected epoch lies in
-the last 10 % of the budget (``late``: a selection there says the run was still improving).
+``budget_table`` builds the claims (``collusion.claims.build``) from the selections at that budget,
+``best_val@E`` primary, and keeps the primary rows (one per claim, setting and primary endpoint),
+each with its claim's claim-level test at that budget (``claim_level_*``: the pooled test over
+every setting, the claim's decision) and how far the learners had got in its setting: at β = 0 and
+β = 1, the ensembles' and the learners' mean test accuracy at the selected epoch, the median
+selected epoch and the share of seeds whose selected epoch lies in the last 10 % of the budget
+(``late_beta*``; the claims' under-training flag reads the same rule).
 """
 
 from __future__ import annotations
-
-import math
-import re
 
 import numpy as np
 import pandas as pd
 
 from .analysis import SETTING_KEYS
 from .claims import COLUMNS as CLAIMS_COLUMNS
-from .claims import claim_rows
+from .claims import build
+from .claims_spec import LATE_SHARE
 
-SELECTION = re.compile(r"^(?P<rule>best_val|last)(?:@(?P<horizon>\d+))?$")
-LATE_FRACTION = 0.1  # a selected epoch in the last 10 % of the budget is "late"
+CLAIM_LEVEL = {
+    "p_holm": "claim_level_p_holm",
+    "verdict": "claim_level_verdict",
+    "claim_verdict": "claim_verdict",
+    "fragile": "claim_level_fragile",
+}
 CONVERGENCE_COLUMNS = [
     f"{name}_beta{beta}"
     for beta in (0, 1)
     for name in ("acc", "learner_acc", "epoch", "late", "seeds")
 ]
-# the claims table's columns (its primary rows: selection best_val within the budget)
-COLUMNS = ["budget", *CLAIMS_COLUMNS, *CONVERGENCE_COLUMNS]
+# ``budget``: the epochs the selections are restricted to (the claims table's own ``budget`` column
+# is the runs' recipe epochs); then the claims table's columns, the claim level, the convergence
+COLUMNS = [*CLAIMS_COLUMNS, *CLAIM_LEVEL.values(), *CONVERGENCE_COLUMNS]
 
 
 def selection_at(selection: str, budget: int, epochs: int) -> str:
@@ -48,25 +53,16 @@ def selection_at(selection: str, budget: int, epochs: int) -> str:
 
 
 def late_epoch(epoch: float, budget: int) -> bool:
-    """Whether a selected epoch lies in the last ``LATE_FRACTION`` of the budget (at least the
-    last epoch itself)."""
-    return bool(epoch > budget - max(1, math.ceil(LATE_FRACTION * budget)))
-
-
-def at_budget(frame: pd.DataFrame, experiment: str, budget: int, epochs: int) -> pd.DataFrame:
-    """The rows of ``experiment`` at ``budget``, their selections relabelled as best_val and last
-    (the claims read those names)."""
-    own = frame[frame["experiment"] == experiment]
-    names = {selection_at(rule, budget, epochs): rule for rule in ("best_val", "last")}
-    rows = own[own["selection"].isin(list(names))]
-    return rows.assign(selection=rows["selection"].map(names))
+    """Whether a selected epoch lies in the last ``LATE_SHARE`` of the budget (the claims'
+    under-training rule)."""
+    return bool(epoch > (1 - LATE_SHARE) * budget)
 
 
 def convergence(runs: pd.DataFrame, budget: int) -> pd.DataFrame:
-    """Per setting (runs at best_val of one budget): at β = 0 and β = 1, the ensembles' and the
-    learners' mean test accuracy (NaN for regression), the median selected epoch, the share of
+    """Per setting (``runs``: the rows of one selection): at β = 0 and β = 1, the ensembles' and
+    the learners' mean test accuracy (NaN for regression), the median selected epoch, the share of
     seeds whose selected epoch is late, and the seeds counted (runs that finished)."""
-    done = runs[(runs["selection"] == "best_val") & (runs["status"] != "diverged")]
+    done = runs[runs["status"] != "diverged"]
     rows = []
     for key, setting in done.groupby(SETTING_KEYS, dropna=False):
         row = dict(zip(SETTING_KEYS, key))
@@ -88,28 +84,43 @@ def convergence(runs: pd.DataFrame, budget: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SETTING_KEYS + CONVERGENCE_COLUMNS)
 
 
+def claims_at(frames: list[pd.DataFrame], budget: int, epochs: int, alpha: float, stability: bool):
+    """The claims' primary rows at one budget, with the claim level and the convergence columns."""
+    best, last = (selection_at(rule, budget, epochs) for rule in ("best_val", "last"))
+    runs, debias, dropout, gen_gap = frames
+    at = [f[f["selection"].isin([best, last])] for f in (runs, debias, dropout)]
+    built = build(*at, gen_gap, alpha, primary_selection=best, stability=stability)
+    rows = built.rows[built.rows["primary"].astype(bool)]
+    claim_level = built.pooled[built.pooled["primary"].astype(bool)]
+    claim_level = claim_level[["claim", "endpoint", *CLAIM_LEVEL]].rename(columns=CLAIM_LEVEL)
+    rows = rows.merge(claim_level, on=["claim", "endpoint"], how="left")
+    rows = rows.merge(
+        convergence(at[0][at[0]["selection"] == best], budget), on=SETTING_KEYS, how="left"
+    )
+    return rows.assign(budget=budget)
+
+
 def budget_table(
     runs: pd.DataFrame,
     debias: pd.DataFrame,
     learner_dropout: pd.DataFrame,
+    gen_gap: pd.DataFrame,
     studies: dict[str, dict],
     alpha: float,
+    stability: bool = True,
 ) -> pd.DataFrame:
     """For each budget study (experiment -> {"budgets": [...], "epochs": E}) and budget: the
-    claims' primary rows (best_val at that budget) with the settings' convergence columns."""
+    claims' primary rows at that budget (``claims_at``). ``stability``: the claims' leave-one-seed-out
+    verdicts (``fragile``), one more pass per seed and budget."""
     parts = []
     for experiment, study in studies.items():
-        epochs = study["epochs"]
+        frames = [
+            f[f["experiment"] == experiment] for f in (runs, debias, learner_dropout, gen_gap)
+        ]
+        if frames[0].empty:
+            continue
         for budget in study["budgets"]:
-            frames = [
-                at_budget(f, experiment, budget, epochs) for f in (runs, debias, learner_dropout)
-            ]
-            if frames[0].empty:
-                continue
-            claims = claim_rows(*frames, alpha)
-            claims = claims[claims["primary"].astype(bool)]
-            claims = claims.merge(convergence(frames[0], budget), on=SETTING_KEYS, how="left")
-            parts.append(claims.assign(budget=budget))
+            parts.append(claims_at(frames, budget, study["epochs"], alpha, stability))
     if not parts:
         return pd.DataFrame(columns=COLUMNS)
     table = pd.concat(parts, ignore_index=True)[COLUMNS]

@@ -267,7 +267,7 @@ PAPER_TABLES = {
     ),
     "budget": PaperTable(
         "budget",
-        ("runs", "debias", "learner_dropout"),
+        ("runs", "debias", "learner_dropout", "gen_gap"),
         (1, 2, 3, 4, 5, 6, 7),
         "about",
         lambda config: {

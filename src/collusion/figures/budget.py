@@ -3,7 +3,8 @@ Top row, one panel per setting: the test accuracy of the ensembles (solid) and o
 (dashed, the mean over the M learners) at β = 0 and β = 1, mean over seeds at the best-validation
 epoch within each budget; an open marker where at least half of the seeds selected an epoch in the
 last 10 % of the budget (still improving). Bottom: the verdict of every primary row of the claims
-table (rows: claim · endpoint) for each setting and budget (columns), as the claims table marks it.
+table (rows: claim · endpoint) for each setting and budget (columns), and first the claim-level test
+over all settings (the claim's decision), as the claims tables mark them (~ fragile, u under-trained).
 Reads the `budget` table (collusion.budget)."""
 
 from __future__ import annotations
@@ -61,34 +62,59 @@ def accuracy_panel(ax, frame) -> None:
     ax.set(xlabel="budget (epochs)", ylabel="test accuracy (%)")
 
 
+ALL_SETTINGS = "all settings"  # the claim-level test's column group
+
+
+def is_true(value) -> bool:
+    return str(value).strip().lower() in ("true", "1", "1.0", "yes")
+
+
+def cells(table, settings) -> list[tuple]:
+    """(row label, column group, budget, verdict, mark) per cell: the claim-level test of each
+    claim and endpoint, then every setting's row; ``~`` marks a fragile verdict (it changes when
+    some one seed is left out), ``u`` an under-trained row."""
+    out = []
+    level = table.drop_duplicates(["claim", "endpoint", "budget"])
+    for row in level.itertuples():
+        verdict = row.claim_level_verdict if isinstance(row.claim_level_verdict, str) else "n/a"
+        mark = MARKS.get(verdict, "?") + ("~" if is_true(row.claim_level_fragile) else "")
+        out.append((f"{int(row.claim)} · {row.endpoint}", ALL_SETTINGS, row.budget, verdict, mark))
+    for row in table.itertuples():
+        verdict = row.verdict if isinstance(row.verdict, str) else "n/a"
+        mark = MARKS.get(verdict, "?") + ("~" if is_true(row.fragile) else "")
+        mark += "u" if is_true(row.under_trained) else ""
+        key = tuple(getattr(row, k) for k in SETTING)
+        out.append((f"{int(row.claim)} · {row.endpoint}", key, row.budget, verdict, mark))
+    return out
+
+
 def verdict_grid(ax, table, settings) -> None:
     rows = table[["claim", "endpoint"]].drop_duplicates().sort_values(["claim", "endpoint"])
     labels = [f"{int(c)} · {e}" for c, e in zip(rows["claim"], rows["endpoint"])]
     budgets = sorted(table["budget"].unique())
-    columns = [(key, budget) for key in settings for budget in budgets]
+    groups = [ALL_SETTINGS, *settings]
+    columns = [(group, budget) for group in groups for budget in budgets]
     colours = np.ones((len(labels), len(columns), 3))
-    for cell in table.itertuples():
-        key = tuple(getattr(cell, k) for k in SETTING)
-        i = labels.index(f"{int(cell.claim)} · {cell.endpoint}")
-        j = columns.index((key, cell.budget))
-        verdict = cell.verdict if isinstance(cell.verdict, str) else "n/a"
+    for label, group, budget, verdict, mark in cells(table, settings):
+        i, j = labels.index(label), columns.index((group, budget))
         colours[i, j] = plt.matplotlib.colors.to_rgb(COLOURS.get(verdict, "white"))
-        ax.text(j, i, MARKS.get(verdict, "?"), ha="center", va="center", fontsize=6)
+        ax.text(j, i, mark, ha="center", va="center", fontsize=6)
     ax.imshow(colours, aspect="auto")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xticks(range(len(columns)), [str(int(b)) for _, b in columns], fontsize=5.5)
-    for k, key in enumerate(settings):
+    for k, group in enumerate(groups):
+        title = "claim level" if group == ALL_SETTINGS else setting_title(group)
         ax.text(
             k * len(budgets) + (len(budgets) - 1) / 2,
             -0.8,
-            setting_title(key).replace("\n", " · "),
+            title,
             ha="center",
             va="bottom",
-            fontsize=6,
+            fontsize=5.5,
         )
         if k:
-            ax.axvline(k * len(budgets) - 0.5, color="black", lw=1)
-    ax.set_xlabel("budget (epochs), per setting")
+            ax.axvline(k * len(budgets) - 0.5, color="black", lw=1 if k > 1 else 2)
+    ax.set_xlabel("budget (epochs): the claim-level test over all settings, then each setting")
     ax.set_xticks(np.arange(len(columns) + 1) - 0.5, minor=True)
     ax.set_yticks(np.arange(len(labels) + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="white", lw=0.8)
@@ -118,9 +144,10 @@ def draw(tables):
     grid_ax = bottom.subplots()
     verdict_grid(grid_ax, table, settings)
     bottom.legend(
-        handles=[Patch(color=c, label=f"{MARKS[v]} {v}") for v, c in COLOURS.items()],
+        handles=[Patch(color=c, label=f"{MARKS[v]} {v}") for v, c in COLOURS.items()]
+        + [Patch(color="white", label="~ fragile"), Patch(color="white", label="u under-trained")],
         loc="outside lower center",
-        ncols=len(COLOURS),
+        ncols=4,
         frameon=False,
         fontsize=6,
     )
