@@ -150,10 +150,10 @@ def test_the_budget_figure_marks_every_verdict_and_says_when_there_is_no_study()
     fig = figure.draw({"budget": table})
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     # claim 1 (test error and NLL): supported at 10 epochs, contradicted at 20, at the claim level
-    # and in the one setting; fragile (~: six seeds cannot pass Holm) and under-trained (u: every
+    # and in the one setting; fragile († six seeds cannot pass Holm) and under-trained (u: every
     # seed's selected epoch is late)
     verdicts = [t for t in texts if t[:1] in "✓✗"]
-    assert sorted(verdicts) == sorted(["✓~", "✗~", "✓~", "✗~", "✓~u", "✗~u", "✓~u", "✗~u"])
+    assert sorted(verdicts) == sorted(["✓†", "✗†", "✓†", "✗†", "✓†u", "✗†u", "✓†u", "✗†u"])
     assert len(texts) >= len(table)  # a mark per row, plus the setting's title
     empty = figure.draw({"budget": pd.DataFrame(columns=budget.COLUMNS)})
     assert "no budget study" in " ".join(t.get_text() for ax in empty.axes for t in ax.texts)

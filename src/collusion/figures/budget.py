@@ -4,16 +4,17 @@ Top row, one panel per setting: the test accuracy of the ensembles (solid) and o
 epoch within each budget; an open marker where at least half of the seeds selected an epoch in the
 last 10 % of the budget (still improving). Bottom: the verdict of every primary row of the claims
 table (rows: claim · endpoint) for each setting and budget (columns), and first the claim-level test
-over all settings (the claim's decision), as the claims tables mark them (~ fragile, u under-trained).
+over all settings (the claim's decision), as the claims tables mark them († fragile, u under-trained).
 Reads the `budget` table (collusion.budget)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.patches import Patch
 
 from .common import beta_colour, empty_figure, legend_below, plt
-from .regime_map import MARKS
+from .regime_map import FRAGILE, MARKS, _is_true
 
 SETTING = ["experiment", "dataset", "model", "aggregation", "members"]
 COLOURS = {
@@ -65,24 +66,27 @@ def accuracy_panel(ax, frame) -> None:
 ALL_SETTINGS = "all settings"  # the claim-level test's column group
 
 
-def is_true(value) -> bool:
-    return str(value).strip().lower() in ("true", "1", "1.0", "yes")
+UNDER_TRAINED = "u"  # after the mark: under-trained (selected late for at least half the seeds)
+
+
+def flag(value) -> bool:
+    return bool(_is_true(pd.Series([value])).iloc[0])
 
 
 def cells(table, settings) -> list[tuple]:
     """(row label, column group, budget, verdict, mark) per cell: the claim-level test of each
-    claim and endpoint, then every setting's row; ``~`` marks a fragile verdict (it changes when
-    some one seed is left out), ``u`` an under-trained row."""
+    claim and endpoint, then every setting's row; † marks a fragile verdict (it changes when some
+    one seed is left out), u an under-trained row."""
     out = []
     level = table.drop_duplicates(["claim", "endpoint", "budget"])
     for row in level.itertuples():
         verdict = row.claim_level_verdict if isinstance(row.claim_level_verdict, str) else "n/a"
-        mark = MARKS.get(verdict, "?") + ("~" if is_true(row.claim_level_fragile) else "")
+        mark = MARKS.get(verdict, "?") + FRAGILE * flag(row.claim_level_fragile)
         out.append((f"{int(row.claim)} · {row.endpoint}", ALL_SETTINGS, row.budget, verdict, mark))
     for row in table.itertuples():
         verdict = row.verdict if isinstance(row.verdict, str) else "n/a"
-        mark = MARKS.get(verdict, "?") + ("~" if is_true(row.fragile) else "")
-        mark += "u" if is_true(row.under_trained) else ""
+        mark = MARKS.get(verdict, "?") + FRAGILE * flag(row.fragile)
+        mark += UNDER_TRAINED * flag(row.under_trained)
         key = tuple(getattr(row, k) for k in SETTING)
         out.append((f"{int(row.claim)} · {row.endpoint}", key, row.budget, verdict, mark))
     return out
@@ -145,7 +149,10 @@ def draw(tables):
     verdict_grid(grid_ax, table, settings)
     bottom.legend(
         handles=[Patch(color=c, label=f"{MARKS[v]} {v}") for v, c in COLOURS.items()]
-        + [Patch(color="white", label="~ fragile"), Patch(color="white", label="u under-trained")],
+        + [
+            Patch(color="white", label=f"{FRAGILE} fragile"),
+            Patch(color="white", label=f"{UNDER_TRAINED} under-trained"),
+        ],
         loc="outside lower center",
         ncols=4,
         frameon=False,
