@@ -195,6 +195,16 @@ def test_diverged_runs_are_excluded_and_counted():
     assert c5["n_seeds"] == 9 and c5["n_diverged"] == 1
 
 
+def test_every_beta_one_run_diverged_gives_insufficient_data_not_a_crash():
+    runs, *rest = synthetic([setting()], effect=1.0)
+    runs.loc[runs["beta"] == 1, "status"] = "diverged"
+    tables = build((runs, *rest))
+    row = row_of(tables.rows, 1, "test_error")
+    assert row["n_seeds"] == 0 and row["n_diverged"] == 10
+    assert row["verdict"] == "insufficient data" and pd.isna(row["p_exact"])
+    assert set(claim_verdicts(tables)) <= {"insufficient data", "not tested"}
+
+
 def test_classification_needs_both_primary_endpoints():
     runs, *rest = synthetic([setting()], effect=1.0)
     # NLL: β = 1 differs from β = 0 by ±0.01 alternately over the seeds (mean difference 0)

@@ -314,7 +314,9 @@ def row_statistics(pairs: pd.DataFrame, described: pd.DataFrame, endpoints: dict
         if row["not_applicable"]:
             records.append({**row, "verdict": "n/a"})
         else:
-            records.append({**row, **stats_by_key.get(key, {"n_seeds": 0})})
+            none = {c: v[:0] for c, v in columns.items()}  # every run of the row diverged
+            found = stats_by_key.get(key) or describe(none, endpoints.get(key[:2]))
+            records.append({**row, **found})
     return pd.DataFrame(records)
 
 
