@@ -40,6 +40,7 @@ from collusion import pipeline  # noqa: E402
 from collusion.analysis import read_history  # noqa: E402
 from collusion.budget import late_epoch  # noqa: E402
 from collusion.config_errors import load_config  # noqa: E402
+from collusion.provenance import cpu_model  # noqa: E402
 
 CONFIG = ROOT / "config" / "budget_recipes.yaml"
 DEFAULT = ROOT / "config" / "config.yaml"
@@ -53,6 +54,7 @@ def stamp() -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "load_1min": round(os.getloadavg()[0], 2),
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
     }
 
 

@@ -20,7 +20,6 @@ import argparse
 import csv
 import datetime
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -30,6 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from collusion.provenance import cpu_model  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "default_runtime.csv"
 FIELDS = [
     "date",
@@ -46,13 +49,6 @@ FIELDS = [
     "load_max",
     "note",
 ]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 class LoadSampler(threading.Thread):

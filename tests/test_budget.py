@@ -115,6 +115,47 @@ def test_the_full_budget_is_the_claims_table_of_the_run():
         )
 
 
+def outputs_at_full_budget(runs: pd.DataFrame):
+    """Debiasing and learner-dropout rows of runs that saved their outputs at their full-budget
+    selections only (no selection_horizons): β = 1 removes most DIV and loses more when learners
+    are dropped, in every seed."""
+    keys = ["experiment", "dataset", "model", "aggregation", "members", "beta", "seed"]
+    full = runs[runs["selection"].isin(["best_val", "last"])][keys + ["selection"]]
+    debias = full.assign(DIV_decrease_pct=80.0 * full["beta"] + 1.0 + 0.1 * full["seed"])
+    dropout = full.assign(fraction=0.2, increase=0.01 + 0.1 * full["beta"] + 0.001 * full["seed"])
+    return debias, dropout
+
+
+def test_claims_read_from_saved_outputs_are_not_evaluated_where_the_runs_saved_none():
+    runs = runs_frame(epochs=20, short=10)
+    debias, dropout = outputs_at_full_budget(runs)
+    study = {"e": {"budgets": [10, 20], "epochs": 20}}
+    table = budget.budget_table(runs, debias, dropout, EMPTY_GEN_GAP, study, alpha=0.05)
+    by_budget = {b: frame.set_index("claim") for b, frame in table.groupby("budget")}
+    for claim, endpoint in ((4, "DIV_removed_pct"), (5, "dropout_increase")):
+        short, full = by_budget[10].loc[[claim]], by_budget[20].loc[[claim]]
+        assert short["verdict"].tolist() == [budget.NOT_EVALUATED]
+        assert short["endpoint"].tolist() == [endpoint]
+        assert short["claim_level_verdict"].tolist() == [budget.NOT_EVALUATED]
+        assert "selection_horizons" in short["note"].iloc[0]
+        assert "best_val@10" in short["note"].iloc[0]
+        assert short["p_holm"].isna().all()
+        # at the full budget the same claim is tested
+        assert full["verdict"].iloc[0] in {"supported", "not significant", "insufficient data"}
+        assert full["p_exact"].notna().all()
+    # claim 1 reads the runs table: answered at both budgets
+    assert (by_budget[10].loc[[1], "verdict"] != budget.NOT_EVALUATED).all()
+    # a claim not evaluated at one budget is no verdict change
+    changes = budget.verdict_changes(table, 10, 20)
+    assert not {4, 5} & set(changes["claim"])
+    # the figure marks them – and colours them apart
+    from collusion.figures import budget as figure
+
+    fig = figure.draw({"budget": table})
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts.count("–") == 4  # claims 4 and 5 at 10 epochs: the claim level and the setting
+
+
 def test_no_budget_study_gives_an_empty_table():
     table = budget.budget_table(
         runs_frame(20, 10), EMPTY_DEBIAS, EMPTY_DROPOUT, EMPTY_GEN_GAP, {}, alpha=0.05

@@ -4,7 +4,8 @@ Top row, one panel per setting: the test accuracy of the ensembles (solid) and o
 epoch within each budget; an open marker where at least half of the seeds selected an epoch in the
 last 10 % of the budget (still improving). Bottom: the verdict of every primary row of the claims
 table (rows: claim · endpoint) for each setting and budget (columns), and first the claim-level test
-over all settings (the claim's decision), as the claims tables mark them († fragile, u under-trained).
+over all settings (the claim's decision), as the claims tables mark them († fragile, u under-trained);
+– where the runs cannot answer a claim at that budget (no saved outputs there: not evaluated).
 Reads the `budget` table (collusion.budget)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
+from ..budget import NOT_EVALUATED
 from .common import beta_colour, empty_figure, legend_below, plt
 from .regime_map import FRAGILE, MARKS, _is_true
 
@@ -23,7 +25,9 @@ COLOURS = {
     "not significant": "0.75",
     "insufficient data": "0.92",
     "n/a": "white",
+    NOT_EVALUATED: "#c6dbef",
 }
+MARK = {**MARKS, NOT_EVALUATED: "–"}
 
 
 def setting_title(key) -> str:
@@ -81,11 +85,11 @@ def cells(table, settings) -> list[tuple]:
     level = table.drop_duplicates(["claim", "endpoint", "budget"])
     for row in level.itertuples():
         verdict = row.claim_level_verdict if isinstance(row.claim_level_verdict, str) else "n/a"
-        mark = MARKS.get(verdict, "?") + FRAGILE * flag(row.claim_level_fragile)
+        mark = MARK.get(verdict, "?") + FRAGILE * flag(row.claim_level_fragile)
         out.append((f"{int(row.claim)} · {row.endpoint}", ALL_SETTINGS, row.budget, verdict, mark))
     for row in table.itertuples():
         verdict = row.verdict if isinstance(row.verdict, str) else "n/a"
-        mark = MARKS.get(verdict, "?") + FRAGILE * flag(row.fragile)
+        mark = MARK.get(verdict, "?") + FRAGILE * flag(row.fragile)
         mark += UNDER_TRAINED * flag(row.under_trained)
         key = tuple(getattr(row, k) for k in SETTING)
         out.append((f"{int(row.claim)} · {row.endpoint}", key, row.budget, verdict, mark))
@@ -148,7 +152,7 @@ def draw(tables):
     grid_ax = bottom.subplots()
     verdict_grid(grid_ax, table, settings)
     bottom.legend(
-        handles=[Patch(color=c, label=f"{MARKS[v]} {v}") for v, c in COLOURS.items()]
+        handles=[Patch(color=c, label=f"{MARK[v]} {v}") for v, c in COLOURS.items()]
         + [
             Patch(color="white", label=f"{FRAGILE} fragile"),
             Patch(color="white", label=f"{UNDER_TRAINED} under-trained"),
