@@ -633,12 +633,14 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
         "ensemble_size",
         "capacity_map",
         "wood",
+        "budget",
     }
     assert set(figures.PAPER_TABLES) - set(figures.drawn_tables(config)) == {
         "ensemble_size",
         "capacity",
         "capacity_flip",
         "wood",
+        "budget",
     }
     shared = copy.deepcopy(config)
     shared["experiments"]["digits"]["split"]["seed"] = 3
@@ -654,6 +656,7 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
         "divergence",
         "beta_sweep",
         "wood",
+        "budget",
     }
     assert "divergence" not in figures.drawn_tables(config)
     assert figures.varies_size(size_config()) and figures.varies_width(capacity_config())

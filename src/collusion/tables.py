@@ -586,3 +586,10 @@ def wood_decomposition(calibration: pd.DataFrame) -> pd.DataFrame:
         table["dataset"].isin(list(DATASET_DRAWS)), "independent draws", "one"
     )
     return table.sort_values(GROUP + ["beta"])[WOOD_COLUMNS].reset_index(drop=True)
+
+
+def budget(*frames: pd.DataFrame, **options) -> pd.DataFrame:
+    """The budget study: every primary verdict at each budget (collusion.budget.budget_table)."""
+    from .budget import budget_table  # budget imports claims, which imports this module
+
+    return budget_table(*frames, **options)

@@ -92,6 +92,11 @@ def shares_test_set(config: dict) -> bool:
     return False
 
 
+def has_budget_study(config: dict) -> bool:
+    """an experiment's recipe records selections at shorter horizons (a budget study)"""
+    return bool(budget_studies(config))
+
+
 @dataclass(frozen=True)
 class Figure:
     """``claims``: the claims the figure bears on (the claims table gives their verdicts);
@@ -166,6 +171,13 @@ FIGURES = {
         "diversity",
         shares_test_set,
     ),
+    "budget": Figure(
+        ("table:budget",),
+        "none (new: every primary verdict at training budgets B/2, B, 2B, 4B)",
+        (1, 2, 3, 4, 5, 6, 7),
+        "about",
+        has_budget_study,
+    ),
 }
 
 
@@ -232,6 +244,21 @@ def capacity_studies(config: dict) -> dict[str, dict[str, int]]:
     return studies
 
 
+def budget_studies(config: dict) -> dict[str, dict]:
+    """For each experiment whose recipe records its selections at shorter horizons
+    (``selection_horizons``): its budgets (the horizons and its epochs) and its epochs. One run of
+    the longest budget answers every shorter one when the schedule does not depend on the total
+    epochs (collusion.budget)."""
+    studies = {}
+    for name, experiment in config["experiments"].items():
+        recipe = config["recipes"][experiment["recipe"]]
+        horizons = recipe.get("selection_horizons") or []
+        if horizons:
+            budgets = sorted({*map(int, horizons), int(recipe["epochs"])})
+            studies[name] = {"budgets": budgets, "epochs": int(recipe["epochs"])}
+    return studies
+
+
 PAPER_TABLES = {
     "beta_sweep": PaperTable("beta_sweep", ("runs", "calibration"), (1, 7), "generalisation"),
     "independent_vs_joint": PaperTable("independent_vs_joint", ("runs",), (1,), "generalisation"),
@@ -281,6 +308,17 @@ PAPER_TABLES = {
     ),
     "wood": PaperTable(
         "wood_decomposition", ("calibration",), (2,), "diversity", drawn_when=shares_test_set
+    ),
+    "budget": PaperTable(
+        "budget",
+        ("runs", "debias", "learner_dropout", "gen_gap"),
+        (1, 2, 3, 4, 5, 6, 7),
+        "about",
+        lambda config: {
+            "studies": budget_studies(config),
+            "alpha": config["analysis"]["significance"],
+        },
+        has_budget_study,
     ),
 }
 
