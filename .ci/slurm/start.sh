@@ -8,7 +8,9 @@
 # SLURM_CONF included, and only the wrapper then still finds this cluster.
 #
 # The node (named `hostname -s`) has the machine's CPUs, a bit less than its memory and one
-# count-only GPU (no device file), in one partition `debug` (MaxTime 4 hours).
+# stand-in GPU (/dev/null), in two partitions shaped like a small real cluster's and unlike the
+# profile's partitions.yaml: `short` (the default, MaxTime 20 minutes) and `long` (no time limit).
+# No accounting (no slurmdbd): sacct cannot answer, as on many small clusters.
 # Usage: .ci/slurm/start.sh     (root; stop with .ci/slurm/stop.sh)
 set -euo pipefail
 
@@ -56,8 +58,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-# cred_expire also delays a requeued job's restart (default 120 s); 30 s keeps the requeue test short
-AuthInfo=socket=$DIR/munge/munge.socket,cred_expire=30
+# cred_expire also delays a requeued job's restart (default 120 s); 20 s keeps the requeue tests short
+AuthInfo=socket=$DIR/munge/munge.socket,cred_expire=20
 StateSaveLocation=$DIR/spool/ctld
 SlurmdSpoolDir=$DIR/spool/d
 SlurmctldPidFile=$DIR/spool/slurmctld.pid
@@ -75,6 +77,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
+# schedule every 2 s (default 60 s, backfill 30 s): a requeued job starts as soon as it may
+SchedulerParameters=sched_interval=2,bf_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 # reject a job no node can ever run instead of letting it pend forever
@@ -87,9 +91,11 @@ InactiveLimit=0
 KillWait=10
 GresTypes=gpu
 NodeName=$HOST CPUs=$CPUS Boards=1 SocketsPerBoard=$SOCKETS CoresPerSocket=$CORES ThreadsPerCore=$THREADS RealMemory=$REALMEM Gres=gpu:1 State=UNKNOWN
-# one partition, named unlike the profile's cpu/gpu, with a time limit (tests/test_slurm.py tells the
-# workflow so in the checkout's profiles/slurm/partitions.yaml, as a user would)
-PartitionName=debug Nodes=$HOST Default=YES MaxTime=04:00:00 State=UP
+# two partitions named unlike the profile's cpu/gpu, one without a time limit (tests/test_slurm.py
+# describes them in the checkout's partitions.yaml with generate-slurm-partition-config, as a user
+# would)
+PartitionName=short Nodes=$HOST Default=YES MaxTime=20 State=UP
+PartitionName=long Nodes=$HOST MaxTime=UNLIMITED State=UP
 EOF
 
 # One stand-in GPU so jobs asking for --gpus=1 / --gres=gpu:1 can be scheduled. A count-only line
@@ -153,9 +159,13 @@ slurmd -D -f "$DIR/etc/slurm.conf" > "$DIR/log/slurmd.out" 2>&1 &
 echo "slurmd $!" >> "$DIR/pids"
 
 state=""
-for _ in $(seq $(( WAIT_S * 2 ))); do
+deadline=$(( $(date +%s) + WAIT_S ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
     state="$(timeout -k 2 5 sinfo -h -N -n "$HOST" -o '%T' 2>/dev/null | head -1 || true)"
     [ "$state" = "idle" ] && break
+    while read -r name pid; do   # a daemon that exited (a fatal configuration error) will not come up
+        kill -0 "$pid" 2>/dev/null || { echo "start.sh: $name exited." >&2; false; }
+    done < "$DIR/pids"
     sleep 0.5
 done
 if [ "$state" != "idle" ]; then
@@ -163,5 +173,5 @@ if [ "$state" != "idle" ]; then
     false
 fi
 trap - ERR
-echo "start.sh: SLURM cluster up (node $HOST: $CPUS CPUs, ${REALMEM} MB, gpu:1; partition debug, MaxTime 4 h)."
+echo "start.sh: SLURM cluster up (node $HOST: $CPUS CPUs, ${REALMEM} MB, gpu:1; partitions short (20 min, default), long (unlimited))."
 echo "start.sh: use it with: source $DIR/env.sh"
