@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # `make gpu-wheels`: download, here (where PyPI is reachable), the wheels that benchmarks/gpu_check.sh
-# needs on a GPU machine with Python 3.12, torch and torchvision but no network: snakemake with
-# everything it depends on, and vit-pytorch, mnist1d and einops (their other needs come with torch).
-# Versions: those installed here, else pyproject.toml's ranges. A package that PyPI has only as a
-# source archive (today connection_pool) is built here into a pure-Python wheel.
-# Output: benchmarks/wheels/ (git-ignored), replaced whole, so an interrupted download leaves no
-# folder that looks complete.
+# needs on a GPU machine with Python 3.12, torch and torchvision but no network: the `carried` lines
+# of benchmarks/gpu_needs.txt with everything they need, and the `carried-alone` ones without (what
+# they need is on the GPU image). Versions: those installed here, else pyproject.toml's ranges. A
+# package that PyPI has only as a source archive (today connection_pool) is built here into a
+# pure-Python wheel.
+#   bash benchmarks/gpu_wheels.sh [PYTHON]     PYTHON runs pip (default python3)
+#   GPU_WHEELS_DIR=folder                      where (default benchmarks/wheels, what travels)
+#   GPU_WHEELS_PYTHON=3.11                     for another Python (make gpu-preflight: this one's)
+# The folder is replaced whole, so an interrupted download leaves no folder that looks complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${1:-python3}
-target=benchmarks/wheels
+target=${GPU_WHEELS_DIR:-benchmarks/wheels}
 partial=$target.partial
-PLATFORM=(--python-version 3.12 --implementation cp --only-binary=:all:
+version=${GPU_WHEELS_PYTHON:-3.12}
+PLATFORM=(--python-version "$version" --implementation cp --only-binary=:all:
   --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64)
 
 requirement() { # requirement NAME: NAME==the version installed here (what the tests ran with),
@@ -33,12 +37,17 @@ else:
 EOF
 }
 
+needs() { # needs WHERE: the distributions of benchmarks/gpu_needs.txt marked WHERE
+  sed 's/#.*//' benchmarks/gpu_needs.txt | awk -v where="$1" '$3 == where { print $1 }'
+}
+
 rm -rf "$partial"
 mkdir -p "$partial"
-snakemake=$(requirement snakemake)
+carried=()
+for name in $(needs carried); do carried+=("$(requirement "$name")"); done
 for attempt in 1 2 3 4 5; do
   if "$PYTHON" -m pip download --quiet "${PLATFORM[@]}" --find-links "$partial" -d "$partial" \
-    "$snakemake" 2>"$partial/error.txt"; then
+    "${carried[@]}" 2>"$partial/error.txt"; then
     break
   fi
   missing=$(grep -oP 'No matching distribution found for \K[^ ]+' "$partial/error.txt" || true)
@@ -50,8 +59,9 @@ for attempt in 1 2 3 4 5; do
   "$PYTHON" -m pip wheel --quiet --no-deps -w "$partial" "$missing"
 done
 rm -f "$partial/error.txt"
-"$PYTHON" -m pip download --quiet --no-deps "${PLATFORM[@]}" -d "$partial" \
-  "$(requirement vit-pytorch)" "$(requirement mnist1d)" "einops>=0.8.2"
+alone=()
+for name in $(needs carried-alone); do alone+=("$(requirement "$name")"); done
+"$PYTHON" -m pip download --quiet --no-deps "${PLATFORM[@]}" -d "$partial" "${alone[@]}"
 rm -rf "$target"
 mv "$partial" "$target"
-echo "gpu-wheels: $(ls "$target" | wc -l) wheels, $(du -sh "$target" | cut -f1), in $target"
+echo "gpu-wheels: $(ls "$target" | wc -l) wheels for Python $version, $(du -sh "$target" | cut -f1), in $target"

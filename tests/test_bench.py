@@ -1,11 +1,14 @@
 """The benchmark command runs end to end at a tiny size and writes sane rows (no timing asserted)."""
 
 import math
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
 from collusion import bench
+from collusion.bench import cli
 
 
 def test_quick_benchmark_writes_sane_rows(tmp_path):
@@ -88,7 +91,9 @@ def test_synthetic_cifar_is_learnable_by_class(tmp_path):
 
 @pytest.mark.slow
 def test_pipeline_overhead_rows(tmp_path):
-    rows = bench.pipeline_rows(tmp_path)
+    from collusion.bench.pipeline_overhead import pipeline_rows
+
+    rows = pipeline_rows(tmp_path)
     assert [row["measurement"] for row in rows] == [
         "snakemake -n",
         "snakemake: 1 train job",
@@ -141,3 +146,37 @@ def test_steps_that_reach_the_end_of_an_epoch_are_refused(tmp_path):
             ]
         )
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_a_failed_run_is_reported_and_the_next_runs_rows_are_written(tmp_path, monkeypatch, capsys):
+    def broken(*args):
+        raise RuntimeError("CUDA out of memory (a stand-in)")
+
+    monkeypatch.setitem(cli.IMPLEMENTATIONS, "authors_loop", broken)
+    argv = ["--quick", "--models", "mlp", "--executions", "auto", "--no-pipeline"]
+    with pytest.raises(SystemExit, match=r"1 runs failed .*authors_loop"):
+        bench.main([*argv, "--out", str(tmp_path)])
+    assert "RuntimeError: CUDA out of memory (a stand-in)" in capsys.readouterr().err
+    rows = pd.read_csv(tmp_path / "results.csv")
+    assert list(zip(rows.implementation, rows.execution)) == [("ours", "stacked")]
+    assert rows.ratio_vs_authors.isna().all() and rows.torch.notna().all()
+
+
+def test_rows_are_not_appended_under_another_header(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("date,commit,device\n")
+    with pytest.raises(SystemExit, match="other columns than this version writes"):
+        cli.append_csv(path, bench.RESULT_COLUMNS, [{}])
+    assert path.read_text() == "date,commit,device\n"
+
+
+def test_the_benchmark_and_the_gpu_check_import_no_workflow_package():
+    """The GPU image lacks snakemake and jsonschema: the check's steps that need neither must not
+    import them (the pipeline overhead, which does, is imported only when measured)."""
+    code = (
+        "import sys, collusion.bench, collusion.bench.gpu_check, collusion.bench.evaluation; "
+        "print(sorted({'jsonschema', 'snakemake', 'yaml'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

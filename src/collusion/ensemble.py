@@ -230,6 +230,15 @@ def block_conv1d(
     return total if shifts > 1 else total.contiguous()
 
 
+class GlobalAveragePool(nn.Module):
+    """``AdaptiveAvgPool2d(1)`` as torch computes it (the mean over height and width, bit for
+    bit), without the in-place restriding that it adds for a channels_last input, which vmap has
+    no batching rule for (it fell back to one call per member)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((-2, -1), keepdim=True)
+
+
 class VmappedMembers(nn.Module):
     """M members of one architecture as one program: ``torch.func.vmap`` over stacked parameters.
 
@@ -253,6 +262,10 @@ class VmappedMembers(nn.Module):
         for name, value in buffers.items():
             owner, _, leaf = name.rpartition(".")
             self.stacked.get_submodule(owner)._buffers[leaf] = value
+        for name, module in list(self.stacked.named_modules()):
+            if isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1)):
+                owner, _, leaf = name.rpartition(".")
+                setattr(self.stacked.get_submodule(owner), leaf, GlobalAveragePool())
 
     def member(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(self.stacked, (params, buffers), (x,))

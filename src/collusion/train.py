@@ -224,18 +224,25 @@ def predict(ensemble: Ensemble, data: Dataset, split: Split, batch_size: int) ->
 
 @torch.no_grad()
 def predict_groups(
-    ensemble: Ensemble, parts: list[tuple[Dataset, Split]], batch_size: int
+    ensemble: Ensemble,
+    parts: list[tuple[Dataset, Split]],
+    batch_size: int,
+    one_shape: bool | None = None,
 ) -> torch.Tensor:
     """``predict`` for a program of G seeds: part g (its data, its split; every split of one
-    length) feeds seed g's members."""
+    length) feeds seed g's members. ``one_shape`` (default: on CUDA) pads the last, shorter batch
+    to ``batch_size`` and drops the padding's outputs, so that every batch has one shape (a
+    compiled ensemble compiles one evaluation graph, not one more for the tail)."""
     ensemble.eval()
-    chunks = [
-        ensemble(
-            per_group([data.normalise(split.x[i : i + batch_size]) for data, split in parts]),
-            grouped=len(parts) > 1,
-        ).float()
-        for i in range(0, len(parts[0][1]), batch_size)
-    ]
+    if one_shape is None:
+        one_shape = parts[0][1].x.is_cuda
+    chunks = []
+    for i in range(0, len(parts[0][1]), batch_size):
+        xs = [data.normalise(split.x[i : i + batch_size]) for data, split in parts]
+        count = len(xs[0])
+        if one_shape and count < batch_size:
+            xs = [torch.cat([x, x.new_zeros(batch_size - count, *x.shape[1:])]) for x in xs]
+        chunks.append(ensemble(per_group(xs), grouped=len(parts) > 1)[:, :count].float())
     return torch.cat(chunks, dim=1)
 
 
@@ -755,10 +762,11 @@ class Trainer:
         running = [b for b, run in enumerate(self.runs) if run.status == "running"]
         for name in SPLITS:
             parts = self.split_parts(name)
-            programs = [
-                predict_groups(e, parts, self.recipe.eval_batch_size) if live else None
-                for e, live in zip(self.ensembles, self.live())
-            ]
+            with self.autocast():  # as training runs: bf16 on CUDA
+                programs = [
+                    predict_groups(e, parts, self.recipe.eval_batch_size) if live else None
+                    for e, live in zip(self.ensembles, self.live())
+                ]
             outputs[name] = self.outputs_by_run(programs)
             y = per_group([split.y for _, split in parts])
             metrics = split_metrics(
@@ -928,12 +936,12 @@ class Trainer:
         """Each β's ``(M, N, K)`` outputs of its final parameters (a frozen β's: those it finished
         with)."""
         if split not in self.final_outputs:
-            self.final_outputs[split] = self.outputs_by_run(
-                [
+            with self.autocast():
+                programs = [
                     predict_groups(ensemble, self.split_parts(split), self.recipe.eval_batch_size)
                     for ensemble in self.ensembles
                 ]
-            )
+            self.final_outputs[split] = self.outputs_by_run(programs)
         return self.final_outputs[split]
 
     def outcome(self, b: int | None = None) -> dict:

@@ -19,22 +19,15 @@ paper's CIFAR ResNet-18 the time of one 80-epoch job extrapolated from both rate
 CUDA ``torch.cuda.max_memory_allocated``; on CPU the peak resident memory above the resident memory
 when the implementation started, each implementation's own copy of the data included.
 
-``<out>/pipeline.csv`` gets the pipeline's overhead (pipeline_overhead.py). Rows are appended as
-they are measured; every row has the date, the commit, the device and the machine load when it
-started. The models and their data: cases.py; timing and memory: measure.py; the command: cli.py.
+``<out>/pipeline.csv`` gets the pipeline's overhead (pipeline_overhead.py, imported only then: it
+needs the workflow's packages, which a GPU machine may lack). Rows are appended as they are
+measured; every row has the date, the commit, the device, torch's and CUDA's versions and the
+machine load when it started; a run that fails is reported and the next one measured. The models
+and their data: cases.py; timing and memory: measure.py; the command: cli.py; the GPU check's
+Python steps: gpu_check.py and evaluation.py.
 """
 
 from .cases import CASES, Case, synthetic_cifar
 from .cli import RESULT_COLUMNS, main, parse_args
-from .pipeline_overhead import PIPELINE_COLUMNS, pipeline_rows
 
-__all__ = [
-    "CASES",
-    "PIPELINE_COLUMNS",
-    "RESULT_COLUMNS",
-    "Case",
-    "main",
-    "parse_args",
-    "pipeline_rows",
-    "synthetic_cifar",
-]
+__all__ = ["CASES", "RESULT_COLUMNS", "Case", "main", "parse_args", "synthetic_cifar"]

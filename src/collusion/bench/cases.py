@@ -72,9 +72,11 @@ def digits_file(workdir: Path) -> Path:
     return path
 
 
-def synthetic_cifar(path: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+def synthetic_cifar(path: Path, n_train: int, n_test: int, seed: int = 0, n_val: int = 0) -> Path:
     """CIFAR-shaped uint8 images that can be learnt: each class is a smooth random colour
-    pattern, each image its class pattern shifted by up to 4 pixels plus pixel noise."""
+    pattern, each image its class pattern shifted by up to 4 pixels plus pixel noise.
+    ``n_val``: the last that many of the ``n_train`` images are the validation split (as CIFAR's
+    prepared files hold one); 0: the first test image stands in for it."""
     rng = np.random.default_rng(seed)
     n = n_train + n_test
     coarse = rng.uniform(0, 255, size=(10, 3, 5, 5))
@@ -85,7 +87,9 @@ def synthetic_cifar(path: Path, n_train: int, n_test: int, seed: int = 0) -> Pat
     for i in range(n):
         window = templates[y[i], :, top[i] : top[i] + 32, left[i] : left[i] + 32]
         X[i] = np.clip(window + rng.normal(0, 40, window.shape), 0, 255)
-    # no validation images are needed: the first test image stands in for the split
+    train_idx, val_idx = np.arange(n_train - n_val), np.arange(n_train - n_val, n_train)
+    if not n_val:  # no validation images are needed: the first test image stands in for them
+        val_idx = np.arange(n_train, n_train + 1)
     save_prepared(
         path,
         X=X,
@@ -95,8 +99,8 @@ def synthetic_cifar(path: Path, n_train: int, n_test: int, seed: int = 0) -> Pat
         scale=255.0,
         mean=CIFAR_MEAN,
         std=CIFAR_STD,
-        train_idx=np.arange(n_train),
-        val_idx=np.arange(n_train, n_train + 1),
+        train_idx=train_idx,
+        val_idx=val_idx,
         test_idx=np.arange(n_train, n),
     )
     return path

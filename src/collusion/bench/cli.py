@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import tempfile
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +27,6 @@ from .measure import (
     resolve_executions,
     throughput,
 )
-from .pipeline_overhead import PIPELINE_COLUMNS, pipeline_rows
 
 RESULT_COLUMNS = [
     "date",
@@ -35,6 +35,7 @@ RESULT_COLUMNS = [
     "threads",
     "load_1min",
     "torch",
+    "cuda",  # the CUDA torch was built with, on CUDA rows
     "model",
     "arch",
     "dataset",
@@ -63,6 +64,14 @@ IMPLEMENTATIONS = {"authors_loop": authors_loop.run, "ours": ours.run}
 
 def append_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     new = not path.exists()
+    if not new:
+        with open(path, newline="") as handle:
+            header = next(csv.reader(handle), [])
+        if header != columns:
+            raise SystemExit(
+                f"{path} has other columns than this version writes ({sorted(set(columns) ^ set(header))} "
+                "differ): write to another --out, or add the columns to the file"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
@@ -159,11 +168,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def measure_model(name: str, args, device: torch.device, workdir: Path, common: dict):
+def measure_model(
+    name: str, args, device: torch.device, workdir: Path, common: dict, failures: list
+):
     """The rows of one model, each yielded once measured: the authors' loop, then ours under each
     execution and precision. With --repeat, the implementations take turns (so a change of machine
     load hits all of them) and each keeps its fastest run; the seeds are fixed, so a repeat is the
-    same training timed again."""
+    same training timed again. A run that raises is reported, added to ``failures`` and not run
+    again; the others are measured."""
     case = CASES[name]
     options = {**case.options, **args.model_options}
     epochs = args.epochs or (1 if args.quick else case.epochs.get(device.type, case.epochs["cpu"]))
@@ -212,11 +224,21 @@ def measure_model(name: str, args, device: torch.device, workdir: Path, common: 
     for round_ in range(args.repeat):
         for run in runs:
             implementation, execution, precision = run
+            if run in failures:
+                continue
             load_1min = os.getloadavg()[0]
-            with PeakMemory(device) as peak:
-                result = IMPLEMENTATIONS[implementation](
-                    case, path, n_train, specs[run], device, epochs, args.steps
-                )
+            try:
+                with PeakMemory(device) as peak:
+                    result = IMPLEMENTATIONS[implementation](
+                        case, path, n_train, specs[run], device, epochs, args.steps
+                    )
+            except Exception:  # reported; the next run is measured (its rows are not lost)
+                print(f"{name} {' '.join(run)} FAILED:", flush=True)
+                traceback.print_exc()
+                failures.append(run)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             rate = throughput(result["period_seconds"], result["images_per_period"])
             if run not in best or rate > best[run][0]:
                 best[run] = (rate, result, peak.mb, load_1min)
@@ -232,6 +254,7 @@ def measure_model(name: str, args, device: torch.device, workdir: Path, common: 
                 "threads": torch.get_num_threads(),
                 "load_1min": round(load_1min, 2),
                 "torch": torch.__version__,
+                "cuda": torch.version.cuda if device.type == "cuda" else "",
                 "model": name,
                 "arch": case.arch,
                 "dataset": (
@@ -306,17 +329,21 @@ def run_benchmark(args, device: torch.device) -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        written = 0
+        written, failures = 0, []
         for name in args.models:
-            for row in measure_model(name, args, device, workdir, common):
+            for row in measure_model(name, args, device, workdir, common, failures):
                 append_csv(out / "results.csv", RESULT_COLUMNS, [row])
                 written += 1
         if written:
             print(f"appended {written} rows to {out / 'results.csv'}")
         if not args.no_pipeline:
+            from .pipeline_overhead import PIPELINE_COLUMNS, pipeline_rows
+
             load_1min = round(os.getloadavg()[0], 2)
             prows = [{**common, "load_1min": load_1min, **row} for row in pipeline_rows(workdir)]
             for row in prows:
                 print(f"{row['measurement']:40s} {row['seconds']:8.2f} s  {row['note']}")
             append_csv(out / "pipeline.csv", PIPELINE_COLUMNS, prows)
             print(f"appended {len(prows)} rows to {out / 'pipeline.csv'}")
+    if failures:
+        raise SystemExit(f"{len(failures)} runs failed (tracebacks above): {failures}")

@@ -3,14 +3,18 @@
     python -m collusion.bench.gpu_check versions
     python -m collusion.bench.gpu_check agreement --device cuda [--smoke]
     python -m collusion.bench.gpu_check resume --device cuda --workdir DIR [--smoke]
+    python -m collusion.bench.gpu_check evaluation --device cuda --out DIR [--smoke] [--compile]
 
 Each prints what it checked, one ``CHECK <name>: ok|FAILED ...`` line per check, and exits non-zero
 when one failed. ``--smoke`` runs the same code at tiny sizes (on CPU, in the test suite).
+It imports nothing beyond torch, numpy, pandas and PyYAML (the GPU image has them): never the
+workflow's packages, never the repository's tests/.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -19,14 +23,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import types
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .cases import REPO
+from .cases import REPO, synthetic_cifar
 
 # Loop and vmapped members compute the same function; how closely they agree (relative error
 # ||a - b|| / ||b|| over all the learners' tensors of a kind together): in fp32 (TF32 off) they
@@ -51,10 +54,21 @@ class Checks:
         return ok
 
 
-# -- 1. versions ------------------------------------------------------------------------------------
+# -- 1. versions, and what the check imports ------------------------------------------------------
+NEEDS = REPO / "benchmarks" / "gpu_needs.txt"
+
+
+def needs() -> list[tuple[str, str, str]]:
+    """benchmarks/gpu_needs.txt: (distribution, module, where) of each package that the check
+    imports beyond torch and torchvision."""
+    rows = [line.split("#")[0].split() for line in NEEDS.read_text().splitlines()]
+    return [tuple(row) for row in rows if row]
+
+
 def versions() -> int:
     from importlib import metadata
 
+    check = Checks()
     print(f"python {platform.python_version()} ({sys.executable}), {platform.platform()}")
     print(
         f"torch {torch.__version__}, CUDA (torch built with) {torch.version.cuda}, cuDNN "
@@ -81,13 +95,17 @@ def versions() -> int:
         print(f"nvidia-smi ({query}): {result.stdout.strip() or result.stderr.strip()}")
     else:
         print("nvidia-smi: not on the PATH")
-    for name in ("torchvision", "numpy", "snakemake", "vit-pytorch", "mnist1d", "einops", "pandas"):
-        try:
-            print(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            print(f"{name}: not installed")
     print(f"CPU cores: {os.cpu_count()}")
-    return 0
+    for distribution, module, where in [("torchvision", "torchvision", "image"), *needs()]:
+        try:
+            importlib.import_module(module)
+            found = f"{distribution} {metadata.version(distribution)}"
+        except Exception as error:  # noqa: BLE001  any failure to import is the finding
+            found = f"{type(error).__name__}: {error}"
+            check(f"import {module}", False, f"{found} ({where}; benchmarks/gpu_needs.txt)")
+            continue
+        print(found)
+    return int(check.failed)
 
 
 # -- 3. loop and vmapped executions agree ---------------------------------------------------------
@@ -120,18 +138,27 @@ def flat(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([tensors[name].flatten() for name in sorted(tensors)])
 
 
+def resnet18_ensemble(execution: str, members: int, width: int, device: torch.device):
+    """M CIFAR ResNet-18s (seed 7) on ``device`` as the Trainer builds them (channels_last on
+    CUDA)."""
+    from ..ensemble import Ensemble
+
+    ensemble = Ensemble(
+        "resnet18", (3, 32, 32), 10, members, 7, {"width": width}, execution=execution
+    ).to(device)
+    if device.type == "cuda":
+        ensemble = ensemble.to(memory_format=torch.channels_last)
+    return ensemble
+
+
 def one_step(execution, precision, members, width, x, y):
     """Outputs (train mode), gradients and BatchNorm statistics after one step's forward and
     backward, and outputs in eval mode, of M CIFAR ResNet-18s with the same initial weights."""
     from .. import objective
-    from ..ensemble import Ensemble
 
     device = x.device
-    ensemble = Ensemble(
-        "resnet18", tuple(x.shape[1:]), 10, members, 7, {"width": width}, execution=execution
-    ).to(device)
+    ensemble = resnet18_ensemble(execution, members, width, device)
     if device.type == "cuda":  # as the Trainer runs images on CUDA
-        ensemble = ensemble.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     ensemble.train()
@@ -252,22 +279,12 @@ def cifar_run_spec(smoke: bool) -> dict:
     }
 
 
-def cifar_format_data(workdir: Path, smoke: bool) -> Path:
-    """A CIFAR-10 archive in the real format (tests/data/raw_formats.py), extracted and prepared
-    by the pipeline's own code (the authors' split: val = the first 20 % of the training images)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from data.raw_formats import make_cifar10
-
-    from ..data.paper_datasets import prepare_cifar
-
-    raw = workdir / "raw"
-    raw.mkdir(parents=True)
-    archive, _ = make_cifar10(raw, per_batch=40 if smoke else 1000, n_test=40 if smoke else 1000)
-    with tarfile.open(archive) as tar:
-        tar.extractall(raw, filter="data")
-    prepared = workdir / "cifar10.npz"
-    prepare_cifar("cifar10", raw, prepared)
-    return prepared
+def cifar_shaped_data(workdir: Path, smoke: bool) -> Path:
+    """A prepared CIFAR-shaped file (bench.cases.synthetic_cifar) with CIFAR-10's fixed split in
+    miniature: the last 20 % of the training images validate."""
+    n_train, n_test = (200, 40) if smoke else (5000, 1000)
+    path = workdir / "cifar10.npz"
+    return synthetic_cifar(path, n_train, n_test, n_val=n_train // 5)
 
 
 def child(run_dir: Path, data: Path, spec_file: Path, device: str, kill: bool) -> int:
@@ -280,7 +297,7 @@ def child(run_dir: Path, data: Path, spec_file: Path, device: str, kill: bool) -
 def resume(device: torch.device, workdir: Path, smoke: bool) -> int:
     check = Checks()
     workdir.mkdir(parents=True, exist_ok=True)
-    data = cifar_format_data(workdir, smoke)
+    data = cifar_shaped_data(workdir, smoke)
     spec = cifar_run_spec(smoke)
     spec_file = workdir / "spec.json"
     spec_file.write_text(json.dumps(spec))
@@ -369,12 +386,16 @@ def main(argv=None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("versions")
-    for name in ("agreement", "resume"):
+    for name in ("agreement", "resume", "evaluation"):
         sub = commands.add_parser(name)
         sub.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         sub.add_argument("--smoke", action="store_true", help="tiny sizes (CPU, the test suite)")
         if name == "resume":
             sub.add_argument("--workdir", required=True, help="an empty folder for the run")
+        if name == "evaluation":
+            sub.add_argument("--out", required=True, help="the folder of evaluation.csv")
+            sub.add_argument("--compile", action="store_true", help="the compiled variants")
+            sub.add_argument("--commit", help="the commit to record (default: git's)")
     sub = commands.add_parser("child", help="(internal) the training job of resume")
     for name in ("run_dir", "data", "spec_file"):
         sub.add_argument(name, type=Path)
@@ -387,6 +408,11 @@ def main(argv=None) -> int:
         return agreement(torch.device(args.device), args.smoke)
     if args.command == "resume":
         return resume(torch.device(args.device), Path(args.workdir), args.smoke)
+    if args.command == "evaluation":
+        from .evaluation import evaluation
+
+        device = torch.device(args.device)
+        return evaluation(device, Path(args.out), args.smoke, args.compile, args.commit)
     return child(args.run_dir, args.data, args.spec_file, args.device, args.kill)
 
 

@@ -27,6 +27,7 @@ def run(
     """Train ``periods`` epochs (or periods of ``steps`` minibatches); time each; evaluate."""
     if spec.recipe.compile:
         torch._dynamo.reset()  # forget the earlier ensembles' graphs (a job compiles only one)
+        torch._dynamo.utils.counters.clear()
     if steps is not None:  # a period of `steps` minibatches: the Trainer's eval_every_steps
         spec = dataclasses.replace(
             spec, recipe=dataclasses.replace(spec.recipe, eval_every_steps=steps)
@@ -39,10 +40,14 @@ def run(
             with Stopwatch(device) as watch:
                 trainer.train_period()
             period_seconds.append(watch.seconds)
-        if spec.recipe.compile:  # compile the evaluation's graphs outside its timing
-            predict(trainer.ensemble, data, data.test, spec.recipe.eval_batch_size)
-        with Stopwatch(device) as evaluation:
-            outputs = predict(trainer.ensemble, data, data.test, spec.recipe.eval_batch_size)
+        with trainer.autocast():  # as the Trainer evaluates: bf16 on CUDA
+            if spec.recipe.compile:  # compile the evaluation's graph outside its timing
+                predict(trainer.ensemble, data, data.test, spec.recipe.eval_batch_size)
+            with Stopwatch(device) as evaluation:
+                outputs = predict(trainer.ensemble, data, data.test, spec.recipe.eval_batch_size)
+    if spec.recipe.compile:
+        graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+        print(f"torch.compile made {graphs} graphs (training and evaluation)", flush=True)
     return {
         "period_seconds": period_seconds,
         # --steps periods never reach the end of the training split (the command checks)
