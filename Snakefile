@@ -68,13 +68,14 @@ onstart:
                 "this run cannot work on this SLURM cluster:\n- "
                 + "\n- ".join(problems)
             )
-        account = CLUSTER.account or any(
+        has_account = any(
             "slurm_account" in rule.resources for rule in workflow.rules
         )
+        # the plugin's executor, as the scheduler holds it (Snakemake 9 has no public handle)
         for note in slurm_run.adapt(
             workflow.scheduler._executor,
             workflow.executor_settings,
-            account,
+            has_account,
             JOB_ERRORS,
         ):
             logger.info(note)

@@ -88,6 +88,28 @@ def run(
     )
 
 
+def start(
+    command: list[str], cwd: Path, env: dict, log: Path, limit: int | None = None
+) -> subprocess.Popen:
+    """A snakemake run in the background, its output in ``log``; under `timeout -k` if ``limit``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            ["timeout", "-k", "30", str(limit), *command] if limit else command,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End a background run that a failed assertion left running (its whole process group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+
+
 def output_of(result: subprocess.CompletedProcess) -> str:
     return result.stdout + result.stderr
 
@@ -528,24 +550,17 @@ def job_logs(checkout: Path, text: str) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def main_run(slurm_env, partitions, svhn_data, tmp_path_factory):
+def main_run(slurm_env, partitions, svhn_data, segments, tmp_path_factory):
     """The SLURM tests' configuration through `--profile slurm`, up to the claims and the divergence
     figure, on the partitions as generated. At the same time, its training locally (--cores 2) as
-    the reference."""
+    the reference, and the segments scenario (started first)."""
     local = slurm_checkout(tmp_path_factory.mktemp("local"), svhn_data)
     on_slurm = slurm_checkout(tmp_path_factory.mktemp("slurm"), svhn_data, partitions)
     log = on_slurm.parent / "snakemake-slurm.log"
     started = time.monotonic()
     command = [*MAIN_TARGETS, "--profile", "slurm", "--configfile", *CONFIGS]
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            ["timeout", "-k", "30", "1200", *snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES)],
-            cwd=on_slurm,
-            env=with_own_src(slurm_env, on_slurm),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    command = snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES)
+    process = start(command, on_slurm, with_own_src(slurm_env, on_slurm), log, limit=1200)
     try:
         result = run(
             snakemake_cmd("--cores", "2", "--configfile", *CONFIGS, "--until", *TRAINING_RULES),
@@ -557,9 +572,7 @@ def main_run(slurm_env, partitions, svhn_data, tmp_path_factory):
         local_seconds = time.monotonic() - started
         assert process.wait(timeout=1300) == 0, log.read_text()[-8000:]
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=120)
+        stop(process)
     print(
         f"SLURM configuration: local training {local_seconds:.0f} s, "
         f"on SLURM {time.monotonic() - started:.0f} s"
@@ -719,34 +732,15 @@ def resumed_and_training(checkout: Path, run_dir: str) -> bool:
     )
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-def test_runs_longer_than_the_cap_train_in_segments_and_resume_after_a_requeue(
-    slurm_env, prepared, svhn_data, partitions, tmp_path
-):
-    """Two runs expected beyond the 3-minute cap are submitted alone, at the cap, with SLURM's
-    warning. Rather than wait for SLURM's warning (when training reaches it depends on the
-    machine), the test sends it as SLURM does (`scancel --signal=USR1`: every job step) once both
-    train: each saves its checkpoint and requeues itself; SLURM starts it again and it resumes.
-    Then one is preempted (`scontrol requeue`) while it trains again, and resumes again. Segments
-    are no failures: nothing is resubmitted, no error printed."""
-    checkout = capped_checkout(prepared, svhn_data, partitions, tmp_path / "segments")
-    env = with_own_src(slurm_env, checkout)
-    log = tmp_path / "snakemake.log"
+def segments_scenario(checkout: Path, env: dict, log: Path) -> list[str]:
+    """Two runs expected beyond the cap, sent SLURM's warning once both train, one of them then
+    preempted once it trains again (test_runs_longer_than_the_cap_...); the SLURM jobs."""
     targets = [f"{run}/history.csv" for run in LONG_RUNS]
     command = [*targets, "--profile", "slurm", "--configfile", *CONFIGS, "longer.yaml"]
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            ["timeout", "-k", "30", "900", *snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES)],
-            cwd=checkout,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start(snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES), checkout, env, log, 1200)
     try:
         wait_for(
-            lambda: all(training_now(checkout, r) for r in LONG_RUNS), "training", process, log
+            lambda: all(training_now(checkout, r) for r in LONG_RUNS), "training", process, log, 900
         )
         jobs = list(submissions(log.read_text()))
         warn = subprocess.run(
@@ -754,18 +748,50 @@ def test_runs_longer_than_the_cap_train_in_segments_and_resume_after_a_requeue(
         )
         assert warn.returncode == 0, warn.stderr
         wait_for(
-            lambda: resumed_and_training(checkout, LONG_RUNS[0]), "a resumed run", process, log
+            lambda: resumed_and_training(checkout, LONG_RUNS[0]), "a resumed run", process, log, 900
         )
         preempted = attempts(checkout, LONG_RUNS[0])[-1][0]
         preempt = subprocess.run(
             ["scontrol", "requeue", preempted], env=env, capture_output=True, text=True
         )
         assert preempt.returncode == 0, preempt.stderr
-        assert process.wait(timeout=900) == 0, log.read_text()[-5000:]
+        assert process.wait(timeout=1200) == 0, log.read_text()[-5000:]
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=120)
+        stop(process)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def segments(slurm_env, prepared, svhn_data, partitions, tmp_path_factory):
+    """The segments scenario, run in the background from before the main run on: its waits (job
+    starts, requeues) overlap the main run's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    checkout = capped_checkout(
+        prepared, svhn_data, partitions, tmp_path_factory.mktemp("segments") / "checkout"
+    )
+    env = with_own_src(slurm_env, checkout)
+    log = checkout.parent / "snakemake.log"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield {
+            "checkout": checkout,
+            "env": env,
+            "log": log,
+            "jobs": pool.submit(segments_scenario, checkout, env, log),
+        }
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_runs_longer_than_the_cap_train_in_segments_and_resume_after_a_requeue(segments):
+    """Two runs expected beyond the 3-minute cap are submitted alone, at the cap, with SLURM's
+    warning. Rather than wait for SLURM's warning (when training reaches it depends on the
+    machine), the test sends it as SLURM does (`scancel --signal=USR1`: every job step) once both
+    train: each saves its checkpoint and requeues itself; SLURM starts it again and it resumes.
+    Then one is preempted (`scontrol requeue`) while it trains again, and resumes again. Segments
+    are no failures: nothing is resubmitted, no error printed."""
+    jobs = segments["jobs"].result(timeout=1500)
+    checkout, env, log = segments["checkout"], segments["env"], segments["log"]
     text = log.read_text()
     assert not array_submissions(text), "runs in segments must not go in an array"
     assert sorted(submissions(text)) == sorted(jobs), "a segment was resubmitted by Snakemake"
@@ -779,11 +805,11 @@ def test_runs_longer_than_the_cap_train_in_segments_and_resume_after_a_requeue(
         assert states[runs[0][0]]["Restarts"] == str(len(runs) - 1), (runs, states)
         resumed_at = 0
         for (_, before), (_, after) in zip(runs, runs[1:]):
-            stop = re.search(r"^stopped after epoch (\d+), checkpoint saved", before, re.M)
+            stopped = re.search(r"^stopped after epoch (\d+), checkpoint saved", before, re.M)
             resumed = re.match(r"resumed from \S+ after epoch (\d+) \(running\)", after)
             assert resumed, after[:300]
-            if stop:  # a segment ends where the next resumes
-                assert "the job requeues itself" in before and resumed[1] == stop[1], (
+            if stopped:  # a segment ends where the next resumes
+                assert "the job requeues itself" in before and resumed[1] == stopped[1], (
                     before,
                     after,
                 )
@@ -886,15 +912,8 @@ def test_sigterm_stops_the_submitting_run_within_30_s_without_a_stale_lock(
     env = with_own_src(slurm_env, checkout)
     log = tmp_path / "snakemake.log"
     command = [f"{LONG_RUNS[0]}/history.csv", "--profile", "slurm", "--configfile", *CONFIGS]
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            snakemake_cmd(*command, "longer.yaml", *LOCAL_CLUSTER_OVERRIDES),
-            cwd=checkout,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    command = snakemake_cmd(*command, "longer.yaml", *LOCAL_CLUSTER_OVERRIDES)
+    process = start(command, checkout, env, log)  # no `timeout`: SIGTERM goes to snakemake
     try:
         wait_for(lambda: training_now(checkout, LONG_RUNS[0]), "training", process, log)
         stopped = time.monotonic()
@@ -902,9 +921,7 @@ def test_sigterm_stops_the_submitting_run_within_30_s_without_a_stale_lock(
         process.wait(timeout=120)
         seconds = time.monotonic() - stopped
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=60)
+        stop(process)
     assert seconds <= 30, f"{seconds:.0f} s: {log.read_text()[-3000:]}"
     locks = list((checkout / ".snakemake" / "locks").glob("*"))
     assert not locks, f"stale lock: {locks}"

@@ -55,8 +55,9 @@ def planned_gpus(jobs) -> list[tuple[int, str | None]]:
     return requests
 
 
-def start_problems(status_command: str | None, gpu_requests, gpu_request_key: str) -> list[str]:
-    """Why the run cannot work on this cluster, each with its fix; empty: it can."""
+def start_problems(status_command: str | None, gpu_requests, gpu_request: str) -> list[str]:
+    """Why the run cannot work on this cluster, each with its fix; empty: it can.
+    ``gpu_requests``: planned_gpus; ``gpu_request``: the cluster file's (gpu or gres)."""
     problems = []
     if status_command == "sacct":
         problem = cluster.sacct_problem()
@@ -68,7 +69,7 @@ def start_problems(status_command: str | None, gpu_requests, gpu_request_key: st
     nodes = cluster.cluster_gpus()
     problem = cluster.gpu_problem(gpu_requests, nodes) if nodes is not None else None
     if problem:
-        cpu = "train:gpu=0" if gpu_request_key == "gpu" else "train:gres=''"
+        cpu = "train:gpu=0" if gpu_request == "gpu" else "train:gres=''"
         problems.append(
             f"{problem}. Fix: run them on a cluster with such GPUs (partitions.yaml: "
             "workflow.gpu_model, gpu_request); or train them on CPUs, far slower, with "
@@ -135,9 +136,10 @@ def whole_arrays(executor, array_rules: set[str]) -> None:
     executor.run_jobs = run_jobs
 
 
-def adapt(executor, settings, account: str | None, errors: JobErrors) -> list[str]:
+def adapt(executor, settings, has_account: bool, errors: JobErrors) -> list[str]:
     """Adapt the plugin's ``executor`` (see the module's docstring); ``settings``: its executor
-    settings; ``account``: the cluster file's. Returns notes for the log."""
+    settings; ``has_account``: jobs name an account (the cluster file's, or a rule's). Returns
+    notes for the log."""
     needed = {
         "report_job_error": "the failure report prints no cause for group jobs",
         "sleep": "a stopped run waits for the next status query",
@@ -153,7 +155,7 @@ def adapt(executor, settings, account: str | None, errors: JobErrors) -> list[st
     notes = []
     keep_job_errors(executor, errors)
     stop_quickly(executor)
-    if not account:
+    if not has_account:
         executor._fallback_account_arg = ""  # no guess: sbatch without --account
     if getattr(settings, "efficiency_report", False):
         problem = cluster.sacct_problem()
