@@ -27,7 +27,9 @@ import yaml
 # the keys of the file's `workflow:` section (the plugin reads only `partitions:`)
 WORKFLOW_KEYS = {"gpu_request", "gpu_model", "account", "signal_seconds"}
 GPU_REQUESTS = ("gpu", "gres")
-FAILURE_RETRIES = 2  # what profiles/slurm gives every job (retries: 2); segments come on top
+# what profiles/slurm gives every job (retries: 2); the training rules add a segment's worth of
+# attempts for runs longer than the cap, used only where the cluster refuses `scontrol requeue`
+FAILURE_RETRIES = 2
 
 
 class ClusterFileError(ValueError):
@@ -54,8 +56,8 @@ class Cluster:
         return max(self.max_runtime.get(name, math.inf) for name in fitting)
 
     def segments(self, minutes: float, gpu: int) -> int:
-        """SLURM jobs a training job of ``minutes`` needs: each trains for the cap less the
-        warning before it."""
+        """Segments (starts of its SLURM job) a training job of ``minutes`` needs: each trains for
+        the cap less the warning before it."""
         cap = self.cap(gpu)
         if minutes <= cap:
             return 1
