@@ -376,3 +376,19 @@ def test_jobs_share_an_array_only_with_the_same_request_and_none_waits():
         ("alone", [f]),
         ("alone", [c]),
     ]
+
+
+def test_a_job_names_itself_as_scontrol_does(monkeypatch):
+    """An array task's own job id can equal the array's, which names every task: `scontrol requeue
+    <that id>` requeued the whole array (seen on the test cluster), so a task names itself
+    <array>_<task>."""
+    from collusion.cluster import requeue_this_job, this_job
+
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert this_job() is None and requeue_this_job() == "not inside a SLURM job"
+    monkeypatch.setenv("SLURM_JOB_ID", "62")
+    assert this_job() == "62"
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "62")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    assert this_job() == "62_2"
