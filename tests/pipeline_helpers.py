@@ -25,3 +25,10 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Compl
     return subprocess.run(
         [*SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout
     )
+
+
+def copy_run(workdir: Path, dest: Path) -> Path:
+    """A copy of a working directory after a run, to change files in: the files keep their times,
+    and .snakemake/ its records, so Snakemake sees the same state as in the original."""
+    shutil.copytree(workdir, dest, symlinks=True)
+    return dest

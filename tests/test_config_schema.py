@@ -26,7 +26,7 @@ DATA = SCHEMA_DOC["properties"]["data"]["properties"]
 
 
 def test_the_library_reads_this_checkouts_schema():
-    assert SCHEMA == REPO / "workflow" / "schemas" / "config.schema.yaml"
+    assert SCHEMA == REPO / "src" / "collusion" / "config.schema.yaml"
 
 
 def test_enums_are_the_code_constants():

@@ -218,6 +218,7 @@ def test_checksum_mismatch_is_not_retried(tmp_path, http_server, cifar_archive):
     assert leftovers(tmp_path / "raw" / "cifar10") == []
 
 
+@pytest.mark.slow
 def test_download_rule_fails_once_on_a_checksum_mismatch_despite_global_retries(
     tmp_path, cifar_archive
 ):

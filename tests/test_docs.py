@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from pathlib import Path
@@ -110,3 +111,107 @@ def test_readme_map_links_every_figure_module_and_caption():
     assert modules and captions
     missing = [str(p.relative_to(REPO)) for p in modules + captions if p.resolve() not in linked]
     assert not missing, f"add to the README's 'Where is …' map: {', '.join(sorted(missing))}"
+
+
+# --- the README's maps of figures, tables and analyses say what the registries say ------------------
+
+
+def readme_table(heading: str) -> list[dict[str, str]]:
+    """The rows of the first Markdown table after the paragraph that starts with ``heading``."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
+    rows = []
+    for line in lines[first:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    header, body = rows[0], rows[2:]
+    return [dict(zip(header, row)) for row in body]
+
+
+def names(cell: str) -> list[str]:
+    """`a`, `b` -> [a, b]."""
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def claims_cell(claims) -> str:
+    return ", ".join(map(str, claims)) or "—"
+
+
+def test_readme_figure_map_is_the_registry():
+    from collusion.figures import FIGURES
+
+    rows = readme_table("**Figures**")
+    assert [names(row["name"])[0] for row in rows] == list(FIGURES)
+    for row in rows:
+        name = names(row["name"])[0]
+        entry = FIGURES[name]
+        assert row["paper"] == entry.paper, name
+        assert row["claims"] == claims_cell(entry.claims), name
+        assert row["built when"] == entry.drawn_when.__doc__, name
+        assert f"(src/collusion/figures/{name}.py)" in row["module"], name
+        assert f"(workflow/report/figure_{name}.rst)" in row["caption"], name
+        assert names(row["draws"]) == list(entry.inputs), name
+
+
+def test_readme_table_map_is_the_registry():
+    from collusion.figures import PAPER_TABLES
+
+    rows = readme_table("**Tables**")
+    assert [names(row["name"])[0] for row in rows] == list(PAPER_TABLES)
+    for row in rows:
+        name = names(row["name"])[0]
+        entry = PAPER_TABLES[name]
+        assert row["claims"] == claims_cell(entry.claims), name
+        assert row["built when"] == entry.drawn_when.__doc__, name
+        assert names(row["builder"]) == [entry.builder], name
+        assert f"(workflow/report/table_{name}.rst)" in row["caption"], name
+        assert names(row["from"]) == list(entry.sources), name
+
+
+def registered_analyses() -> dict[str, tuple[str, list[str], str]]:
+    """ANALYSES of workflow/rules/common.smk (name -> runs, files) with the builder that
+    workflow/scripts/analyse.py runs for each, and the divergence table of analysis.smk."""
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    block = re.search(r"^ANALYSES = (\{.*?^\})", common, re.S | re.M).group(1)
+    script = (REPO / "workflow" / "scripts" / "analyse.py").read_text()
+    builders = dict(re.findall(r'"(\w+)": lambda: analysis\.(\w+)\(', script))
+    analyses = {
+        name: (runs, files, builders[name])
+        for name, (runs, files) in ast.literal_eval(block).items()
+    }
+    rule = (REPO / "workflow" / "rules" / "analysis.smk").read_text()
+    divergence = re.search(r"rule analyse_divergence:.*?\[(.*?)\]", rule, re.S).group(1)
+    files = re.findall(r'"([\w.]+)"', divergence)
+    return analyses | {"divergence": ("divergent", files, builders["divergence"])}
+
+
+def test_readme_analysis_map_is_the_registry():
+    rows = readme_table("**Analyses**")
+    expected = registered_analyses()
+    assert [names(row["name"])[0] for row in rows] == list(expected)
+    for row in rows:
+        name = names(row["name"])[0]
+        runs, files, builder = expected[name]
+        assert names(row["runs"]) == [runs], name
+        assert names(row["files of each run"]) == files, name
+        assert names(row["builder"]) == [builder], name
+
+
+def test_readme_states_the_figure_command_line_as_it_is():
+    import argparse
+
+    from collusion.figures.__main__ import parser
+
+    readme = (REPO / "README.md").read_text()
+    usage = re.search(r"`\.venv/bin/python -m collusion\.figures ([^`]*)`", readme).group(1)
+    options = {
+        option
+        for action in parser()._actions
+        if not isinstance(action, argparse._HelpAction)
+        for option in action.option_strings
+    }
+    assert set(re.findall(r"--[\w-]+", usage)) == options
+    assert "--experiments A,B" in usage  # one comma-separated value, as main() splits it
+    assert "--out FOLDER" in usage  # a folder: <name>.pdf and .png are written into it

@@ -478,3 +478,129 @@ def test_mitigation_answers_at_one_beta_never_overlap():
     assert all(placed[t].xyann[0] > 1.05 for t in ("worse", "recovers"))
     assert placed["no recovery shown"].xyann[1] == 33.0
     plt.close(fig)
+
+
+# --- axes and colours a reader can read ----------------------------------------------------------
+
+
+def test_log_ticks_are_a_few_round_numbers_over_the_range():
+    # hand-worked: the finest 1-2-5-like steps with at most six ticks inside the range
+    assert common.log_ticks(0.45, 25) == pytest.approx([0.5, 1, 2, 5, 10, 20])
+    assert common.log_ticks(0.12, 20.2) == pytest.approx([0.3, 1, 3, 10])  # 1-2-5 would give 7
+    assert common.log_ticks(33, 60) == pytest.approx([40, 50, 60])
+    assert common.log_ticks(8.5, 33) == pytest.approx([10, 20, 30])  # not 9 beside 10
+    assert common.log_ticks(0.31, 0.36) == pytest.approx([0.31, 0.36])  # no two round ticks inside
+    # fifteen decades: every third power of ten
+    assert common.log_ticks(1e-7, 1e8) == pytest.approx([1e-6, 1e-3, 1, 1e3, 1e6])
+    assert [common.plain_number(t) for t in (0.003, 0.5, 20, 1000)] == [
+        "0.003",
+        "0.5",
+        "20",
+        "1000",
+    ]
+    assert common.plain_number(1e6) == "$10^{6}$"
+
+
+def sweep_runs(errors):
+    """A runs table of one regression setting: per β, (ensemble, learners) test error per seed."""
+    rows = []
+    for beta, (ensemble, learners) in errors.items():
+        for seed in range(3):
+            for selection in ("best_val", "last"):
+                rows.append(
+                    {
+                        **run_rows(aggregation="regression", beta=beta, seed=seed),
+                        "selection": selection,
+                        "status": "completed",
+                        "test_error": ensemble * (1 + 0.01 * seed),
+                        "test_learner_error": learners * (1 + 0.01 * seed),
+                        "test_DIV": 0.02 * (1 + 10 * beta) * (1 + 0.1 * seed),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def axis_share(ax, low, high):
+    """The fraction of the panel's height between two data values."""
+    (_, y0), (_, y1) = ax.transData.transform([(0, low), (0, high)])
+    bottom, top = ax.get_window_extent().y0, ax.get_window_extent().y1
+    return abs(y1 - y0) / (top - bottom)
+
+
+def test_beta_sweep_detail_shows_the_ensembles_change_beside_far_worse_learners():
+    # diabetes-like: the ensemble's MSE doubles while the learners' grows 25-fold; on a linear axis
+    # up to the learners' 20 the ensemble's change took 2 % of the panel's height
+    runs = sweep_runs({0.0: (0.55, 0.8), 0.5: (0.6, 1.0), 1.0: (1.1, 20.0)})
+    fig = figures.draw("beta_sweep_detail", {"runs": runs})
+    fig.canvas.draw()
+    (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+    assert axis_share(ax, 0.55, 1.1) > 0.1
+
+
+def visible_labels(ax):
+    return [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
+
+
+def test_log_axes_carry_a_few_plain_labels():
+    runs = sweep_runs({0.0: (0.55, 0.8), 0.5: (0.6, 1.0), 1.0: (1.1, 20.0)})
+    fig = figures.draw("diversity", {"runs": runs})
+    fig.canvas.draw()
+    log_axes = [ax for ax in fig.axes if ax.get_yscale() == "log"]
+    assert log_axes
+    for ax in log_axes:
+        labels = visible_labels(ax)
+        # matplotlib's own labelled minor ticks of a short range: 2×10⁻¹, 3×10⁻¹, 4×10⁻¹, ...
+        assert 2 <= len(labels) <= 6 and not any("times" in label for label in labels), labels
+
+
+def test_compared_checkpoints_have_bands_of_two_hues():
+    """Two grey bands (black and grey at the same transparency) overlap into one grey."""
+    import matplotlib.colors as mcolors
+
+    runs = sweep_runs({0.0: (0.55, 0.8), 0.5: (0.6, 1.0), 1.0: (1.1, 20.0)})
+    debias = pd.DataFrame(
+        [
+            {**run_rows(aggregation="regression", beta=b, seed=s), "selection": sel}
+            | {"DIV_decrease_pct": 10.0 * b + s}
+            for b in (0.0, 1.0)
+            for s in range(3)
+            for sel in ("best_val", "last")
+        ]
+    )
+    for name, tables_in in (
+        ("diversity", {"runs": runs}),
+        ("debias", {"debias": debias, "runs": runs}),
+    ):
+        fig = figures.draw(name, tables_in)
+        ax = next(ax for ax in fig.axes if ax.collections)
+        colours = {tuple(c.get_facecolor()[0][:3]) for c in ax.collections}
+        assert len(colours) == 2, name
+        saturation = [mcolors.rgb_to_hsv(c)[1] for c in colours]
+        assert max(saturation) > 0.5, f"{name}: the bands differ in lightness only"
+
+
+def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
+    from collusion.config_errors import load_config
+
+    config = load_config(REPO / "tests" / "configs" / "tiny.yaml")
+    assert set(figures.FIGURES) - set(figures.drawn_figures(config)) == {
+        "ensemble_size",
+        "capacity_map",
+    }
+    assert set(figures.PAPER_TABLES) - set(figures.drawn_tables(config)) == {
+        "ensemble_size",
+        "capacity",
+    }
+    # no mitigation, no β > 1, no classification: three more figures would only say why empty
+    for name in ("digits_dropout", "beta_above_one", "digits"):
+        del config["experiments"][name]
+    config["experiments"]["diabetes"]["betas"] = [0.0, 0.5, 1.0]
+    assert set(figures.FIGURES) - set(figures.drawn_figures(config)) == {
+        "ensemble_size",
+        "capacity_map",
+        "mitigations",
+        "divergence",
+        "beta_sweep",
+    }
+    assert "divergence" not in figures.drawn_tables(config)
+    assert figures.varies_size(size_config()) and figures.varies_width(capacity_config())

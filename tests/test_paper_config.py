@@ -63,6 +63,7 @@ def dry_run(tmp_path_factory):
     return workdir, result.stdout, seconds
 
 
+@pytest.mark.slow
 def test_dry_run_plans_exactly_the_grid(dry_run):
     _, stdout, _ = dry_run
     # a train job's output line names one run, a train_pack_<experiment> job's all β of one seed
@@ -96,6 +97,7 @@ def test_dry_run_plans_exactly_the_grid(dry_run):
     assert sorted(planned) == sorted(expected)  # every run once, nothing from config/config.yaml
 
 
+@pytest.mark.slow
 def test_every_paper_dataset_is_downloaded_and_prepared(dry_run):
     counts = job_counts(dry_run[1])
     for source in SOURCES:
@@ -106,6 +108,7 @@ def test_every_paper_dataset_is_downloaded_and_prepared(dry_run):
     assert "prepare_offline" not in counts  # no scikit-learn dataset in the paper grid
 
 
+@pytest.mark.slow
 def test_every_table_figure_and_claim_is_planned(dry_run):
     _, stdout, _ = dry_run
     counts = job_counts(stdout)
@@ -147,6 +150,7 @@ def test_every_table_figure_and_claim_is_planned(dry_run):
         assert counts[f"analyse_{table}"] == len(sweeps)
 
 
+@pytest.mark.slow
 def test_dry_run_writes_nothing_and_is_quick(dry_run):
     workdir, _, seconds = dry_run
     assert not (workdir / "results").exists()

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -12,33 +13,45 @@ import torch
 import yaml
 
 from collusion import objective
-from collusion.figures import FIGURES, PAPER_TABLES, SECTIONS, regime_map
+from collusion.config_errors import load_config
+from collusion.figures import (
+    FIGURES,
+    PAPER_TABLES,
+    SECTIONS,
+    drawn_figures,
+    drawn_tables,
+    regime_map,
+)
 from pipeline_helpers import TINY, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
-TABLES = list(PAPER_TABLES)
 CONFIG = yaml.safe_load(TINY.read_text())
+# what the tiny configuration can draw: not the ensemble-size and capacity studies
+DRAWN_FIGURES = drawn_figures(load_config(TINY))
+TABLES = drawn_tables(load_config(TINY))
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("pipeline"))
-    result = snakemake(workdir, "--cores", "2", "--configfile", str(TINY))
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
+def workdir(tiny_run):
+    """The tiny configuration through every rule (conftest.tiny_run, shared with other files)."""
+    return tiny_run
 
 
 def test_every_target_is_built(workdir):
     paper = workdir / "results" / "paper"
-    for name in FIGURES:
+    for name in DRAWN_FIGURES:
         for ext in ("pdf", "png"):
             assert (paper / "figures" / f"{name}.{ext}").stat().st_size > 1000
     for name in TABLES:
         for ext in ("csv", "md", "tex", "html"):
             assert (paper / "tables" / f"{name}.{ext}").exists()
-    for name in ("claims.md", "claims.csv", "claims.html", "summary.html"):
+    for name in ("claims.md", "claims.csv", "claims.html", "summary.html", "report.rst"):
         assert (paper / name).exists()
+    # a figure or table the configuration has no experiment for is not built
+    assert {"ensemble_size", "capacity_map"} == set(FIGURES) - set(DRAWN_FIGURES)
+    assert not (paper / "figures" / "ensemble_size.png").exists()
+    assert not (paper / "tables" / "capacity.csv").exists()
 
 
 def test_regime_map_draws_the_claims_tables_primary_rows(workdir):
@@ -61,6 +74,16 @@ def test_rerun_has_nothing_to_do(workdir):
     result = snakemake(workdir, "-n", "--cores", "1", "--configfile", str(TINY))
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_moved_checkout_plans_nothing(workdir, tmp_path):
+    """No rule depends on an absolute path: a checkout moved (or copied) with its results and
+    Snakemake's records plans nothing (figure rules named their code by absolute path)."""
+    moved = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(workdir, moved, symlinks=True)
+    result = snakemake(moved, "-n", "--cores", "1", "--configfile", str(TINY))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
 
 
 def run_dirs(workdir):
@@ -209,10 +232,21 @@ def test_mitigation_claims_pair_each_mitigated_run_with_its_baseline(workdir):
 
 
 def test_report_shows_every_figure_and_table_inline(workdir):
-    result = snakemake(workdir, "--report", "report.html", "--configfile", str(TINY), timeout=300)
+    css = "workflow/report/report.css"
+    result = snakemake(
+        workdir,
+        *("--report", "report.html", "--report-stylesheet", css, "--configfile", str(TINY)),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = (workdir / "report.html").read_text()
-    assert "How to read the claims" in report  # the landing page
+    # the landing page: this run at a glance, from the claims table and the runs' provenance
+    assert "This run at a glance" in report and "Where to look" in report
+    claims = pd.read_csv(workdir / "results" / "paper" / "claims.csv")
+    for claim in sorted(set(claims["claim"])):
+        assert f"<strong>{claim}</strong>" in report
+    assert "digest" in report and "Commit" in report and "Seeds" in report
+    assert "safe center" in report  # the stylesheet
     # the report's own index: section -> subcategory -> registered files
     categories = json.loads(
         re.search(r"var categories = (\{.*?\});\s*</script>", report, re.S).group(1)
@@ -224,19 +258,22 @@ def test_report_shows_every_figure_and_table_inline(workdir):
         for sub, paths in subs.items()
         for path in paths
     }
-    for name, entry in FIGURES.items():
+    for name in DRAWN_FIGURES:
+        entry = FIGURES[name]
         assert registered[f"results/paper/figures/{name}.png"] == (
             SECTIONS[entry.section],
             "Figures",
         )
-    for name, entry in PAPER_TABLES.items():
+    for name in TABLES:
+        entry = PAPER_TABLES[name]
         assert registered[f"results/paper/tables/{name}.html"] == (
             SECTIONS[entry.section],
             "Tables",
         )
     assert registered["results/paper/claims.html"] == (SECTIONS["about"], "Claims")
     assert registered["results/paper/summary.html"] == (SECTIONS["about"], "What was run")
-    assert len(registered) == len(FIGURES) + len(PAPER_TABLES) + 2  # one entry per figure and table
+    # one entry per figure and table the configuration can draw, and no other
+    assert len(registered) == len(DRAWN_FIGURES) + len(TABLES) + 2
 
 
 def train_job_count(dry_run_stdout: str) -> int:
@@ -262,6 +299,9 @@ def test_graphs_render_and_lint_passes(tmp_path):
         assert result.returncode == 0 and result.stdout.lstrip().startswith("digraph"), (
             result.stderr[-2000:]
         )
+        # the README's graph without graphviz: a Mermaid flowchart
+        mermaid = snakemake(workdir, flag, "mermaid-js", "--configfile", str(TINY))
+        assert mermaid.returncode == 0 and "flowchart" in mermaid.stdout, mermaid.stderr[-2000:]
     lint = snakemake(workdir, "--lint", "--configfile", str(TINY))
     assert lint.returncode == 0, lint.stdout + lint.stderr
     fmt = subprocess.run(

@@ -54,6 +54,7 @@ def comparable(history):
     return history.drop(columns=["seconds"])
 
 
+@pytest.mark.slow
 def test_kill_then_resume_gives_the_same_history(tmp_path):
     data = tmp_path / "digits.npz"
     prepare_offline("digits", data)
@@ -124,6 +125,7 @@ def assert_same_runs(got, expected, seeds=(0, 1)):
                     np.testing.assert_array_equal(a[key], b[key])
 
 
+@pytest.mark.slow
 def test_a_job_of_two_seeds_killed_in_the_second_resumes_it_and_keeps_the_first(tmp_path):
     data = tmp_path / "digits.npz"
     prepare_offline("digits", data)

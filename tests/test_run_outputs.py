@@ -1,6 +1,7 @@
 """Downstream rules check the run outputs they read and name the file when one is cut short,
-corrupt or inconsistent with provenance.json. One tiny run (diabetes, β ∈ {0, 1}, 8 epochs) serves
-every probe: two through Snakemake, the rest on copies of its files."""
+corrupt or inconsistent with provenance.json. One run of the tiny configuration (diabetes, β = 1,
+8 epochs; the session's conftest.tiny_run, copied) serves every probe: two through Snakemake, the
+rest on copies of its files."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import shutil
 
 import numpy as np
 import pytest
-import yaml
 
 from collusion.analysis import RunOutputError, load_predictions, read_history, read_outcome
-from pipeline_helpers import TINY, copy_workflow, snakemake
+from pipeline_helpers import TINY, copy_run, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +22,16 @@ GEN_GAP, DEBIAS = "results/tables/diabetes/gen_gap.csv", "results/tables/diabete
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("run_outputs"))
-    config = yaml.safe_load(TINY.read_text())
-    config["experiments"] = {
-        "diabetes": {**config["experiments"]["diabetes"], "betas": [0, 1], "seeds": [0]}
-    }
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workdir, GEN_GAP, DEBIAS, "--cores", "1", "--configfile", "config.yaml")
-    assert result.returncode == 0, result.stderr[-3000:]
+def workdir(tiny_run, tmp_path_factory):
+    """A copy of the tiny configuration's run: the probes damage its files and rebuild tables."""
+    workdir = copy_run(tiny_run, tmp_path_factory.mktemp("run_outputs") / "workdir")
+    for target in (GEN_GAP, DEBIAS):
+        assert (workdir / target).exists()
     return workdir
 
 
 def rebuild(workdir, target):
-    return snakemake(workdir, target, "--cores", "1", "--configfile", "config.yaml", timeout=300)
+    return snakemake(workdir, target, "--cores", "1", "--configfile", str(TINY), timeout=300)
 
 
 def damaged(workdir, name, damage):

@@ -65,6 +65,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_a_seed_pack_trains_every_run_exactly_as_alone(case, tmp_path):
     arch, options, aggregation, make_data, recipe = CASES[case]
@@ -83,6 +84,7 @@ def test_a_seed_pack_trains_every_run_exactly_as_alone(case, tmp_path):
         assert_same_run(packed, r, alone, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_run_that_diverges_in_one_seed_is_frozen_while_the_others_go_on(tmp_path):
     table(tmp_path)
     data = per_seed_data(tmp_path / "r.npz", seeds=(3, 4))
@@ -131,6 +133,7 @@ def provenances(outputs):
     return [json.loads(open(paths.provenance).read()) for paths in outputs]
 
 
+@pytest.mark.slow
 def test_a_killed_seed_pack_job_resumes_to_the_same_result(tmp_path):
     table(tmp_path)
     data = str(tmp_path / "r.npz")

@@ -200,7 +200,7 @@ def test_schema_message_lists_the_allowed_values():
 
     from collusion.config_errors import schema_message
 
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "src/collusion/config.schema.yaml").read_text())
     config = raw_tiny_config(aggregations=["mean"])
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(config)

@@ -45,6 +45,7 @@ def fit(run_spec, data, run_dir, **kwargs):
     return trainer
 
 
+@pytest.mark.slow
 def test_history_has_the_decomposition_for_every_split_and_learner(tmp_path):
     trainer = fit(spec(), classification_data(tmp_path), tmp_path / "run")
     history = pd.DataFrame(trainer.history)
@@ -61,6 +62,7 @@ def test_history_has_the_decomposition_for_every_split_and_learner(tmp_path):
     assert trainer.status == "completed"
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_the_patience_without_improvement(tmp_path):
     trainer = fit(
         spec(epochs=20, lr=0.0, early_stopping=2), classification_data(tmp_path), tmp_path / "run"
@@ -80,6 +82,7 @@ def test_plateau_schedule_lowers_the_rate_after_the_patience(tmp_path):
     )  # improvements < 1e-4 relative do not count
 
 
+@pytest.mark.slow
 def test_multistep_schedule_follows_the_milestones(tmp_path):
     trainer = fit(
         spec(epochs=4, milestones=[2, 3], gamma=0.1),
@@ -89,6 +92,7 @@ def test_multistep_schedule_follows_the_milestones(tmp_path):
     assert [row["lr"] for row in trainer.history] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
 
 
+@pytest.mark.slow
 def test_periods_of_n_steps_and_resume_within_an_epoch(tmp_path):
     data = classification_data(tmp_path)  # 36 training examples, batch 8: 4.5 steps per epoch
     run_spec = spec(epochs=5, batch_size=8, eval_every_steps=3)
@@ -112,6 +116,7 @@ def test_periods_of_n_steps_and_resume_within_an_epoch(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_one_log_line_per_epoch_with_elapsed_time_and_eta(tmp_path):
     lines = []
     trainer = Trainer(
@@ -160,6 +165,7 @@ def test_train_metrics_on_a_fixed_subset(tmp_path):
     assert len(trainer.train_eval) == 10 and len(data.train) == 36
 
 
+@pytest.mark.slow
 def test_beta_above_one_is_recorded_as_diverged(tmp_path):
     run_spec = spec("regression", beta=3.0, epochs=200, lr=0.05, divergence_limit=100.0)
     trainer = fit(run_spec, regression_data(tmp_path), tmp_path / "run")
@@ -169,6 +175,7 @@ def test_beta_above_one_is_recorded_as_diverged(tmp_path):
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == trainer.epoch
 
 
+@pytest.mark.slow
 def test_a_different_spec_does_not_resume_from_a_foreign_checkpoint(tmp_path):
     data = classification_data(tmp_path)
     fit(spec(epochs=2), data, tmp_path / "run")

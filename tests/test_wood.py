@@ -95,6 +95,7 @@ def test_terms_sum_to_the_expected_ensemble_loss(case):
         assert one["diversity"].mean() == pytest.approx(terms["trial_diversity"][trial], rel=1e-12)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(trials("cross_entropy"))
 def test_geometric_combiner_is_score_averaging_and_diversity_is_the_papers_div(case):

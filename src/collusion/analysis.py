@@ -83,6 +83,16 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
     return history
 
 
+def read_provenance(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "provenance.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RunOutputError(
+            f"{path} cannot be read ({type(error).__name__}: {error}); {RERUN}"
+        ) from None
+
+
 def read_outcome(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "provenance.json"
     try:
@@ -118,6 +128,7 @@ def runs_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
     rows = []
     for run_dir in run_dirs:
         run, history, outcome = parse_run_dir(run_dir), read_history(run_dir), read_outcome(run_dir)
+        provenance = read_provenance(run_dir)
         for selection in selections:
             epoch = selected_epoch(outcome, selection)
             row = {
@@ -125,6 +136,9 @@ def runs_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
                 "selection": selection,
                 "epoch": epoch,
                 "status": outcome["status"],
+                # the epochs the recipe allowed (periods with eval_every_steps) and where it ran
+                "budget": provenance["config"]["run"]["recipe"]["epochs"],
+                "device": provenance.get("device", "unknown"),
             }
             if epoch:
                 record = history.loc[history["epoch"] == epoch].iloc[0]
@@ -272,6 +286,21 @@ def gen_gap_table(run_dirs: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[
         RUN_KEYS + ["epoch", "train_L_ens", "val_L_ens", "test_L_ens", "gen_gap"]
     ]
+
+
+def matched_gen_gap(gen_gap: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Claim 3 at a matched epoch: each run's generalisation gap at the epoch its setting's β = 0
+    run of the same seed selected (``runs``' epoch, per selection), so that every β is compared
+    after the same training. One row per (run, selection): ``matched_epoch``, ``gen_gap_matched``
+    (NaN where the run stopped before that epoch)."""
+    reference = runs[runs["beta"] == 0][SETTING_KEYS + ["seed", "selection", "epoch"]]
+    reference = reference.rename(columns={"epoch": "matched_epoch"}).dropna()
+    pairs = runs[RUN_KEYS + ["selection"]].merge(reference, on=SETTING_KEYS + ["seed", "selection"])
+    gaps = gen_gap[RUN_KEYS + ["epoch", "gen_gap"]].rename(
+        columns={"epoch": "matched_epoch", "gen_gap": "gen_gap_matched"}
+    )
+    pairs["matched_epoch"] = pairs["matched_epoch"].astype(int)
+    return pairs.merge(gaps, on=RUN_KEYS + ["matched_epoch"], how="left")
 
 
 def dynamics_table(run_dirs: list[str]) -> pd.DataFrame:

@@ -1,48 +1,44 @@
-"""The paper's claims, each tested on the runs: measured effect, paired test, computed verdict.
+"""The paper's claims, each tested on the runs: measured effect, paired tests, computed verdicts.
 
-results/paper/claims.csv has one row per (claim, setting, selection, endpoint) with these columns
-(the contract other modules, e.g. the figures, rely on; extra columns may be added, never removed):
+``build(runs, debias, learner_dropout, gen_gap, alpha, primary_selection="best_val")`` goes from
+the tidy analysis tables (collusion.analysis) to two tables, declared once below:
 
-    claim          int 1..7
-    experiment, dataset, model, aggregation, members      the setting
-    selection      "best_val" (the authors' rule: lowest validation ensemble loss) | "last"
-    endpoint       short name: test_error, test_nll, test_DIV, gen_gap, DIV_removed_pct, ...
-    primary        bool: the claim's pre-declared primary endpoint (only best_val rows)
-    n_seeds        seeds paired (both compared β finished, i.e. did not diverge)
-    beta0_mean, beta1_mean   means of the endpoint at the two compared β
-    diff_mean      paired mean difference, signed so that the claim's direction is positive
-    ci_low, ci_high          95 % confidence interval of diff_mean
-    effect         the effect-size statistic the criterion uses
-    threshold      the effect-size criterion, as text (e.g. "ratio ≥ 3"); empty when none
-    p_exact        exact paired sign-flip permutation test, two-sided
-    p_t            paired t-test, two-sided
-    p_holm         Holm-adjusted within the claim across its settings
-    p_bh           Benjamini–Hochberg over the whole table
-    verdict        "supported" | "contradicted" | "not significant" | "n/a" | "insufficient data"
-    n_diverged     runs of the compared β left out because they diverged
-    per_seed       the per-seed paired differences, ';'-separated numbers (their seeds: column seeds)
-    note           free text
+- ``rows`` (results/paper/claims.csv, columns ``ROW_COLUMNS``): one row per (claim, setting,
+  selection, endpoint): the per-seed paired values of one setting, described with t-based 95 %
+  intervals and tested with the exact sign-flip test, Holm within the claim across settings;
+- ``pooled`` (results/paper/claims_pooled.csv, columns ``POOLED_COLUMNS``): one row per (claim,
+  endpoint, selection, level, group): the claim's test over all its settings at once (level
+  ``all``; the primary test of the claim) and, secondary, over the settings of one dataset or one
+  model (levels ``dataset``, ``model``).
 
-A column may be empty where it does not apply (n/a rows). pandas reads "n/a" as missing by default:
-read the table with ``pd.read_csv(path, keep_default_na=False, na_values=[""])``. Extra columns: criterion_met, diff_sd,
-seeds (the paired seeds, ';'-separated, in per_seed's order), holm_family, setting_verdict.
+Inference, declared before any data (docs/paper.md, "How the claims are decided"):
 
-Inference (collusion.stats): per row the paired differences over the seeds where both compared β
-finished; a two-sided exact sign-flip test (all 2^n sign patterns for n ≤ 16, a seeded Monte-Carlo
-estimate above) with the paired t-test beside it; the 95 % CI by inverting the sign-flip test.
-Verdicts use p_holm < significance: "supported" when the difference goes the claim's way and the
-effect-size criterion (if the claim has one) is met, "contradicted" when it goes the other way,
-"not significant" otherwise (also when significant but below the criterion: criterion_met says so),
-"insufficient data" when the seeds cannot reach significance at all (2/2^n > significance), "n/a"
-where the claim does not apply. Holm families: a claim's primary rows (best_val, its primary
-endpoints, every setting) form one family; each secondary (claim, selection, endpoint) is its own.
-A setting supports a claim when every primary endpoint of the claim supports it (both test error
-and test NLL for classification); the headline counts only primary rows.
+- A setting's values are paired over the seeds where both compared β finished, signed so that the
+  claim's direction is positive (β = 1 − β = 0; claim 7: an extreme − β*).
+- **Claim level (primary).** A stratified sign-flip test over every (setting, seed) pair of the
+  claim's settings (``stats.pooled_sign_flip``: each setting scaled by its root mean square; the
+  settings that share a seed's β = 0 learners flip together). Holm over the claims' primary tests
+  (one per claim and primary endpoint at the primary selection); a claim is supported when each of
+  its primary endpoints is. Per-dataset and per-model families are secondary (Holm within each).
+- **Per setting (descriptive).** Mean difference with its t-based 95 % interval (it exists from two
+  seeds); exact sign-flip p, Holm within the claim across settings (as before); a setting verdict.
+- **Effect-size criteria** hold when the 95 % interval of the effect lies beyond the threshold:
+  per setting the t interval (a ratio of means by Fieller's method: the r at which the paired
+  t-test of β1 − r·β0 does not reject); at claim level the pooled sign-flip test of the criterion's
+  contrast (β1 − r·β0, β1 − m or difference − m) rejects in the claim's direction, Holm over the
+  family's criteria.
+- **Verdicts**: supported, contradicted, not significant, insufficient data (the design cannot
+  reach the level after Holm: family size × smallest attainable p ≥ alpha), n/a.
+- **Stability**: every row's verdict recomputed with each seed left out of the whole table
+  (claim 7 keeps its β*); a verdict that changes in any of them is fragile.
+- **Under-training**: a row (a selection other than the last epoch) whose selected epoch lies in
+  the last 10 % of the budget for at least half its seeds is flagged. The budget is the run's
+  recipe epochs (runs.csv ``budget``), or B for a selection named ``<rule>@B`` (selection restricted
+  to the first B epochs).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,385 +46,190 @@ import pandas as pd
 from scipy import stats as sp
 
 from . import stats
-from .analysis import RUN_KEYS
-from .tables import GROUP, finished, markdown, paired_test
+from .analysis import RUN_KEYS, matched_gen_gap
+from .claims_pooled import pooled_rows, with_codes
+from .claims_spec import (  # noqa: F401 (the declarations are part of this module's interface)
+    CLAIM7_ENDPOINTS,
+    CLAIM7_TEXT,
+    CLAIMS,
+    COLUMNS,
+    ENDPOINTS,
+    KEY,
+    LATE_SHARE,
+    NO_CRITERION,
+    PAIR,
+    POOLED,
+    POOLED_COLUMNS,
+    RATIO_3,
+    ROW_COLUMNS,
+    VERDICTS,
+    Criterion,
+    Endpoint,
+    budget_of,
+    combine,
+    holm_within,
+    is_primary_endpoint,
+    primary_endpoints,
+    selects_at_end,
+    setting_label,
+    task_of,
+    verdict,
+    verdicts,
+)
+from .tables import GROUP, finished
 
-CLAIMS = {
-    1: "Joint training (β=1) generalises worse than independent training (β=0)",
-    2: "Diversity explodes as β → 1 (yet test loss is worse: claim 1)",
-    3: "The generalisation gap (test − train ensemble loss) is larger for joint training",
-    4: "Debiasing removes most of the joint ensemble's diversity, little of the independent one's",
-    5: "Learners become codependent: dropping learners costs far more at β=1",
-    6: "At β=1 learners are individually far worse than their ensemble, over training",
-    7: "Some intermediate β beats both β=0 and β=1 (v1 only)",
-}
-COLUMNS = [
-    "claim",
-    *GROUP,
-    "endpoint",
-    "primary",
-    "n_seeds",
-    "beta0_mean",
-    "beta1_mean",
-    "diff_mean",
-    "ci_low",
-    "ci_high",
-    "effect",
-    "threshold",
-    "p_exact",
-    "p_t",
-    "p_holm",
-    "p_bh",
-    "verdict",
-    "n_diverged",
-    "per_seed",
-    "note",
-    "criterion_met",
-    "diff_sd",
-    "seeds",
-    "holm_family",
-    "setting_verdict",
-]
-NO_CRITERION = "none (significance only)"
+# -- the paired values: one row per (claim, endpoint, setting, selection, seed) -----------------
 
 
-@dataclass(frozen=True)
-class Criterion:
-    """An effect-size criterion for the claims that say "explodes", "most", "far more", "far worse".
-
-    A ratio is of the β = 1 and β = 0 means over the paired seeds; it is +∞ when the β = 0 mean is
-    ≤ 0 and the β = 1 mean positive (the significance test still has to hold).
-    """
-
-    statistic: (
-        str  # "ratio" (β1 mean / β0 mean), "beta1" (β1 mean) or "diff" (paired mean difference)
-    )
-    minimum: float
-    text: str
-
-    def effect(self, beta0_mean: float, beta1_mean: float, diff_mean: float) -> float:
-        if self.statistic == "ratio":
-            if beta0_mean > 0:
-                return beta1_mean / beta0_mean
-            return math.inf if beta1_mean > 0 else float("nan")
-        return beta1_mean if self.statistic == "beta1" else diff_mean
-
-
-RATIO_3 = Criterion("ratio", 3.0, "ratio β1/β0 of the means ≥ 3")
-MOST_REMOVED = Criterion("beta1", 50.0, "β=1 mean ≥ 50 %")
-FIVE_POINTS = Criterion("diff", 5.0, "gap difference ≥ 5 accuracy points")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    claim: int
-    name: str
-    column: str  # in the prepared frame of ``source``
-    description: str
-    source: str = "runs"  # runs | debias | learner_dropout
-    primary: bool = False
-    tasks: tuple[str, ...] = ("classification", "regression")
-    criterion: Criterion | None = None
-
-
-# The pre-declared endpoints. Primary ones count in the headline, at selection best_val only.
-ENDPOINTS = [
-    Endpoint(
-        1, "test_error", "test_error", "test error (1 − accuracy; MSE for regression)", primary=True
-    ),
-    Endpoint(
-        1,
-        "test_nll",
-        "test_L_ens",
-        "test NLL of the ensemble",
-        primary=True,
-        tasks=("classification",),
-    ),
-    Endpoint(2, "test_DIV", "test_DIV", "test DIV", primary=True, criterion=RATIO_3),
-    Endpoint(2, "train_DIV", "train_DIV", "train DIV", criterion=RATIO_3),
-    Endpoint(3, "gen_gap", "gen_gap", "test − train L_ens", primary=True),
-    Endpoint(
-        4,
-        "DIV_removed_pct",
-        "DIV_decrease_pct",
-        "% of test DIV removed by debiasing",
-        source="debias",
-        primary=True,
-        criterion=MOST_REMOVED,
-    ),
-    Endpoint(
-        5,
-        "dropout_increase",
-        "increase",
-        "test error increase when learners are dropped (mean over fractions)",
-        source="learner_dropout",
-        primary=True,
-        criterion=RATIO_3,
-    ),
-    Endpoint(
-        6,
-        "learner_gap_dynamics",
-        "learner_gap_dynamics",
-        "ensemble − mean learner validation accuracy, points, mean over epochs up to the selected one",
-        primary=True,
-        tasks=("classification",),
-        criterion=FIVE_POINTS,
-    ),
-    Endpoint(
-        6,
-        "learner_gap",
-        "learner_gap",
-        "mean learner − ensemble test error at the selected epoch, points",
-        tasks=("classification",),
-        criterion=FIVE_POINTS,
-    ),
-]
-# Claim 7: the intermediate β with the lowest mean validation value, against both extremes on test.
-CLAIM7_ENDPOINTS = [
-    ("test_error", "test_error", "val_error", ("classification", "regression")),
-    ("test_nll", "test_L_ens", "val_L_ens", ("classification",)),
-]
-
-
-def task_of(aggregation: str) -> str:
-    return "regression" if aggregation == "regression" else "classification"
-
-
-def setting_label(row) -> str:
-    return f"{row['experiment']}/{row['model']}/{row['aggregation']}/M{int(row['members'])}"
-
-
-def prepare(
-    runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame
-) -> tuple[dict, list[Endpoint]]:
-    """The frames the endpoints read (β ≤ 1; status joined from runs) and the per-fraction dropout
-    endpoints (secondary)."""
+def prepare(runs, debias, dropout, gen_gap) -> tuple[dict, list[Endpoint]]:
+    """The frames the endpoints read (β ≤ 1, with each run's status, selected epoch and budget)
+    and the per-fraction learner-dropout endpoints (secondary)."""
     runs = runs[runs["beta"] <= 1].copy()
+    if "budget" not in runs:  # run tables written before the column existed
+        runs["budget"] = np.nan
     if "test_learner_error" in runs:
         runs["learner_gap"] = np.where(
             runs["aggregation"] == "regression",
             np.nan,
             100.0 * (runs["test_learner_error"] - runs["test_error"]),
         )
-    status = runs[RUN_KEYS + ["selection", "status"]] if "status" in runs else None
+    if gen_gap is not None and len(gen_gap):
+        matched = matched_gen_gap(gen_gap, runs)
+        runs = runs.merge(matched, on=RUN_KEYS + ["selection"], how="left")
+    context = runs[RUN_KEYS + ["selection", "status", "epoch", "budget"]]
 
-    def with_status(frame):
-        frame = frame[frame["beta"] <= 1]
-        if status is None or "status" in frame:
-            return frame
-        return frame.merge(status, on=RUN_KEYS + ["selection"], how="left")
-
-    extra = []
-    by = RUN_KEYS + ["selection"]
-    cost = (
-        dropout.groupby(by, dropna=False)["increase"].mean().rename("increase").reset_index()
-        if not dropout.empty
-        else pd.DataFrame(columns=by + ["increase"])
-    )
-    for fraction in sorted(dropout["fraction"].unique()) if not dropout.empty else []:
-        column = f"increase@{fraction:g}"
-        part = dropout[dropout["fraction"] == fraction].set_index(by)["increase"].rename(column)
-        cost = cost.merge(part.reset_index(), on=by, how="left")
-        extra.append(
-            Endpoint(
-                5,
-                f"dropout_increase@{fraction:g}",
-                column,
-                f"test error increase when dropping {fraction:g} of the learners",
-                source="learner_dropout",
-                criterion=RATIO_3,
-            )
+    def with_context(frame):
+        frame = frame[frame["beta"] <= 1].drop(
+            columns=["status", "epoch", "budget"], errors="ignore"
         )
-    frames = {"runs": runs, "debias": with_status(debias), "learner_dropout": with_status(cost)}
+        return frame.merge(context, on=RUN_KEYS + ["selection"], how="left")
+
+    by = RUN_KEYS + ["selection"]
+    extra = []
+    if dropout.empty:
+        cost = pd.DataFrame(columns=by + ["increase"])
+    else:
+        cost = dropout.groupby(by, dropna=False)["increase"].mean().reset_index()
+        for fraction in sorted(dropout["fraction"].unique()):
+            column = f"increase@{fraction:g}"
+            part = dropout[dropout["fraction"] == fraction].set_index(by)["increase"]
+            cost = cost.merge(part.rename(column).reset_index(), on=by, how="left")
+            extra.append(
+                Endpoint(
+                    5,
+                    f"dropout_increase@{fraction:g}",
+                    column,
+                    f"test error increase when dropping {fraction:g} of the learners",
+                    source="learner_dropout",
+                    criterion=RATIO_3,
+                )
+            )
+    frames = {"runs": runs, "debias": with_context(debias), "learner_dropout": with_context(cost)}
     return frames, extra
 
 
-def base_row(claim: int, key: dict, endpoint: str, primary: bool, **values) -> dict:
-    return {"claim": claim, **key, "endpoint": endpoint, "primary": primary, **values}
-
-
-def endpoint_rows(frame: pd.DataFrame, endpoint: Endpoint) -> list[dict]:
-    rows = []
+def endpoint_pairs(frame: pd.DataFrame, endpoint: Endpoint) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pairs, rows): the per-seed values at β = 0 and 1 over the seeds where both finished, and
+    one row per setting and selection (with its diverged count, or n/a where it does not apply)."""
     if endpoint.column not in frame or frame.empty:
-        return rows
-    applicable = frame[frame["aggregation"].map(task_of).isin(endpoint.tasks)]
-    for test in paired_test(applicable, endpoint.column).to_dict("records"):
-        key = {k: test[k] for k in GROUP}
-        primary = endpoint.primary and key["selection"] == "best_val"
-        criterion = endpoint.criterion
-        if criterion:
-            effect = criterion.effect(test["mean_a"], test["mean_b"], test["diff_mean"])
-            met = bool(effect >= criterion.minimum) if not np.isnan(effect) else None
-        else:
-            effect, met = test["diff_mean"], True
-        rows.append(
-            base_row(
-                endpoint.claim,
-                key,
-                endpoint.name,
-                primary,
-                n_seeds=test["n"],
-                beta0_mean=test["mean_a"],
-                beta1_mean=test["mean_b"],
-                diff_mean=test["diff_mean"],
-                diff_sd=test["diff_sd"],
-                ci_low=test["ci_low"],
-                ci_high=test["ci_high"],
-                effect=effect,
-                threshold=criterion.text if criterion else NO_CRITERION,
-                criterion_met=met,
-                p_exact=test["p_exact"],
-                p_t=test["p_t"],
-                n_diverged=test["n_diverged"],
-                per_seed=test["per_seed"],
-                seeds=test["seeds"],
-                note=endpoint.description,
-            )
-        )
-    return rows
+        return pd.DataFrame(), pd.DataFrame()
+    applies = frame["aggregation"].map(endpoint.applies)
+    rows = frame[GROUP].drop_duplicates()
+    rows = rows[rows["aggregation"].map(endpoint.applies) | bool(endpoint.na_note)]
+    rows = rows.assign(claim=endpoint.claim, endpoint=endpoint.name)
+    rows["not_applicable"] = ~rows["aggregation"].map(endpoint.applies)
+    compared = frame[applies & frame["beta"].isin([0.0, 1.0])]
+    diverged = compared[compared["status"] == "diverged"].groupby(GROUP).size()
+    rows = rows.merge(diverged.rename("n_diverged").reset_index(), on=GROUP, how="left")
+    rows["n_diverged"] = rows["n_diverged"].fillna(0).astype(int)
+    rows["note"] = np.where(rows["not_applicable"], endpoint.na_note, endpoint.description)
+    done = finished(compared).dropna(subset=[endpoint.column])
+    values = done.set_index([*GROUP, "seed", "beta"])[[endpoint.column, endpoint.epoch, "budget"]]
+    wide = values.unstack("beta")
+    if wide.empty or not {0.0, 1.0} <= set(wide.columns.get_level_values("beta")):
+        return pd.DataFrame(), rows
+    both = wide[endpoint.column][[0.0, 1.0]].notna().all(axis=1)
+    wide = wide[both]
+    pairs = pd.DataFrame(
+        {
+            "x0": wide[(endpoint.column, 0.0)],
+            "x1": wide[(endpoint.column, 1.0)],
+            "epoch": wide[endpoint.epoch][[0.0, 1.0]].max(axis=1),
+            "budget": wide[("budget", 0.0)],
+        }
+    ).reset_index()
+    return pairs.assign(claim=endpoint.claim, endpoint=endpoint.name), rows
 
 
-def not_applicable(frame: pd.DataFrame, claim: int, endpoint: str, note: str, mask) -> list[dict]:
-    rows = []
-    for key, _ in frame[mask(frame)].groupby(GROUP, dropna=False):
-        key = dict(zip(GROUP, key))
-        rows.append(
-            base_row(claim, key, endpoint, key["selection"] == "best_val", verdict="n/a", note=note)
-        )
-    return rows
-
-
-def claim_rows(
-    runs: pd.DataFrame, debias: pd.DataFrame, dropout: pd.DataFrame, alpha: float
-) -> pd.DataFrame:
-    """Every (claim, setting, selection, endpoint) row with its tests, adjusted p-values and verdict."""
-    frames, extra = prepare(runs, debias, dropout)
-    rows: list[dict] = []
-    for endpoint in ENDPOINTS + extra:
-        frame = frames[endpoint.source]
-        if (
-            endpoint.source == "debias"
-        ):  # defined only where debiasing leaves the ensemble unchanged
-            rows += not_applicable(
-                frame,
-                4,
-                endpoint.name,
-                "debiasing keeps the ensemble unchanged only for raw-output averaging",
-                lambda f: f["aggregation"] == "probability",
-            )
-            frame = frame[frame["aggregation"] != "probability"]
-        rows += endpoint_rows(frame, endpoint)
-    rows += not_applicable(
-        frames["runs"],
-        6,
-        "learner_gap_dynamics",
-        "regression: L_ind − L_ens is test DIV, so this is claim 2 (not re-tested)",
-        lambda f: f["aggregation"] == "regression",
-    )
-    rows += intermediate_beta_rows(frames["runs"])
-    table = pd.DataFrame(rows)
-    table = adjust(table)
-    table = add_notes(table, frames["runs"])
-    table["verdict"] = [row_verdict(row, alpha) for row in table.to_dict("records")]
-    below = (
-        (table["verdict"] == "not significant")
-        & (table["p_holm"] < alpha)
-        & table["criterion_met"].eq(False)
-    )
-    table.loc[below, "note"] += "; significant, but the effect-size criterion fails"
-    table["setting_verdict"] = setting_verdicts(table)
-    order = ["claim", "primary", *GROUP]
-    table = table.reindex(columns=COLUMNS).sort_values(
-        order, ascending=[c != "primary" for c in order], kind="stable"
-    )
-    return table.reset_index(drop=True)
-
-
-def intermediate_beta_rows(runs: pd.DataFrame) -> list[dict]:
-    rows = []
+def intermediate_pairs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Claim 7: per setting the intermediate β* of lowest mean validation value (over the seeds
+    that finished), and per seed its test value beside both extremes' (x0, xs, x1)."""
+    pairs, rows = [], []
     for key, group in runs.groupby(GROUP, dropna=False):
         key = dict(zip(GROUP, key))
-        task = task_of(key["aggregation"])
         done = finished(group)
         inner = sorted(b for b in done["beta"].unique() if 0 < b < 1)
         for name, test_col, val_col, tasks in CLAIM7_ENDPOINTS:
-            if task not in tasks:
+            if task_of(key["aggregation"]) not in tasks:
                 continue
-            primary = key["selection"] == "best_val"
+            row = {**key, "claim": 7, "endpoint": name, "not_applicable": not inner}
+            rows.append(row)
             if not inner:
-                rows.append(
-                    base_row(
-                        7, key, name, primary, verdict="n/a", note="no intermediate β in the grid"
-                    )
-                )
+                row.update(n_diverged=0, note="no intermediate β in the grid")
                 continue
             best = float(done[done["beta"].isin(inner)].groupby("beta")[val_col].mean().idxmin())
-            values = done[done["beta"].isin([0.0, best, 1.0])].pivot_table(
-                index="seed", columns="beta", values=test_col
-            )
-            values = (
-                values.dropna() if set(values.columns) >= {0.0, best, 1.0} else values.iloc[0:0]
-            )
-            d0 = (values[0.0] - values[best]).to_numpy() if len(values) else np.array([])
-            d1 = (values[1.0] - values[best]).to_numpy() if len(values) else np.array([])
-            s0, s1 = stats.paired_summary(d0), stats.paired_summary(d1)
-            same_way = len(d0) and np.sign(d0.mean()) == np.sign(d1.mean()) != 0
-            # intersection–union: better (or worse) than both extremes needs both tests
-            p_exact = (
-                max(s0["p_exact"], s1["p_exact"])
-                if same_way
-                else (1.0 if len(d0) else float("nan"))
-            )
-            p_t = max(s0["p_t"], s1["p_t"]) if same_way else (1.0 if len(d0) > 1 else float("nan"))
             compared = group[group["beta"].isin([0.0, best, 1.0])]
-            rows.append(
-                base_row(
-                    7,
-                    key,
-                    name,
-                    primary,
-                    n_seeds=len(d0),
-                    beta0_mean=float(values[0.0].mean()) if len(values) else float("nan"),
-                    beta1_mean=float(values[1.0].mean()) if len(values) else float("nan"),
-                    diff_mean=s0["diff_mean"],
-                    diff_sd=s0["diff_sd"],
-                    ci_low=s0["ci_low"],
-                    ci_high=s0["ci_high"],
-                    effect=float(min(d0.mean(), d1.mean())) if len(d0) else float("nan"),
-                    threshold=NO_CRITERION,
-                    criterion_met=True,
-                    p_exact=p_exact,
-                    p_t=p_t,
-                    n_diverged=int(len(compared) - len(finished(compared))),
-                    per_seed=";".join(f"{v:.6g}" for v in d0),
-                    seeds=";".join(str(int(s)) for s in values.index),
-                    note=(
-                        f"β*={best:g} (lowest mean {val_col} of the intermediate β); diff = β=0 − β*; "
-                        f"β=1 − β*: {s1['diff_mean']:.4g} (p_exact {s1['p_exact']:.3g}); effect = the smaller "
-                        "of the two; p = the larger of the two tests when both go the same way, else 1"
-                    ),
-                )
+            row["n_diverged"] = int((compared["status"] == "diverged").sum())
+            row["note"] = (
+                f"β*={best:g} (lowest mean {val_col} of the intermediate β); diff = β=0 − β*; "
+                "effect = the smaller of β=0 − β* and β=1 − β*; p = the larger of the two tests "
+                "when both go the same way, else 1"
             )
-    return rows
+            chosen = done[done["beta"].isin([0.0, best, 1.0])].dropna(subset=[test_col])
+            wide = chosen.pivot_table(index="seed", columns="beta", values=[test_col, "epoch"])
+            if not {0.0, best, 1.0} <= set(wide[test_col].columns):
+                continue
+            wide = wide[wide[test_col][[0.0, best, 1.0]].notna().all(axis=1)]
+            budget = group["budget"].iloc[0] if "budget" in group else np.nan
+            for seed, values in wide.iterrows():
+                pairs.append(
+                    {
+                        **key,
+                        "claim": 7,
+                        "endpoint": name,
+                        "seed": seed,
+                        "x0": values[(test_col, 0.0)],
+                        "xs": values[(test_col, best)],
+                        "x1": values[(test_col, 1.0)],
+                        "epoch": values["epoch"][[0.0, best, 1.0]].max(),
+                        "budget": budget,
+                    }
+                )
+    return pd.DataFrame(pairs), pd.DataFrame(rows)
 
 
-def adjust(table: pd.DataFrame) -> pd.DataFrame:
-    """Holm within each family of a claim; Benjamini–Hochberg over the whole table."""
-    table = table.copy()
-    table["holm_family"] = [
-        f"claim {r['claim']} primary"
-        if r["primary"]
-        else f"claim {r['claim']} {r['selection']} {r['endpoint']}"
-        for r in table.to_dict("records")
-    ]
-    table["p_holm"] = np.nan
-    for index in table.groupby("holm_family").groups.values():
-        table.loc[index, "p_holm"] = stats.holm(table.loc[index, "p_exact"].to_numpy(dtype=float))
-    table["p_bh"] = stats.benjamini_hochberg(table["p_exact"].to_numpy(dtype=float))
-    return table
+def paired_values(runs, debias, dropout, gen_gap) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Every endpoint's paired values (one row per claim, endpoint, setting, selection and seed:
+    x0, x1, for claim 7 also xs, the selected epoch and the budget) and every row's description
+    (n_diverged, n/a, note); with the endpoints by (claim, name)."""
+    frames, extra = prepare(runs, debias, dropout, gen_gap)
+    endpoints = {(e.claim, e.name): e for e in ENDPOINTS + extra}
+    parts = [endpoint_pairs(frames[e.source], e) for e in endpoints.values()]
+    parts.append(intermediate_pairs(frames["runs"]))
+    pairs = pd.concat([p for p, _ in parts if len(p)] or [pd.DataFrame(columns=PAIR)])
+    pairs = pairs.reindex(columns=PAIR).reset_index(drop=True)
+    described = pd.concat([r for _, r in parts if len(r)], ignore_index=True)
+    pairs["diff"] = np.where(
+        pairs["claim"] == 7, pairs["x0"] - pairs["xs"], pairs["x1"] - pairs["x0"]
+    )
+    budget = np.array([budget_of(s, b) for s, b in zip(pairs["selection"], pairs["budget"])])
+    late = (pairs["epoch"].to_numpy(dtype=float) > (1 - LATE_SHARE) * budget).astype(float)
+    pairs["late"] = np.where(np.isfinite(budget), late, np.nan)
+    described = add_context(described, frames["runs"])
+    return with_codes(pairs), described, endpoints
 
 
-def add_notes(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+def add_context(described: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Context that is not part of the test: claim 1's trend over the sweep, claim 2's test loss."""
     done = finished(runs)
     trend = {
@@ -437,221 +238,221 @@ def add_notes(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         else np.nan
         for key, group in done.groupby(GROUP, dropna=False)
     }
-    loss = paired_test(runs, "test_L_ens").set_index(GROUP)
+    both = done[done["beta"].isin([0.0, 1.0])].groupby([*GROUP, "beta"])["test_L_ens"].mean()
     notes = []
-    for row in table.to_dict("records"):
-        key = tuple(row[k] for k in GROUP)
-        note = row["note"]
+    for row in described.to_dict("records"):
+        key, note = tuple(row[k] for k in GROUP), row["note"]
         if row["claim"] == 1 and row["endpoint"] == "test_error" and key in trend:
             note += f"; Spearman ρ(β, test error) over the sweep = {trend[key]:.2f}"
-        if row["claim"] == 2 and row["endpoint"] == "test_DIV" and key in loss.index:
-            note += f"; test L_ens {loss.loc[key, 'mean_a']:.4g} → {loss.loc[key, 'mean_b']:.4g} (claim 1)"
+        if row["claim"] == 2 and row["endpoint"] == "test_DIV" and (*key, 1.0) in both:
+            note += f"; test L_ens {both[(*key, 0.0)]:.4g} → {both[(*key, 1.0)]:.4g} (claim 1)"
         notes.append(note)
-    table["note"] = notes
+    return described.assign(note=notes)
+
+
+# -- per setting ---------------------------------------------------------------------------------
+
+
+def describe(block: dict, endpoint: Endpoint | None) -> dict:
+    """One row's statistics from its paired values (arrays by PAIR's names; ``endpoint`` None:
+    claim 7)."""
+    x0, x1, d, late = block["x0"], block["x1"], block["diff"], block["late"]
+    n = len(d)
+    row = {
+        "n_seeds": n,
+        "beta0_mean": x0.mean() if n else np.nan,
+        "beta1_mean": x1.mean() if n else np.nan,
+        "diff_mean": d.mean() if n else np.nan,
+        "diff_sd": d.std(ddof=1) if n > 1 else np.nan,
+        "p_exact": stats.sign_flip_test(d),
+        "p_t": stats.paired_t_test(d),
+        "late_seeds": int(np.nansum(late)),
+        "budget": np.nanmax(block["budget"]) if np.isfinite(block["budget"]).any() else np.nan,
+        "seeds": ";".join(str(int(s)) for s in block["seed"]),
+        "per_seed": ";".join(f"{v:.6g}" for v in d),
+    }
+    row["ci_low"], row["ci_high"] = stats.t_interval(d)
+    row["under_trained"] = (
+        bool(2 * row["late_seeds"] >= n) if n and not np.isnan(late).any() else None
+    )
+    if endpoint is None:  # claim 7: β* against both extremes, an intersection–union test
+        other = x1 - block["xs"]
+        same_way = n and np.sign(d.mean()) == np.sign(other.mean()) != 0
+        p_other = stats.sign_flip_test(other)
+        row["p_exact"] = max(row["p_exact"], p_other) if same_way else (1.0 if n else np.nan)
+        p_t = stats.paired_t_test(other)
+        row["p_t"] = max(row["p_t"], p_t) if same_way else (1.0 if n > 1 else np.nan)
+        smaller = d if not n or d.mean() <= other.mean() else other
+        row["effect"] = smaller.mean() if n else np.nan
+        row["effect_low"], row["effect_high"] = stats.t_interval(smaller)
+        row["threshold"], row["criterion_met"] = NO_CRITERION, True
+        return row
+    criterion = endpoint.criterion
+    if criterion is None:
+        row.update(effect=row["diff_mean"], effect_low=row["ci_low"], effect_high=row["ci_high"])
+        row["threshold"], row["criterion_met"] = NO_CRITERION, True
+        return row
+    if n:
+        row["effect"], row["effect_low"], row["effect_high"] = criterion.effect(x0, x1)
+    low = row.get("effect_low", np.nan)
+    row["threshold"] = criterion.text
+    row["criterion_met"] = None if np.isnan(low) else bool(low >= criterion.minimum)
+    return row
+
+
+def row_statistics(pairs: pd.DataFrame, described: pd.DataFrame, endpoints: dict) -> pd.DataFrame:
+    """The rows table before adjustment: ``described`` with each row's statistics."""
+    columns = {c: pairs[c].to_numpy(dtype=float) for c in ("x0", "x1", "xs", "diff", "late")}
+    columns.update(budget=pairs["budget"].to_numpy(dtype=float), seed=pairs["seed"].to_numpy())
+    stats_by_key = {
+        key: describe({c: v[where] for c, v in columns.items()}, endpoints.get(key[:2]))
+        for key, where in pairs.groupby(KEY, sort=False).indices.items()
+    }
+    records = []
+    for row in described.to_dict("records"):
+        key = tuple(row[k] for k in KEY)
+        if row["not_applicable"]:
+            records.append({**row, "verdict": "n/a"})
+        else:
+            none = {c: v[:0] for c, v in columns.items()}  # every run of the row diverged
+            found = stats_by_key.get(key) or describe(none, endpoints.get(key[:2]))
+            records.append({**row, **found})
+    return pd.DataFrame(records)
+
+
+def with_families(table: pd.DataFrame, primary_selection: str) -> pd.DataFrame:
+    """``primary`` and ``holm_family``: a claim's primary rows (its primary endpoints at the primary
+    selection, every setting) form one family; each other (claim, selection, endpoint) its own."""
+    table = table.copy()
+    table["primary"] = is_primary_endpoint(table) & (table["selection"] == primary_selection)
+    table["holm_family"] = [
+        f"claim {c} primary" if p else f"claim {c} {s} {e}"
+        for c, p, s, e in zip(
+            table["claim"], table["primary"], table["selection"], table["endpoint"]
+        )
+    ]
     return table
 
 
-def row_verdict(row: dict, alpha: float) -> str:
-    if row.get("verdict") == "n/a":
-        return "n/a"
-    n = row["n_seeds"]
-    if not n or np.isnan(row["p_exact"]) or stats.min_attainable_p(int(n)) > alpha:
-        return "insufficient data"
-    if row["p_holm"] >= alpha or row["diff_mean"] == 0:
-        return "not significant"
-    if row["diff_mean"] < 0:
-        return "contradicted"
-    return "supported" if row["criterion_met"] is True else "not significant"
-
-
-def combine(verdicts: list[str]) -> str:
-    """A setting's verdict from its primary endpoints: they must all agree."""
-    unique = set(verdicts)
-    if unique == {"n/a"}:
-        return "n/a"
-    if "insufficient data" in unique:
-        return "insufficient data"
-    if len(unique) == 1:
-        return verdicts[0]
-    return "not significant"  # endpoints disagree
-
-
-def is_primary_endpoint(table: pd.DataFrame) -> np.ndarray:
-    """Rows whose endpoint is one of their claim's primary endpoints (at either selection)."""
-    declared = {(e.claim, e.name) for e in ENDPOINTS if e.primary} | {
-        (7, n) for n, *_ in CLAIM7_ENDPOINTS
-    }
-    return np.array(
-        [(c, e) in declared for c, e in zip(table["claim"], table["endpoint"])], dtype=bool
-    )
-
-
-def setting_verdicts(table: pd.DataFrame) -> list[str]:
-    """Per row: the verdict of its (claim, setting, selection) over the claim's primary endpoints."""
-    in_primary = is_primary_endpoint(table)
+def adjust_rows(table: pd.DataFrame, alpha: float, primary_selection: str) -> pd.DataFrame:
+    """Holm families, adjusted p-values, verdicts and setting verdicts of the rows table."""
+    table = with_families(table, primary_selection)
+    declared = is_primary_endpoint(table)
+    table["p_holm"] = holm_within(table["holm_family"], table["p_exact"])
+    table["p_bh"] = stats.benjamini_hochberg(table["p_exact"].to_numpy(dtype=float))
+    table["verdict"] = verdicts(table.assign(direction=table["diff_mean"]), "n_seeds", alpha)
     combined = (
-        table[in_primary]
+        table[declared]
         .groupby(["claim", *GROUP], dropna=False)["verdict"]
         .agg(lambda v: combine(list(v)))
     )
-    return [
+    table["setting_verdict"] = [
         combined.get((r["claim"], *(r[k] for k in GROUP)), "") if flag else ""
-        for r, flag in zip(table.to_dict("records"), in_primary)
+        for r, flag in zip(table.to_dict("records"), declared)
     ]
+    return table
 
 
-def summary(rows: pd.DataFrame, selection: str = "best_val") -> pd.DataFrame:
-    """Per claim: the verdict over its settings (primary endpoints at ``selection``), counting every
-    setting and naming where each verdict holds. supported: every tested setting; mixed: some;
-    contradicted: none supported and some contradicted; not supported: neither; insufficient data:
-    no setting has seeds enough; not tested: the claim applies nowhere (n/a)."""
-    chosen = rows[(rows["selection"] == selection).to_numpy() & is_primary_endpoint(rows)]
-    settings = chosen.drop_duplicates(["claim", *GROUP])
-    out = []
-    for claim, text in CLAIMS.items():
-        mine = settings[settings["claim"] == claim]
-        where = {
-            verdict: "; ".join(
-                setting_label(r)
-                for r in mine[mine["setting_verdict"] == verdict].to_dict("records")
-            )
-            for verdict in (
-                "supported",
-                "contradicted",
-                "not significant",
-                "insufficient data",
-                "n/a",
-            )
-        }
-        count = {v: int((mine["setting_verdict"] == v).sum()) for v in where}
-        tested = len(mine) - count["n/a"]
-        if tested == 0:
-            overall = "not tested"
-        elif count["insufficient data"] == tested:
-            overall = "insufficient data"
-        elif count["supported"] == tested:
-            overall = "supported"
-        elif count["supported"]:
-            overall = "mixed"
-        elif count["contradicted"]:
-            overall = "contradicted"
-        else:
-            overall = "not supported"
-        declared = [e for e in ENDPOINTS if e.claim == claim and e.primary]
-        endpoints = (
-            ", ".join(
-                e.name
-                + (f" ({e.criterion.text})" if e.criterion else "")
-                + (" (classification)" if e.tasks == ("classification",) else "")
-                for e in declared
-            )
-            or "test_error, test_nll (classification): β* vs both extremes"
-        )
-        out.append(
-            {
-                "claim": claim,
-                "statement": text,
-                "primary endpoints": endpoints,
-                "verdict": overall,
-                "settings": len(mine),
-                **{v: count[v] for v in where},
-                **{
-                    f"where {v}": where[v] or "—"
-                    for v in ("supported", "contradicted", "not significant", "insufficient data")
-                },
-            }
-        )
-    return pd.DataFrame(out)
+# -- stability and the whole build ---------------------------------------------------------------
 
 
-def format_cell(value) -> str:
-    """A table cell as the Markdown tables print it: 4 significant digits, yes/no, blank for NaN."""
-    if isinstance(value, str):
-        return value
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
+def leave_one_seed_out(
+    pairs, described, endpoints, alpha, primary_selection, rows, pooled
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``fragile`` and ``loso`` of every row and of the claims' primary tests: the verdicts with
+    each seed left out of the whole table (its Holm families recomputed; claim 7 keeps its β*)."""
+    row_changes = {i: [] for i in rows.index}
+    pooled_changes = {i: [] for i in pooled.index}
+    primary = pooled[pooled["primary"]]
+    for seed in sorted(pairs["seed"].unique()):
+        kept = pairs[pairs["seed"] != seed]
+        again = with_families(row_statistics(kept, described, endpoints), primary_selection)
+        assert (again[KEY].to_numpy() == rows[KEY].to_numpy()).all()  # the same rows in order
+        again["p_holm"] = holm_within(again["holm_family"], again["p_exact"])
+        again = verdicts(again.assign(direction=again["diff_mean"]), "n_seeds", alpha)
+        for i, old, new in zip(rows.index, rows["verdict"], again):
+            if new != old:
+                row_changes[i].append(f"{seed}: {new}")
+        if primary.empty:
+            continue
+        mine = kept[(kept["selection"] == primary_selection).to_numpy() & is_primary_endpoint(kept)]
+        alone = pooled_rows(mine, None, endpoints, alpha, primary_selection, levels=("all",))
+        alone = alone[alone["primary"]].set_index(["claim", "endpoint"])["verdict"]
+        for i, row in primary.iterrows():
+            new = alone.get((row["claim"], row["endpoint"]), "insufficient data")
+            if new != row["verdict"]:
+                pooled_changes[i].append(f"{seed}: {new}")
+    rows, pooled = rows.copy(), pooled.copy()
+    rows["loso"] = [" ; ".join(row_changes[i]) for i in rows.index]
+    rows["fragile"] = rows["loso"] != ""
+    pooled["loso"] = [" ; ".join(pooled_changes[i]) for i in pooled.index]
+    pooled["fragile"] = np.where(pooled["primary"], pooled["loso"] != "", None)
+    return rows, pooled
 
 
-def write_claims(rows: pd.DataFrame, csv_path: str, md_path: str, alpha: float) -> None:
-    rows.to_csv(csv_path, index=False)
-    detail = rows[
-        [
-            "claim",
-            "experiment",
-            "model",
-            "aggregation",
-            "members",
-            "selection",
-            "endpoint",
-            "primary",
-            "n_seeds",
-            "n_diverged",
-            "beta0_mean",
-            "beta1_mean",
-            "diff_mean",
-            "ci_low",
-            "ci_high",
-            "effect",
-            "threshold",
-            "p_exact",
-            "p_t",
-            "p_holm",
-            "p_bh",
-            "verdict",
-            "note",
-        ]
-    ]
-    detail = detail.apply(lambda column: column.map(format_cell))
-    declared = (
-        "\n".join(
-            f"- claim {claim}: "
-            + "; ".join(
-                f"`{e.name}` — {e.description}"
-                + (f" — criterion: {e.criterion.text}" if e.criterion else "")
-                + (" (classification only)" if e.tasks == ("classification",) else "")
-                for e in ENDPOINTS
-                if e.claim == claim and e.primary
-            )
-            for claim in range(1, 7)
-        )
-        + "\n- claim 7: `test_error` and `test_nll` (classification) of the intermediate β with the lowest mean "
-        "validation value, against β = 0 and β = 1 (both must go the same way)\n"
+@dataclass
+class ClaimsTables:
+    rows: pd.DataFrame  # results/paper/claims.csv (ROW_COLUMNS)
+    pooled: pd.DataFrame  # results/paper/claims_pooled.csv (POOLED_COLUMNS)
+    primary_selection: str
+
+
+def build(
+    runs: pd.DataFrame,
+    debias: pd.DataFrame,
+    learner_dropout: pd.DataFrame,
+    gen_gap: pd.DataFrame | None,
+    alpha: float,
+    primary_selection: str = "best_val",
+    stability: bool = True,
+) -> ClaimsTables:
+    """The claims tables from the tidy analysis tables of the unmitigated experiments.
+
+    ``runs``, ``debias``, ``learner_dropout``: results/tables/<experiment>/{runs, debias,
+    learner_dropout}.csv concatenated (any selections; rows of one selection are compared with
+    each other only); ``gen_gap``: the gen_gap.csv tables (per-epoch losses, for claim 3 at a
+    matched epoch; None leaves that endpoint out). ``alpha``: the significance level.
+    ``primary_selection``: the selection whose rows are primary (e.g. ``best_val@30``, the best
+    validation epoch among the first 30, for a budget study); every other selection is secondary.
+    ``stability``: whether to recompute every verdict with each seed left out (``fragile``,
+    ``loso``; one more pass over the tables per seed), else those columns stay empty.
+    Returns the per-setting rows and the pooled (claim-level) tests, verdicts included.
+    """
+    pairs, described, endpoints = paired_values(runs, debias, learner_dropout, gen_gap)
+    rows = adjust_rows(row_statistics(pairs, described, endpoints), alpha, primary_selection)
+    below = (rows["verdict"] == "not significant") & (rows["p_holm"] < alpha)
+    below &= rows["criterion_met"].ne(True)
+    rows.loc[below, "note"] += (
+        "; significant, but the effect-size interval does not clear the criterion"
     )
-    counted = rows[(rows["claim"] == 1) & (rows["endpoint"] == "test_error")]
-    diverged = (
-        int(counted[counted["selection"] == counted["selection"].iloc[0]]["n_diverged"].sum())
-        if len(counted)
-        else 0
+    flagged = rows["under_trained"].eq(True) & ~rows["selection"].map(selects_at_end)
+    rows.loc[flagged, "note"] += (
+        f"; under-trained: the selected epoch lies in the last {LATE_SHARE:.0%} of the budget for "
+        + rows.loc[flagged, "late_seeds"].astype(int).astype(str)
+        + " of "
+        + rows.loc[flagged, "n_seeds"].astype(int).astype(str)
+        + " seeds"
     )
-    with open(md_path, "w") as handle:
-        handle.write("# Claims of the paper, tested on this configuration's runs\n\n")
-        handle.write(
-            "Generated from the run tables; never edited by hand. Each row pairs the seeds where both "
-            "compared β finished (β = 1 − β = 0 unless stated; the sign is the claim's direction) and "
-            "tests the mean difference with a two-sided exact sign-flip permutation test (all 2^n sign "
-            f"patterns for n ≤ {stats.EXACT_MAX_SEEDS} seeds, {stats.MONTE_CARLO_PATTERNS:,} seeded "
-            "Monte-Carlo patterns above), the paired t-test beside it. The 95 % CI inverts the "
-            "sign-flip test (unbounded when the seeds are too few to reject anything). p_holm: Holm "
-            "within the claim (one family of all its primary rows across settings; each secondary "
-            "endpoint and selection its own family); p_bh: Benjamini–Hochberg over the whole table. "
-            f"A row is supported when p_holm < {alpha}, the difference goes the claim's way and its "
-            "effect-size criterion holds; contradicted when p_holm < "
-            f"{alpha} the other way; insufficient data when the seeds cannot reach {alpha} at all "
-            "(2/2^n). Diverged runs are excluded from every comparison and counted (n_diverged).\n\n"
-            "**Primary endpoints** (declared in `collusion.claims`, selection `best_val` = the epoch of "
-            "lowest validation ensemble loss, the authors' rule); a setting supports a claim only when "
-            "every primary endpoint does. Everything else (selection `last`, other endpoints) is "
-            f"secondary and not in the headline.\n\n{declared}\n"
-            f"Diverged runs excluded (β = 0 and 1, all settings): {diverged}.\n\n"
-            "## Headline: primary endpoints, best_val\n\n"
+    rows["under_trained"] = np.where(
+        rows["selection"].map(selects_at_end), None, rows["under_trained"]
+    )
+    pooled = pooled_rows(pairs, rows, endpoints, alpha, primary_selection)
+    if stability:
+        rows, pooled = leave_one_seed_out(
+            pairs, described, endpoints, alpha, primary_selection, rows, pooled
         )
-        handle.write(markdown(summary(rows, "best_val")))
-        handle.write(
-            "\n## Secondary (not in the headline): the same endpoints at the last epoch\n\n"
-        )
-        handle.write(markdown(summary(rows, "last")))
-        handle.write("\n## Every row\n\n")
-        handle.write(markdown(detail))
+    counts = ["n_seeds", "n_diverged", "late_seeds"]
+    rows[counts] = rows[counts].astype("Int64")  # whole numbers, blank where n/a
+    order = ["claim", "primary", *GROUP]
+    rows = rows.reindex(columns=COLUMNS).sort_values(
+        order, ascending=[c != "primary" for c in order], kind="stable"
+    )
+    pooled = pooled.reindex(columns=POOLED).sort_values(
+        ["primary", "selection", "level", "claim", "endpoint", "group"],
+        ascending=[False, True, True, True, True, True],
+        key=lambda c: c.map({"all": 0, "dataset": 1, "model": 2}) if c.name == "level" else c,
+        kind="stable",
+    )
+    return ClaimsTables(
+        rows.reset_index(drop=True), pooled.reset_index(drop=True), primary_selection
+    )

@@ -1,7 +1,7 @@
 """Reading a configuration, and its mistakes reported in a few lines: duplicate YAML keys, schema
 errors (key path, offending value, what is allowed), numbers that YAML 1.1 reads as strings.
 
-The schema (workflow/schemas/config.schema.yaml) fills every default: code that reads a
+The schema (config.schema.yaml, beside this module: installed with the package) fills every default: code that reads a
 validated configuration indexes it (``config["analysis"]["significance"]``), never
 ``.get(key, default)``. Where a key maps to a code constant or a dataclass default (aggregations,
 executions, data sources, ``Recipe``), the code is the truth and tests/test_config_schema.py checks
@@ -19,8 +19,9 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 from .pipeline import ConfigError, check_config, normalise_grid
 
-# the schema in this checkout (the package is run from its source tree: src/collusion)
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# the schema, part of the package (pyproject.toml's package-data): found from a checkout and from
+# an installed copy alike
+SCHEMA = Path(__file__).resolve().with_name("config.schema.yaml")
 
 # keys renamed since: the old key fails naming the new one (the schema would only refuse it)
 RENAMED = {"analysis.dropout": "analysis.learner_dropout"}

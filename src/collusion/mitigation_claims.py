@@ -12,7 +12,7 @@ question's direction is positive:
     remaining cost  mitigated(β) − unmitigated(β = 0): > 0, still worse than independent training
                     (significance only)
 
-Row verdicts as in collusion.claims (``row_verdict``). Holm families: each comparison's primary rows
+Row verdicts as in collusion.claims (``verdicts``). Holm families: each comparison's primary rows
 (test error at best_val, every mitigation, setting and β) form one; every other (comparison,
 selection, endpoint) is its own. The answer of a (mitigation, setting, β, selection, endpoint),
 from its two rows: "recovers" (recovery supported, no significant remaining cost), "recovers, beats
@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .claims import format_cell, row_verdict, task_of
+from .claims import holm_within, task_of, verdicts
+from .claims_report import format_cell
 from .tables import finished, markdown
 
 SETTING = ["dataset", "model", "aggregation", "members"]
@@ -166,10 +167,8 @@ def mitigation_rows(runs: pd.DataFrame, mitigations: dict[str, dict], alpha: flo
         else f"{r['comparison']} {r['selection']} {r['endpoint']}"
         for r in table.to_dict("records")
     ]
-    table["p_holm"] = np.nan
-    for index in table.groupby("holm_family").groups.values():
-        table.loc[index, "p_holm"] = stats.holm(table.loc[index, "p_exact"].to_numpy(dtype=float))
-    table["verdict"] = [row_verdict(r, alpha) for r in table.to_dict("records")]
+    table["p_holm"] = holm_within(table["holm_family"], table["p_exact"])
+    table["verdict"] = verdicts(table.assign(direction=table["diff_mean"]), "n_seeds", alpha)
     table["answer"] = answers(table)
     return table.reindex(columns=COLUMNS).reset_index(drop=True)
 

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from collusion import cluster, config_errors, pipeline
 
 
 def source_file(*parts):
-    """A file of this workflow's source tree (an absolute path: a rule input that works from any
-    working directory, and in a module)."""
-    return str(ROOT.joinpath(*parts))
+    """A file of this workflow's source tree, relative to the working directory (a rule input that
+    works from any working directory, and in a module; never absolute, so that a copied or moved
+    checkout with its results plans nothing)."""
+    return os.path.relpath(ROOT.joinpath(*parts))
 
 
 # Duplicate YAML keys, the schema (defaults filled), then the cross-checks; a few lines each.
@@ -24,11 +26,19 @@ try:
     config_errors.check(
         config,
         workflow.configfiles,
-        source_file("workflow", "schemas", "config.schema.yaml"),
+        config_errors.SCHEMA,
     )
 except pipeline.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
+
+# What this design's claims can answer, before anything runs (dry runs included); never blocks.
+if workflow.is_main_process:
+    from collusion import power
+
+    print(
+        power.report(config, " ".join(map(str, workflow.configfiles))), file=sys.stderr
+    )
 
 EXPERIMENTS = list(config["experiments"])
 # experiments with runs at β ∈ [0, 1]; the others only demonstrate the divergence at β > 1
@@ -165,11 +175,18 @@ def figure_inputs(name):
 
 
 def paper_targets():
+    """Everything `all` builds (and the report shows): the figures and tables this configuration
+    can draw (collusion.figures.drawn_figures, drawn_tables), the claims, the report's pages.
+    """
     return (
-        expand("results/paper/figures/{name}.{ext}", name=FIGURES, ext=["pdf", "png"])
+        expand(
+            "results/paper/figures/{name}.{ext}",
+            name=figures.drawn_figures(config),
+            ext=["pdf", "png"],
+        )
         + expand(
             "results/paper/tables/{name}.{ext}",
-            name=PAPER_TABLES,
+            name=figures.drawn_tables(config),
             ext=["csv", "md", "tex", "html"],
         )
         + [
@@ -178,6 +195,7 @@ def paper_targets():
             "results/paper/mitigation_claims.csv",
             "results/paper/claims.html",
             "results/paper/summary.html",
+            "results/paper/report.rst",  # the report's landing page (report.smk)
         ]
         # calibration, disagreement and Wood et al.'s decomposition per run (summarised in the
         # beta_sweep and diversity tables)

@@ -1,19 +1,25 @@
-# The report (`snakemake --report results/report.html`): its landing page and the "what was run" page.
+# The report (`snakemake --report results/report.html --report-stylesheet workflow/report/report.css`):
+# its landing page and the "what was run" page. It opens on the description workflow/report/workflow.rst
+# or, once rule report_landing has written LANDING (the same text with this run at a glance: the
+# claims' headline, commit, configuration digest, device, seeds, package versions), on that.
+
+from collusion import landing
+
+LANDING = "results/paper/report.rst"
 
 
-report: "../report/workflow.rst"
+report: os.path.abspath(LANDING) if os.path.exists(LANDING) else "../report/workflow.rst"
+
+
+# every run's provenance.json, and the configuration files as the report names them
+PROVENANCE = pipeline.run_outputs(pipeline.all_runs(config), ["provenance.json"])
+CONFIGFILES = [landing.shown_path(path) for path in workflow.configfiles]
 
 
 rule summary:
     """What was run: the configuration's grid, run counts, and the code versions the runs record."""
     input:
-        provenance=[
-            path
-            for experiment in EXPERIMENTS
-            for path in pipeline.run_outputs(
-                pipeline.experiment_runs(config, experiment), ["provenance.json"]
-            )
-        ],
+        provenance=PROVENANCE,
     output:
         report(
             "results/paper/summary.html",
@@ -27,6 +33,26 @@ rule summary:
     conda:
         ANALYSIS_ENV
     params:
-        configfiles=[str(path) for path in workflow.configfiles],
+        configfiles=CONFIGFILES,
     script:
         "../scripts/summary.py"
+
+
+rule report_landing:
+    """The report's landing page: its description with this run at a glance."""
+    input:
+        template=source_file("workflow", "report", "workflow.rst"),
+        claims="results/paper/claims.csv",
+        pooled="results/paper/claims_pooled.csv",
+        provenance=PROVENANCE,
+    output:
+        LANDING,
+    log:
+        "logs/paper/report_landing.log",
+    conda:
+        ANALYSIS_ENV
+    params:
+        configfiles=CONFIGFILES,
+        digest=landing.config_digest(config),
+    script:
+        "../scripts/report_landing.py"

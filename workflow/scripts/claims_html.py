@@ -1,4 +1,4 @@
-"""Snakemake adapter: the claims table (claims.csv) as one HTML table for the report."""
+"""Snakemake adapter: the claims tables as the report's HTML page, with their scope."""
 
 import sys
 
@@ -6,14 +6,18 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 
 import pandas as pd
 
-from collusion import tables
+from collusion import claims_report, tables
 
 sys.stderr = open(snakemake.log[0], "w")
-claims = pd.read_csv(
-    snakemake.input[0], keep_default_na=False, na_values=[""]
-)  # the verdict "n/a" stays text
-claims = tables.claims_view(claims)
+
+
+def read(path):
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])  # the verdict "n/a" stays text
+
+
+runs = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)
+runs = runs[~runs["experiment"].isin(snakemake.params.mitigations)]
+scope = claims_report.scope(snakemake.config, runs, snakemake.params.primary_selection)
+rows = tables.claims_view(read(snakemake.input.csv))
 with open(snakemake.output[0], "w") as handle:
-    handle.write(
-        tables.html_table(claims, "Claims: one row per claim, setting, selection and endpoint")
-    )
+    handle.write(claims_report.html_report(rows, read(snakemake.input.pooled), scope))

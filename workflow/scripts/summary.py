@@ -5,16 +5,12 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
 import html
-import json
 
 from collusion import tables
-from collusion.pipeline import parse_run_dir
+from collusion.landing import read_provenance
 
 sys.stderr = open(snakemake.log[0], "w")
-records = [
-    (parse_run_dir(path.removesuffix("/provenance.json")).experiment, json.load(open(path)))
-    for path in snakemake.input.provenance
-]
+records = read_provenance(snakemake.input.provenance)
 experiments, code = tables.run_summary(snakemake.config, records)
 configfiles = ", ".join(snakemake.params.configfiles)
 body = (

@@ -3,7 +3,9 @@
 ``FIGURES`` and ``PAPER_TABLES`` are what workflow/rules/common.smk, the adapters
 (workflow/scripts/figure.py, paper_table.py) and the tests iterate over: name -> builder, the
 tables it reads, the paper figure it corresponds to, the claims it supports and its report section.
-Captions are workflow/report/figure_<name>.rst and table_<name>.rst. Each figure module has
+Captions are workflow/report/figure_<name>.rst and table_<name>.rst. ``drawn_figures(config)`` and
+``drawn_tables(config)`` are the ones a configuration can draw (each entry's ``drawn_when``): the
+pipeline's default target builds, and the report shows, only those. Each figure module has
 ``draw(tables) -> Figure`` and reads tidy tables only; the table builders are functions of
 collusion.tables. This module imports neither (the Snakefile reads it at every start).
 
@@ -20,10 +22,11 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Report sections (categories), in the paper's order.
+# Report sections (categories), in the paper's order; named by topic, never by a result a run could
+# contradict.
 SECTIONS = {
     "about": "0 · About this run and the claims",
-    "generalisation": "1 · Joint training generalises worse (claims 1, 3, 7)",
+    "generalisation": "1 · Generalisation: independent vs joint training (claims 1, 3, 7)",
     "diversity": "2 · Diversity, pseudo-diversity and collusion (claims 2, 4, 5)",
     "dynamics": "3 · Training dynamics (claim 6)",
     "divergence": "4 · β > 1: the unbounded objective",
@@ -31,22 +34,77 @@ SECTIONS = {
 }
 
 
+# When a figure or table is drawn: each predicate's docstring is the README's "built when" cell.
+def always(config: dict) -> bool:
+    """always"""
+    return True
+
+
+def has_classification(config: dict) -> bool:
+    """a sweep experiment classifies"""
+    from ..pipeline import sweep_runs
+
+    return any(
+        run.aggregation != "regression"
+        for experiment in config["experiments"]
+        for run in sweep_runs(config, experiment)
+    )
+
+
+def has_beta_above_one(config: dict) -> bool:
+    """an experiment has a β > 1"""
+    from ..pipeline import divergent_runs
+
+    return bool(divergent_runs(config))
+
+
+def has_mitigations(config: dict) -> bool:
+    """an experiment has a baseline (a mitigation)"""
+    from ..pipeline import mitigation_baselines
+
+    return bool(mitigation_baselines(config))
+
+
+def varies_size(config: dict) -> bool:
+    """an experiment varies M"""
+    return bool(size_study_partners(config))
+
+
+def varies_width(config: dict) -> bool:
+    """an experiment varies the member width"""
+    return bool(capacity_studies(config))
+
+
 @dataclass(frozen=True)
 class Figure:
+    """``claims``: the claims the figure bears on (the claims table gives their verdicts);
+    ``drawn_when(config)``: whether the configuration has the experiments the figure draws."""
+
     inputs: tuple[str, ...]
     paper: str
     claims: tuple[int, ...]
     section: str
+    drawn_when: Callable[[dict], bool] = always
 
 
 FIGURES = {
-    "beta_sweep": Figure(("runs",), "Fig. 6 (left): test accuracy vs β", (1, 7), "generalisation"),
+    "beta_sweep": Figure(
+        ("runs",),
+        "Fig. 6 (left): test accuracy vs β",
+        (1, 7),
+        "generalisation",
+        has_classification,
+    ),
     "beta_sweep_detail": Figure(
         ("runs",), "detail of Fig. 6 and the tabular figures", (1, 6, 7), "generalisation"
     ),
     "gen_gap": Figure(("gen_gap", "runs"), "generalisation-gap figure", (3,), "generalisation"),
     "ensemble_size": Figure(
-        ("table:ensemble_size",), "ensemble-size study (no paper figure)", (1,), "generalisation"
+        ("table:ensemble_size",),
+        "ensemble-size study (no paper figure)",
+        (1,),
+        "generalisation",
+        varies_size,
     ),
     "diversity": Figure(("runs",), "tabular figures: test MSE and DIV vs β", (1, 2), "diversity"),
     "pseudo_diversity": Figure(
@@ -61,7 +119,11 @@ FIGURES = {
     ),
     "dynamics": Figure(("dynamics",), "training-dynamics figure (ImageNet)", (6,), "dynamics"),
     "divergence": Figure(
-        ("divergence",), "none (β > 1 is the paper's argument, not a figure)", (), "divergence"
+        ("divergence",),
+        "none (β > 1 is the paper's argument, not a figure)",
+        (),
+        "divergence",
+        has_beta_above_one,
     ),
     "regime_map": Figure(
         ("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"
@@ -71,12 +133,14 @@ FIGURES = {
         "none (new: test error vs β per mitigation)",
         (),
         "mitigations",
+        has_mitigations,
     ),
     "capacity_map": Figure(
         ("table:capacity",),
         "none (new: the cost of joint training over width × M)",
         (1, 2),
         "generalisation",
+        varies_width,
     ),
 }
 
@@ -84,13 +148,15 @@ FIGURES = {
 @dataclass(frozen=True)
 class PaperTable:
     """``builder``: a function of collusion.tables; ``options(config)``: its keyword arguments
-    taken from the configuration. Sources are named like figure inputs."""
+    taken from the configuration; ``drawn_when`` as for figures. Sources are named like figure
+    inputs."""
 
     builder: str
     sources: tuple[str, ...]
     claims: tuple[int, ...]
     section: str
     options: Callable[[dict], dict] = field(default=lambda config: {})
+    drawn_when: Callable[[dict], bool] = always
 
 
 def size_study_partners(config: dict) -> dict[str, list[str]]:
@@ -149,6 +215,7 @@ PAPER_TABLES = {
         (1,),
         "generalisation",
         lambda config: {"studies": size_study_partners(config)},
+        varies_size,
     ),
     "debias": PaperTable("debias_summary", ("debias",), (4,), "diversity"),
     "learner_dropout": PaperTable(
@@ -162,9 +229,25 @@ PAPER_TABLES = {
         (1, 2),
         "generalisation",
         lambda config: {"studies": capacity_studies(config)},
+        varies_width,
     ),
-    "divergence": PaperTable("divergence_summary", ("divergence",), (), "divergence"),
+    "divergence": PaperTable(
+        "divergence_summary",
+        ("divergence",),
+        (),
+        "divergence",
+        drawn_when=has_beta_above_one,
+    ),
 }
+
+
+def drawn_figures(config: dict) -> list[str]:
+    """The figures this configuration can draw (the others would only say why they are empty)."""
+    return [name for name, entry in FIGURES.items() if entry.drawn_when(config)]
+
+
+def drawn_tables(config: dict) -> list[str]:
+    return [name for name, entry in PAPER_TABLES.items() if entry.drawn_when(config)]
 
 
 def build_table(name: str, tables: dict, config: dict):

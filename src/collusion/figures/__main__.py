@@ -1,7 +1,7 @@
 """Draw one figure on its own from the tables a pipeline run left, without Snakemake:
 
     python -m collusion.figures gen_gap                      # in the run's working directory
-    python -m collusion.figures gen_gap --root RUN_DIR --out figures/ --experiments mnist1d
+    python -m collusion.figures gen_gap --root RUN_DIR --out figures/ --experiments mnist1d,diabetes
 
 Its inputs are read where the pipeline writes them (collusion.figures.source_paths); the sweep
 experiments are, unless named, every results/tables/<experiment>/ with a runs.csv. Writes
@@ -17,7 +17,7 @@ from pathlib import Path
 from . import FIGURES, draw, input_name, read_inputs, source_paths
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m collusion.figures", description=__doc__.splitlines()[0]
     )
@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="the pipeline's working directory (default: .)")
     parser.add_argument("--out", help="output folder (default: <root>/results/paper/figures)")
     parser.add_argument("--experiments", help="comma-separated sweep experiments (default: found)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     root = Path(args.root)
     experiments = (
         args.experiments.split(",")

@@ -2,11 +2,14 @@
 
 Style: 7-8 pt fonts on panels about 2 inches wide (a three-panel row fits the paper's 5.5-inch text
 width), legends outside the data (below the panels), the same colour for a given β in every
-figure, vector PDF plus a 200-dpi PNG. Bands are defined in ``BANDS`` and named in every caption.
+figure and for a given checkpoint selection where a figure compares selections, log axes labelled
+in plain numbers (``log_axis``), vector PDF plus a 200-dpi PNG. Bands are defined in ``BANDS`` and
+named in every caption.
 """
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 import matplotlib
@@ -15,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 from ..analysis import RUN_KEYS, SETTING_KEYS  # noqa: E402
 
@@ -38,6 +42,8 @@ PANEL = (2.2, 1.8)  # inches per panel
 SELECTIONS = ("best_val", "last")
 SELECTION_STYLE = {"best_val": "-", "last": "--"}
 SELECTION_LABEL = {"best_val": "best validation (authors')", "last": "last epoch"}
+# where a figure tells the selections apart by colour: two hues, so that their bands stay apart
+SELECTION_COLOUR = {"best_val": "black", "last": "tab:blue"}
 BANDS = {"sd": "± 1 SD over seeds", "2sem": "± 2·SEM over seeds"}
 BETA_CMAP = plt.cm.viridis
 BETA_ABOVE_ONE = "tab:red"
@@ -70,6 +76,69 @@ def error_label(aggregation: str) -> str:
 def error_values(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series:
     """Error rates as percentages for classification; MSE unchanged."""
     return frame[column] if aggregation == "regression" else 100 * frame[column]
+
+
+def selection_style(selection: str) -> dict:
+    """Line style, colour and label of a checkpoint selection (figures comparing selections)."""
+    return dict(
+        color=SELECTION_COLOUR[selection],
+        ls=SELECTION_STYLE[selection],
+        label=SELECTION_LABEL[selection],
+    )
+
+
+def plain_number(value: float, _position=None) -> str:
+    """A tick label: 0.02, 0.5, 3, 200 as they are; beyond 10^±4 as a power of ten."""
+    if value <= 0:
+        return ""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    if -3 <= exponent <= 3:
+        return f"{value:g}"
+    mantissa = round(value / 10**exponent, 6)
+    return f"$10^{{{exponent}}}$" if mantissa == 1 else f"${mantissa:g}\\times10^{{{exponent}}}$"
+
+
+LOG_TICK_STEPS = [tuple(range(1, 10)), (1, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)]  # finest first
+
+
+def log_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """Round ticks on a log axis from ``low`` to ``high`` (> 0): the finest of the 1-2-5-like steps
+    that gives at most ``most``, no two closer than an eighth of the axis (9 and 10 would collide);
+    over more decades than that, every k-th power of ten."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    closest = math.log10(high / low) / 8
+
+    def within(steps):
+        ticks = (step * 10.0**exponent for exponent in range(first, last + 1) for step in steps)
+        return [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+
+    for steps in LOG_TICK_STEPS:
+        ticks = within(steps)
+        gaps = [math.log10(b / a) for a, b in zip(ticks, ticks[1:])]
+        if len(ticks) <= most and min(gaps, default=closest) >= closest:
+            if len(ticks) >= 2:
+                return ticks
+            # a range too narrow for two round ticks: its ends, to two digits of the range
+            scale = 10.0 ** (math.floor(math.log10(high - low)) - 1)
+            return [
+                round(math.ceil(low / scale) * scale, 12),
+                round(math.floor(high / scale) * scale, 12),
+            ]
+    stride = math.ceil(len(ticks) / most)  # powers of ten only, every stride-th
+    return [t for t in ticks if round(math.log10(t)) % stride == 0]
+
+
+def log_axis(ax) -> None:
+    """A log y axis labelled with a few plain numbers (0.2, 0.5, 1, 2, 5) and unlabelled minor
+    ticks; matplotlib's default labels every minor tick of a short range as 2×10⁻¹, 3×10⁻¹, ...
+    Call it after the panel's data is drawn (the ticks follow its limits)."""
+    ax.set_yscale("log", nonpositive="clip")
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_locator(ticker.FixedLocator(log_ticks(low, high)))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(plain_number))
+    ax.yaxis.set_minor_locator(ticker.LogLocator(subs="all", numticks=12))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_ylim(low, high)
 
 
 def grid(rows: int, columns: int, sharex: bool = False):

@@ -1,9 +1,7 @@
 """The paper's debiasing figure: % of test DIV removed by subtracting each learner's mean offset,
-vs β, mean ± 1 SD over seeds, both selections (claim 4)."""
+vs β, mean ± 1 SD over seeds, both selections in two colours (claim 4)."""
 
 from .common import (
-    SELECTION_LABEL,
-    SELECTION_STYLE,
     band,
     completed_only,
     diverged_note,
@@ -11,6 +9,7 @@ from .common import (
     legend_below,
     panel_grid,
     plot_band,
+    selection_style,
     setting_label,
     settings,
 )
@@ -30,9 +29,7 @@ def draw(tables):
                 ax,
                 band(part, ["beta"], "DIV_decrease_pct", "sd"),
                 "beta",
-                color="k" if selection == "best_val" else "0.5",
-                ls=SELECTION_STYLE[selection],
-                label=SELECTION_LABEL[selection],
+                **selection_style(selection),
             )
         ax.axhline(
             0, color="0.7", lw=0.6, zorder=0

@@ -1,6 +1,6 @@
 """β > 1: the objective is unbounded below; training DIV grows until the run is stopped as diverged."""
 
-from .common import beta_colour, empty_figure, legend_below, panel_grid
+from .common import beta_colour, empty_figure, legend_below, log_axis, panel_grid
 
 
 def draw(tables):
@@ -30,7 +30,7 @@ def draw(tables):
             end = run.iloc[-1]
             if end["status"] == "diverged":
                 ax.plot(end["epoch"], end["train_DIV"], "x", color="k", label="stopped: diverged")
-        ax.set_yscale("log")
+        log_axis(ax)
         ax.set(
             title=f"{key[0]}: {key[1]}\n{key[2]} · M={key[3]} · β = {key[4]:g}",
             xlabel="epoch",

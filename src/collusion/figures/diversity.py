@@ -1,9 +1,7 @@
-"""The paper's tabular figures: test error (MSE for regression) and test DIV vs β per setting,
-mean ± 1 SD over seeds, both selections (claims 1 and 2: DIV explodes, the loss does not improve)."""
+"""The paper's tabular figures: test error (MSE for regression) and test DIV (log scale) vs β per
+setting, mean ± 1 SD over seeds, both selections in two colours (claims 1 and 2)."""
 
 from .common import (
-    SELECTION_LABEL,
-    SELECTION_STYLE,
     band,
     completed_only,
     diverged_note,
@@ -11,7 +9,9 @@ from .common import (
     error_values,
     grid,
     legend_below,
+    log_axis,
     plot_band,
+    selection_style,
     setting_label,
     settings,
 )
@@ -26,11 +26,7 @@ def draw(tables):
         frame = frame.assign(error=error_values(frame, "test_error", aggregation))
         top, bottom = axes[0, column], axes[1, column]
         for selection, part in frame.groupby("selection"):
-            style = dict(
-                color="k" if selection == "best_val" else "0.5",
-                ls=SELECTION_STYLE[selection],
-                label=SELECTION_LABEL[selection],
-            )
+            style = selection_style(selection)
             plot_band(top, band(part, ["beta"], "error", "sd"), "beta", **style)
             plot_band(bottom, band(part, ["beta"], "test_DIV", "sd"), "beta", **style)
         top.set(title=setting_label(key), ylabel=error_label(aggregation))
@@ -38,7 +34,7 @@ def draw(tables):
             xlabel="β",
             ylabel="test DIV (nats)" if aggregation != "regression" else "test DIV (MSE units)",
         )
-        bottom.set_yscale("log", nonpositive="clip")  # DIV ≥ 0 (Jensen); a band below 0 is clipped
+        log_axis(bottom)  # DIV ≥ 0 (Jensen); a band below 0 is clipped
     legend_below(fig, axes, title="checkpoint")
     diverged_note(fig, n_diverged)
     return fig

@@ -2,7 +2,7 @@
 (once per epoch here), the ensemble solid and each learner dashed, β = 0 next to β = 1, first seed
 (claim 6)."""
 
-from .common import beta_colour, grid, legend_below, setting_label, settings
+from .common import beta_colour, grid, legend_below, log_axis, setting_label, settings
 
 
 def draw(tables):
@@ -44,6 +44,6 @@ def draw(tables):
                 else "validation loss (MSE)",
             )
             if metric == "loss":
-                ax.set_yscale("log")
+                log_axis(ax)
     legend_below(fig, axes)
     return fig

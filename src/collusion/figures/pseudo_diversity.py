@@ -7,6 +7,7 @@ from .common import (
     diverged_note,
     grid,
     legend_below,
+    log_axis,
     setting_label,
     settings,
 )
@@ -25,7 +26,7 @@ def draw(tables):
                 colour = beta_colour(beta)
                 ax.plot(mean.index, mean[f"test_{quantity}"], color=colour, label=f"β = {beta:g}")
                 ax.plot(mean.index, mean[f"train_{quantity}"], color=colour, ls="--", lw=0.9)
-            ax.set_yscale("log")
+            log_axis(ax)
             ax.set(
                 xlabel="epoch",
                 ylabel=f"{quantity} ({unit})",

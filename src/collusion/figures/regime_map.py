@@ -1,7 +1,8 @@
 """Regime map: where each claim holds. One cell per (setting, claim's primary endpoint) and one
 panel per checkpoint selection; the colour is the standardised paired effect d_z = mean / SD of
 the per-seed differences (signed so that the claim's direction is positive), the mark the verdict
-of the claims table (results/paper/claims.csv, never the runs)."""
+of the claims table (results/paper/claims.csv, never the runs), followed by † where the verdict is
+fragile (it changes when one seed is left out)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ MARKS = {
     "n/a": "n/a",
     "insufficient data": "?",
 }
+FRAGILE = "†"  # after the mark: the verdict changes when some one seed is left out
 D_LIMIT = 3.0  # the colour scale saturates at |d_z| = 3
 
 
@@ -78,6 +80,7 @@ def cells(claims: pd.DataFrame) -> pd.DataFrame:
     primary = claims[_is_true(claims["primary"])][["claim", "endpoint"]].drop_duplicates()
     rows = claims.merge(primary, on=["claim", "endpoint"])
     verdicts = rows["verdict"].fillna("n/a")  # pandas reads the verdict "n/a" back as NaN
+    fragile = _is_true(rows["fragile"]) if "fragile" in rows else pd.Series(False, rows.index)
     return pd.DataFrame(
         {
             "setting": [setting_name(row) for row in rows.itertuples()],
@@ -90,7 +93,8 @@ def cells(claims: pd.DataFrame) -> pd.DataFrame:
                 for verdict, text in zip(verdicts, rows["per_seed"])
             ],
             "verdict": verdicts.to_numpy(),
-            "mark": [MARKS.get(v, "?") for v in verdicts],
+            "fragile": fragile.to_numpy(),
+            "mark": [MARKS.get(v, "?") + FRAGILE * f for v, f in zip(verdicts, fragile)],
         }
     )
 
@@ -109,7 +113,8 @@ def draw(tables):
         return empty_figure("claims.csv declares no primary endpoint: nothing to map")
     columns = sorted(table["column"].unique(), key=lambda c: (int(c.split(" · ")[0]), c))
     settings = sorted(table["setting"].unique())
-    selections = [s for s in SELECTIONS if s in set(table["selection"])]
+    present = set(table["selection"])
+    selections = [s for s in SELECTIONS if s in present] + sorted(present - set(SELECTIONS))
     fig, axes = plt.subplots(
         1,
         len(selections),
@@ -137,7 +142,7 @@ def draw(tables):
         image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
         ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right")
         ax.set_yticks(range(len(settings)), settings if ax is axes[0, 0] else [])
-        ax.set_title(SELECTION_LABEL[selection])
+        ax.set_title(SELECTION_LABEL.get(selection, selection))
         ax.set_xticks(np.arange(len(columns) + 1) - 0.5, minor=True)
         ax.set_yticks(np.arange(len(settings) + 1) - 0.5, minor=True)
         ax.grid(which="minor", color="white", lw=1)
@@ -150,7 +155,7 @@ def draw(tables):
     fig.supxlabel(
         "verdict (claims table):   "
         + "    ".join(f"{m} {v}" for v, m in MARKS.items() if v != "n/a")
-        + "    grey: no test (n/a)",
+        + f"    {FRAGILE} fragile (changes when one seed is left out)    grey: no test (n/a)",
         fontsize=7,
     )
     return fig
