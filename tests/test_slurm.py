@@ -27,7 +27,7 @@ import yaml
 
 from collusion.cluster import FAILURE_RETRIES, read_cluster
 from collusion.config_errors import load_config
-from collusion.pipeline import packed_experiments
+from collusion.plan import pack_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -314,7 +314,7 @@ def test_paper_grid_plans_one_gpu_job_per_image_run(plan):
     assert result.returncode == 0, output_of(result)[-5000:]
     # --configfile replaces config/config.yaml (see Snakefile)
     expected = {run.dir for run in pipeline.all_runs(yaml.safe_load(PAPER.read_text()))}
-    planned = {  # a train_pack_<experiment> job holds all β of one seed (the UCI tables)
+    planned = {  # a train_pack_<experiment>_… job holds all β of its seeds (the UCI tables)
         run_dir: job
         for job in dry_run_jobs(result.stdout)
         if job["rule"] == "train" or job["rule"].startswith("train_pack_")
@@ -485,13 +485,12 @@ def test_generated_partitions_count_the_unlimited_one(partitions, tmp_path):
     assert cluster.segments(47, 0) == 1
 
 
-# the rules that train: `train`, and one `train_pack_<experiment>` per packed experiment
+# the rules that train: `train`, and one `train_pack_<experiment>_…` per job of a packed experiment
 SLURM_CONFIG_DATA = load_config(REPO / SLURM_CONFIG)
-TRAINING_RULES = ["train"] + [
-    f"train_pack_{name}" for name in packed_experiments(SLURM_CONFIG_DATA)
-]
+PACK_JOBS = pack_jobs(SLURM_CONFIG_DATA, everything=True)
+TRAINING_RULES = ["train"] + [job.slot.rule for job in PACK_JOBS]
 CONFIGS = [SLURM_CONFIG, "data.yaml"]  # data.yaml: where the tiny SVHN files are (svhn_data)
-PACK_RULE = "train_pack_beta_above_one"
+(PACK_RULE,) = [job.slot.rule for job in PACK_JOBS]  # beta_above_one's one job
 MAIN_TARGETS = ["results/paper/claims.md", "results/paper/figures/divergence.png"]
 SVHN_RUNS = [f"results/runs/svhn/svhn/cnn/score/M2/beta{b}/seed0" for b in (0, 1)]
 PACK_RUN = "results/runs/beta_above_one/diabetes/mlp_narrow/regression/M3/beta1.5/seed0"
