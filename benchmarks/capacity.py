@@ -4,7 +4,7 @@ this process at one thread, plus one process start-up per job. Writes benchmarks
     PYTHONPATH=src .venv/bin/python benchmarks/capacity.py [--experiment capacity] [--epochs 5]
 
 Each pack trains ``--epochs`` epochs and is scaled to the recipe's; a job's estimated CPU cost is
-that plus one start-up (a fresh Python importing collusion.runner, measured here). The last row
+that plus one start-up (a fresh Python importing collusion.job, measured here). The last row
 (model ``all``) is the experiment's estimated training CPU time over all its seeds. CPU time
 (process_time) is reported next to wall time because other jobs may share the cores.
 """

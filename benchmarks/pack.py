@@ -40,7 +40,7 @@ def startup_seconds(repeats: int = 3) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import collusion.runner"], check=True, env=env)
+        subprocess.run([sys.executable, "-c", "import collusion.job"], check=True, env=env)
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -48,7 +48,7 @@ def startup_seconds(repeats: int = 3) -> float:
 def importtime(path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import collusion.runner"],
+        [sys.executable, "-X", "importtime", "-c", "import collusion.job"],
         capture_output=True,
         text=True,
         env=env,
@@ -64,7 +64,7 @@ def importtime(path: Path) -> None:
         f"{us / 1e6:8.3f} s  {name}" for us, name in top if len(name) - len(name.lstrip()) <= 3
     ][:15]
     path.write_text(
-        "cumulative import time of `import collusion.runner` (a training job), top modules\n"
+        "cumulative import time of `import collusion.job` (a training job), top modules\n"
         + "\n".join(lines)
         + "\n"
     )

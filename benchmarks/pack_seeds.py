@@ -1,6 +1,6 @@
 """A training job of five seeds' packs, side by side, trained in the ways ``--ways`` names:
 
-    one program       one job, every (seed, β) as one program of stacked MLPs (runner.train_seeds)
+    one program       one job, every (seed, β) as one program of stacked MLPs (collusion.job.train)
     seed after seed   one job, the seeds' packs one after the other (train_seeds, seed_pack=False)
     one job per seed  five one-seed jobs (pack_seeds: 1; each job starts Python and imports torch)
 
@@ -10,8 +10,8 @@ Appends a row per experiment and way to benchmarks/pack_seeds.csv.
         [--ways "one program" "seed after seed"] [--repeat 1]
 
 The packs are config/config.yaml's (the experiment's first model, aggregation and M, seeds 0-4,
-every β, the full recipe), trained at one thread in fresh processes through runner.train_seeds /
-runner.train_pack as the pipeline's jobs do; the ways take turns ``--repeat`` times. CPU time
+every β, the full recipe), trained at one thread in fresh processes through collusion.job.train as the pipeline's jobs
+do; the ways take turns ``--repeat`` times. CPU time
 (the children's user + system) is the figure to read on a shared machine; wall time and the load
 are beside it.
 """
@@ -33,16 +33,16 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from collusion import pipeline  # noqa: E402
+from collusion import plan  # noqa: E402
 from collusion.config_errors import load_config  # noqa: E402
 
 JOB = """
 import json, sys
-from collusion.runner import run_paths, train_seeds
-packs = json.loads(sys.argv[1])
-outputs = [run_paths(f"{pack['pack_dir']}/beta{spec['beta']}") for pack in packs for spec in pack["specs"]]
-train_seeds(packs, sys.argv[2], outputs, threads=1, job_dir=sys.argv[3] if len(packs) > 1 else None,
-            seed_pack=sys.argv[4] == "one program")
+from collusion.job import train
+from collusion.spec import Part, TrainingJob
+parts = [Part(**part) for part in json.loads(sys.argv[1])]
+train(TrainingJob(parts, sys.argv[2], job_dir=sys.argv[3] if len(parts) > 1 else None,
+                  one_program=sys.argv[4] == "one program"))
 """
 WAYS = ("one program", "seed after seed", "one job per seed")
 
@@ -63,15 +63,20 @@ def timed(packs: list[dict], data: Path, job_dir: Path, way: str) -> tuple[float
 
 
 def job_packs(config: dict, experiment: str, wildcards, seeds: list[int], root: Path) -> list:
-    """A job's packs, as the pipeline plans them: one per seed, every β, under ``root``."""
+    """A job's parts, as the pipeline plans them (collusion.plan): one per seed, every β, under
+    ``root``."""
+    exp = config["experiments"][experiment]
+    setting = (experiment, exp["dataset"], wildcards.model, wildcards.aggregation)
+    slot = plan.Slot(*setting, wildcards.members, tuple(seeds))
+    job = plan.training_job(config, slot.runs(config))
     return [
         {
-            "specs": [pipeline.run_spec(config, run).to_dict() for run in runs],
-            "split": pipeline.split_config(config, runs[0]),
+            "specs": part.specs,
+            "split": part.split,
+            "run_dirs": [str(root / f"seed{seed}" / Path(d).name) for d in part.run_dirs],
             "pack_dir": str(root / f"seed{seed}"),
         }
-        for seed in seeds
-        for runs in [pipeline.pack_runs(config, experiment, wildcards, seed)]
+        for seed, part in zip(seeds, job.parts)
     ]
 
 

@@ -68,10 +68,13 @@ def timed_fit(
     data = prepared_module.load_dataset(
         prepared, split["fractions"], split["seed"], "cpu", split["fixed"]
     )
-    known = {f.name for f in dataclasses.fields(train.Recipe)}
+    # Recipe and RunSpec: in spec.py since the training core's split, in train.py before it
+    package = train.__name__.rpartition(".")[0]
+    types = train if hasattr(train, "Recipe") else importlib.import_module(f"{package}.spec")
+    known = {f.name for f in dataclasses.fields(types.Recipe)}
     runs = [
-        train.RunSpec(
-            **{**s, "recipe": train.Recipe(**{k: v for k, v in s["recipe"].items() if k in known})}
+        types.RunSpec(
+            **{**s, "recipe": types.Recipe(**{k: v for k, v in s["recipe"].items() if k in known})}
         )
         for s in specs
     ]

@@ -98,7 +98,7 @@ def test_pipeline_overhead_rows(tmp_path):
         "snakemake -n",
         "snakemake: 1 train job",
         "snakemake: 3 train jobs",
-        "python -c 'import collusion.runner'",
+        "python -c 'import collusion.job'",
         "train job in-process",
         "per-job start-up under snakemake",
     ]

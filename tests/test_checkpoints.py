@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from collusion import fingerprint, io, runner
+from collusion import fingerprint, io, job
 from collusion.data.prepared import save_prepared
+from collusion.spec import Part, TrainingJob
 
 SPEC = dict(
     arch="mlp",
@@ -52,15 +53,8 @@ class Log(stdio.StringIO):
 
 
 def train(run_dir, data, log=None, split=SPLIT, **spec):
-    return runner.train_run(
-        {**SPEC, **spec},
-        split,
-        data,
-        runner.run_paths(run_dir),
-        threads=1,
-        log_file=log or Log(),
-        checkpoint_seconds=0,
-    )
+    one = TrainingJob.of_run({**SPEC, **spec}, split, data, run_dir, checkpoint_seconds=0)
+    return job.train(one, log or Log())[0]
 
 
 def interrupted(run_dir, data, **spec):
@@ -84,7 +78,10 @@ def test_an_interrupted_run_resumes_and_says_so_in_provenance(tmp_path, data):
     for key in ("started", "finished", "code_fingerprint", "hardware"):
         assert record[key], key
     assert set(record["hardware"]) == {"cpu", "gpu", "cuda", "cudnn"}
-    assert record["code_fingerprint"] == fingerprint.code_fingerprint() and record["pack"] is None
+    assert (
+        record["code_fingerprint"] == fingerprint.training_fingerprint("mlp")
+        and record["pack"] is None
+    )
 
 
 def test_a_finished_checkpoint_is_never_served_to_a_rerun(tmp_path, data):
@@ -108,7 +105,7 @@ def test_a_checkpoint_resumes_only_its_own_split_data_and_code(tmp_path, data, c
         arrays["y"] = arrays["y"] + 1
         save_prepared(data, **arrays)
     else:
-        monkeypatch.setattr(runner, "code_fingerprint", lambda: "an edited training code")
+        monkeypatch.setattr(job, "training_fingerprint", lambda *arch: "an edited training code")
     log = Log()
     record = train(tmp_path / "run", data, log, split=split)
     assert record["resumed_from_epoch"] is None
@@ -133,11 +130,15 @@ def test_the_code_fingerprint_covers_the_training_modules(tmp_path, monkeypatch)
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes((fingerprint.PACKAGE / name).read_bytes())
     monkeypatch.setattr(fingerprint, "PACKAGE", copy)
-    before = fingerprint.code_fingerprint()
-    assert before == fingerprint.code_fingerprint()
+
+    def code():
+        return fingerprint.digest(fingerprint.training_files())
+
+    before = code()
+    assert before == code()
     with open(copy / "objective.py", "a") as source:
         source.write("\n# an edit\n")
-    assert fingerprint.code_fingerprint() != before
+    assert code() != before
 
 
 def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_starts_afresh(tmp_path, data):
@@ -197,24 +198,16 @@ def test_a_full_disk_is_reported_as_such(tmp_path):
 
 
 def test_every_run_of_a_pack_records_the_pack(tmp_path, data):
-    outputs = [runner.run_paths(tmp_path / f"beta{beta}") for beta in (0.0, 2.0)]
+    run_dirs = [str(tmp_path / f"beta{beta}") for beta in (0.0, 2.0)]
     specs = [{**SPEC, "beta": beta} for beta in (0.0, 2.0)]
-    records = runner.train_pack(
-        specs,
-        SPLIT,
-        data,
-        outputs,
-        tmp_path / "pack",
-        threads=1,
-        log_file=Log(),
-        checkpoint_seconds=0,
-    )
-    for record, paths in zip(records, outputs):
+    part = Part(specs, SPLIT, run_dirs, str(tmp_path / "pack"))
+    records = job.train(TrainingJob([part], data, checkpoint_seconds=0), Log())
+    for record, run_dir in zip(records, run_dirs):
         assert record["pack"] == {
             "betas": [0.0, 2.0],
             "checkpoint": str(tmp_path / "pack" / "checkpoint.pt"),
         }
-        assert json.loads(open(paths.provenance).read())["pack"] == record["pack"]
+        assert json.loads(open(f"{run_dir}/provenance.json").read())["pack"] == record["pack"]
 
 
 def test_a_run_resumes_whatever_device_its_trainer_loads_for(tmp_path, data, monkeypatch):

@@ -14,9 +14,10 @@ import pytest
 import torch
 import yaml
 
-from collusion import runner
 from collusion.cluster import Cluster, ClusterFileError, minutes, read_cluster
 from collusion.data.prepared import save_prepared
+from collusion.job import train as train_job
+from collusion.spec import TrainingJob
 from collusion.train import StopRequested
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,15 +154,9 @@ class SignalAt(io.StringIO):
 
 def train(run_dir, data, log):
     # no periodic checkpoint (an hour apart): the one on disk after the stop is the stop's own
-    return runner.train_run(
-        SPEC,
-        SPLIT,
-        data,
-        runner.run_paths(run_dir),
-        threads=1,
-        log_file=log,
-        checkpoint_seconds=3600,
-    )
+    return train_job(TrainingJob.of_run(SPEC, SPLIT, data, run_dir, checkpoint_seconds=3600), log)[
+        0
+    ]
 
 
 def test_usr1_saves_the_checkpoint_stops_and_the_rerun_resumes_to_the_same_result(tmp_path):

@@ -10,9 +10,10 @@ import torch.nn.functional as F
 
 from collusion import models, objective
 from collusion.data.prepared import load_dataset, save_prepared
-from collusion.ensemble import Ensemble, StackedConv1d, block_conv1d, member_seed
+from collusion.ensemble import Ensemble, StackedConv1d, block_conv1d, build_members, member_seed
 from collusion.models import build_model
-from collusion.train import Recipe, RunSpec, Trainer
+from collusion.spec import Recipe, RunSpec
+from collusion.train import Trainer
 
 
 def parameters_equal(a: nn.Module, b: nn.Module) -> bool:
@@ -34,7 +35,7 @@ def test_member_seed_is_deterministic_and_distinct():
 
 def test_same_seed_same_parameters_different_seed_different():
     def build(seed):
-        return Ensemble("mlp", (6,), 3, 4, seed, {"hidden": [8]}, execution="loop")
+        return Ensemble(build_members("mlp", (6,), 3, 4, seed, {"hidden": [8]}), execution="loop")
 
     a, b, c = build(7), build(7), build(8)
     assert parameters_equal(a, b)
@@ -47,10 +48,10 @@ def test_same_seed_same_parameters_different_seed_different():
 def test_member_j_does_not_depend_on_ensemble_size_or_global_rng():
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    small = Ensemble("mlp", (6,), 3, 2, 5, {"hidden": [8]}, execution="loop")
+    small = Ensemble(build_members("mlp", (6,), 3, 2, 5, {"hidden": [8]}), execution="loop")
     assert torch.equal(torch.get_rng_state(), before)  # building consumes none of the global stream
     torch.manual_seed(999)
-    large = Ensemble("mlp", (6,), 3, 5, 5, {"hidden": [8]}, execution="loop")
+    large = Ensemble(build_members("mlp", (6,), 3, 5, 5, {"hidden": [8]}), execution="loop")
     for j in range(2):
         assert parameters_equal(small.body.members[j], large.body.members[j])
     torch.manual_seed(member_seed(5, 1))  # member j is exactly the model built under member_seed
@@ -112,8 +113,12 @@ MLP_CASES = [
 
 
 def pair(in_shape, out_dim, options, n_members=4, seed=11):
-    loop = Ensemble("mlp", in_shape, out_dim, n_members, seed, options, execution="loop")
-    stacked = Ensemble("mlp", in_shape, out_dim, n_members, seed, options, execution="stacked")
+    loop = Ensemble(
+        build_members("mlp", in_shape, out_dim, n_members, seed, options), execution="loop"
+    )
+    stacked = Ensemble(
+        build_members("mlp", in_shape, out_dim, n_members, seed, options), execution="stacked"
+    )
     assert loop.execution == "loop" and stacked.execution == "stacked"
     return loop, stacked
 
@@ -254,8 +259,8 @@ def conv_learner(loop: Ensemble, j: int) -> list[tuple[torch.Tensor, torch.Tenso
 def test_stacked_conv1d_matches_the_loop_in_outputs_and_gradients(
     in_shape, out_dim, options, aggregation, beta
 ):
-    loop = Ensemble("cnn1d", in_shape, out_dim, 3, 5, options, execution="loop")
-    stacked = Ensemble("cnn1d", in_shape, out_dim, 3, 5, options)
+    loop = Ensemble(build_members("cnn1d", in_shape, out_dim, 3, 5, options), execution="loop")
+    stacked = Ensemble(build_members("cnn1d", in_shape, out_dim, 3, 5, options))
     assert stacked.execution == "stacked"  # auto stacks the plain 1-D CNN
     x = torch.randn(6, *in_shape, generator=torch.Generator().manual_seed(1))
     y = torch.randint(0, out_dim, (6,), generator=torch.Generator().manual_seed(2))
@@ -296,16 +301,21 @@ def test_stacked_conv1d_takes_only_what_it_computes():
 
 
 def test_execution_choice_and_bad_execution():
-    assert Ensemble("mlp", (6,), 3, 2, 0, {"hidden": [4]}).execution == "stacked"  # auto
-    cnn = Ensemble("cnn", (1, 8, 8), 3, 2, 0, {"channels": [2, 3], "hidden": 4})
+    assert (
+        Ensemble(build_members("mlp", (6,), 3, 2, 0, {"hidden": [4]})).execution == "stacked"
+    )  # auto
+    cnn = Ensemble(build_members("cnn", (1, 8, 8), 3, 2, 0, {"channels": [2, 3], "hidden": 4}))
     assert cnn.execution == "loop"
     assert cnn(torch.zeros(5, 1, 8, 8)).shape == (2, 5, 3)
-    with pytest.raises(ValueError, match="stacked.*'cnn'.*use 'loop'"):
-        Ensemble("cnn", (1, 8, 8), 3, 2, 0, {"channels": [2, 3], "hidden": 4}, execution="stacked")
+    with pytest.raises(ValueError, match="stacked.*not these learners.*use 'loop'"):
+        Ensemble(
+            build_members("cnn", (1, 8, 8), 3, 2, 0, {"channels": [2, 3], "hidden": 4}),
+            execution="stacked",
+        )
     with pytest.raises(ValueError, match="unknown execution 'vmap'; allowed: auto, loop, stacked"):
-        Ensemble("mlp", (6,), 3, 2, 0, execution="vmap")
+        Ensemble(build_members("mlp", (6,), 3, 2, 0), execution="vmap")
     with pytest.raises(ValueError, match="at least one member"):
-        Ensemble("mlp", (6,), 3, 0, 0)
+        Ensemble(build_members("mlp", (6,), 3, 0, 0))
 
 
 # -- BatchNorm members in the loop -----------------------------------------------------------------
@@ -328,10 +338,10 @@ def batchnorm_arch():
 
 
 def test_loop_members_keep_their_own_batchnorm_statistics(batchnorm_arch):
-    ensemble = Ensemble(batchnorm_arch, (5,), 3, 3, 21)
+    ensemble = Ensemble(build_members(batchnorm_arch, (5,), 3, 3, 21))
     assert ensemble.execution == "loop"  # auto: BatchNorm is not a plain MLP
     with pytest.raises(ValueError, match="stacked"):
-        Ensemble(batchnorm_arch, (5,), 3, 3, 21, execution="stacked")
+        Ensemble(build_members(batchnorm_arch, (5,), 3, 3, 21), execution="stacked")
     # each learner alone, built exactly as the ensemble builds it
     alone = []
     for j in range(3):
@@ -383,8 +393,10 @@ def test_auto_execution_never_changes_what_a_member_computes(pattern):
     )
     try:
         x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
-        loop = Ensemble(name, (3,), 2, 3, 0, execution="loop")
-        auto = Ensemble(name, (3,), 2, 3, 0)  # must either pick the loop or stack correctly
+        loop = Ensemble(build_members(name, (3,), 2, 3, 0), execution="loop")
+        auto = Ensemble(
+            build_members(name, (3,), 2, 3, 0)
+        )  # must either pick the loop or stack correctly
         torch.testing.assert_close(auto(x), loop(x))
     finally:
         del models.ARCHITECTURES[name]
@@ -399,9 +411,11 @@ def test_plain_mlp_patterns_are_stacked_correctly():
     )
     try:
         x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
-        auto = Ensemble(name, (3,), 2, 3, 0)
+        auto = Ensemble(build_members(name, (3,), 2, 3, 0))
         assert auto.execution == "stacked"
-        torch.testing.assert_close(auto(x), Ensemble(name, (3,), 2, 3, 0, execution="loop")(x))
+        torch.testing.assert_close(
+            auto(x), Ensemble(build_members(name, (3,), 2, 3, 0), execution="loop")(x)
+        )
     finally:
         del models.ARCHITECTURES[name]
 
@@ -439,8 +453,12 @@ def exact_float32_on_cuda():
 
 def vmap_pair(case, device="cpu", n_members=3, seed=5):
     arch, in_shape, out_dim, options = VMAP_CASES[case]
-    loop = Ensemble(arch, in_shape, out_dim, n_members, seed, options, execution="loop").to(device)
-    vmapped = Ensemble(arch, in_shape, out_dim, n_members, seed, options, execution="vmapped")
+    loop = Ensemble(
+        build_members(arch, in_shape, out_dim, n_members, seed, options), execution="loop"
+    ).to(device)
+    vmapped = Ensemble(
+        build_members(arch, in_shape, out_dim, n_members, seed, options), execution="vmapped"
+    )
     assert vmapped.execution == "vmapped"
     return loop, vmapped.to(device)
 
@@ -525,7 +543,8 @@ def test_vmapped_and_loop_stay_equal_through_sgd_steps(case, device):
 def test_vmapped_dropout_draws_a_mask_per_member():
     arch, in_shape, out_dim, options = VMAP_CASES["cnn"]
     ensemble = Ensemble(
-        arch, in_shape, out_dim, 3, 0, {**options, "dropout": 0.5}, execution="vmapped"
+        build_members(arch, in_shape, out_dim, 3, 0, {**options, "dropout": 0.5}),
+        execution="vmapped",
     )
     with torch.no_grad():  # three identical learners: any difference comes from the masks
         for param in ensemble.parameters():
@@ -554,9 +573,11 @@ def test_vmapped_channels_last_lays_out_each_member_kernel():
 def test_auto_execution_per_architecture_and_device():
     mlp, cnn = ("mlp", (6,), 3, 2, 0, {"hidden": [4]}), ("cnn", (1, 8, 8), 3, 2, 0, {"hidden": 4})
     for device in ("cpu", "cuda"):  # the choice needs no device present, only its type
-        assert Ensemble(*mlp, device=device).execution == "stacked"
-        assert Ensemble(*cnn, device=device).execution == "loop"
-    assert Ensemble(*mlp, execution="vmapped").execution == "vmapped"  # any architecture vmaps
+        assert Ensemble(build_members(*mlp), device=device).execution == "stacked"
+        assert Ensemble(build_members(*cnn), device=device).execution == "loop"
+    assert (
+        Ensemble(build_members(*mlp), execution="vmapped").execution == "vmapped"
+    )  # any architecture vmaps
 
 
 def test_loading_weights_of_another_execution_names_the_fix():

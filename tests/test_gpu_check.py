@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from collusion.bench import RESULT_COLUMNS, gpu_check
 from collusion.bench.evaluation import EVALUATION_COLUMNS
 from collusion.data.prepared import Dataset, Split
-from collusion.ensemble import Ensemble, GlobalAveragePool
-from collusion.train import predict_groups
+from collusion.ensemble import Ensemble, GlobalAveragePool, build_members
+from collusion.pack import predict_groups
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK = REPO / "benchmarks" / "gpu_check.sh"
@@ -149,7 +149,9 @@ def test_global_average_pool_is_adaptive_average_pooling_bit_for_bit(channels_la
 def test_vmapped_resnet_in_channels_last_runs_without_a_per_member_fallback():
     """Under vmap, AdaptiveAvgPool2d(1) on a channels_last input restrides in place, which vmap
     has no batching rule for ("There is a performance drop ...": one call per member)."""
-    ensemble = Ensemble("resnet18", (3, 16, 16), 10, 2, 0, {"width": 2}, execution="vmapped")
+    ensemble = Ensemble(
+        build_members("resnet18", (3, 16, 16), 10, 2, 0, {"width": 2}), execution="vmapped"
+    )
     ensemble = ensemble.to(memory_format=torch.channels_last)
     x = torch.randn(4, 3, 16, 16).contiguous(memory_format=torch.channels_last)
     with warnings.catch_warnings(record=True) as caught:
@@ -164,7 +166,9 @@ def test_vmapped_resnet_in_channels_last_runs_without_a_per_member_fallback():
 def test_one_shape_evaluation_feeds_only_full_batches_and_keeps_the_outputs():
     """one_shape pads the last batch (so a compiled ensemble compiles one graph) and drops the
     padding's outputs: the same outputs as batches taken as they come."""
-    ensemble = Ensemble("cnn", (1, 8, 8), 10, 3, 0, {"channels": [4, 8], "hidden": 16})
+    ensemble = Ensemble(
+        build_members("cnn", (1, 8, 8), 10, 3, 0, {"channels": [4, 8], "hidden": 16})
+    )
     split = Split(torch.randint(0, 256, (70, 1, 8, 8), dtype=torch.uint8), torch.zeros(70))
     data = Dataset(split, split, split, "classification", 10, (1, 8, 8), lambda x: x.float() / 255)
     parts = [(data, split)]

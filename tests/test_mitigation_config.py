@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collusion import pipeline
+from collusion import checks, pipeline
 from collusion.config_errors import validate
-from collusion.train import Recipe
+from collusion.spec import MITIGATION_KEYS, Recipe
 
 OPEN_QUESTIONS = yaml.safe_load(
     (Path(__file__).parents[1] / "config" / "open_questions.yaml").read_text()
@@ -28,14 +28,14 @@ def config(edit=lambda c: None):
 
 def test_the_mitigation_keys_are_recipe_fields_that_default_to_off():
     defaults = {f.name: f.default for f in dataclasses.fields(Recipe)}
-    assert all(defaults[key] == 0 for key in pipeline.MITIGATION_KEYS)
+    assert all(defaults[key] == 0 for key in MITIGATION_KEYS)
 
 
 def test_open_questions_pairs_every_mitigation_with_its_baseline():
     c = config()
-    pipeline.check_config(c)
+    checks.check_config(c)
     assert pipeline.mitigation_baselines(c) == {name: "mitigation_base" for name in MITIGATED}
-    assert len(MITIGATED) == len(pipeline.MITIGATION_KEYS)  # one experiment per mitigation
+    assert len(MITIGATED) == len(MITIGATION_KEYS)  # one experiment per mitigation
 
 
 BAD = {
@@ -82,7 +82,7 @@ BAD = {
 @pytest.mark.parametrize("case", BAD)
 def test_a_bad_mitigation_experiment_is_refused_naming_the_key(case):
     edit, fragments = BAD[case]
-    with pytest.raises(pipeline.ConfigError) as error:
-        pipeline.check_config(config(edit))
+    with pytest.raises(checks.ConfigError) as error:
+        checks.check_config(config(edit))
     for fragment in fragments:
         assert fragment in str(error.value), (fragment, str(error.value))

@@ -8,7 +8,8 @@ import torch
 
 from collusion import objective
 from collusion.data.prepared import load_dataset, save_prepared
-from collusion.train import Recipe, RunSpec, Trainer
+from collusion.spec import Recipe, RunSpec
+from collusion.train import Trainer
 
 MITIGATIONS = {
     "learner dropout": {"learner_dropout": 0.5},
@@ -111,7 +112,9 @@ def test_each_option_changes_training_but_not_the_learners_or_minibatches(mitiga
     assert np.isfinite(history(mitigated).to_numpy()).all()
     assert not history(mitigated).equals(history(plain))
     # paired with the unmitigated run: the minibatch stream is where the plain run left it
-    assert torch.equal(mitigated.generator.get_state(), plain.generator.get_state())
+    assert torch.equal(
+        mitigated.pack.groups[0].generator.get_state(), plain.pack.groups[0].generator.get_state()
+    )
     pair = (specs(), specs(**MITIGATIONS[mitigation]))
     fresh = [Trainer(s, dataset, tmp_path / f"fresh{i}") for i, s in enumerate(pair)]
     for a, b in zip(*(t.ensemble.state_dict().values() for t in fresh)):

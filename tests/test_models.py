@@ -199,12 +199,14 @@ def test_simple_vit_position_embedding_moves_with_the_model():
 
 
 def test_ensemble_of_new_architecture():
-    from collusion.ensemble import Ensemble
+    from collusion.ensemble import Ensemble, build_members
 
     x = torch.randn(2, *CIFAR)
     outputs = []
     for _ in range(2):
-        ensemble = Ensemble("resnet18", CIFAR, 10, n_members=3, seed=0, options=dict(width=4))
+        ensemble = Ensemble(
+            build_members("resnet18", CIFAR, 10, n_members=3, seed=0, options=dict(width=4))
+        )
         with torch.no_grad():
             outputs.append(ensemble.eval()(x))
     assert outputs[0].shape == (3, 2, 10)

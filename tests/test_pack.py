@@ -1,12 +1,17 @@
 """Several β trained as one pack give, β by β, exactly what each β gives trained alone."""
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from collusion.data.prepared import load_dataset, save_prepared
-from collusion.train import Recipe, RunSpec, Trainer
+from collusion.pipeline import normalise_grid
+from collusion.spec import RUN_OUTPUTS, Part, Recipe, RunSpec, TrainingJob
+from collusion.train import Trainer
 
 
 def sequences(tmp_path, n=120, classes=4):
@@ -83,7 +88,7 @@ def test_a_pack_trains_every_beta_exactly_as_alone(case, tmp_path):
         specs(arch, options, aggregation, betas, execution=execution), data, tmp_path / "pack"
     )
     # stacked MLPs: one program of B × M members; any other execution: a program per β
-    assert len(packed.ensembles) == (1 if arch == "mlp" else len(betas))
+    assert len(packed.pack.programs) == (1 if arch == "mlp" else len(betas))
     for b, beta in enumerate(betas):
         alone = fit(
             specs(arch, options, aggregation, [beta], execution=execution), data, tmp_path / f"b{b}"
@@ -100,7 +105,7 @@ def test_a_diverged_beta_is_frozen_while_the_others_go_on(tmp_path):
     steady, diverged = packed.runs
     assert diverged.status == "diverged" and len(diverged.history) < 60
     assert steady.status == "completed" and len(steady.history) == 60
-    frozen = [t.clone() for t in packed.member_tensors(1)]
+    frozen = [t.clone() for t in packed.pack.member_tensors(1)]
     for b, beta in enumerate(betas):  # both, including the diverged β's final (frozen) learners
         alone = fit(
             specs("mlp", {"hidden": [8, 8]}, "regression", [beta], **recipe),
@@ -108,7 +113,7 @@ def test_a_diverged_beta_is_frozen_while_the_others_go_on(tmp_path):
             tmp_path / f"b{b}",
         )
         assert_same_run(packed, b, alone, tmp_path)
-    assert all(torch.equal(a, b) for a, b in zip(frozen, packed.member_tensors(1)))
+    assert all(torch.equal(a, b) for a, b in zip(frozen, packed.pack.member_tensors(1)))
 
 
 def test_a_pack_resumes_midway_to_the_same_result(tmp_path):
@@ -156,7 +161,7 @@ def test_a_pack_may_differ_in_beta_and_seed_only(tmp_path):
 
 
 def test_which_experiments_pack():
-    from collusion import pipeline
+    from collusion import checks, plan
     from collusion.config_errors import validate
 
     def config(dataset="diabetes", schedule="multistep", betas=(0, 1), **experiment):
@@ -179,23 +184,25 @@ def test_which_experiments_pack():
             }
         )
 
-    assert pipeline.packs_betas(config(), "e")  # auto: a CPU-sized dataset with several β
-    assert not pipeline.packs_betas(
-        config(dataset="cifar10"), "e"
-    )  # a GPU dataset: one job per run
-    assert not pipeline.packs_betas(config(betas=[0]), "e")
-    assert not pipeline.packs_betas(config(schedule="plateau"), "e")
-    assert not pipeline.packs_betas(config(pack_betas=False), "e")
-    assert pipeline.packs_betas(config(dataset="cifar10", pack_betas=True), "e")
+    assert plan.packs_betas(config(), "e")  # auto: a CPU-sized dataset with several β
+    assert not plan.packs_betas(config(dataset="cifar10"), "e")  # a GPU dataset: one job per run
+    assert not plan.packs_betas(config(betas=[0]), "e")
+    assert not plan.packs_betas(config(schedule="plateau"), "e")
+    assert not plan.packs_betas(config(pack_betas=False), "e")
+    assert plan.packs_betas(config(dataset="cifar10", pack_betas=True), "e")
     with pytest.raises(
-        pipeline.ConfigError, match=r"experiments\.e\.pack_betas: true.*plateau.*pack_betas: false"
+        checks.ConfigError, match=r"experiments\.e\.pack_betas: true.*plateau.*pack_betas: false"
     ):
-        pipeline.check_packs(config(schedule="plateau", pack_betas=True))
+        checks.check_packs(config(schedule="plateau", pack_betas=True))
 
 
 def test_pack_seeds_and_the_jobs_of_an_experiment():
-    from collusion import pipeline
+    from collusion import checks, plan
     from collusion.config_errors import validate
+
+    def checked(config):
+        normalise_grid(config)
+        return config
 
     def config(dataset="diabetes", seeds=range(7), **experiment):
         return validate(
@@ -217,39 +224,44 @@ def test_pack_seeds_and_the_jobs_of_an_experiment():
             }
         )
 
-    assert pipeline.pack_seeds(config(), "e") == pipeline.PACK_SEEDS_AUTO  # auto, CPU-sized
-    assert pipeline.seed_jobs(config(pack_seeds=3), "e") == [[0, 1, 2], [3, 4, 5], [6]]
-    assert pipeline.seed_jobs(config(pack_seeds=1), "e") == [None]  # one rule, seed a wildcard
-    assert pipeline.seed_jobs(config(seeds=[4]), "e") == [None]
+    assert plan.pack_seeds(config(), "e") == plan.PACK_SEEDS_AUTO  # auto, CPU-sized
+    assert plan.seed_groups(config(pack_seeds=3), "e") == [[0, 1, 2], [3, 4, 5], [6]]
+    assert plan.seed_groups(config(pack_seeds=1), "e") == [[seed] for seed in range(7)]
+    assert plan.seed_groups(config(seeds=[4]), "e") == [[4]]
     assert (
-        pipeline.pack_seeds(config(dataset="cifar10", pack_betas=True), "e") == 1
+        plan.pack_seeds(config(dataset="cifar10", pack_betas=True), "e") == 1
     )  # GPU: a job per run
-    assert pipeline.pack_seeds(config(pack_betas=False), "e") == 1
-    assert pipeline.seeds_label([0, 1, 12]) == "seeds0_1_12"
+    assert plan.pack_seeds(config(pack_betas=False), "e") == 1
+    assert plan.seeds_label([0, 1, 12]) == "seeds0_1_12" and plan.seeds_label([4]) == "seed4"
+    jobs = plan.pack_jobs(checked(config(seeds=[3, 4], pack_seeds=2)), everything=True)
+    [job] = jobs
+    assert job.slot.key == "e/diabetes/m/regression/M2/pack/seeds3_4"
+    assert job.slot.rule == "train_pack_e_m_regression_M2_seeds3_4"
+    assert job.outputs[0] == "results/runs/e/diabetes/m/regression/M2/beta0/seed3/history.csv"
     assert (
-        pipeline.pack_job_key(config(), "e", [3, 4])
-        == "e/diabetes/{model}/{aggregation}/M{members}/pack/seeds3_4"
+        job.outputs[3 * 3 + 2]
+        == "results/runs/e/diabetes/m/regression/M2/beta1/seed4/provenance.json"
     )
-    outputs = pipeline.pack_outputs(config(), "e", [3, 4])
-    assert (
-        outputs["history_0"]
-        == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta0/seed3/history.csv"
-    )
-    assert (
-        outputs["provenance_3"]
-        == "results/runs/e/diabetes/{model}/{aggregation}/M{members}/beta1/seed4/provenance.json"
-    )
+    assert job.job.job_dir == f"results/runs/{job.slot.key}"
+    assert [part.run_dirs for part in job.job.parts] == [
+        [f"results/runs/e/diabetes/m/regression/M2/beta{beta}/seed{seed}" for beta in (0, 1)]
+        for seed in (3, 4)
+    ]
     with pytest.raises(
-        pipeline.ConfigError, match=r"experiments\.e\.pack_seeds: 2.*pack_betas: true"
+        checks.ConfigError, match=r"experiments\.e\.pack_seeds: 2.*pack_betas: true"
     ):
-        pipeline.check_packs(config(pack_betas=False, pack_seeds=2))
+        checks.check_packs(config(pack_betas=False, pack_seeds=2))
+
+
+def run_paths(run_dir):
+    return SimpleNamespace(
+        **{name.split(".")[0]: str(Path(run_dir) / name) for name in RUN_OUTPUTS}, dir=str(run_dir)
+    )
 
 
 def seed_packs(root, seeds, betas=(0.0, 1.0), arch="mlp", options=None, epochs=4):
-    """A job's packs (one per seed, all β, each seed its own split) and their runs' outputs, under
+    """A job's parts (one per seed, all β, each seed its own split) and their runs' outputs, under
     ``root``."""
-    from collusion.runner import run_paths
-
     packs, outputs = [], []
     for seed in seeds:
         recipe = Recipe(epochs=epochs, lr=0.01, batch_size=16)
@@ -258,14 +270,11 @@ def seed_packs(root, seeds, betas=(0.0, 1.0), arch="mlp", options=None, epochs=4
             for beta in betas
         ]
         pack_dir = root / f"seed{seed}"
-        packs.append(
-            {
-                "specs": [s.to_dict() for s in run_specs],
-                "split": {"fractions": [0.6, 0.2, 0.2], "seed": seed, "fixed": True},
-                "pack_dir": str(pack_dir),
-            }
-        )
-        outputs += [run_paths(pack_dir / f"beta{beta:g}") for beta in betas]
+        runs = [run_paths(pack_dir / f"beta{beta:g}") for beta in betas]
+        split = {"fractions": [0.6, 0.2, 0.2], "seed": seed, "fixed": True}
+        specs = [s.to_dict() for s in run_specs]
+        packs.append(Part(specs, split, [run.dir for run in runs], str(pack_dir)))
+        outputs += runs
     return packs, outputs
 
 
@@ -286,18 +295,19 @@ def assert_same_outputs(got, expected):
 def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(seed_pack, tmp_path):
     import json
 
-    from collusion.runner import train_pack, train_seeds
+    from collusion.job import train
 
     table(tmp_path)
     data = str(tmp_path / "r.npz")
     packs, outputs = seed_packs(tmp_path / "job", [3, 4])
     job = {"rule": "train_pack_e_seeds3_4", "log": "logs/train/e.log"}
-    job_dir = tmp_path / "job" / "seeds3_4"
-    train_seeds(packs, data, outputs, threads=1, job=job, job_dir=job_dir, seed_pack=seed_pack)
+    job_dir = str(tmp_path / "job" / "seeds3_4")
+    seeds_job = TrainingJob(packs, data, job_dir, origin=job, one_program=seed_pack)
+    train(seeds_job)
     alone = []
     for seed in (3, 4):
         [pack], runs = seed_packs(tmp_path / "alone", [seed])
-        train_pack(pack["specs"], pack["split"], data, runs, pack["pack_dir"], threads=1)
+        train(TrainingJob([pack], data))
         alone += runs
     assert_same_outputs(outputs, alone)
     for paths in outputs:
@@ -310,10 +320,10 @@ def test_a_job_of_two_seeds_trains_each_exactly_as_its_own_job(seed_pack, tmp_pa
 
     # a completed job's rerun retrains every seed; so does one whose record another job wrote
     (tmp_path / "job" / "seeds3_4" / "job.json").write_text(
-        json.dumps({"identity": "another job", "finished": [pack["pack_dir"] for pack in packs]})
+        json.dumps({"identity": "another job", "finished": [pack.pack_dir for pack in packs]})
     )
     for _ in range(2):  # twice: the second run must retrain too
-        train_seeds(packs, data, outputs, threads=1, job=job, job_dir=job_dir, seed_pack=seed_pack)
+        train(seeds_job)
         assert all(
             json.loads(open(p.provenance).read())["resumed_from_epoch"] is None for p in outputs
         )

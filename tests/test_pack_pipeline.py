@@ -85,7 +85,8 @@ def test_one_runs_file_builds_the_job_of_its_seeds(workdir):
     target = RUN.format(experiment="seeded", beta="1", seed=1) + "/history.csv"
     result = run(workdir, target)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "train_pack_seeded_seeds0_1" in result.stderr and "rule train:" not in result.stderr
+    job = "train_pack_seeded_narrow_regression_M2_seeds0_1"
+    assert job in result.stderr and "rule train:" not in result.stderr
     for seed in (0, 1):  # the job of seeds 0 and 1; seed 2 has a job of its own
         for beta in ("0", "1"):
             provenance = json.loads(
@@ -95,7 +96,7 @@ def test_one_runs_file_builds_the_job_of_its_seeds(workdir):
                     / "provenance.json"
                 ).read_text()
             )
-            assert provenance["job"]["rule"] == "train_pack_seeded_seeds0_1"
+            assert provenance["job"]["rule"] == job
             assert provenance["config"]["run"]["seed"] == seed and provenance["pack"]["betas"] == [
                 0.0,
                 1.0,
@@ -108,7 +109,7 @@ def test_one_runs_file_builds_the_job_of_its_seeds(workdir):
     assert (workdir / "logs/train/seeded/diabetes/narrow/regression/M2/pack/seeds0_1.log").exists()
     assert not (job_dir / "job.json").exists()
     plan = run(workdir, "-n", RUN.format(experiment="seeded", beta="0", seed=2) + "/history.csv")
-    assert "train_pack_seeded_seeds2" in plan.stdout, plan.stdout[-3000:]
+    assert "train_pack_seeded_narrow_regression_M2_seed2" in plan.stdout, plan.stdout[-3000:]
 
 
 def test_an_edit_to_the_training_code_plans_the_reruns(workdir):
@@ -148,14 +149,13 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
     assert result.returncode != 0
     log = (workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log").read_text()
     assert "Traceback" in log and "negative dimension" in log, log
-    assert "training job train_pack_packed (model=narrow" in log
-    assert (
-        "training job train_pack_packed" in result.stderr and "negative dimension" in result.stderr
-    )
+    job = "train_pack_packed_narrow_regression_M2_seed1"
+    assert f"training job {job} failed" in log
+    assert f"training job {job} failed" in result.stderr and "negative dimension" in result.stderr
     assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()
     # the onerror handler (Snakefile): the failed job, where its log is, and how it ends
     report = result.stderr[result.stderr.index("1 job(s) failed; their logs:") :]
-    assert "== rule train_pack_packed ==" in report
+    assert f"== rule {job} ==" in report
     assert (
         "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:"
         in report
@@ -163,12 +163,16 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
     assert "negative dimension" in report
 
 
-def test_the_longest_training_jobs_have_the_highest_priority(workdir):
+def test_the_longest_training_jobs_have_the_highest_priority(tmp_path):
     """Locally Snakemake starts the ready job of highest priority: a training job's is its expected
-    minutes (pipeline.train_resources), so the longest start first and none is left to run alone at
-    the end; the other rules keep the default priority 0."""
-    from collusion import pipeline
+    minutes (costs.train_resources), so the longest start first and none is left to run alone at
+    the end; the other rules keep the default priority 0. (A checkout where nothing is trained:
+    a finished packed run is no pack job's.)"""
+    from collusion import costs, pipeline
     from collusion.config_errors import check
+
+    workdir = copy_workflow(tmp_path)
+    (workdir / "packs.yaml").write_text(yaml.safe_dump(CONFIG))
 
     targets = [
         RUN.format(experiment=experiment, beta="0", seed=seed) + "/history.csv"
@@ -187,15 +191,15 @@ def test_the_longest_training_jobs_have_the_highest_priority(workdir):
     assert all(p == 0 for k, p in priorities.items() if k not in training)
     config = check(yaml.safe_load((workdir / "packs.yaml").read_text()))
     run_of = {  # each job's first run, and how many runs it trains
-        ("train_pack_packed", "seed=0"): (
+        ("train_pack_packed_narrow_regression_M2_seed0", ""): (
             pipeline.Run("packed", "diabetes", "narrow", "regression", 2, 0.0, 0),
             3,
         ),
-        ("train_pack_seeded_seeds0_1", ""): (
+        ("train_pack_seeded_narrow_regression_M2_seeds0_1", ""): (
             pipeline.Run("seeded", "diabetes", "narrow", "regression", 2, 0.0, 0),
             4,
         ),
-        ("train_pack_seeded_seeds2", ""): (
+        ("train_pack_seeded_narrow_regression_M2_seed2", ""): (
             pipeline.Run("seeded", "diabetes", "narrow", "regression", 2, 0.0, 2),
             2,
         ),
@@ -207,10 +211,10 @@ def test_the_longest_training_jobs_have_the_highest_priority(workdir):
     for (name, wildcards), (first, runs) in run_of.items():
         (key,) = [k for k in training if k[0] == name and wildcards in k[1]]
         assert training[key] == pytest.approx(
-            pipeline.train_resources(config, first, runs)["minutes"], rel=1e-6
+            costs.train_resources(config, first, runs)["minutes"], rel=1e-6
         )
     assert (
-        training[next(k for k in training if k[0] == "train_pack_seeded_seeds0_1")]
-        > training[next(k for k in training if k[0] == "train_pack_packed")]
-        > training[next(k for k in training if k[0] == "train_pack_seeded_seeds2")]
+        training[next(k for k in training if k[0].endswith("seeded_narrow_regression_M2_seeds0_1"))]
+        > training[next(k for k in training if k[0].endswith("packed_narrow_regression_M2_seed0"))]
+        > training[next(k for k in training if k[0].endswith("seeded_narrow_regression_M2_seed2"))]
     )

@@ -75,16 +75,15 @@ def test_dry_run_plans_exactly_the_grid(dry_run):
     expected = expected_run_dirs(CONFIG)
     assert len(expected) == len(set(expected))
     counts = job_counts(stdout)
-    # train_pack_<experiment> holds all β of one seed, train_pack_<experiment>_seeds<s>_<t>… those of s, t, …
+    # train_pack_<experiment>_<model>_<aggregation>_M<m>_seed<s> holds all β of one seed,
+    # …_seeds<s>_<t>… those of s, t, …: one job, one rule, each
     seeds_in_packs = {}
     for name in CONFIG["experiments"]:
         for rule, count in counts.items():
-            if rule == f"train_pack_{name}":
-                seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count
-            elif rule.startswith(prefix := f"train_pack_{name}_seeds"):
-                seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count * len(
-                    rule[len(prefix) :].split("_")
-                )
+            found = re.fullmatch(rf"train_pack_{re.escape(name)}_.+_M\d+_seeds?([\d_]+)", rule)
+            if found:
+                seeds = len(found.group(1).split("_"))
+                seeds_in_packs[name] = seeds_in_packs.get(name, 0) + count * seeds
     packed = {name: exp for name, exp in CONFIG["experiments"].items() if name in seeds_in_packs}
     assert {exp["dataset"] for exp in packed.values()} <= {
         "bioconcentration",

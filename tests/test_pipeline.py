@@ -276,6 +276,88 @@ def test_report_shows_every_figure_and_table_inline(workdir):
     assert len(registered) == len(DRAWN_FIGURES) + len(TABLES) + 2
 
 
+def plan_after(workdir, edits: dict, configfile=TINY, targets=None) -> dict[str, str]:
+    """A dry run of the whole workflow (or of ``targets``, rule -> its files, by those rules only:
+    their inputs taken as they are) with ``edits`` (path -> text appended) made to its files for
+    the while: each planned rule -> its reasons. (Snakemake checks a job's params only when
+    nothing upstream reruns it.)"""
+    originals = {path: (workdir / path).read_text() for path in edits}
+    only = []
+    if targets:
+        only = [f for files in targets.values() for f in files] + ["--allowed-rules", *targets]
+    try:
+        for path, text in edits.items():
+            (workdir / path).write_text(originals[path] + text)
+        result = snakemake(workdir, *only, "-n", "--cores", "1", "--configfile", str(configfile))
+    finally:
+        for path, text in originals.items():
+            (workdir / path).write_text(text)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reasons = {}
+    for block in re.split(r"^\s*rule ", result.stdout, flags=re.M)[1:]:  # group jobs: indented
+        name = block.split(":", 1)[0].strip()
+        reason = re.search(r"^\s+reason: (.*)$", block, re.M)
+        reasons[name] = reasons.get(name, "") + (reason.group(1) if reason else "")
+    return reasons
+
+
+def changed_params(reasons: dict[str, str]) -> set[str]:
+    return {name for name, reason in reasons.items() if "Params have changed" in reason}
+
+
+@pytest.mark.parametrize(
+    "edited, expected",
+    [
+        ("src/collusion/stats.py", {"claims"}),
+        ("src/collusion/figures/beta_sweep.py", {"figure_beta_sweep"}),
+        ("src/collusion/analysis.py", {"analyse_runs", "analyse_divergence"}),
+    ],
+)
+def test_an_edit_reruns_exactly_the_rules_that_run_the_code(workdir, edited, expected):
+    """Each analysis, table, claims and figure rule carries the fingerprint of the code it runs
+    (its script and the package modules it imports, collusion.fingerprint)."""
+    reasons = plan_after(workdir, {edited: "\n# an edit\n"})
+    assert not any(name.startswith("train") for name in reasons), sorted(reasons)
+    assert expected <= changed_params(reasons), sorted(changed_params(reasons))
+    if edited.endswith("beta_sweep.py"):
+        assert set(reasons) - {"all"} == {"figure_beta_sweep"}, sorted(reasons)
+    if edited.endswith("stats.py"):  # the statistics: not the per-experiment analyses
+        assert not any(name.startswith("analyse") for name in reasons), sorted(reasons)
+
+
+def test_every_rule_downstream_of_training_carries_the_specs_of_the_runs_it_reads(
+    workdir, tmp_path
+):
+    """A configuration change reaches every rule that reads the changed runs through a param, not
+    only through its inputs' time stamps: a rebuild after an interrupted retrain never accepts a
+    table or claim of the earlier configuration."""
+    changed = yaml.safe_load(TINY.read_text())
+    changed["recipes"]["tiny_tabular"]["lr"] = 0.002  # the diabetes runs
+    configfile = tmp_path / "changed.yaml"
+    configfile.write_text(yaml.safe_dump(changed))
+    assert "train" in changed_params(plan_after(workdir, {}, configfile))  # the diabetes runs
+    # a rebuild from the runs on disk (say, a retrain cut short): the rules that read them ...
+    tables = "results/tables"
+    first = {
+        f"analyse_{name}": [f"{tables}/diabetes/{name}.csv"]
+        for name in ("runs", "debias", "gen_gap")
+    }
+    first |= {"analyse_divergence": [f"{tables}/divergence.csv"]}
+    first |= {"summary": ["results/paper/summary.html"]}
+    params = changed_params(plan_after(workdir, {}, configfile, first))
+    assert set(first) <= params, params
+    # ... and those that read their tables
+    paper = "results/paper"
+    second = {
+        "claims": [f"{paper}/claims.csv"],
+        "table_beta_sweep": [f"{paper}/tables/beta_sweep.csv"],
+        "figure_beta_sweep": [f"{paper}/figures/beta_sweep.pdf"],
+        "figure_divergence": [f"{paper}/figures/divergence.pdf"],
+    }
+    params = changed_params(plan_after(workdir, {}, configfile, second))
+    assert set(second) <= params, params
+
+
 def train_job_count(dry_run_stdout: str) -> int:
     lines = [line.split() for line in dry_run_stdout.splitlines()]
     return next(int(parts[1]) for parts in lines if len(parts) == 2 and parts[0] == "train")

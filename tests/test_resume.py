@@ -18,13 +18,14 @@ from collusion.data.offline import prepare_offline
 BETAS = (0.0, 1.0)
 SCRIPT = """
 import sys
-from collusion.runner import run_paths, train_pack
+from collusion.job import train
+from collusion.spec import Part, TrainingJob
 pack_dir = sys.argv[1]
 specs = [dict(arch="mlp", model_options={"hidden": [16, 16]}, aggregation="score", n_members=3,
               beta=beta, seed=0, recipe=dict(epochs=40, lr=0.003, batch_size=32)) for beta in (0.0, 1.0)]
-outputs = [run_paths(f"{pack_dir}/beta{spec['beta']:g}") for spec in specs]
-train_pack(specs, {"fractions": [0.6, 0.15, 0.25], "seed": 0, "fixed": True}, sys.argv[2], outputs, pack_dir,
-           threads=1, checkpoint_seconds=0)
+run_dirs = [f"{pack_dir}/beta{spec['beta']:g}" for spec in specs]
+split = {"fractions": [0.6, 0.15, 0.25], "seed": 0, "fixed": True}
+train(TrainingJob([Part(specs, split, run_dirs, pack_dir)], sys.argv[2], checkpoint_seconds=0))
 """
 
 
@@ -88,17 +89,18 @@ def test_kill_then_resume_gives_the_same_history(tmp_path):
 
 SEEDS_SCRIPT = """
 import sys
-from collusion.runner import run_paths, train_seeds
+from collusion.job import train
+from collusion.spec import Part, TrainingJob
 root = sys.argv[1]
-packs, outputs = [], []
+parts = []
 for seed in (0, 1):
     specs = [dict(arch="mlp", model_options={"hidden": [16, 16]}, aggregation="score", n_members=3,
                   beta=beta, seed=seed, recipe=dict(epochs=40, lr=0.003, batch_size=32)) for beta in (0.0, 1.0)]
-    packs.append({"specs": specs, "split": {"fractions": [0.6, 0.15, 0.25], "seed": seed, "fixed": True},
-                  "pack_dir": f"{root}/seed{seed}"})
-    outputs += [run_paths(f"{root}/seed{seed}/beta{spec['beta']:g}") for spec in specs]
-train_seeds(packs, sys.argv[2], outputs, threads=1, job_dir=f"{root}/job", checkpoint_seconds=0,
-            seed_pack=sys.argv[3] == "one program")
+    split = {"fractions": [0.6, 0.15, 0.25], "seed": seed, "fixed": True}
+    run_dirs = [f"{root}/seed{seed}/beta{spec['beta']:g}" for spec in specs]
+    parts.append(Part(specs, split, run_dirs, f"{root}/seed{seed}"))
+train(TrainingJob(parts, sys.argv[2], job_dir=f"{root}/job", checkpoint_seconds=0,
+                  one_program=sys.argv[3] == "one program"))
 """
 
 

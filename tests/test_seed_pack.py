@@ -1,6 +1,7 @@
 """The β of several seeds trained as one program of stacked MLPs give, run by run, exactly what
 each (seed, β) gives trained alone: each seed with its own split, minibatches, masks and stops."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import torch
 
 from collusion import objective
 from collusion.data.prepared import load_dataset
-from collusion.runner import seed_pack_obstacle, train_pack, train_seeds
-from collusion.train import Recipe, RunSpec
+from collusion.job import train
+from collusion.pack import one_program_obstacle
+from collusion.spec import Recipe, RunSpec, TrainingJob
 from test_pack import assert_same_outputs, assert_same_run, fit, seed_packs, sequences, table
 
 SEEDS = (3, 4, 5)
@@ -73,7 +75,7 @@ def test_a_seed_pack_trains_every_run_exactly_as_alone(case, tmp_path):
     data = per_seed_data(next(tmp_path.glob("*.npz")))
     betas = [0.0, 0.5, 1.0]
     packed = fit(seed_specs(arch, options, aggregation, betas, **recipe), data, tmp_path / "pack")
-    assert len(packed.ensembles) == 1 and len(packed.groups) == len(SEEDS)
+    assert len(packed.pack.programs) == 1 and len(packed.pack.groups) == len(SEEDS)
     for r, run in enumerate(packed.runs):
         seed, beta = run.spec.seed, run.spec.beta
         alone = fit(
@@ -140,24 +142,17 @@ def test_a_killed_seed_pack_job_resumes_to_the_same_result(tmp_path):
     alone = []
     for seed in SEEDS:  # the reference: each seed's pack as its own job
         [pack], runs = job(tmp_path / "alone", [seed])
-        train_pack(pack["specs"], pack["split"], data, runs, pack["pack_dir"], threads=1)
+        train(TrainingJob([pack], data))
         alone += runs
 
     packs, outputs = job(tmp_path / "job", SEEDS)
     job_dir = tmp_path / "job" / "seeds"
+    seeds_job = TrainingJob(packs, data, str(job_dir), checkpoint_seconds=0)
     with pytest.raises(Killed):
-        train_seeds(
-            packs,
-            data,
-            outputs,
-            1,
-            log_file=KillAt("epoch 4/"),
-            job_dir=job_dir,
-            checkpoint_seconds=0,
-        )
+        train(seeds_job, KillAt("epoch 4/"))
     assert (job_dir / "job.json").exists() and (job_dir / "checkpoint.pt").exists()
     assert not any(Path(p.history).exists() for p in outputs)  # nothing that looks complete
-    train_seeds(packs, data, outputs, 1, job_dir=job_dir, checkpoint_seconds=0)
+    train(seeds_job)
     assert_same_outputs(outputs, alone)
     for record in provenances(outputs):
         assert record["resumed_from_epoch"] == 4  # the checkpoint saved before the kill
@@ -166,13 +161,13 @@ def test_a_killed_seed_pack_job_resumes_to_the_same_result(tmp_path):
     assert not (job_dir / "job.json").exists()
 
     # a completed job's rerun retrains
-    train_seeds(packs, data, outputs, 1, job_dir=job_dir, checkpoint_seconds=0)
+    train(seeds_job)
     assert all(r["resumed_from_epoch"] is None for r in provenances(outputs))
 
     # a checkpoint of another configuration (here: another thread count) is not resumed
     with pytest.raises(Killed):
-        train_seeds(packs, data, outputs, 1, log_file=KillAt("epoch 4/"), job_dir=job_dir)
-    train_seeds(packs, data, outputs, 2, job_dir=job_dir)
+        train(TrainingJob(packs, data, str(job_dir)), KillAt("epoch 4/"))
+    train(TrainingJob(packs, data, str(job_dir), threads=2))
     assert all(r["resumed_from_epoch"] is None for r in provenances(outputs))
 
 
@@ -181,10 +176,16 @@ def test_a_job_whose_packs_cannot_share_a_program_trains_seed_after_seed(tmp_pat
     path = tmp_path / "s.npz"
     data = [load_dataset(path, [0.6, 0.2, 0.2], seed) for seed in SEEDS]
     packs, _ = job(tmp_path, arch="cnn1d", options={"channels": 4})
-    assert "stacked MLP" in seed_pack_obstacle(packs, data)
+    assert "stacked MLP" in obstacle(packs, data)
     packs, _ = job(tmp_path)
-    assert seed_pack_obstacle(packs, data) is None
+    assert obstacle(packs, data) is None
     other = load_dataset(path, [0.5, 0.3, 0.2], 3)
-    assert "one shape" in seed_pack_obstacle(packs, [other] + data[1:])
-    packs[1]["specs"] = packs[1]["specs"][:1]
-    assert "same betas" in seed_pack_obstacle(packs, data)
+    assert "one shape" in obstacle(packs, [other] + data[1:])
+    packs[1] = dataclasses.replace(packs[1], specs=packs[1].specs[:1])
+    assert "same betas" in obstacle(packs, data)
+
+
+def obstacle(parts, datasets):
+    """Why the parts of a job cannot train as one program (pack.one_program_obstacle)."""
+    specs = [RunSpec.from_dict(spec) for part in parts for spec in part.specs]
+    return one_program_obstacle(specs, datasets)

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from collusion import plan
 from collusion.cluster import FAILURE_RETRIES, read_cluster
 from collusion.config_errors import load_config
-from collusion.pipeline import packed_experiments
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -366,9 +366,9 @@ def run_dirs(root: Path) -> list[str]:
     )
 
 
-# the rules that train: `train`, and one `train_pack_<experiment>` per packed experiment
+# the rules that train: `train`, and one `train_pack_<experiment>_…` per job of a packed experiment
 TRAINING_RULES = ["train"] + [
-    f"train_pack_{name}" for name in packed_experiments(load_config(TINY))
+    job.slot.rule for job in plan.pack_jobs(load_config(TINY), everything=True)
 ]
 
 
@@ -497,29 +497,20 @@ REQUEUED_RUN = ("diabetes", "diabetes", "mlp_narrow", "regression", 3, 0.5, 0)
 
 def epochs_lasting(seconds: float, prepared: Path, scratch: Path) -> int:
     """How many epochs of REQUEUED_RUN take about `seconds` on this machine (timed on 300)."""
-    from types import SimpleNamespace
 
     from collusion import pipeline
-    from collusion.runner import train_run
+    from collusion.job import train
+    from collusion.spec import TrainingJob
 
     config = load_config(TINY)
     run = pipeline.Run(*REQUEUED_RUN)
     spec = pipeline.run_spec(config, run).to_dict()
     spec["recipe"]["epochs"] = 300
     scratch.mkdir()
-    outputs = SimpleNamespace(
-        **{name.split(".")[0]: str(scratch / name) for name in pipeline.RUN_OUTPUTS}
-    )
+    job = TrainingJob.of_run(spec, pipeline.split_config(config, run), prepared, scratch)
     started = time.monotonic()
     with open(os.devnull, "w") as quiet:
-        train_run(
-            spec,
-            pipeline.split_config(config, run),
-            str(prepared),
-            outputs,
-            threads=1,
-            log_file=quiet,
-        )
+        train(job, quiet)
     return int(seconds / ((time.monotonic() - started) / 300))
 
 

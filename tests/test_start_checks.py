@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from collusion.models import ARCHITECTURES, check_options, option_types
+from collusion.models import ARCHITECTURES, check_options, constructor, option_types
 from collusion.pipeline import (
     LABEL_PATTERNS,
     Run,
@@ -117,7 +117,7 @@ def test_good_model_options_pass(arch, options):
 def test_every_constructor_default_fits_its_own_annotation(arch):
     import inspect
 
-    parameters = inspect.signature(ARCHITECTURES[arch]).parameters
+    parameters = inspect.signature(constructor(arch)).parameters
     defaults = {name: p.default for name, p in parameters.items() if name in option_types(arch)}
     check_options(arch, defaults)
 
@@ -167,7 +167,8 @@ def tiny_config(**diabetes):
 
 
 def test_whole_numbers_are_normalised_and_long_beta_labels_refused():
-    from collusion.pipeline import ConfigError, check_config, normalise_grid
+    from collusion.checks import ConfigError, check_config
+    from collusion.pipeline import normalise_grid
 
     config = tiny_config(seeds=[0.0, 1], ensemble_sizes=[3.0], betas=[0, 1])
     normalise_grid(config)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from collusion.data.prepared import load_dataset, save_prepared
-from collusion.train import Recipe, RunSpec, Trainer, duration
+from collusion.spec import Recipe, RunSpec
+from collusion.train import Trainer, duration
 
 
 def classification_data(tmp_path, n=60, classes=10):
@@ -68,7 +69,9 @@ def test_early_stopping_stops_after_the_patience_without_improvement(tmp_path):
         spec(epochs=20, lr=0.0, early_stopping=2), classification_data(tmp_path), tmp_path / "run"
     )
     # lr = 0: the best validation loss is the first period's; two more without improvement, stop
-    assert trainer.epoch == 3 and trainer.status == "completed" and trainer.best["epoch"] == 1
+    assert (
+        trainer.epoch == 3 and trainer.status == "completed" and trainer.runs[0].best["epoch"] == 1
+    )
 
 
 def test_plateau_schedule_lowers_the_rate_after_the_patience(tmp_path):
@@ -162,7 +165,7 @@ def test_durations_in_log_lines():
 def test_train_metrics_on_a_fixed_subset(tmp_path):
     data = classification_data(tmp_path)
     trainer = Trainer(spec(eval_train_subset=10), data, tmp_path / "run")
-    assert len(trainer.train_eval) == 10 and len(data.train) == 36
+    assert len(trainer.pack.groups[0].train_eval) == 10 and len(data.train) == 36
 
 
 @pytest.mark.slow
@@ -190,7 +193,7 @@ def test_aggregation_must_fit_the_task(tmp_path):
 
 
 def test_history_csv_reads_back_exactly(tmp_path):
-    from collusion.train import write_history
+    from collusion.record import write_history
 
     history = [
         {"epoch": 1, "lr": 0.01, "train_DIV": 0.1 + 0.2, "test_L_ens": math.inf},

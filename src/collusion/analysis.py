@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .pipeline import Run, parse_run_dir
+from .spec import parse_selection
 
 RUN_KEYS = ["experiment", "dataset", "model", "aggregation", "members", "beta", "seed"]
 SETTING_KEYS = ["experiment", "dataset", "model", "aggregation", "members"]
@@ -107,8 +108,22 @@ def read_outcome(run_dir: str | Path) -> dict:
     return outcome
 
 
-def selected_epoch(outcome: dict, selection: str) -> int | None:
-    return outcome["best_epoch"] if selection == "best_val" else outcome["epochs_run"]
+def selected(outcome: dict, selection: str) -> tuple[int | None, str]:
+    """The epoch a selection chose (None: the run never had a best epoch) and the run's status
+    there: its final status, or at a horizon (``best_val@E``, ``last@E``: the run restricted to its
+    first E epochs, spec.SELECTIONS) the status it had then, as recorded in its outcome."""
+    name, horizon = parse_selection(selection)
+    if horizon is None:
+        epoch = outcome["best_epoch"] if name == "best_val" else outcome["epochs_run"]
+        return epoch, outcome["status"]
+    try:
+        chosen = outcome["selections"][selection]
+    except KeyError:
+        raise RunOutputError(
+            f"the run records no selection {selection}: add {horizon} to its recipe's "
+            "selection_horizons and retrain it"
+        ) from None
+    return chosen["epoch"], chosen["status"]
 
 
 def error_metric(row: pd.Series | dict, split: str, aggregation: str) -> float:
@@ -130,14 +145,16 @@ def runs_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
         run, history, outcome = parse_run_dir(run_dir), read_history(run_dir), read_outcome(run_dir)
         provenance = read_provenance(run_dir)
         for selection in selections:
-            epoch = selected_epoch(outcome, selection)
+            epoch, status = selected(outcome, selection)
             row = {
                 **run_key(run),
                 "selection": selection,
                 "epoch": epoch,
-                "status": outcome["status"],
-                # the epochs the recipe allowed (periods with eval_every_steps) and where it ran
-                "budget": provenance["config"]["run"]["recipe"]["epochs"],
+                "status": status,
+                # the epochs the selection could choose from (periods with eval_every_steps): the
+                # recipe's, or E at a horizon (@E); and where the run ran
+                "budget": parse_selection(selection)[1]
+                or provenance["config"]["run"]["recipe"]["epochs"],
                 "device": provenance.get("device", "unknown"),
             }
             if epoch:

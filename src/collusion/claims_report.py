@@ -24,11 +24,21 @@ from .claims import (
     is_primary_endpoint,
     setting_label,
 )
+from .costs import GPU_DATASETS
 from .data.catalog import DATASET_ROWS
 from .data.uci import UCI_DATASETS
-from .pipeline import GPU_DATASETS
 from .tables import GROUP, claims_view, html_fragment, html_page, markdown
 
+VERDICT_COLOURS = {  # a claim's or a setting's verdict -> its colour (claims page, landing page)
+    "supported": "#1a7f37",
+    "mixed": "#b35900",
+    "contradicted": "#c62828",
+    "not significant": "#555555",
+    "not supported": "#555555",
+    "insufficient data": "#8a8a8a",
+    "not tested": "#8a8a8a",
+    "n/a": "#8a8a8a",
+}
 SUMMARY_WORDS = {
     "a claim's verdict": "tested over all its settings at once; supported (or contradicted) when "
     "each of its primary endpoints is",
@@ -378,8 +388,6 @@ def with_interval(value, low, high) -> str:
 
 
 def verdict_html(verdict: str) -> str:
-    from .landing import VERDICT_COLOURS
-
     colour = VERDICT_COLOURS.get(verdict, "#555555")
     return f"<span class='verdict' style='color:{colour}'>{html.escape(verdict)}</span>"
 

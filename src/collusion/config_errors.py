@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from .pipeline import ConfigError, check_config, normalise_grid
+from .checks import ConfigError, check_config
+from .pipeline import normalise_grid
 
 # the schema, part of the package (pyproject.toml's package-data): found from a checkout and from
 # an installed copy alike

@@ -297,43 +297,33 @@ def choose_execution(members: list[nn.Module], device: str | torch.device | None
 
 
 class Ensemble(nn.Module):
-    """M independently initialised learners; learner j is seeded by ``member_seed(seed, j)``, so every
-    β of a given seed starts from the same weights (paired comparisons)."""
+    """Learners behind one interface, run as ``execution`` says: ``Ensemble(build_members(arch,
+    in_shape, out_dim, M, seed, options))`` is M independently initialised learners, learner j
+    seeded by ``member_seed(seed, j)``, so every β of a given seed starts from the same weights
+    (paired comparisons). A pack's program holds several such groups of M (pack.build_ensemble).
+    ``device``: where the ensemble will run, passed to ``choose_execution`` for ``auto`` (which
+    does not use it yet)."""
 
     def __init__(
         self,
-        arch: str,
-        in_shape: tuple[int, ...],
-        out_dim: int,
-        n_members: int,
-        seed: int | list[int],
-        options: dict | None = None,
+        members: list[nn.Module],
         execution: str = "auto",
         device: str | torch.device | None = None,
-        copies: int = 1,
     ):
-        """``device``: where the ensemble will run, passed to ``choose_execution`` for ``auto``
-        (which does not use it yet).
-        ``copies``: that many copies of the same M initial learners as one program of copies × M
-        members (a pack of β, train.py); members ``c·M … c·M + M − 1`` are copy ``c``.
-        ``seed`` may be a list of G seeds (a pack of several seeds): G × copies × M members, seed
-        g's copies first at ``g·copies·M``."""
         super().__init__()
         if execution not in EXECUTIONS:
             raise ValueError(f"unknown execution {execution!r}; allowed: {', '.join(EXECUTIONS)}")
-        members = []
-        for one_seed in [seed] if isinstance(seed, int) else seed:
-            learners = build_members(arch, in_shape, out_dim, n_members, one_seed, options)
-            members += learners + [copy.deepcopy(m) for _ in range(copies - 1) for m in learners]
         stacked = StackedMLP if StackedMLP.supports(members) else StackedConv1d
         if execution == "stacked" and not stacked.supports(members):
+            layers = sorted({type(m).__name__ for m in members[0].modules()} - {"Sequential"})
             raise ValueError(
-                f"execution 'stacked' supports plain MLPs and 1-D CNNs only, not {arch!r}; use 'loop'"
+                "execution 'stacked' supports plain MLPs and 1-D CNNs only, not these learners "
+                f"(of {', '.join(layers)}); use 'loop'"
             )
         self.execution = choose_execution(members, device) if execution == "auto" else execution
         bodies = {"loop": LoopMembers, "stacked": stacked, "vmapped": VmappedMembers}
         self.body = bodies[self.execution](members)
-        self.n_members = n_members
+        self.n_members = len(members)
 
     def forward(self, x: torch.Tensor, grouped: bool = False) -> torch.Tensor:
         """``grouped``: a stacked MLP's input per group of members (``StackedMLP.forward``)."""

@@ -184,7 +184,8 @@ def learner_dropout_mse_beta(beta: float, rate: float, members: int) -> float:
     return float(beta) * (1.0 - c)
 
 
-DEBIASABLE = ("score", "regression")
+# where the debiasing penalty is defined: spec.py states it (the config check reads it, torch-free)
+from .spec import DEBIASABLE  # noqa: E402
 
 
 def debiasing_penalty(outputs: torch.Tensor, aggregation: str, strength: float) -> torch.Tensor:

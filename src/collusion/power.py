@@ -176,11 +176,13 @@ def report(config: dict, name: str = "this configuration", power: float = POWER)
 
 
 def cost(config: dict) -> dict:
-    """Runs, training jobs and the hours the cost model (pipeline.train_resources) estimates."""
-    from .pipeline import all_runs, train_resources, training_jobs
+    """Runs, training jobs and the hours the cost model (costs.train_resources) estimates."""
+    from .costs import train_resources
+    from .pipeline import all_runs
+    from .plan import job_sizes
 
     gpu = cpu = 0.0
-    jobs = training_jobs(config)
+    jobs = job_sizes(config)
     for run, runs_in_job in jobs:
         needs = train_resources(config, run, runs_in_job)
         if needs["gpu"]:
@@ -286,7 +288,7 @@ def header(config: dict) -> str:
     seeds = sorted({n for counts in table["seeds"] for n in counts})
     needs = table["setting_seeds_needed"].dropna()
     lines = [
-        f"Runs: {spent['runs']:,}; the cost model (pipeline.train_resources, generous by design) "
+        f"Runs: {spent['runs']:,}; the cost model (costs.train_resources, generous by design) "
         f"estimates {spent['gpu_hours']:,.0f} GPU-hours and {spent['cpu_hours']:,.0f} CPU-hours.",
         "Power check (collusion.power, printed at every start): "
         + (

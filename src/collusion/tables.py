@@ -253,14 +253,10 @@ def markdown(frame: pd.DataFrame) -> str:
 # --- paper tables added for the figures (issue 11); the registry is collusion.figures.PAPER_TABLES
 
 
-def _completed(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[runs["status"] != "diverged"] if "status" in runs else runs
-
-
 def pseudo_diversity(runs: pd.DataFrame) -> pd.DataFrame:
     """Train vs test DIV at the selected checkpoint: mean, SD and seed count of train DIV, test DIV
     and their ratio train/test, per setting, selection and β (completed runs only)."""
-    runs = _completed(runs).dropna(subset=["train_DIV", "test_DIV"])
+    runs = finished(runs).dropna(subset=["train_DIV", "test_DIV"])
     runs = runs.assign(DIV_train_test_ratio=runs["train_DIV"] / runs["test_DIV"])
     grouped = runs.groupby(GROUP + ["beta"], dropna=False)
     parts = {}
@@ -301,7 +297,7 @@ def ensemble_size(runs: pd.DataFrame, studies: dict[str, list[str]]) -> pd.DataF
         parts.append(pd.concat([own, shared]).assign(study=study))
     if not parts:
         return pd.DataFrame(columns=columns)
-    pooled = _completed(pd.concat(parts, ignore_index=True))
+    pooled = finished(pd.concat(parts, ignore_index=True))
     grouped = pooled.groupby(
         ["study", "experiment", "dataset", "model", "aggregation", "members", "selection", "beta"]
     )

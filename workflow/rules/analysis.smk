@@ -16,6 +16,8 @@ for table in ANALYSES:
         params:
             table=table,
             analysis=config["analysis"],
+            runs=lambda wc, table=table: runs_param(analysis_runs(table)(wc)),
+            code=code_param("analyse.py"),
         script:
             "../scripts/analyse.py"
 
@@ -35,5 +37,7 @@ rule analyse_divergence:
     params:
         table="divergence",
         analysis=config["analysis"],
+        runs=runs_param(pipeline.divergent_runs(config)),
+        code=code_param("analyse.py"),
     script:
         "../scripts/analyse.py"

@@ -24,6 +24,8 @@ rule claims:
         significance=config["analysis"]["significance"],
         mitigations=pipeline.mitigation_experiments(config),
         primary_selection=PRIMARY_SELECTION,
+        runs=sources_runs_param(["runs"]),
+        code=code_param("claims.py"),
     script:
         "../scripts/claims.py"
 
@@ -51,5 +53,7 @@ rule claims_html:
     params:
         mitigations=pipeline.mitigation_experiments(config),
         primary_selection=PRIMARY_SELECTION,
+        runs=sources_runs_param(["claims"]),
+        code=code_param("claims_html.py"),
     script:
         "../scripts/claims_html.py"

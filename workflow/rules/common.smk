@@ -11,7 +11,10 @@ min_version("9.20")
 ROOT = Path(workflow.current_basedir.get_path_or_uri(secret_free=False)).parents[1]
 # the package in this checkout's src/ (also what the scripts import), installed or not
 sys.path.insert(0, str(ROOT / "src"))
-from collusion import cluster, config_errors, pipeline
+from collusion import checks, cluster, config_errors, costs, pipeline, plan
+from collusion.fingerprint import code_fingerprint
+from collusion.spec import canonical_hash
+from types import SimpleNamespace
 
 
 def source_file(*parts):
@@ -28,7 +31,7 @@ try:
         workflow.configfiles,
         config_errors.SCHEMA,
     )
-except pipeline.ConfigError as error:
+except checks.ConfigError as error:
     raise WorkflowError(f"config error: {error}") from None
 
 
@@ -72,7 +75,7 @@ except cluster.ClusterFileError as error:
 
 def train_cluster_resources(resources):
     """A training job's resources (runtime, GPU request, signal) as functions of its wildcards;
-    ``resources(wc)`` gives the job's expected minutes and GPU count (pipeline.train_resources).
+    ``resources(wc)`` gives the job's expected minutes and GPU count (costs.train_resources).
     """
 
     def get(name):
@@ -100,7 +103,7 @@ def train_group(resources):
 
 
 def train_priority(resources):
-    """The longest training jobs first (their expected minutes, pipeline.train_resources): run
+    """The longest training jobs first (their expected minutes, costs.train_resources): run
     locally, Snakemake starts the ready job of highest priority, and a long job started last would
     run alone on an otherwise idle machine."""
     return lambda wc: resources(wc)["minutes"]
@@ -111,8 +114,8 @@ def train_retries():
     training job is longer than the cap; then the extra SLURM jobs the longest one needs to finish
     in segments, plus the profile's 2 for failures."""
     segments = 1
-    for run, runs_in_job in pipeline.training_jobs(config):
-        needs = pipeline.train_resources(config, run, runs_in_job)
+    for run, runs_in_job in plan.job_sizes(config):
+        needs = costs.train_resources(config, run, runs_in_job)
         segments = max(segments, CLUSTER.segments(needs["runtime"], needs["gpu"]))
     return segments - 1 + cluster.FAILURE_RETRIES if segments > 1 else None
 
@@ -123,8 +126,69 @@ def train_mem_mb(wildcards, input, attempt):
     return int(2000 + 3 * input.size_mb) * min(attempt, 3)
 
 
+# The training rules' parts (workflow/rules/train.smk, collusion.plan)
+def train_job_param(wildcards):
+    """A run's training job, for `train`'s params (hidden, collusion.plan)."""
+    return plan.hidden(plan.run_job(config, run_of(wildcards)).to_dict())
+
+
+def train_identity_param(wildcards):
+    """The identity param (collusion.plan): the run's own for an unpacked experiment; for a
+    packed run, that of the job that trained it."""
+    run = run_of(wildcards)
+    if wildcards.experiment in plan.packed_experiments(config):
+        return plan.held_identity(config, run)
+    return plan.run_identity(config, run)
+
+
+def pack_rule_spec(job):
+    """What the training rule of a pack job (collusion.plan.PlannedJob) is made of."""
+    needs = costs.train_resources(config, job.runs[0], len(job.runs))
+    return SimpleNamespace(
+        name=job.slot.rule,
+        data=pipeline.prepared_path(job.slot.dataset),
+        outputs={"runs": job.outputs},
+        key=job.slot.key,
+        priority=needs["minutes"],
+        resources=lambda wc: needs,
+        job=plan.hidden(job.job.to_dict()),
+        identity=job.identity(config),
+    )
+
+
 def run_train_resources(wildcards):
-    return pipeline.train_resources(config, run_of(wildcards))
+    return costs.train_resources(config, run_of(wildcards))
+
+
+# What the rules downstream of training depend on besides their input files: the identities of the
+# runs each reads (their specs, splits and training code, so that an interrupted retrain after a
+# change of configuration never leaves a table of the earlier configuration that a rebuild
+# accepts), and the fingerprint of the code each runs (an edit reruns exactly those that run it).
+_IDENTITIES = {}
+
+
+def runs_param(runs):
+    for run in runs:
+        if run not in _IDENTITIES:
+            _IDENTITIES[run] = plan.run_identity(config, run)
+    return canonical_hash([_IDENTITIES[run] for run in runs])
+
+
+def code_param(script, *modules):
+    return code_fingerprint(source_file("workflow", "scripts", script), modules)
+
+
+def sources_runs_param(sources):
+    """The runs behind paper-level inputs (collusion.figures' kinds): divergence.csv's are the
+    β > 1 runs, every other kind derives from the sweeps' runs."""
+    runs = []
+    if any(source != "divergence" for source in sources):
+        runs += [
+            run for e in SWEEP_EXPERIMENTS for run in pipeline.sweep_runs(config, e)
+        ]
+    if "divergence" in sources:
+        runs += pipeline.divergent_runs(config)
+    return runs_param(runs)
 
 
 def experiment_tables(name):
@@ -147,17 +211,17 @@ ANALYSES = {
 }
 
 
-def analysis_inputs(table):
+def analysis_runs(table):
+    """The runs a per-experiment table reads, as a function of its wildcards."""
     select = {"sweep": pipeline.sweep_runs, "dynamics": pipeline.dynamics_runs}[
         ANALYSES[table][0]
     ]
+    return lambda wildcards: select(config, wildcards.experiment)
 
-    def inputs(wildcards):
-        return pipeline.run_outputs(
-            select(config, wildcards.experiment), ANALYSES[table][1]
-        )
 
-    return inputs
+def analysis_inputs(table):
+    runs = analysis_runs(table)
+    return lambda wildcards: pipeline.run_outputs(runs(wildcards), ANALYSES[table][1])
 
 
 # Paper tables, figures and report sections: the registries in the library.

@@ -8,8 +8,6 @@ for name, entry in FIGURES.items():
             f"figure_{name}"
         input:
             unpack(lambda wildcards, name=name: figure_inputs(name)),
-            code=source_file("src", "collusion", "figures", f"{name}.py"),
-            style=source_file("src", "collusion", "figures", "common.py"),
         output:
             pdf=f"results/paper/figures/{name}.pdf",
             png=report(
@@ -25,5 +23,7 @@ for name, entry in FIGURES.items():
             ANALYSIS_ENV
         params:
             name=name,
+            runs=sources_runs_param(entry.inputs),
+            code=code_param("figure.py", f"figures.{name}"),
         script:
             "../scripts/figure.py"

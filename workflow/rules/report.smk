@@ -34,6 +34,8 @@ rule summary:
         ANALYSIS_ENV
     params:
         configfiles=CONFIGFILES,
+        runs=runs_param(pipeline.all_runs(config)),
+        code=code_param("summary.py"),
     script:
         "../scripts/summary.py"
 
@@ -54,5 +56,7 @@ rule report_landing:
     params:
         configfiles=CONFIGFILES,
         digest=landing.config_digest(config),
+        runs=runs_param(pipeline.all_runs(config)),
+        code=code_param("report_landing.py"),
     script:
         "../scripts/report_landing.py"

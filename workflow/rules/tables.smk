@@ -26,5 +26,7 @@ for name, entry in PAPER_TABLES.items():
         params:
             name=name,
             options=entry.options(config),
+            runs=sources_runs_param(entry.sources),
+            code=code_param("paper_table.py"),
         script:
             "../scripts/paper_table.py"

@@ -1,96 +1,64 @@
-# Training. An experiment with pack_betas (auto: the CPU-sized datasets) trains every β of one
-# (model, aggregation, M, seed) as one pack, and pack_seeds such packs (seeds) in one job (stacked
-# MLPs as one program, other learners one seed after the other),
-# `train_pack_<experiment>[_seeds<s>_<t>…]`; the others train one job per run, `train`. Both write
-# the same run directories. The training code's fingerprint is a param: an edit to the modules that
-# define training (collusion.fingerprint) reruns the training jobs.
+# Training (collusion.plan). An experiment with pack_betas (auto: the CPU-sized datasets) trains
+# every β of one (model, aggregation, M, seed) as one pack, and pack_seeds such packs in one job:
+# one rule per job, train_pack_<experiment>_<model>_<aggregation>_M<m>_seed<s…>, planned from the
+# runs that are not done (adding a β, a seed or an M trains only the new runs). `train` trains one
+# run: every run of the other experiments, and it holds a packed run once its pack has trained it
+# (a target must have a rule; a rule without wildcards, a pack's, wins over it while the run needs
+# training); forced (-R train, --forcerun <a run's file>, -F) it retrains the run alone, exactly
+# as its pack would. A run's identity (spec, split, the code it trains with) decides what reruns:
+# the plan's for packed runs, `train`'s params for the others.
+# All training rules are one rule block: Snakemake records a rule's code with its outputs and
+# reruns an output whose rule's code differs, so a run trained by a pack and held by `train`
+# must find the same code in both.
 
-from collusion.fingerprint import code_fingerprint
-
-try:
-    pipeline.check_packs(config)
-except pipeline.ConfigError as error:
-    raise WorkflowError(f"config error: {error}") from None
-
-PACKED = pipeline.packed_experiments(config)
-# failures, plus the segments of runs longer than the cap; none inside a SLURM job, whose job step
-# would otherwise restart a stopped run in the same allocation, at its time limit
 TRAIN_RETRIES = None if workflow.remote_exec else train_retries()
-CODE_FINGERPRINT = code_fingerprint()
 
 
-rule train:
-    """Fit one ensemble of M learners at one β and seed; resumes from checkpoint.pt if present."""
-    input:
+TRAINING_RULES = [
+    SimpleNamespace(
+        name="train",
         data=lambda wc: pipeline.prepared_path(wc.dataset),
-    output:
-        history=f"{pipeline.RUN_DIR}/history.csv",
-        predictions=f"{pipeline.RUN_DIR}/predictions.npz",
-        provenance=f"{pipeline.RUN_DIR}/provenance.json",
-    log:
-        f"logs/train/{pipeline.RUN_KEY}.log",
-    benchmark:
-        f"results/benchmarks/train/{pipeline.RUN_KEY}.tsv"
-    wildcard_constraints:
-        experiment=pipeline.one_of(e for e in EXPERIMENTS if e not in PACKED),
-    priority: train_priority(run_train_resources)
-    retries: TRAIN_RETRIES
-    group:
-        train_group(run_train_resources)  # CPU-sized runs share SLURM jobs
-    conda:
-        TORCH_ENV
-    threads: 1
-    resources:
-        **train_cluster_resources(run_train_resources),
-        mem_mb=train_mem_mb,
-    params:
-        spec=lambda wc: pipeline.run_spec(config, run_of(wc)).to_dict(),
-        split=lambda wc: pipeline.split_config(config, run_of(wc)),
-        keep_checkpoint=config["keep_checkpoints"],
-        code=CODE_FINGERPRINT,
-    script:
-        "../scripts/train.py"
+        outputs={
+            name.split(".")[0]: f"{pipeline.RUN_DIR}/{name}"
+            for name in pipeline.RUN_OUTPUTS
+        },
+        key=pipeline.RUN_KEY,
+        priority=train_priority(run_train_resources),
+        resources=run_train_resources,
+        job=train_job_param,
+        identity=train_identity_param,
+    )
+] + [
+    pack_rule_spec(job)
+    for job in plan.pack_jobs(config, source_file("workflow", "scripts", "train.py"))
+]
 
 
-for _experiment, _seeds in (
-    (e, seeds) for e in PACKED for seeds in pipeline.seed_jobs(config, e)
-):
-    # one rule per group of seeds (pack_seeds), or one whose seed is a wildcard (a seed per job)
-    _exp = config["experiments"][_experiment]
-    _job_key = pipeline.pack_job_key(config, _experiment, _seeds)
-    _functions = pipeline.pack_functions(config, _experiment, _seeds)
+for _rule in TRAINING_RULES:
 
     rule:
         name:
-            f"train_pack_{_experiment}"
-            + (f"_{pipeline.seeds_label(_seeds)}" if _seeds else "")
+            _rule.name
         input:
-            data=pipeline.prepared_path(_exp["dataset"]),
+            data=_rule.data,
         output:
-            **pipeline.pack_outputs(config, _experiment, _seeds),
+            **_rule.outputs,
         log:
-            f"logs/train/{_job_key}.log",
+            f"logs/train/{_rule.key}.log",
         benchmark:
-            f"results/benchmarks/train/{_job_key}.tsv"
-        wildcard_constraints:
-            model=pipeline.one_of(_exp["models"]),
-            aggregation=pipeline.one_of(_exp["aggregations"]),
-            members=pipeline.one_of(_exp["ensemble_sizes"]),
-            seed=pipeline.one_of(_exp["seeds"]),
-        priority: train_priority(_functions["resources"])
+            f"results/benchmarks/train/{_rule.key}.tsv"
+        priority: _rule.priority
         retries: TRAIN_RETRIES
         group:
-            train_group(_functions["resources"])
+            train_group(_rule.resources)  # CPU-sized runs share SLURM jobs
         conda:
             TORCH_ENV
         threads: 1
         resources:
-            **train_cluster_resources(_functions["resources"]),
+            **train_cluster_resources(_rule.resources),
             mem_mb=train_mem_mb,
         params:
-            packs=_functions["packs"],
-            job_dir=f"results/runs/{_job_key}" if _seeds else None,
-            keep_checkpoint=config["keep_checkpoints"],
-            code=CODE_FINGERPRINT,
+            job=_rule.job,
+            identity=_rule.identity,
         script:
             "../scripts/train.py"

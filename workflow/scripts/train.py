@@ -1,12 +1,11 @@
-"""Snakemake adapter: train one run, or the β packs of one or several seeds (see collusion.train and collusion.runner).
-Every failure reaches the log and the console, with the job it concerns."""
+"""Snakemake adapter: run one training job (collusion.job.train; the rule builds the job,
+collusion.plan). Every failure reaches the log and the console, with the job it concerns."""
 
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
@@ -38,38 +37,22 @@ attempts.write(
 log_file = Tee(open(snakemake.log[0], "a", buffering=1), attempts)
 sys.stderr = log_file  # warnings land in the log too
 try:
-    from collusion.runner import train_pack, train_seeds
+    from collusion.job import train
+    from collusion.spec import TrainingJob
 
-    params, output = snakemake.params, snakemake.output
-    job = {"rule": snakemake.rule, "log": snakemake.log[0]}  # the job, in each run's provenance
-    if hasattr(params, "packs"):  # packed: outputs history_<k>, predictions_<k>, provenance_<k>
-        names = ("history", "predictions", "provenance")
-        outputs = [
-            SimpleNamespace(**{name: output[f"{name}_{k}"] for name in names})
-            for k in range(len(output) // len(names))
-        ]
-        train_seeds(
-            packs=params.packs,
-            data_path=snakemake.input.data,
-            outputs=outputs,
-            threads=snakemake.threads,
-            keep_checkpoint=params.keep_checkpoint,
-            log_file=log_file,
-            job=job,
-            job_dir=params.job_dir,
-        )
-    else:  # one run: its directory holds the checkpoint
-        train_pack(
-            specs=[params.spec],
-            split=params.split,
-            data_path=snakemake.input.data,
-            outputs=[output],
-            pack_dir=Path(output.history).parent,
-            threads=snakemake.threads,
-            keep_checkpoint=params.keep_checkpoint,
-            log_file=log_file,
-            job=job,
-        )
+    job = TrainingJob.from_dict(
+        {
+            **snakemake.params.job.value,  # collusion.plan.hidden
+            "threads": snakemake.threads,
+            # the job, in each run's provenance
+            "origin": {
+                "rule": snakemake.rule,
+                "log": snakemake.log[0],
+                "identity": snakemake.params.identity,  # what reruns it (collusion.plan)
+            },
+        }
+    )
+    train(job, log_file)
 except BaseException as error:
     if type(error).__name__ == "StopRequested":  # collusion.train's: SLURM's time limit is near
         print(
@@ -77,13 +60,14 @@ except BaseException as error:
             "it, resuming from the checkpoint",
             file=log_file,
         )
-    job = f"{snakemake.rule} ({', '.join(f'{k}={v}' for k, v in snakemake.wildcards.items())})"
-    print(f"training job {job} failed:", file=log_file)
+    wildcards = ", ".join(f"{k}={v}" for k, v in snakemake.wildcards.items())
+    which = snakemake.rule + (f" ({wildcards})" if wildcards else "")
+    print(f"training job {which} failed:", file=log_file)
     traceback.print_exc(file=log_file)
     log_file.flush()
     sys.stderr = sys.__stderr__
     print(
-        f"training job {job} failed: {type(error).__name__}: {error} (log: {snakemake.log[0]})",
+        f"training job {which} failed: {type(error).__name__}: {error} (log: {snakemake.log[0]})",
         file=sys.stderr,
     )
     raise

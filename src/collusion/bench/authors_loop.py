@@ -18,7 +18,8 @@ import torch
 
 from .. import objective
 from ..ensemble import build_members
-from ..train import RunSpec, make_optimizer
+from ..spec import RunSpec
+from ..train import make_optimizer
 from .cases import Case, load
 from .measure import Stopwatch, ensemble_accuracy
 

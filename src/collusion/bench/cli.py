@@ -16,7 +16,7 @@ import torch
 
 from ..ensemble import EXECUTIONS
 from ..provenance import git_version
-from ..train import Recipe, RunSpec
+from ..spec import Recipe, RunSpec
 from . import __doc__ as OVERVIEW
 from . import authors_loop, ours
 from .cases import CASES, REPO, data_file

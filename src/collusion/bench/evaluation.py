@@ -2,7 +2,7 @@
 
     python -m collusion.bench.gpu_check evaluation --device cuda --out OUT [--compile] [--smoke]
 
-One evaluation pass (``train.predict_groups``, as the Trainer evaluates a split) of M = 5 CIFAR
+One evaluation pass (``pack.predict_groups``, as the Trainer evaluates a split) of M = 5 CIFAR
 ResNet-18s over 10,000 CIFAR-shaped images in batches of 1,024 (the recipe's eval batch; the last
 batch has 784), each variant from the same initial weights, built as the Trainer builds them
 (channels_last on CUDA):
@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 
 from ..ensemble import GlobalAveragePool
+from ..pack import predict_groups
 from ..provenance import git_version
-from ..train import predict_groups
 from .cases import load, synthetic_cifar
 from .cli import append_csv
 from .gpu_check import Checks, relative_error, resnet18_ensemble

@@ -23,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -141,11 +140,10 @@ def flat(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
 def resnet18_ensemble(execution: str, members: int, width: int, device: torch.device):
     """M CIFAR ResNet-18s (seed 7) on ``device`` as the Trainer builds them (channels_last on
     CUDA)."""
-    from ..ensemble import Ensemble
+    from ..ensemble import Ensemble, build_members
 
-    ensemble = Ensemble(
-        "resnet18", (3, 32, 32), 10, members, 7, {"width": width}, execution=execution
-    ).to(device)
+    learners = build_members("resnet18", (3, 32, 32), 10, members, 7, {"width": width})
+    ensemble = Ensemble(learners, execution=execution).to(device)
     if device.type == "cuda":
         ensemble = ensemble.to(memory_format=torch.channels_last)
     return ensemble
@@ -213,26 +211,13 @@ def agreement(device: torch.device, smoke: bool) -> int:
 
 # -- 4. one real run, killed after its first checkpoint, resumed ------------------------------------
 def train_one_run(run_dir: Path, data_path: Path, spec: dict, device: str, log_file) -> dict:
-    """The one place this check calls the runner (today's collusion.runner.train_run)."""
-    from ..runner import train_run
+    """The one place this check calls the runner (collusion.job.train)."""
+    from ..job import train
+    from ..spec import TrainingJob
 
-    outputs = types.SimpleNamespace(
-        history=str(run_dir / "history.csv"),
-        predictions=str(run_dir / "predictions.npz"),
-        provenance=str(run_dir / "provenance.json"),
-    )
     split = {"fractions": [0.6, 0.15, 0.25], "seed": 0, "fixed": True}  # CIFAR: its fixed split
-    return train_run(
-        spec,
-        split,
-        str(data_path),
-        outputs,
-        threads=1,
-        keep_checkpoint=True,
-        log_file=log_file,
-        device=device,
-        checkpoint_seconds=0,
-    )
+    job = TrainingJob.of_run(spec, split, data_path, run_dir, device=device, checkpoint_seconds=0)
+    return train(job, log_file)[0]
 
 
 class KillAfterCheckpoint:

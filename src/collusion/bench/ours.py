@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ..train import RunSpec, Trainer, predict
+from ..pack import predict
+from ..spec import RunSpec
+from ..train import Trainer
 from .cases import Case, load
 from .measure import Stopwatch, ensemble_accuracy
 
@@ -40,7 +42,7 @@ def run(
             with Stopwatch(device) as watch:
                 trainer.train_period()
             period_seconds.append(watch.seconds)
-        with trainer.autocast():  # as the Trainer evaluates: bf16 on CUDA
+        with trainer.pack.autocast():  # as the Trainer evaluates: bf16 on CUDA
             if spec.recipe.compile:  # compile the evaluation's graph outside its timing
                 predict(trainer.ensemble, data, data.test, spec.recipe.eval_batch_size)
             with Stopwatch(device) as evaluation:

@@ -1,6 +1,6 @@
 """The pipeline's own overhead: ``snakemake -n`` on config/paper.yaml (config/config.yaml if there
 is none), and the wall time of trivial training jobs (1 epoch) through Snakemake against the same
-job in-process (``collusion.runner.train_run``)."""
+job in-process (``collusion.job.train``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import torch
@@ -86,7 +85,8 @@ def pipeline_rows(workdir: Path) -> list[dict]:
     import yaml
 
     from .. import pipeline
-    from ..runner import train_run
+    from ..job import train
+    from ..spec import TrainingJob
 
     snakemake = snakemake_command() + ["-s", str(REPO / "Snakefile")]
     configfile = REPO / "config" / "paper.yaml"
@@ -141,10 +141,10 @@ def pipeline_rows(workdir: Path) -> list[dict]:
                 "the job script",
             }
         )
-    seconds, _ = timed([sys.executable, "-c", "import collusion.runner"])
+    seconds, _ = timed([sys.executable, "-c", "import collusion.job"])
     rows.append(
         {
-            "measurement": "python -c 'import collusion.runner'",
+            "measurement": "python -c 'import collusion.job'",
             "configfile": "",
             "jobs": "",
             "seconds": seconds,
@@ -158,22 +158,16 @@ def pipeline_rows(workdir: Path) -> list[dict]:
     for attempt in range(2):  # the first call also pays one-time imports and initialisations
         out = workdir / f"in_process{attempt}"
         out.mkdir()
-        outputs = types.SimpleNamespace(
-            history=str(out / "history.csv"),
-            predictions=str(out / "predictions.npz"),
-            provenance=str(out / "provenance.json"),
+        job = TrainingJob.of_run(
+            pipeline.run_spec(config, run).to_dict(),
+            pipeline.split_config(config, run),
+            workdir / "jobs1" / "resources" / "prepared" / "digits.npz",
+            out,
+            device="cpu",
         )
         started = time.perf_counter()
         with open(os.devnull, "w") as log:
-            train_run(
-                pipeline.run_spec(config, run).to_dict(),
-                pipeline.split_config(config, run),
-                str(workdir / "jobs1" / "resources" / "prepared" / "digits.npz"),
-                outputs,
-                threads=1,
-                log_file=log,
-                device="cpu",
-            )
+            train(job, log)
         seconds.append(time.perf_counter() - started)
     in_process = seconds[-1]
     torch.set_num_threads(threads)
@@ -183,7 +177,7 @@ def pipeline_rows(workdir: Path) -> list[dict]:
             "configfile": "(the same job)",
             "jobs": 1,
             "seconds": in_process,
-            "note": "collusion.runner.train_run, torch already imported, second call",
+            "note": "collusion.job.train, torch already imported, second call",
         }
     )
     rows.append(

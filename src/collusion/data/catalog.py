@@ -36,7 +36,9 @@ DATASET_ROWS: dict[str, int] = {
 }
 
 
-def dataset_task(name: str) -> str:
-    if name not in DATASET_TASKS:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(DATASET_TASKS))}")
-    return DATASET_TASKS[name]
+def split_sizes(n: int, fractions: list[float]) -> tuple[int, int, int]:
+    """Sizes of the train/val/test parts a random split (prepared.random_split) makes of ``n``
+    examples; torch-free, for the config check."""
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    return n_train, n_val, n - n_train - n_val

@@ -5,38 +5,50 @@ Every constructor takes ``in_shape`` (the shape of one input, e.g. ``(64,)`` or 
 returns one ``nn.Module`` mapping ``(N, *in_shape)`` to ``(N, out_dim)``. The options a constructor
 accepts, and their types, are its signature and annotations: ``check_options`` reads them, so a
 config is checked at start against the same fact the job uses.
+
+Torch-free: the registry names each constructor by its module and function (``"small:build_mlp"``)
+and imports it only to build a model, and ``option_types`` reads the signature from the module's
+source, so checking a configuration (the Snakefile, at every start) never imports torch.
+``register`` also takes a constructor itself (a learner of your own).
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
+import importlib
 import inspect
 import types
 import typing
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch.nn as nn
+from .imagenet import TORCHVISION_CONSTRUCTORS, build_mobilevit_xs  # torch-free at import
 
-from .imagenet import TORCHVISION_CONSTRUCTORS, build_mobilevit_xs
-from .resnet_cifar import build_resnet18, build_resnet34
-from .small import build_cnn, build_cnn1d, build_mlp
-from .vgg import build_vgg
-from .vit import build_simple_vit, build_vit
+if TYPE_CHECKING:
+    import torch.nn as nn
 
-Constructor = Callable[..., nn.Module]
+Constructor = Callable[..., "nn.Module"]
 
-ARCHITECTURES: dict[str, Constructor] = {
-    "mlp": build_mlp,
-    "cnn": build_cnn,
-    "cnn1d": build_cnn1d,
-    "resnet18": build_resnet18,
-    "resnet34": build_resnet34,
-    "vgg16_bn": build_vgg,
-    "vit": build_vit,
-    "simple_vit": build_simple_vit,
+ARCHITECTURES: dict[str, str | Constructor] = {
+    "mlp": "small:build_mlp",
+    "cnn": "small:build_cnn",
+    "cnn1d": "small:build_cnn1d",
+    "resnet18": "resnet_cifar:build_resnet18",
+    "resnet34": "resnet_cifar:build_resnet34",
+    "vgg16_bn": "vgg:build_vgg",
+    "vit": "vit:build_vit",
+    "simple_vit": "vit:build_simple_vit",
     **TORCHVISION_CONSTRUCTORS,
     "mobilevit_xs": build_mobilevit_xs,
+}
+# the names an option's annotation may use
+_ANNOTATION_NAMES = {
+    **{t.__name__: t for t in (list, tuple, dict, int, float, bool, str)},
+    "Any": Any,
+    "Literal": Literal,
+    "None": None,
 }
 
 
@@ -44,14 +56,54 @@ def register(name: str, constructor: Constructor) -> None:
     ARCHITECTURES[name] = constructor
 
 
+def constructor(arch: str) -> Constructor:
+    """The constructor of ``arch`` (imports its module: torch)."""
+    entry = ARCHITECTURES[arch]
+    if callable(entry):
+        return entry
+    module, function = entry.split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), function)
+
+
+def source_module(arch: str) -> str | None:
+    """The module of this package that defines ``arch``'s constructor (``models.small``), or None
+    for a constructor registered from elsewhere."""
+    entry = ARCHITECTURES[arch]
+    module = entry.__module__ if callable(entry) else f"{__name__}.{entry.split(':')[0]}"
+    package = __name__.rpartition(".")[0]
+    return module.removeprefix(package + ".") if module.startswith(package + ".") else None
+
+
+def _parameters(arch: str) -> list[tuple[str, Any, bool]]:
+    """(name, annotation, is **kwargs) of each parameter after in_shape and out_dim."""
+    entry = ARCHITECTURES[arch]
+    if callable(entry):
+        parameters = list(inspect.signature(entry).parameters.values())[2:]
+        return [(p.name, p.annotation, p.kind is p.VAR_KEYWORD) for p in parameters]
+    module, function = entry.split(":")
+    tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    arguments = [*node.args.args, *node.args.kwonlyargs][2:]
+    found = [(a.arg, a.annotation and ast.unparse(a.annotation), False) for a in arguments]
+    if node.args.kwarg is not None:
+        found.append((node.args.kwarg.arg, None, True))
+    return found
+
+
+def _hint(annotation) -> Any:
+    if annotation is None or annotation is inspect.Parameter.empty:
+        return Any
+    if isinstance(annotation, str):
+        return eval(annotation, {"__builtins__": {}}, _ANNOTATION_NAMES)  # names above only
+    return annotation
+
+
 def option_types(arch: str) -> dict[str, Any] | None:
     """Option name -> annotated type of an architecture's constructor (None: it takes any option)."""
-    constructor = ARCHITECTURES[arch]
-    parameters = list(inspect.signature(constructor).parameters.values())[2:]  # in_shape, out_dim
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+    parameters = _parameters(arch)
+    if any(var_keyword for _, _, var_keyword in parameters):
         return None
-    hints = typing.get_type_hints(constructor)
-    return {p.name: hints.get(p.name, Any) for p in parameters}
+    return {name: _hint(annotation) for name, annotation, _ in parameters}
 
 
 def _matches(value, hint) -> bool:
@@ -118,6 +170,6 @@ def check_options(arch: str, options: dict) -> None:
 def build_model(arch: str, in_shape: tuple[int, ...], out_dim: int, **options) -> nn.Module:
     check_options(arch, options)
     try:
-        return ARCHITECTURES[arch](tuple(in_shape), int(out_dim), **options)
+        return constructor(arch)(tuple(in_shape), int(out_dim), **options)
     except TypeError as error:
         raise ValueError(f"bad options {options} for architecture {arch!r}: {error}") from error

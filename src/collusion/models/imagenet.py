@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch.nn as nn
+if TYPE_CHECKING:  # torch is imported where a model is built: the registry stays torch-free
+    import torch.nn as nn
 
 # registry name -> (torchvision constructor name, smallest supported side in pixels)
 TORCHVISION_MODELS = {

@@ -1,0 +1,206 @@
+"""The configuration's cross-checks: what the schema (src/collusion/config.schema.yaml) cannot
+express. Each raises ConfigError naming the key, the value and what is allowed. Torch-free: the
+Snakefile runs them at every start (config_errors.check)."""
+
+from __future__ import annotations
+
+import math
+
+from . import plan
+from .data.catalog import DATASET_ROWS, DATASET_TASKS, split_sizes
+from .models import ARCHITECTURES, check_options
+from .pipeline import MAX_BETA_LABEL, beta_label, is_mitigated
+from .spec import MITIGATION_KEYS, Recipe, check_recipe, parse_selection
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def check_config(config: dict) -> None:
+    """Cross-references the schema cannot express; raises ConfigError naming key and allowed values."""
+    check_models(config["models"])
+    for name in config["experiments"]:
+        check_experiment(config, name)
+    check_packs(config)
+    check_selections(config)
+
+
+def check_models(models: dict) -> None:
+    for name, model in models.items():
+        if model["arch"] not in ARCHITECTURES:
+            raise ConfigError(
+                f"models.{name}.arch: unknown architecture {model['arch']!r}; "
+                f"allowed: {', '.join(sorted(ARCHITECTURES))}"
+            )
+        options = {key: value for key, value in model.items() if key != "arch"}
+        try:
+            check_options(model["arch"], options)
+        except ValueError as error:
+            raise ConfigError(f"models.{name}: {error}") from None
+
+
+def check_experiment(config: dict, name: str) -> None:
+    """An experiment's names resolve, its aggregations fit its data, its split leaves no part
+    empty, its recipe's options hold, its βs have labels, and its baseline (if any) pairs."""
+    models, recipes, exp = config["models"], config["recipes"], config["experiments"][name]
+    where = f"experiments.{name}"
+    if exp["dataset"] not in DATASET_TASKS:
+        raise ConfigError(
+            f"{where}.dataset: unknown dataset {exp['dataset']!r}; "
+            f"allowed: {', '.join(sorted(DATASET_TASKS))}"
+        )
+    for model in exp["models"]:
+        if model not in models:
+            raise ConfigError(
+                f"{where}.models: {model!r} is not defined under models:; "
+                f"defined: {', '.join(sorted(models))}"
+            )
+    if exp["recipe"] not in recipes:
+        raise ConfigError(
+            f"{where}.recipe: {exp['recipe']!r} is not defined under recipes:; "
+            f"defined: {', '.join(sorted(recipes))}"
+        )
+    task = DATASET_TASKS[exp["dataset"]]
+    for aggregation in exp["aggregations"]:
+        if (aggregation == "regression") != (task == "regression"):
+            allowed = (
+                "regression"
+                if task == "regression"
+                else "score, probability, probability_double_softmax"
+            )
+            raise ConfigError(
+                f"{where}.aggregations: {aggregation!r} does not fit {exp['dataset']}, a "
+                f"{task} dataset; allowed: {allowed}"
+            )
+        try:
+            check_recipe(Recipe(**recipes[exp["recipe"]]), aggregation)
+        except ValueError as error:
+            raise ConfigError(f"{where}: recipe {exp['recipe']!r}: {error}") from None
+    check_split(exp, where)
+    check_betas(exp["betas"], where)
+    if "baseline" in exp:
+        check_baseline(config, name)
+
+
+def check_split(exp: dict, where: str) -> None:
+    fractions = exp["split"]["fractions"]
+    if abs(sum(fractions) - 1) > 1e-6:
+        raise ConfigError(f"{where}.split.fractions must sum to 1, got {fractions}")
+    if exp["dataset"] in DATASET_ROWS:
+        rows = DATASET_ROWS[exp["dataset"]]
+        sizes = split_sizes(rows, fractions)
+        if min(sizes) < 1:
+            empty = ("train", "val", "test")[sizes.index(min(sizes))]
+            raise ConfigError(
+                f"{where}.split.fractions: {fractions} of {exp['dataset']}'s {rows} examples "
+                f"leave the {empty} part empty (train/val/test sizes {sizes[0]}/{sizes[1]}/"
+                f"{sizes[2]}); every part needs at least one example: raise its fraction"
+            )
+
+
+def check_betas(betas: list, where: str) -> None:
+    for beta in betas:
+        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+            raise ConfigError(
+                f"{where}.betas: β must be a finite number ≥ 0, got {beta}: it is a weight in "
+                "the objective and names the run's directory (for a divergence demonstration "
+                "use a finite β > 1, e.g. 2)"
+            )
+        if len(beta_label(beta)) > MAX_BETA_LABEL:
+            raise ConfigError(
+                f"{where}.betas: β = {beta!r} would be written {beta_label(beta)} in its "
+                f"run's path, over {MAX_BETA_LABEL} characters; choose a β with fewer "
+                "decimal digits"
+            )
+
+
+def check_baseline(config: dict, name: str) -> None:
+    """A mitigation experiment pairs its runs with its baseline's: same data, split, learners and
+    seeds, the baseline's recipe without the mitigation, and β = 0 and every β of its own there."""
+    experiments, recipes = config["experiments"], config["recipes"]
+    exp, where = experiments[name], f"experiments.{name}.baseline"
+    baseline = exp["baseline"]
+    if baseline not in experiments or baseline == name:
+        others = sorted(set(experiments) - {name})
+        raise ConfigError(
+            f"{where}: {baseline!r} is not another experiment; defined: {', '.join(others)}"
+        )
+    base = experiments[baseline]
+    recipe, base_recipe = recipes[exp["recipe"]], recipes[base["recipe"]]
+    if not is_mitigated(recipe):
+        raise ConfigError(
+            f"{where}: recipe {exp['recipe']!r} has no mitigation on ({', '.join(MITIGATION_KEYS)} "
+            "all 0): a baseline pairs a mitigated experiment with an unmitigated one; drop baseline "
+            "or set a mitigation"
+        )
+    if is_mitigated(base_recipe):
+        raise ConfigError(
+            f"{where}: {baseline!r} is mitigated itself (recipe {base['recipe']!r}); "
+            "a baseline must train with every mitigation off"
+        )
+    differing = sorted(
+        key
+        for key in set(recipe) | set(base_recipe)
+        if key not in MITIGATION_KEYS and recipe.get(key) != base_recipe.get(key)
+    )
+    if differing:
+        raise ConfigError(
+            f"{where}: recipes {exp['recipe']!r} and {base['recipe']!r} may differ in "
+            f"the mitigation options only; these differ too: {', '.join(differing)}"
+        )
+    for key in ("dataset", "split"):
+        if exp.get(key) != base.get(key):
+            raise ConfigError(
+                f"{where}: {key} must be the baseline's ({base.get(key)!r}), got {exp.get(key)!r}"
+            )
+    for key in ("models", "aggregations", "ensemble_sizes", "seeds"):
+        missing = [value for value in exp[key] if value not in base[key]]
+        if missing:
+            raise ConfigError(
+                f"{where}: {key} {missing} are not in {baseline!r}'s {key} "
+                f"{base[key]}: every mitigated run needs its unmitigated partner"
+            )
+    missing = [beta for beta in sorted({0.0, *exp["betas"]}) if beta not in base["betas"]]
+    if missing:
+        raise ConfigError(
+            f"{where}: {baseline!r} lacks β = {', '.join(f'{b:g}' for b in missing)}: "
+            "the comparison needs the unmitigated runs at β = 0 and at every β here"
+        )
+
+
+def check_packs(config: dict) -> None:
+    for name, exp in config["experiments"].items():
+        if exp["pack_seeds"] not in ("auto", 1) and not plan.packs_betas(config, name):
+            raise ConfigError(
+                f"experiments.{name}.pack_seeds: {exp['pack_seeds']}, but the experiment trains one "
+                "job per run (pack_betas is off for it): seeds are packed only with their betas; "
+                "remove pack_seeds or set pack_betas: true"
+            )
+        schedule = config["recipes"][exp["recipe"]]["schedule"]
+        if exp["pack_betas"] is True and schedule == "plateau" and len(exp["betas"]) > 1:
+            raise ConfigError(
+                f"experiments.{name}.pack_betas: true, but its recipe {exp['recipe']!r} uses "
+                "schedule 'plateau', which lowers one lr from one run's validation loss and "
+                "cannot train several betas together; set pack_betas: false (or auto)"
+            )
+
+
+def check_selections(config: dict) -> None:
+    """A selection at a horizon (``best_val@E``) in analysis.selections needs E among the
+    selection_horizons of every experiment's recipe (each of its runs records it)."""
+    for selection in config["analysis"]["selections"]:
+        _, horizon = parse_selection(selection)
+        if horizon is None:
+            continue
+        lacking = sorted(
+            name
+            for name, exp in config["experiments"].items()
+            if horizon not in config["recipes"][exp["recipe"]]["selection_horizons"]
+        )
+        if lacking:
+            raise ConfigError(
+                f"analysis.selections: {selection} needs the runs to record their selections at "
+                f"{horizon} epochs, but the recipes of {', '.join(lacking)} do not: add {horizon} "
+                "to their selection_horizons, or remove the selection"
+            )
