@@ -463,3 +463,10 @@ def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataF
     return table.sort_values(["experiment", "aggregation", "selection", "width", "members"])[
         CAPACITY_COLUMNS
     ]
+
+
+def budget(*frames: pd.DataFrame, **options) -> pd.DataFrame:
+    """The budget study: every primary verdict at each budget (collusion.budget.budget_table)."""
+    from .budget import budget_table  # budget imports claims, which imports this module
+
+    return budget_table(*frames, **options)
