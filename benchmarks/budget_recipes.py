@@ -134,8 +134,9 @@ def convergence(budgets: list[int]) -> None:
 def cost(batch_sizes: list[int], repeat: int) -> None:
     import torch
 
-    from collusion.runner import load_split
-    from collusion.train import Recipe, RunSpec, Trainer
+    from collusion.job import load_split
+    from collusion.spec import Recipe, RunSpec
+    from collusion.train import Trainer
 
     torch.set_num_threads(1)
     config = load_config(str(DEFAULT))
