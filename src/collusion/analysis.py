@@ -25,7 +25,7 @@ from .spec import parse_selection
 
 RUN_KEYS = ["experiment", "dataset", "model", "aggregation", "members", "beta", "seed"]
 SETTING_KEYS = ["experiment", "dataset", "model", "aggregation", "members"]
-GROUP = SETTING_KEYS + ["selection"]  # a row of the paper tables and of the claims
+GROUP = SETTING_KEYS + ["selection"]  # a setting at one checkpoint selection
 METRICS = ("L_ens", "L_ind", "DIV", "acc", "acc5")
 
 

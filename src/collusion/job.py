@@ -134,8 +134,7 @@ def seed_after_seed(job, source, identity, log_file) -> list[dict]:
 def stop_on_signal(signum: int = signal.SIGUSR1):
     """Yields a flag: has ``signum`` come? SLURM sends USR1 ``signal_seconds`` before a job's time
     limit (--signal=USR1@<s>, profiles/slurm/partitions.yaml); the trainer then saves its checkpoint
-    after the current period and stops, the job requeues itself (workflow/scripts/train.py) and
-    resumes when SLURM starts it again."""
+    after the current period and stops, and the resubmitted job resumes."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():  # handlers need the main thread
         yield lambda: False
