@@ -111,8 +111,9 @@ def train_priority(resources):
 
 def train_retries():
     """Retries of the training rules: unset (the run's --retries; the profile's 2) unless a
-    training job is longer than the cap; then the extra SLURM jobs the longest one needs to finish
-    in segments, plus the profile's 2 for failures."""
+    training job is longer than the cap; then the segments the longest one needs, plus the
+    profile's 2 for failures. A segment requeues its own SLURM job and uses no attempt: these are a
+    reserve for clusters that refuse `scontrol requeue` (workflow/scripts/train.py)."""
     segments = 1
     for run, runs_in_job in plan.job_sizes(config):
         needs = costs.train_resources(config, run, runs_in_job)
@@ -121,8 +122,8 @@ def train_retries():
 
 
 def train_mem_mb(wildcards, input, attempt):
-    """Memory grows with the attempt (out of memory), at most 3×: a long run's later attempts are
-    segments, not failures."""
+    """Memory grows with the attempt (out of memory), at most 3×: on a cluster that refuses
+    requeues, a long run's later attempts are segments, not failures."""
     return int(2000 + 3 * input.size_mb) * min(attempt, 3)
 
 
