@@ -205,7 +205,11 @@ GOOD_ROWS = [f"{i % 5}.0,{i % 3}.5,{i % 2}" for i in range(30)]
         (csv_text("a,b,target", [*GOOD_ROWS, "1,x,0"]), {}, r"column 'b', line 32: 'x' is not"),
         (csv_text("a,b,target", [*GOOD_ROWS, "1,,0"]), {}, r"X has missing .* in 1 example"),
         (csv_text("a,b,target", [*GOOD_ROWS, "1,2"]), {}, r"line\(s\) 32 have not 3 fields"),
-        (csv_text("a,b,target", [r[:-1] + str(int(r[-1]) + 1) for r in GOOD_ROWS]), {}, r"lack \[0\]"),
+        (
+            csv_text("a,b,target", [r[:-1] + str(int(r[-1]) + 1) for r in GOOD_ROWS]),
+            {},
+            r"lack \[0\]",
+        ),
         (csv_text("a,b,target", [*GOOD_ROWS, "1,2,0.5"]), {}, r"class indices 0..K−1.*0\.5"),
         (csv_text("a,b,target", [*GOOD_ROWS, "1,2,-1"]), {}, r"class indices 0..K−1.*-1"),
         (
