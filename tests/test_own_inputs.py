@@ -291,3 +291,14 @@ def test_an_own_csv_is_prepared_like_the_builtins_with_its_md5(tmp_path):
 def test_the_config_readme_documents_the_datasets_section():
     readme = (Path(__file__).resolve().parents[1] / "config" / "README.md").read_text()
     assert "## `datasets`" in readme and "file.py:Name" in readme
+
+
+def test_the_claims_scope_says_how_an_own_dataset_is_split(tmp_path):
+    """An own dataset is not a built-in with a stored split: without one it is split at random."""
+    from collusion.claims_report import split_text
+
+    (tmp_path / "data.csv").write_text(csv_text("a,b,target", GOOD_ROWS))
+    exp = {"dataset": "mine", "split": {"fractions": [0.6, 0.2, 0.2], "seed": "run"}}
+    spec = {"file": str(tmp_path / "data.csv"), "task": "regression", "split_column": None}
+    assert "a random [0.6, 0.2, 0.2]" in split_text(exp, {"mine": spec})
+    assert "stored" in split_text(exp, {"mine": spec | {"split_column": "part"}})

@@ -188,6 +188,14 @@ def _checked_split(arrays: dict, n: int, where: str) -> dict:
     return parts
 
 
+def has_fixed_split(spec: dict) -> bool:
+    """Does the own dataset ``spec`` (checked) store a fixed split?"""
+    if spec["file"].endswith(".csv"):
+        return spec["split_column"] is not None
+    with np.load(spec["file"], allow_pickle=False) as archive:
+        return "train_idx" in archive.files
+
+
 def prepare_own(name: str, spec: dict, out: str | Path) -> None:
     """Write the own dataset ``name`` in the prepared format, with its source file and md5."""
     arrays = read_own(name, spec)
