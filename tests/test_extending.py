@@ -5,6 +5,7 @@ outside the checkout."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -51,9 +52,20 @@ def test_the_guides_code_runs_and_its_configuration_passes_the_start_checks(tmp_
     assert config["datasets"]["iris"]["task"] == "classification"
 
 
+def files_under(folder: Path) -> dict[str, int]:
+    """Every file under ``folder`` (but Snakemake's records) and its modification time."""
+    return {
+        str(path.relative_to(folder)): path.stat().st_mtime_ns
+        for path in folder.rglob("*")
+        if path.is_file() and ".snakemake" not in path.parts
+    }
+
+
 @pytest.mark.slow
 def test_an_own_learner_on_own_data_trains_through_the_snakefile(tmp_path):
-    """The guide's files in a folder outside the checkout, shrunk to 1 seed, 2 β, 2 epochs."""
+    """The guide's files in a folder outside the checkout, shrunk to 1 seed, 2 β, 2 epochs; then
+    a second configuration (a wider learner) in the same working directory, under its own
+    results_root: it writes nothing outside it, and leaves the first one's outputs as they were."""
     repo = copy_workflow(tmp_path / "repo")
     configfile = follow_the_guide(tmp_path / "mine")
     small = tmp_path / "mine" / "small.yaml"
@@ -65,18 +77,31 @@ def test_an_own_learner_on_own_data_trains_through_the_snakefile(tmp_path):
             }
         )
     )
-    table = "results/paper/tables/independent_vs_joint.csv"
-    result = snakemake(
-        repo, table, "--cores", "2", "--configfile", str(configfile), str(small), timeout=600
-    )
+    table = "paper/tables/independent_vs_joint.csv"
+    configs = [str(configfile), str(small)]
+    result = snakemake(repo, f"results/{table}", "--cores", "2", "--configfile", *configs)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     runs = sorted((repo / "results" / "runs" / "iris" / "iris" / "wide").rglob("provenance.json"))
     assert len(runs) == 2
     record = json.loads(runs[0].read_text())
     assert record["config"]["run"]["arch"] == f"{tmp_path / 'mine' / 'own_model.py'}:WideNet"
     assert record["config"]["run"]["model_options"] == {"width": 16}
-    import hashlib
-
     md5 = hashlib.md5((tmp_path / "mine" / "iris.csv").read_bytes()).hexdigest()
     assert record["data_source"] == {"file": str(tmp_path / "mine" / "iris.csv"), "md5": md5}
-    assert "iris" in (repo / table).read_text()
+    assert "iris" in (repo / "results" / table).read_text()
+
+    first = files_under(repo)
+    wider = tmp_path / "mine" / "wider.yaml"
+    wider.write_text(
+        yaml.safe_dump({"results_root": "results/wider", "models": {"wide": {"width": 32}}})
+    )
+    table_of_wider = f"results/wider/{table}"
+    result = snakemake(repo, table_of_wider, "--cores", "2", "--configfile", *configs, str(wider))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    after = files_under(repo)
+    assert {path: after[path] for path in first} == first  # the first's outputs untouched
+    added = sorted(set(after) - set(first))
+    assert table_of_wider in added
+    assert [path for path in added if not path.startswith("results/wider/")] == []
+    (wide,) = [p for p in added if p.endswith("beta1/seed0/provenance.json")]
+    assert json.loads((repo / wide).read_text())["config"]["run"]["model_options"] == {"width": 32}
