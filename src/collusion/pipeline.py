@@ -115,9 +115,9 @@ def mitigation_experiments(config: dict) -> dict[str, dict]:
     return out
 
 
-def run_dir_pattern(root: str) -> str:
-    """A run's directory under ``root`` with its labels as wildcards (the training rules' outputs)."""
-    return RUN_DIR.replace("{root}", root)
+def run_output_pattern(root: str, name: str) -> str:
+    """A run's file ``name`` under ``root``, its labels as wildcards (the training rules' outputs)."""
+    return f"{RUN_DIR.replace('{root}', root)}/{name}"
 
 
 def results_root(config: dict) -> str:

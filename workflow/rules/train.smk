@@ -19,7 +19,7 @@ TRAINING_RULES = [
         name="train",
         data=lambda wc: pipeline.prepared_path(wc.dataset),
         outputs={
-            name.split(".")[0]: pipeline.run_dir_pattern(RESULTS) + f"/{name}"
+            name.split(".")[0]: pipeline.run_output_pattern(RESULTS, name)
             for name in pipeline.RUN_OUTPUTS
         },
         key=pipeline.RUN_KEY,
