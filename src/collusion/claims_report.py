@@ -30,6 +30,16 @@ from .data.own import has_fixed_split
 from .data.uci import UCI_DATASETS
 from .tables import GROUP, claims_view, html_fragment, html_page, markdown
 
+VERDICT_COLOURS = {  # a claim's or a setting's verdict -> its colour (claims page, landing page)
+    "supported": "#1a7f37",
+    "mixed": "#b35900",
+    "contradicted": "#c62828",
+    "not significant": "#555555",
+    "not supported": "#555555",
+    "insufficient data": "#8a8a8a",
+    "not tested": "#8a8a8a",
+    "n/a": "#8a8a8a",
+}
 SUMMARY_WORDS = {
     "a claim's verdict": "tested over all its settings at once; supported (or contradicted) when "
     "each of its primary endpoints is",
@@ -385,8 +395,6 @@ def with_interval(value, low, high) -> str:
 
 
 def verdict_html(verdict: str) -> str:
-    from .landing import VERDICT_COLOURS
-
     colour = VERDICT_COLOURS.get(verdict, "#555555")
     return f"<span class='verdict' style='color:{colour}'>{html.escape(verdict)}</span>"
 
