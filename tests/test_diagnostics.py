@@ -149,3 +149,24 @@ def test_learner_dropout_table_skips_a_fraction_that_drops_nobody(tmp_path):
     assert row["dropped"] == 1 and row["subsets"] == 2 and row["all_subsets"]
     full = 0.5**2
     assert row["increase"] == pytest.approx((0**2 + 1**2) / 2 - full)
+
+
+def saturated_learners() -> tuple[np.ndarray, np.ndarray]:
+    """Three learners' float32 logits (as predictions.npz stores them) for one example of class 1:
+    learner 0 says class 0 by a logit margin of 20, learners 1 and 2 say class 1 by 30. Each
+    softmax is 1.0 in float32 (1 − 4e-9 and 1 − 2e-13 round to 1), so a float32 average of any two
+    of them ties at 0.5 and argmax takes class 0; in float64 class 1 wins by 3e-9."""
+    logits = np.zeros((3, 1, 3), dtype=np.float32)
+    logits[0, 0, 0] = 20.0
+    logits[1:, 0, 1] = 30.0
+    return logits, np.array([1])
+
+
+def test_saturated_probabilities_are_averaged_in_float64():
+    logits, y = saturated_learners()
+    pair = logits[:2]
+    assert diagnostics.ensemble_error(pair, y, "probability") == 0.0
+    errors, exact = diagnostics.learner_dropout(
+        logits, y, "probability", 0.4, 100, np.random.default_rng(0)
+    )
+    assert exact and errors.tolist() == [0.0, 0.0, 0.0]  # {0, 1}, {0, 2}, {1, 2}: all class 1

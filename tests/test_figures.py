@@ -586,10 +586,12 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
     assert set(figures.FIGURES) - set(figures.drawn_figures(config)) == {
         "ensemble_size",
         "capacity_map",
+        "budget",
     }
     assert set(figures.PAPER_TABLES) - set(figures.drawn_tables(config)) == {
         "ensemble_size",
         "capacity",
+        "budget",
     }
     # no mitigation, no β > 1, no classification: three more figures would only say why empty
     for name in ("digits_dropout", "beta_above_one", "digits"):
@@ -601,6 +603,7 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
         "mitigations",
         "divergence",
         "beta_sweep",
+        "budget",
     }
     assert "divergence" not in figures.drawn_tables(config)
     assert figures.varies_size(size_config()) and figures.varies_width(capacity_config())

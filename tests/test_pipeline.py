@@ -27,7 +27,7 @@ from pipeline_helpers import TINY, copy_workflow, snakemake
 pytestmark = pytest.mark.slow
 
 CONFIG = yaml.safe_load(TINY.read_text())
-# what the tiny configuration can draw: not the ensemble-size and capacity studies
+# what the tiny configuration can draw: not the ensemble-size, capacity and budget studies
 DRAWN_FIGURES = drawn_figures(load_config(TINY))
 TABLES = drawn_tables(load_config(TINY))
 
@@ -49,9 +49,10 @@ def test_every_target_is_built(workdir):
     for name in ("claims.md", "claims.csv", "claims.html", "summary.html", "report.rst"):
         assert (paper / name).exists()
     # a figure or table the configuration has no experiment for is not built
-    assert {"ensemble_size", "capacity_map"} == set(FIGURES) - set(DRAWN_FIGURES)
+    assert {"ensemble_size", "capacity_map", "budget"} == set(FIGURES) - set(DRAWN_FIGURES)
     assert not (paper / "figures" / "ensemble_size.png").exists()
     assert not (paper / "tables" / "capacity.csv").exists()
+    assert not (paper / "figures" / "budget.png").exists()
 
 
 def test_regime_map_draws_the_claims_tables_primary_rows(workdir):

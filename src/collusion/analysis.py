@@ -25,7 +25,13 @@ from .spec import parse_selection
 
 RUN_KEYS = ["experiment", "dataset", "model", "aggregation", "members", "beta", "seed"]
 SETTING_KEYS = ["experiment", "dataset", "model", "aggregation", "members"]
+GROUP = SETTING_KEYS + ["selection"]  # a setting at one checkpoint selection
 METRICS = ("L_ens", "L_ind", "DIV", "acc", "acc5")
+
+
+def finished(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs that did not diverge (a diverged run's numbers are not a result to average)."""
+    return frame[frame["status"] != "diverged"] if "status" in frame else frame
 
 
 def run_key(run: Run) -> dict:

@@ -46,7 +46,7 @@ import pandas as pd
 from scipy import stats as sp
 
 from . import stats
-from .analysis import RUN_KEYS, matched_gen_gap
+from .analysis import GROUP, RUN_KEYS, finished, matched_gen_gap
 from .claims_pooled import pooled_rows, with_codes
 from .claims_spec import (  # noqa: F401 (the declarations are part of this module's interface)
     CLAIM7_ENDPOINTS,
@@ -76,7 +76,6 @@ from .claims_spec import (  # noqa: F401 (the declarations are part of this modu
     verdict,
     verdicts,
 )
-from .tables import GROUP, finished
 
 # -- the paired values: one row per (claim, endpoint, setting, selection, seed) -----------------
 

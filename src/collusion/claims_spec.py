@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .tables import GROUP
+from .analysis import GROUP
 
 CLAIMS = {
     1: "Joint training (β=1) generalises worse than independent training (β=0)",

@@ -1,5 +1,10 @@
 """The paper's diagnostics on saved learner outputs ``(M, N, K)``: debiasing and learner dropout.
 
+Every diagnostic computes in float64, whatever the stored outputs' type (predictions.npz keeps
+float32): a learner trained jointly under probability averaging can be so confident that its
+softmax is exactly 1.0 in float32, and sub-ensembles of such learners would then tie, the argmax
+taking the lowest class (tests/test_diagnostics.py, ``saturated_learners``).
+
 Generalisation gap and training dynamics are read off the per-epoch history (see analysis.py).
 """
 
@@ -14,22 +19,26 @@ import torch
 from . import objective
 
 
+def as_float64(outputs: np.ndarray) -> np.ndarray:
+    return np.asarray(outputs, dtype=np.float64)
+
+
 def _decompose(outputs: np.ndarray, y: np.ndarray, aggregation: str) -> dict[str, float]:
     parts = objective.decomposition(
-        torch.as_tensor(outputs, dtype=torch.float64), torch.as_tensor(y), aggregation
+        torch.as_tensor(as_float64(outputs)), torch.as_tensor(y), aggregation
     )
     return {key: float(value) for key, value in parts.items()}
 
 
 def member_biases(outputs: np.ndarray) -> np.ndarray:
     """bias_j = mean_i f_ij − mean_ij f_ij, per output dimension: ``(M, K)``. Uses no labels."""
-    member_means = outputs.mean(axis=1)
+    member_means = as_float64(outputs).mean(axis=1)
     return member_means - member_means.mean(axis=0, keepdims=True)
 
 
 def debias(outputs: np.ndarray) -> np.ndarray:
     """Subtract each learner's mean offset; the ensemble mean Σ w_j f_j is unchanged."""
-    return outputs - member_biases(outputs)[:, None, :]
+    return as_float64(outputs) - member_biases(outputs)[:, None, :]
 
 
 def debias_effect(outputs: np.ndarray, y: np.ndarray, aggregation: str) -> dict[str, float]:
@@ -62,6 +71,7 @@ def ensemble_error(
     ``authors_broadcast`` reproduces the authors' learner-dropout defect for regression: a (n, 1)
     prediction minus (n,) targets broadcasts to (n, n), so their "MSE" averages over all n² pairs.
     """
+    outputs = as_float64(outputs)
     if aggregation == "regression":
         prediction = outputs.mean(axis=0)  # (N, 1)
         if authors_broadcast:

@@ -8,19 +8,15 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .analysis import SETTING_KEYS
 
-GROUP = SETTING_KEYS + ["selection"]
+# GROUP and finished live in analysis: the claims read them there, and this module's budget
+# builder imports the claims
+from .analysis import GROUP, SETTING_KEYS, finished  # noqa: F401 (part of this module's interface)
 
 
 def sem(values: pd.Series) -> float:
     values = values.dropna()
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
-
-
-def finished(frame: pd.DataFrame) -> pd.DataFrame:
-    """The runs that did not diverge (a diverged run's numbers are not a result to average)."""
-    return frame[frame["status"] != "diverged"] if "status" in frame else frame
 
 
 def summarise(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -463,3 +459,10 @@ def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataF
     return table.sort_values(["experiment", "aggregation", "selection", "width", "members"])[
         CAPACITY_COLUMNS
     ]
+
+
+def budget(*frames: pd.DataFrame, **options) -> pd.DataFrame:
+    """The budget study: every primary verdict at each budget (collusion.budget.budget_table)."""
+    from .budget import budget_table  # budget imports claims, which imports this module
+
+    return budget_table(*frames, **options)

@@ -75,6 +75,11 @@ def varies_width(config: dict) -> bool:
     return bool(capacity_studies(config))
 
 
+def has_budget_study(config: dict) -> bool:
+    """an experiment's recipe records selections at shorter horizons (a budget study)"""
+    return bool(budget_studies(config))
+
+
 @dataclass(frozen=True)
 class Figure:
     """``claims``: the claims the figure bears on (the claims table gives their verdicts);
@@ -142,6 +147,13 @@ FIGURES = {
         "generalisation",
         varies_width,
     ),
+    "budget": Figure(
+        ("table:budget",),
+        "none (new: every primary verdict at training budgets B/2, B, 2B, 4B)",
+        (1, 2, 3, 4, 5, 6, 7),
+        "about",
+        has_budget_study,
+    ),
 }
 
 
@@ -205,6 +217,21 @@ def capacity_studies(config: dict) -> dict[str, dict[str, int]]:
     return studies
 
 
+def budget_studies(config: dict) -> dict[str, dict]:
+    """For each experiment whose recipe records its selections at shorter horizons
+    (``selection_horizons``): its budgets (the horizons and its epochs) and its epochs. One run of
+    the longest budget answers every shorter one when the schedule does not depend on the total
+    epochs (collusion.budget)."""
+    studies = {}
+    for name, experiment in config["experiments"].items():
+        recipe = config["recipes"][experiment["recipe"]]
+        horizons = recipe.get("selection_horizons") or []
+        if horizons:
+            budgets = sorted({*map(int, horizons), int(recipe["epochs"])})
+            studies[name] = {"budgets": budgets, "epochs": int(recipe["epochs"])}
+    return studies
+
+
 PAPER_TABLES = {
     "beta_sweep": PaperTable("beta_sweep", ("runs", "calibration"), (1, 7), "generalisation"),
     "independent_vs_joint": PaperTable("independent_vs_joint", ("runs",), (1,), "generalisation"),
@@ -237,6 +264,17 @@ PAPER_TABLES = {
         (),
         "divergence",
         drawn_when=has_beta_above_one,
+    ),
+    "budget": PaperTable(
+        "budget",
+        ("runs", "debias", "learner_dropout", "gen_gap"),
+        (1, 2, 3, 4, 5, 6, 7),
+        "about",
+        lambda config: {
+            "studies": budget_studies(config),
+            "alpha": config["analysis"]["significance"],
+        },
+        has_budget_study,
     ),
 }
 
