@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 
 from .checkpoint import identity as checkpoint_identity
-from .data.prepared import Dataset, file_md5, load_dataset
+from .data.prepared import Dataset, file_md5, load_dataset, source_of
 from .fingerprint import run_identity, training_fingerprint
 from .io import run_lock, write_json
+from .models import check_forward
 from .pack import one_program_obstacle
 from .provenance import now, provenance
 from .spec import RUN_OUTPUTS, RunSpec, TrainingJob
@@ -46,6 +47,7 @@ def train(job: TrainingJob, log_file=None) -> list[dict]:
     source = {
         "data": job.data,
         "data_md5": file_md5(job.data),
+        "data_source": source_of(job.data),
         "code": training_fingerprint(spec.arch, spec.recipe.augment),
         "device": device,
     }
@@ -158,6 +160,8 @@ def fit_and_write(job, parts, data, checkpoint, source, log_file) -> list[dict]:
     def log(message: str) -> None:
         print(message, file=log_file, flush=True)
 
+    first = data if isinstance(data, Dataset) else next(iter(data.values()))
+    check_learner(specs[0], first, parts[0].run_dirs[0])
     with run_lock(directory), stop_on_signal() as stop_requested:
         trainer = Trainer(
             [RunSpec.from_dict(s) for s in specs],
@@ -186,6 +190,13 @@ def fit_and_write(job, parts, data, checkpoint, source, log_file) -> list[dict]:
     return records
 
 
+def check_learner(spec: dict, data: Dataset, run_dir: str) -> None:
+    """Before anything trains: one learner maps two training examples to (N, out_dim)
+    (models.check_forward; a learner returning (N,) would train, then fail in the analyses)."""
+    x = data.normalise(data.train.x[:2])
+    check_forward(spec["arch"], spec["model_options"], x, data.out_dim, f"the learner of {run_dir}")
+
+
 def pack_record(specs: list[dict], trainer: Trainer, seeds: list[int]) -> dict | None:
     """What a run's provenance says of the pack it trained in (None: it trained alone)."""
     if len(specs) == 1:
@@ -208,6 +219,8 @@ def run_record(spec: dict, split: dict, source: dict, outcome: dict) -> dict:
         source["device"],
         torch.get_num_threads(),
     )
+    if source["data_source"] is not None:  # a dataset of your own: its file and md5
+        record["data_source"] = source["data_source"]
     return record | {
         "code_fingerprint": source["code"],
         "identity": run_identity(RunSpec.from_dict(spec).to_dict(), split, source["code"]),

@@ -43,6 +43,7 @@ from .pipeline import (
     count_label,
     experiment_runs,
     prepared_path,
+    results_root,
     run_spec,
     split_config,
 )
@@ -127,7 +128,8 @@ class Slot:
         """Its runs, seed by seed, each seed's β in the experiment's order."""
         setting = (self.experiment, self.dataset, self.model, self.aggregation, self.members)
         betas = config["experiments"][self.experiment]["betas"]
-        return [Run(*setting, float(beta), seed) for seed in self.seeds for beta in betas]
+        root = results_root(config)
+        return [Run(*setting, float(beta), seed, root) for seed in self.seeds for beta in betas]
 
 
 def slots(config: dict, experiment: str) -> list[Slot]:
@@ -236,7 +238,7 @@ def pack_jobs(config: dict, script=None, everything: bool = False) -> list[Plann
             if not everything:
                 runs = [run for run in runs if not is_done(config, run, script)]
             if runs:
-                job_dir = f"results/runs/{slot.key}"
+                job_dir = f"{results_root(config)}/runs/{slot.key}"
                 jobs.append(PlannedJob(slot, tuple(runs), training_job(config, runs, job_dir)))
     return jobs
 
