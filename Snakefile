@@ -47,10 +47,6 @@ if CLUSTER.account:
 JOB_ERRORS = {}
 
 
-def on_slurm():
-    return getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm"
-
-
 onstart:
     if on_slurm():
         from snakemake.logging import logger

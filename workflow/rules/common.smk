@@ -270,3 +270,8 @@ def paper_targets():
         # beta_sweep and diversity tables)
         + experiment_tables("calibration")
     )
+
+
+def on_slurm():
+    """Whether this (submitting) run sends its jobs to SLURM (the Snakefile's onstart/onerror)."""
+    return getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm"
