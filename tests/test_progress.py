@@ -154,3 +154,11 @@ def test_a_one_program_job_logs_one_line_per_period_marking_its_seeds(tmp_path, 
     ]
     assert f"test DIV [{' '.join(f'{v:.4g}' for v in by_beta)}]" in epochs[-1]
     assert console[0].startswith("[j] seeds 3,4, β 0 1 (4 runs): epoch 1/3, job 33% done")
+
+
+def test_the_progress_module_is_no_part_of_a_runs_training_code():
+    """It reads the clock and counters only: editing a line's wording retrains nothing."""
+    from collusion import fingerprint
+
+    names = {p.relative_to(fingerprint.PACKAGE).as_posix() for p in fingerprint.training_files()}
+    assert "train.py" in names and "progress.py" not in names

@@ -136,13 +136,18 @@ class Progress:
         self.pack_done = self.epochs
 
     # -- the lines ----------------------------------------------------------------------------------
+    def seeds(self) -> list[int]:
+        return list(dict.fromkeys(seed for seed, _ in self.runs))
+
+    def betas(self) -> list[float]:
+        return list(dict.fromkeys(beta for _, beta in self.runs))
+
     def where(self) -> str:
         """The seed(s) and β of the pack under way (and which pack, in a job of several)."""
-        seeds = list(dict.fromkeys(seed for seed, _ in self.runs))
-        betas = list(dict.fromkeys(beta for _, beta in self.runs))
         which = f" (pack {self.pack} of {self.packs})" if self.packs > 1 else ""
         runs = f" ({len(self.runs)} runs)" if len(self.runs) > 1 else ""
-        return f"{seeds_text(seeds)}{which}, β {' '.join(f'{b:g}' for b in betas)}{runs}"
+        betas = " ".join(f"{beta:g}" for beta in self.betas())
+        return f"{seeds_text(self.seeds())}{which}, β {betas}{runs}"
 
     def times(self) -> str:
         eta = self.eta()
@@ -160,8 +165,7 @@ class Progress:
     def log_line(self, epoch: int, rows: dict[int, dict], seconds: float) -> str:
         """The log's line for the pack's period: its seed(s); each β's metrics (the mean over the
         seeds whose run trained this period); the period's time, the job's elapsed time and ETA."""
-        seeds = list(dict.fromkeys(seed for seed, _ in self.runs))
-        betas = list(dict.fromkeys(beta for _, beta in self.runs))
+        seeds, betas = self.seeds(), self.betas()
         by_beta = {
             beta: [row for r, row in rows.items() if self.runs[r][1] == beta] for beta in betas
         }
