@@ -24,7 +24,7 @@ from .claims import (
 )
 from .data.catalog import DATASET_ROWS
 from .data.uci import UCI_DATASETS
-from .pipeline import GPU_DATASETS
+from .costs import GPU_DATASETS
 from .tables import GROUP, html_fragment, html_page, markdown
 
 SUMMARY_WORDS = {
