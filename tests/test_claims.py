@@ -1,10 +1,13 @@
 """Claim verdicts are computed from the numbers: synthetic run tables with known answers."""
 
+import re
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from collusion import analysis, claims, claims_report
+from collusion import analysis, claims, claims_report, screenshot
 from collusion.figures import regime_map
 
 BETAS = (0.0, 0.5, 1.0)
@@ -473,7 +476,7 @@ def test_claims_md_and_html_open_with_their_scope(tmp_path):
     scope = claims_report.scope(CONFIG, runs, "best_val")
     paths = {name: tmp_path / f"{name}.out" for name in ("csv", "pooled", "md")}
     claims_report.write_claims(tables, paths, 0.05, scope)
-    page = claims_report.html_report(tables.rows, tables.pooled, scope)
+    page = claims_report.html_report(tables.rows, tables.pooled, scope, "best_val")
     for text in (paths["md"].read_text(), page):
         head = text.split("Headline")[0] if "Headline" in text else text
         for needed in (
@@ -494,6 +497,56 @@ def test_claims_md_and_html_open_with_their_scope(tmp_path):
             "under-trained",
         ):
             assert needed in head, needed
+
+
+def claims_page(tmp_path, settings=4):
+    """The claims page of a synthetic table, with a regime map as wide as the real one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure(figsize=(16, 4))
+    figure.savefig(tmp_path / "regime_map.png", dpi=100)
+    plt.close(figure)
+    names = [
+        setting(f"m{i}", aggregation, "a_long_experiment_name")
+        for i in range(settings // 2)
+        for aggregation in ("score", "probability")
+    ]
+    runs, *rest = synthetic(names, effect=1.0)
+    runs["device"], runs["dataset"] = "cpu", "mnist1d"
+    tables = build((runs, *rest), stability=True)
+    scope = claims_report.scope(CONFIG, runs, "best_val")
+    png = (tmp_path / "regime_map.png").read_bytes()
+    page = claims_report.html_report(tables.rows, tables.pooled, scope, "best_val", png)
+    (tmp_path / "claims.html").write_text(page)
+    return tables, page
+
+
+def test_the_claims_page_opens_with_each_verdict_and_folds_the_rows(tmp_path):
+    tables, page = claims_page(tmp_path)
+    glance, folds = page.split("<details", 1)
+    for row in claims_report.summary(tables).to_dict("records"):
+        assert f"<td>{row['claim']}</td><td><span class='verdict'" in glance
+        assert f">{row['verdict']}</span>" in glance
+    assert "data:image/png;base64," in glance  # the regime map beside the verdicts
+    # numbers rounded where a reader looks: nothing with more than 3 significant digits
+    shown = re.findall(r"\d+\.\d+", glance + folds.split("Scope")[0])
+    assert shown and all(len(n.replace(".", "").lstrip("0")) <= 3 for n in shown), shown
+    assert "per_seed" not in glance and "per_seed" in folds  # every row, behind a fold
+
+
+@pytest.mark.skipif(
+    not any(shutil.which(name) for name in screenshot.BROWSERS),
+    reason="no Chromium or Chrome on PATH (apt-get install chromium)",
+)
+def test_the_claims_verdicts_are_in_view_at_1400_pixels(tmp_path):
+    claims_page(tmp_path, settings=8)
+    layout = screenshot.measure(tmp_path / "claims.html", ".glance .verdict", width=1400)
+    assert len(layout["boxes"]) == len(claims.CLAIMS)
+    assert layout["scroll_width"] <= 1400
+    assert all(right <= 1400 for _, _, right, _ in layout["boxes"])
 
 
 def test_markdown_declares_endpoints_columns_and_verdicts(tmp_path):

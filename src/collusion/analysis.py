@@ -151,8 +151,10 @@ def runs_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
                 "selection": selection,
                 "epoch": epoch,
                 "status": status,
-                # the epochs the recipe allowed (periods with eval_every_steps) and where it ran
-                "budget": provenance["config"]["run"]["recipe"]["epochs"],
+                # the epochs the selection could choose from (periods with eval_every_steps): the
+                # recipe's, or E at a horizon (@E); and where the run ran
+                "budget": parse_selection(selection)[1]
+                or provenance["config"]["run"]["recipe"]["epochs"],
                 "device": provenance.get("device", "unknown"),
             }
             if epoch:

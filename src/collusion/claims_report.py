@@ -4,6 +4,7 @@ of the runs they were computed from."""
 
 from __future__ import annotations
 
+import base64
 import html
 
 import numpy as np
@@ -15,6 +16,7 @@ from .claims import (
     CLAIMS,
     ENDPOINTS,
     LATE_SHARE,
+    NO_CRITERION,
     POOLED_COLUMNS,
     ROW_COLUMNS,
     VERDICTS,
@@ -22,11 +24,21 @@ from .claims import (
     is_primary_endpoint,
     setting_label,
 )
+from .costs import GPU_DATASETS
 from .data.catalog import DATASET_ROWS
 from .data.uci import UCI_DATASETS
-from .costs import GPU_DATASETS
-from .tables import GROUP, html_fragment, html_page, markdown
+from .tables import GROUP, claims_view, html_fragment, html_page, markdown
 
+VERDICT_COLOURS = {  # a claim's or a setting's verdict -> its colour (claims page, landing page)
+    "supported": "#1a7f37",
+    "mixed": "#b35900",
+    "contradicted": "#c62828",
+    "not significant": "#555555",
+    "not supported": "#555555",
+    "insufficient data": "#8a8a8a",
+    "not tested": "#8a8a8a",
+    "n/a": "#8a8a8a",
+}
 SUMMARY_WORDS = {
     "a claim's verdict": "tested over all its settings at once; supported (or contradicted) when "
     "each of its primary endpoints is",
@@ -339,15 +351,159 @@ def write_claims(tables: ClaimsTables, paths: dict, alpha: float, scope_items) -
         )
 
 
-def html_report(rows: pd.DataFrame, pooled: pd.DataFrame, scope_items) -> str:
-    """The report's claims page: the scope, the claims' primary tests, then every row (primary
-    endpoints first)."""
+PAGE_STYLE = (
+    ".glance{display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap}"
+    ".glance table{flex:1 1 760px}.glance td,.glance th{text-align:left;vertical-align:top}"
+    ".glance img{flex:0 1 540px;min-width:0;max-width:540px;cursor:zoom-in}"
+    ".glance img.big{flex-basis:100%;max-width:100%;cursor:zoom-out}"
+    ".verdict{font-weight:bold;white-space:nowrap}"
+    "details{margin:4px 0}summary{cursor:pointer;font-weight:bold}"
+    "td.text,th{text-align:left}"
+    "@media print{summary{list-style:none}}"
+)
+# a printed page shows what the folds hold
+PRINT_OPENS_FOLDS = (
+    "<script>window.addEventListener('beforeprint',()=>"
+    "document.querySelectorAll('details').forEach(d=>d.open=true));</script>"
+)
+
+
+def rounded(value, digits: int = 3) -> str:
+    """A number as a reader takes it in: ``digits`` significant digits, blank when missing."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if np.isnan(value) else f"{value:.{digits}g}".replace("-", "−")
+
+
+def with_interval(value, low, high) -> str:
+    """'0.12 [0.05, 0.19]' (an open end as ±∞, no interval as the value alone)."""
+    text = rounded(value)
+    if not text or (rounded(low) == "" and rounded(high) == ""):
+        return text
+    ends = [rounded(low) or "−∞", rounded(high) or "∞"]
+    ends = [e.replace("inf", "∞") for e in ends]
+    return f"{text} [{ends[0]}, {ends[1]}]"
+
+
+def verdict_html(verdict: str) -> str:
+    colour = VERDICT_COLOURS.get(verdict, "#555555")
+    return f"<span class='verdict' style='color:{colour}'>{html.escape(verdict)}</span>"
+
+
+def marked(settings: str, under_trained: set[str]) -> str:
+    """A summary's "; "-joined settings as lines, fragile ones marked †, under-trained ones u."""
+    if settings == "—":
+        return "—"
+    lines = []
+    for item in settings.split("; "):
+        label = item.removesuffix(" (fragile)")
+        mark = ("†" if label != item else "") + (" u" if label in under_trained else "")
+        lines.append(html.escape(label) + mark)
+    return "<br>".join(lines)
+
+
+def headline_html(head: pd.DataFrame) -> str:
+    """One row per claim: its verdict first, then the claim and its test over all settings, and
+    where it holds and where not (collusion.claims_report.summary, rendered)."""
+    lines = [
+        "<table><tr><th>claim</th><th>verdict</th><th>statement (claim-level test)</th>"
+        "<th>settings</th><th>where it holds</th><th>where not</th></tr>"
+    ]
+    for row in head.to_dict("records"):
+        tested = row["settings"] - row["n/a"]
+        late = set(row["under-trained"].split("; ")) - {"—"}
+        where_not = "<br>".join(
+            f"<i>{word}:</i><br>{marked(row[f'where {word}'], late)}"
+            for word in ("contradicted", "not significant", "insufficient data")
+            if row[f"where {word}"] != "—"
+        )
+        lines.append(
+            f"<tr><td>{row['claim']}</td><td>{verdict_html(row['verdict'])}</td>"
+            f"<td>{html.escape(row['statement'])}<br><small>{html.escape(row['claim-level test'])}"
+            f"</small></td><td>{row['supported']}/{tested} support</td>"
+            f"<td><small>{marked(row['where supported'], late)}</small></td>"
+            f"<td><small>{where_not or '—'}</small></td></tr>"
+        )
+    return "".join(lines) + "</table>"
+
+
+def setting_rows_html(mine: pd.DataFrame) -> str:
+    """A claim's rows at the primary selection, rounded: effects with their 95 % intervals."""
+    lines = [
+        "<table><tr><th>setting</th><th>endpoint</th><th>seeds</th><th>β=0</th><th>β=1</th>"
+        "<th>β=1 − β=0 [95 % CI]</th><th>effect [95 % CI]</th><th>criterion</th>"
+        "<th>p_holm</th><th>verdict</th></tr>"
+    ]
+    for row in mine.to_dict("records"):
+        marks = ("†" if flag(row.get("fragile")) else "") + (
+            " u" if flag(row.get("under_trained")) else ""
+        )
+        criterion = str(row["threshold"])
+        effect = (
+            "as the difference"
+            if criterion == NO_CRITERION
+            else with_interval(row["effect"], row["effect_low"], row["effect_high"])
+        )
+        seeds = "" if pd.isna(row["n_seeds"]) else int(row["n_seeds"])
+        lines.append(
+            f"<tr><td class='text'>{html.escape(setting_label(row))}</td>"
+            f"<td class='text'>{html.escape(row['endpoint'])}</td><td>{seeds}</td>"
+            f"<td>{rounded(row['beta0_mean'])}</td><td>{rounded(row['beta1_mean'])}</td>"
+            f"<td>{with_interval(row['diff_mean'], row['ci_low'], row['ci_high'])}</td>"
+            f"<td>{effect}</td><td class='text'>{html.escape(criterion)}</td>"
+            f"<td>{rounded(row['p_holm'], 2)}</td>"
+            f"<td class='text'>{verdict_html(str(row['verdict']))}{marks}</td></tr>"
+        )
+    return "".join(lines) + "</table>"
+
+
+def html_report(
+    rows: pd.DataFrame,
+    pooled: pd.DataFrame,
+    scope_items,
+    primary_selection: str,
+    regime_map_png: bytes | None = None,
+) -> str:
+    """The report's claims page, read at a glance: each claim's verdict in colour with where it
+    holds and where not, the regime map beside it; then, behind folds, each claim's settings
+    (rounded effects with their intervals), the scope, the claim-level tests and every row."""
+    head = summary(ClaimsTables(rows, pooled, primary_selection))
+    picture = ""
+    if regime_map_png:
+        encoded = base64.b64encode(regime_map_png).decode()
+        picture = (
+            "<img alt='regime map' title='regime map (click to enlarge)' "
+            f"onclick=\"this.classList.toggle('big')\" src='data:image/png;base64,{encoded}'>"
+        )
+    primary_rows = rows[
+        (rows["selection"] == primary_selection).to_numpy() & is_primary_endpoint(rows)
+    ]
+    folds = []
+    for claim, text in CLAIMS.items():
+        mine = primary_rows[
+            (primary_rows["claim"] == claim) & (primary_rows["verdict"].astype(str) != "n/a")
+        ]
+        if len(mine):
+            folds.append(
+                f"<details><summary>Claim {claim}: {html.escape(text)} — each setting "
+                f"({primary_selection})</summary>{setting_rows_html(mine)}</details>"
+            )
     primary = pooled[pooled["primary"].astype(str).str.lower().isin(["true", "1"])]
-    body = (
-        scope_html(scope_items)
-        + "<h4>Claim level: each claim's primary tests over all its settings</h4>"
-        + html_fragment(primary)
-        + "<h4>Every row: one per claim, setting, selection and endpoint</h4>"
-        + html_fragment(rows)
+    words = "".join(
+        f"<li><b>{html.escape(w)}</b>: {html.escape(m)}</li>" for w, m in SUMMARY_WORDS.items()
     )
-    return html_page("Claims", body)
+    body = (
+        f"<div class='glance'>{headline_html(head)}{picture}</div>"
+        f"<p><small>† fragile; u under-trained.</small></p><ul style='font-size:smaller'>{words}</ul>"
+        + "".join(folds)
+        + f"<details><summary>Scope: the runs these verdicts rest on</summary>"
+        f"{scope_html(scope_items)}</details>"
+        + "<details><summary>Claim level: each claim's primary tests over all its settings"
+        f"</summary>{html_fragment(primary)}</details>"
+        + "<details><summary>Every row (claims.csv): one per claim, setting, selection and "
+        f"endpoint</summary>{html_fragment(claims_view(rows))}</details>"
+    )
+    page = html_page("Claims", body)
+    return page.replace("</style>", PAGE_STYLE + "</style>" + PRINT_OPENS_FOLDS, 1)

@@ -29,16 +29,6 @@ if TYPE_CHECKING:  # pandas is imported by the rule's script, not by the Snakefi
     import pandas as pd
 
 PLACEHOLDER = ".. at a glance (rule report_landing fills this in)"
-VERDICT_COLOURS = {  # a claim's or a setting's verdict -> its colour on the landing page
-    "supported": "#1a7f37",
-    "mixed": "#b35900",
-    "contradicted": "#c62828",
-    "not significant": "#555555",
-    "not supported": "#555555",
-    "insufficient data": "#8a8a8a",
-    "not tested": "#8a8a8a",
-    "n/a": "#8a8a8a",
-}
 # the analysis process's packages (the training runs' are in their provenance)
 ANALYSIS_PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "snakemake")
 
@@ -76,6 +66,8 @@ def rst_text(text: str) -> str:
 
 
 def coloured(verdict: str) -> str:
+    from .claims_report import VERDICT_COLOURS
+
     colour = VERDICT_COLOURS.get(verdict, "#555555")
     return f':html:`<b style="color:{colour}">{verdict}</b>`'
 

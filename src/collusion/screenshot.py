@@ -4,6 +4,9 @@ headless Chromium at a given window size, 1,400 × 1,000 pixels unless told.
     python -m collusion.screenshot results/report.html report.png
     python -m collusion.screenshot results/paper/claims.html claims.png --height 2000
 
+``measure`` says where the same window lays out chosen elements (a test reads it: the claims'
+verdicts within 1,400 pixels).
+
 Needs a Chromium or Chrome on PATH (Debian: ``apt-get install chromium``). JavaScript runs (the
 Snakemake report builds its page with it) for ``--wait`` milliseconds of virtual time first.
 """
@@ -11,6 +14,9 @@ Snakemake report builds its page with it) for ``--wait`` milliseconds of virtual
 from __future__ import annotations
 
 import argparse
+import html
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +81,50 @@ def screenshot(
     if not out.exists():
         raise RuntimeError(f"the browser wrote no screenshot of {page}:\n{result.stderr[-2000:]}")
     return out
+
+
+MEASURE = """<script>window.addEventListener('load', () => {
+  const boxes = [...document.querySelectorAll(SELECTOR)].map(e => e.getBoundingClientRect());
+  const out = document.createElement('pre');
+  out.id = 'measured';
+  out.textContent = JSON.stringify({
+    scroll_width: document.documentElement.scrollWidth,
+    boxes: boxes.map(b => [b.left, b.top, b.right, b.bottom]),
+  });
+  document.body.appendChild(out);
+});</script>"""
+
+
+def measure(
+    page: str | Path,
+    selector: str,
+    width: int = 1400,
+    height: int = 1000,
+    browser: str | None = None,
+) -> dict:
+    """Where a browser window of ``width`` × ``height`` lays out ``page``: the document's scroll
+    width and the boxes [left, top, right, bottom] (pixels) of the elements ``selector`` picks."""
+    page = Path(page).resolve()
+    if not page.is_file():
+        raise FileNotFoundError(f"no page {page} to measure")
+    script = MEASURE.replace("SELECTOR", json.dumps(selector))
+    with tempfile.TemporaryDirectory() as profile:
+        copy = Path(profile) / "measured.html"
+        copy.write_text(page.read_text().replace("</body>", script + "</body>", 1))
+        command = [
+            browser or find_browser(),
+            *FLAGS,
+            f"--user-data-dir={profile}/user",
+            f"--window-size={width},{height}",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            copy.as_uri(),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="measured">(.*?)</pre>', result.stdout, re.S)
+    if not found:
+        raise RuntimeError(f"the browser measured nothing on {page}:\n{result.stderr[-2000:]}")
+    return json.loads(html.unescape(found.group(1)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,11 +31,13 @@ rule claims:
 
 
 rule claims_html:
-    """The claims tables for the report: their scope, the claims' primary tests, every row."""
+    """The claims page: each claim's verdict with where it holds, the regime map beside it; each
+    setting, the scope and every row behind folds."""
     input:
         csv="results/paper/claims.csv",
         pooled="results/paper/claims_pooled.csv",
         runs=experiment_tables("runs"),
+        regime_map="results/paper/figures/regime_map.png",
     output:
         report(
             "results/paper/claims.html",

@@ -6,7 +6,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 
 import pandas as pd
 
-from collusion import claims_report, tables
+from collusion import claims_report
 
 sys.stderr = open(snakemake.log[0], "w")
 
@@ -18,6 +18,14 @@ def read(path):
 runs = pd.concat([pd.read_csv(path) for path in snakemake.input.runs], ignore_index=True)
 runs = runs[~runs["experiment"].isin(snakemake.params.mitigations)]
 scope = claims_report.scope(snakemake.config, runs, snakemake.params.primary_selection)
-rows = tables.claims_view(read(snakemake.input.csv))
+with open(snakemake.input.regime_map, "rb") as handle:
+    regime_map = handle.read()
+page = claims_report.html_report(
+    read(snakemake.input.csv),
+    read(snakemake.input.pooled),
+    scope,
+    snakemake.params.primary_selection,
+    regime_map,
+)
 with open(snakemake.output[0], "w") as handle:
-    handle.write(claims_report.html_report(rows, read(snakemake.input.pooled), scope))
+    handle.write(page)
