@@ -30,9 +30,12 @@ def row(value: float) -> dict:
     return {"train_objective": value, "val_L_ens": value, "test_L_ens": value, "test_DIV": value}
 
 
-def test_a_progress_line_names_the_job_its_seeds_and_betas_and_comes_at_most_every_interval():
+def test_a_progress_line_names_the_job_its_seeds_and_betas_and_comes_at_most_every_interval(
+    monkeypatch,
+):
+    monkeypatch.setenv(PROGRESS_VARIABLE, "30")
     clock, console = Clock(), io.StringIO()
-    progress = Progress("mnist1d mlp score M5", 1, 12, console, every=30, clock=clock)
+    progress = Progress("mnist1d mlp score M5", 1, 12, console, clock=clock)
     runs = [(seed, beta) for seed in (0, 1) for beta in (0, 0.5, 1)]
     progress.start_pack(runs)
     for epoch in range(1, 13):  # one period every 10 s
@@ -48,9 +51,10 @@ def test_a_progress_line_names_the_job_its_seeds_and_betas_and_comes_at_most_eve
     assert lines[1].endswith("epoch 4/12, job 33% done, elapsed 40s, eta 1m20s")
 
 
-def test_no_interval_writes_a_line_every_period_and_no_stream_writes_none():
+def test_no_interval_writes_a_line_every_period_and_no_stream_writes_none(monkeypatch):
+    monkeypatch.setenv(PROGRESS_VARIABLE, "0")
     clock, console = Clock(), io.StringIO()
-    progress = Progress("", 2, 2, console, every=0, clock=clock)
+    progress = Progress("", 2, 2, console, clock=clock)
     progress.start_pack([(7, 0.5)])
     for epoch in (1, 2):
         clock.now += 1

@@ -67,7 +67,8 @@ def values_text(values: list[float | None]) -> str:
 class Progress:
     """A training job's progress: ``packs`` packs trained one after another, ``epochs`` periods
     each. The trainer calls ``start_pack``, ``end_of_period`` after each period (which returns the
-    log line and writes the progress line to ``stream`` when it is due) and ``end_pack``.
+    log line and writes the progress line to ``stream`` when it is due, at most every
+    ``progress_seconds()`` by ``clock``) and ``end_pack``; ``log`` writes a line to ``log_file``.
 
     The time left is the job's: the time since its first pack started training over the periods
     trained since, times the periods left in all its packs (so the start-up before the first
@@ -81,11 +82,12 @@ class Progress:
         packs: int = 1,
         epochs: int = 1,
         stream=None,
-        every: float = PROGRESS_SECONDS,
+        log_file=None,
         clock=time.monotonic,
     ):
         self.name, self.packs, self.epochs = name, packs, epochs
-        self.stream, self.every, self.clock = stream, every, clock
+        self.stream, self.log_file, self.clock = stream, log_file, clock
+        self.every = progress_seconds()
         self.started = clock()
         self.training_since: float | None = None  # when the first pack started training
         self.done = 0  # periods of the job done (trained, resumed from or skipped)
@@ -108,6 +110,9 @@ class Progress:
             return None
         seconds = self.clock() - self.training_since
         return seconds / self.trained * max(0, self.total - self.done)
+
+    def log(self, message: str) -> None:
+        print(message, file=self.log_file, flush=True)
 
     # -- the trainer's calls ------------------------------------------------------------------------
     def start_pack(self, runs: list[tuple[int, float]], epoch: int = 0) -> None:
