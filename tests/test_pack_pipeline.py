@@ -66,6 +66,13 @@ def test_one_runs_file_builds_its_pack_and_every_run_of_it(workdir):
     result = run(workdir, target)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train_pack_packed" in result.stderr and "rule train:" not in result.stderr
+    # the job's progress reaches the console (collusion.progress), its log has a line per epoch
+    assert "[packed narrow regression M2] seed 0, β 0 0.5 1.5 (3 runs): epoch 1/2" in result.stderr
+    log = workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed0.log"
+    epochs = [line for line in log.read_text().splitlines() if line.startswith("epoch")]
+    assert [line.split(":")[0] for line in epochs] == [
+        f"epoch {e}/2 seed 0, β [0 0.5 1.5]" for e in (1, 2)
+    ]
     for beta in ("0", "0.5", "1.5"):
         run_dir = workdir / RUN.format(experiment="packed", beta=beta, seed=0)
         provenance = json.loads((run_dir / "provenance.json").read_text())

@@ -175,10 +175,15 @@ def test_slurm_symlink_is_relative_and_names_the_profile():
     assert link.resolve() == PROFILE.resolve()
 
 
-def test_no_default_profile_shadows_the_slurm_resources():
-    assert not (REPO / "profiles" / "default").exists(), (
-        "profiles/default would replace the slurm profile's default-resources as a whole"
+def test_the_default_profile_shadows_none_of_the_slurm_profiles_settings():
+    """profiles/default (read by every run, --profile slurm too) sets only the console's
+    quietness: a key of the slurm profile there (default-resources, ...) would replace it."""
+    default = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    assert set(default) == {"quiet"}, (
+        f"profiles/default sets {sorted(set(default) - {'quiet'})}: it would replace the slurm "
+        "profile's values as a whole"
     )
+    assert not set(default) & set(profile())
 
 
 def test_profile_names_only_rules_that_exist():

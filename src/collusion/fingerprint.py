@@ -32,7 +32,7 @@ TRAINING_ENTRIES = ("job", "train")
 # what the training code imports but runs only for some runs (added by training_files), or that
 # records a run without changing its numbers
 OPTIONAL = ("models.", "data.augment")
-RECORD_ONLY = ("provenance", "fingerprint")
+RECORD_ONLY = ("provenance", "fingerprint", "progress")
 
 
 def module_path(module: str) -> Path | None:

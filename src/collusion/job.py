@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -32,16 +33,20 @@ from .fingerprint import run_identity, training_fingerprint
 from .io import run_lock, write_json
 from .models import check_forward
 from .pack import one_program_obstacle
+from .progress import Progress
 from .provenance import now, provenance
 from .spec import RUN_OUTPUTS, RunSpec, TrainingJob
 from .train import Trainer
 
 
-def train(job: TrainingJob, log_file=None) -> list[dict]:
-    """Train ``job``; returns each run's provenance record, part by part."""
+def train(job: TrainingJob, log_file=None, console=None, clock=time.monotonic) -> list[dict]:
+    """Train ``job``; returns each run's provenance record, part by part. ``log_file`` gets a
+    line per period of each pack, ``console`` (the workflow's: stderr) a progress line at most
+    every progress.progress_seconds() by ``clock``."""
     if job.job_dir is None and len(job.parts) > 1:
         raise ValueError("several seeds in one job need a job_dir for the record of finished seeds")
     torch.set_num_threads(max(1, int(job.threads)))
+    progress = job_progress(job, console, log_file, clock)
     device = torch.device(job.device) if job.device else pick_device()
     spec = RunSpec.from_dict(job.parts[0].specs[0])  # every run of a job trains with one code
     source = {
@@ -62,9 +67,17 @@ def train(job: TrainingJob, log_file=None) -> list[dict]:
         why_not = one_program_obstacle(specs, datasets)
         if why_not is None:
             identity = checkpoint_identity(**job_identity, seed_pack=True)
-            return one_program(job, datasets, source, identity, log_file)
-        print(f"training the seeds one after the other: {why_not}", file=log_file, flush=True)
-    return seed_after_seed(job, source, checkpoint_identity(**job_identity), log_file)
+            progress.packs = 1  # every seed in one pack
+            return one_program(job, datasets, source, identity, progress)
+        progress.log(f"training the seeds one after the other: {why_not}")
+    return seed_after_seed(job, source, checkpoint_identity(**job_identity), progress)
+
+
+def job_progress(job: TrainingJob, console, log_file, clock) -> Progress:
+    """The job's progress and log (collusion.progress), a pack per part, named for its lines."""
+    spec = RunSpec.from_dict(job.parts[0].specs[0])
+    name = job.name or f"{spec.arch} {spec.aggregation} M{spec.n_members}"
+    return Progress(name, len(job.parts), spec.recipe.epochs, console, log_file, clock)
 
 
 def pick_device() -> torch.device:
@@ -87,7 +100,7 @@ def read_record(job_dir: str | None, identity: str) -> dict | None:
     return record if record.get("identity") == identity else None
 
 
-def one_program(job, datasets, source, identity, log_file) -> list[dict]:
+def one_program(job, datasets, source, identity, progress) -> list[dict]:
     """Every run of the job in one program, its checkpoint in ``job_dir``. job.json (written
     first, removed last) says a rerun finds a job that was killed: it takes a finished checkpoint
     as it is (killed while writing the outputs) rather than retraining."""
@@ -96,14 +109,13 @@ def one_program(job, datasets, source, identity, log_file) -> list[dict]:
     write_json(record, {"identity": identity, "finished": []})
     seeds = [part.specs[0]["seed"] for part in job.parts]
     checkpoint = {"directory": job.job_dir, "identity": identity, "reuse_finished": killed}
-    records = fit_and_write(
-        job, job.parts, dict(zip(seeds, datasets)), checkpoint, source, log_file
-    )
+    data = dict(zip(seeds, datasets))
+    records = fit_and_write(job, job.parts, data, checkpoint, source, progress)
     record.unlink()
     return records
 
 
-def seed_after_seed(job, source, identity, log_file) -> list[dict]:
+def seed_after_seed(job, source, identity, progress) -> list[dict]:
     """Each part in turn, in its own pack directory; with a job record, the parts finished so far
     are noted, and their checkpoints kept until the job completes."""
     found = read_record(job.job_dir, identity)
@@ -120,7 +132,7 @@ def seed_after_seed(job, source, identity, log_file) -> list[dict]:
             "identity": part_identity,
             "reuse_finished": part.pack_dir in finished,
         }
-        records += fit_and_write(job, [part], data, checkpoint, source, log_file)
+        records += fit_and_write(job, [part], data, checkpoint, source, progress)
         if record is not None:
             finished.append(part.pack_dir)
             write_json(record, {"identity": identity, "finished": finished})
@@ -148,17 +160,14 @@ def stop_on_signal(signum: int = signal.SIGUSR1):
         signal.signal(signum, previous)
 
 
-def fit_and_write(job, parts, data, checkpoint, source, log_file) -> list[dict]:
+def fit_and_write(job, parts, data, checkpoint, source, progress) -> list[dict]:
     """Fit the runs of ``parts`` as one pack (``data``: a Dataset, or seed -> its Dataset;
-    ``checkpoint``: its directory, identity and whether a finished one is reused) and write each
-    run's outputs and provenance."""
+    ``checkpoint``: its directory, identity and whether a finished one is reused; ``progress``:
+    the job's progress and log) and write each run's outputs and provenance."""
     started = now()
     specs = [spec for part in parts for spec in part.specs]
     directory = checkpoint["directory"]
     keep = job.keep_checkpoint or (job.job_dir is not None and len(parts) == 1)
-
-    def log(message: str) -> None:
-        print(message, file=log_file, flush=True)
 
     first = data if isinstance(data, Dataset) else next(iter(data.values()))
     check_learner(specs[0], first, parts[0].run_dirs[0])
@@ -172,7 +181,7 @@ def fit_and_write(job, parts, data, checkpoint, source, log_file) -> list[dict]:
             checkpoint["identity"],
         )
         trainer.stop_requested = stop_requested
-        trainer.fit(log, checkpoint["reuse_finished"])
+        trainer.fit(progress.log, checkpoint["reuse_finished"], progress)
         pack = pack_record(specs, trainer, [part.specs[0]["seed"] for part in parts])
         records, b = [], 0
         for part in parts:

@@ -214,8 +214,13 @@ def training_job(config: dict, runs: list[Run], job_dir: str | None = None) -> T
             )
         )
     keep = config["keep_checkpoints"]
-    data = prepared_path(runs[0].dataset)
-    return TrainingJob(parts, data, job_dir if len(parts) > 1 else None, keep_checkpoint=keep)
+    data, job_dir = prepared_path(runs[0].dataset), job_dir if len(parts) > 1 else None
+    return TrainingJob(parts, data, job_dir, keep_checkpoint=keep, name=job_name(runs[0]))
+
+
+def job_name(run: Run) -> str:
+    """A training job in its progress lines: its experiment, model, aggregation and M."""
+    return f"{run.experiment} {run.model} {run.aggregation} M{run.members}"
 
 
 def run_job(config: dict, run: Run) -> TrainingJob:
@@ -223,7 +228,7 @@ def run_job(config: dict, run: Run) -> TrainingJob:
     spec, split = run_spec(config, run).to_dict(), split_config(config, run)
     keep = config["keep_checkpoints"]
     return TrainingJob.of_run(
-        spec, split, prepared_path(run.dataset), run.dir, keep_checkpoint=keep
+        spec, split, prepared_path(run.dataset), run.dir, keep_checkpoint=keep, name=job_name(run)
     )
 
 

@@ -51,7 +51,7 @@ try:
             },
         }
     )
-    train(job, log_file)
+    train(job, log_file, console=sys.__stderr__)  # progress lines: on the console
 except BaseException as error:
     if type(error).__name__ == "StopRequested":  # collusion.train's: SLURM's time limit is near
         # SLURM ends this job as soon as it is requeued, and starts it again: no failure, no attempt
