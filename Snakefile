@@ -41,21 +41,44 @@ if CLUSTER.account:
             _rule.resources["slurm_account"] = CLUSTER.account
 
 
+# SLURM: the submitting run's checks and adaptations (collusion.slurm_run), before any submission.
+# JOB_ERRORS keeps what the executor reports for each failed job (Snakemake drops it for group
+# jobs) for the onerror report.
+JOB_ERRORS = {}
+
+
 onstart:
-    # Without SLURM accounting the plugin's default status command, sacct, never sees a job end and
-    # the run waits silently until killed: refuse to start instead.
-    if getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm":
-        if getattr(workflow.executor_settings, "status_command", None) == "sacct":
-            problem = cluster.sacct_problem()
-            if problem:
-                raise WorkflowError(
-                    f"SLURM job states cannot be queried with sacct here ({problem}); add "
-                    "--slurm-status-command squeue (see profiles/README.md, Status queries)"
-                )
+    if on_slurm():
+        from snakemake.logging import logger
+        from collusion import slurm_run
+
+        problems = slurm_run.start_problems(
+            getattr(workflow.executor_settings, "status_command", None),
+            slurm_run.planned_gpus(
+                job for job in workflow.dag.needrun_jobs() if not job.is_local
+            ),
+            CLUSTER.gpu_request,
+        )
+        if problems:
+            raise WorkflowError(
+                "this run cannot work on this SLURM cluster:\n- "
+                + "\n- ".join(problems)
+            )
+        has_account = any(
+            "slurm_account" in rule.resources for rule in workflow.rules
+        )
+        # the plugin's executor, as the scheduler holds it (Snakemake 9 has no public handle)
+        for note in slurm_run.adapt(
+            workflow.scheduler._executor,
+            workflow.executor_settings,
+            has_account,
+            JOB_ERRORS,
+        ):
+            logger.info(note)
 
 
 onerror:
-    # every failed job's logs (grouped jobs too, whose errors Snakemake prints without a cause)
+    # every failed job's cause and logs (grouped jobs too, whose errors Snakemake prints without one)
     from collusion.failures import FailedJob, failure_report
 
     failed = []
@@ -63,17 +86,26 @@ onerror:
         members = job.jobs if job.is_group() else [job]
         name = f"group {job.groupid}" if job.is_group() else f"rule {job.rule.name}"
         logs = [str(f) for member in members for f in member.log]
-        resources = {
-            k: v for k, v in job.resources.items() if isinstance(v, (int, str))
-        }
-        failed.append(FailedJob(name, str(job.jobid), logs, resources))
-    main_logs = (
-        log if isinstance(log, (list, tuple)) else [log]
-    )  # snakemake's own log(s) of this run
-    main_log = "".join(
-        Path(f).read_text(errors="replace")
-        for f in main_logs
-        if f and Path(f).exists()
-    )
-    on_slurm = getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm"
-    print(failure_report(failed, main_log, slurm=on_slurm), file=sys.stderr)
+        failed.append(
+            FailedJob(
+                name, str(job.jobid), logs, JOB_ERRORS.get(str(job.jobid), [])
+            )
+        )
+    # snakemake's own log of this run (a list of paths in Snakemake 9)
+    run_logs = [
+        Path(f) for f in (log if isinstance(log, (list, tuple)) else [log]) if f
+    ]
+    if failed:
+        print(
+            failure_report(
+                failed,
+                "".join(
+                    f.read_text(errors="replace") for f in run_logs if f.exists()
+                ),
+                slurm=on_slurm(),
+                slurm_logdir=getattr(workflow.executor_settings, "logdir", None)
+                or "logs/slurm",
+                main_log_path=", ".join(map(str, run_logs)) or ".snakemake/log/",
+            ),
+            file=sys.stderr,
+        )

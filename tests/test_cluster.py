@@ -1,6 +1,7 @@
 """The cluster file (profiles/slurm/partitions.yaml) and what it does to training jobs: runtime
 requests capped at the partitions' time limits, segments for longer runs, the GPU request, and
-the training job that saves its checkpoint and stops on SLURM's warning signal (issue 16)."""
+the training job that saves its checkpoint and stops on SLURM's warning signal (issue 16); what the
+submitting run checks at start and prints when jobs fail (issue 27)."""
 
 import io
 import math
@@ -14,7 +15,14 @@ import pytest
 import torch
 import yaml
 
-from collusion.cluster import Cluster, ClusterFileError, minutes, read_cluster
+from collusion.cluster import (
+    Cluster,
+    ClusterFileError,
+    gpu_problem,
+    minutes,
+    node_gpus,
+    read_cluster,
+)
 from collusion.data.prepared import save_prepared
 from collusion.job import train as train_job
 from collusion.spec import TrainingJob
@@ -72,6 +80,22 @@ def test_cap_is_the_longest_limit_of_the_partitions_that_can_take_the_job():
         cluster.cap(3) == math.inf
     )  # no partition has 3: left to the plugin (and sbatch) to refuse
     assert Cluster().cap(1) == math.inf  # no limits known
+
+
+def test_a_partition_without_a_time_limit_counts_as_unlimited(tmp_path):
+    """Issue 27: `long` (no MaxTime, so no max_runtime) was left out of the cap, and CPU training
+    was capped at `short`'s 20 minutes: a 47-minute run went in 5 segments."""
+    cluster = read_cluster(
+        write(tmp_path, {"partitions": {"short": {"max_runtime": 20}, "long": {}}})
+    )
+    assert cluster.cap(0) == math.inf
+    assert cluster.segments(47, 0) == 1
+    assert cluster.train_resources(47, 0, 1) == {"runtime": 47, "gpu": 0}
+    gpu = Cluster(
+        max_runtime={"short": 20, "long": math.inf, "gpu": 60},
+        max_gpu={"short": 0, "long": 0, "gpu": 1},
+    )
+    assert gpu.cap(0) == math.inf and gpu.cap(1) == 60
 
 
 def test_runtime_grows_with_the_attempt_up_to_the_cap_and_segments_count_the_jobs():
@@ -182,6 +206,14 @@ def test_usr1_saves_the_checkpoint_stops_and_the_rerun_resumes_to_the_same_resul
 
 
 # -- the onerror report -------------------------------------------------------------------------------
+# the SLURM executor plugin's messages (snakemake-executor-plugin-slurm 2.8), as it writes them
+CALL = "sbatch --parsable --job-name x --output 'logs/slurm/%j.log' -p long --mem 8000 -C 'v100'"
+REFUSED = (
+    "SLURM sbatch failed. The error message was 'sbatch: error: Invalid feature specification'.\n"
+    f"    sbatch call:\n        {CALL} --wrap=\"python -m snakemake --target-jobs 'train:x'\"\n"
+)
+
+
 def test_failure_report_shows_every_attempt_the_last_slurm_log_and_the_rule_log(tmp_path):
     from collusion.failures import FailedJob, failure_report
 
@@ -195,12 +227,13 @@ def test_failure_report_shows_every_attempt_the_last_slurm_log_and_the_rule_log(
     main_log = (  # the SLURM executor plugin's lines, one per attempt
         f"Job abc-1 has been submitted with SLURM jobid 7 (log: {slurm_logs[0]}).\n"
         f"Job abc-1 has been submitted with SLURM jobid 9 (log: {slurm_logs[1]}).\n"
-        "SLURM-job '9' failed, SLURM status is: 'TIMEOUT'. Detailed failure reason unavailable\n"
     )
+    timeout = (
+        "SLURM-job '9' failed, SLURM status is: 'TIMEOUT'. Detailed failure reason unavailable"
+    )
+    failed = FailedJob("group train_cpu", "abc-1", [str(rule_log)], [timeout])
     never = FailedJob("rule train", "12", [str(tmp_path / "missing.log")])
-    report = failure_report(
-        [FailedJob("group train_cpu", "abc-1", [str(rule_log)]), never], main_log, slurm=True
-    )
+    report = failure_report([failed, never], main_log, slurm=True, main_log_path="run.log")
     lines = report.splitlines()
     assert lines[0] == "2 job(s) failed; their logs:"
     assert f"SLURM job 7: log {slurm_logs[0]}" in lines
@@ -210,6 +243,147 @@ def test_failure_report_shows_every_attempt_the_last_slurm_log_and_the_rule_log(
         "   first attempt" not in lines and "   line 15" not in lines and "   line 16" in lines
     )  # 15 lines
     assert f"-- last 15 lines of {rule_log}:" in lines and "   epoch 2/8" in lines
-    assert "no SLURM job was created for it: sbatch refused the submission" in lines
+    # refused, and sbatch's reason not kept: said plainly, with where to look
+    assert (
+        "no SLURM job was created for it, and why was not kept: look for 'sbatch' in run.log, "
+        "or rerun with --verbose, which prints every sbatch call"
+    ) in lines
     assert any(line.startswith(f"-- {tmp_path / 'missing.log'}: not written") for line in lines)
-    assert "sbatch refused" not in failure_report([never], "", slurm=False)
+    assert "was not kept" not in failure_report([never], "", slurm=False)
+
+
+def test_a_refused_job_shows_what_sbatch_said_to_its_own_submission(tmp_path):
+    """Issue 27: the report reran `sbatch --test-only` without the partition the plugin chose and
+    without the job's constraint, and showed a false cause (or a test that passes)."""
+    from collusion.failures import FailedJob, failure_report
+
+    group = FailedJob("group train_cpu", "g-1", [], [REFUSED, REFUSED.replace("8000", "16000")])
+    report = failure_report([group], "", slurm=True)
+    lines = report.splitlines()
+    assert "sbatch refused it: sbatch: error: Invalid feature specification" in lines
+    assert f"   the submission: {CALL}" in lines  # its partition and constraint, not its command
+    assert f"   the submission: {CALL.replace('8000', '16000')}" in lines  # every attempt's
+    assert "no SLURM job was created" not in report and "--test-only" not in report
+
+
+def test_an_array_member_shows_what_sbatch_said_to_the_array(tmp_path):
+    from collusion.failures import FailedJob, failure_report
+
+    main_log = (
+        "SLURM sbatch failed for array job submission (tasks 1-2). The error message was "
+        "'sbatch: error: Batch job submission failed: Requested node configuration is not "
+        "available'.\n"
+        f'    sbatch call:\n        {CALL} --array=1-2 --wrap="python -m snakemake x"\n'
+    )
+    part = "Part of failed array sbatch submission (tasks 1-2); see log for details."
+    report = failure_report([FailedJob("rule train", "5", [], [part])], main_log, slurm=True)
+    assert (
+        "sbatch refused the array it was in (tasks 1-2): sbatch: error: Batch job submission "
+        "failed: Requested node configuration is not available"
+    ) in report.splitlines()
+    assert f"   the submission: {CALL} --array=1-2" in report.splitlines()
+    lost = failure_report([FailedJob("rule train", "5", [], [part])], "", slurm=True)
+    assert "(not found in the run's log)" in lost
+
+
+def test_an_array_task_has_its_log_where_the_plugin_writes_it(tmp_path):
+    from collusion.failures import FailedJob, failure_report
+
+    log = tmp_path / "logs/slurm/rule_train/12_2.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Traceback (most recent call last):\nValueError: x\n")
+    main_log = (
+        "Submitted array job with Snakemake IDs 4,5 and SLURM job ID 12. The individual task "
+        "IDs are 1-2.\n"
+    )
+    state = (
+        "SLURM-job '12_2' failed, SLURM status is: 'FAILED'. Detailed failure reason unavailable"
+    )
+    report = failure_report(
+        [FailedJob("rule train", "5", [], [state])],
+        main_log,
+        slurm=True,
+        slurm_logdir=tmp_path / "logs/slurm",
+    )
+    assert f"SLURM job 12_2, SLURM state FAILED: log {log}" in report.splitlines()
+    assert "   ValueError: x" in report.splitlines()
+
+
+# -- what the submitting run checks at start ------------------------------------------------------
+@pytest.mark.parametrize(
+    "gres, gpus",
+    [
+        ("(null)", {}),
+        ("gpu:1", {None: 1}),
+        ("gpu:a100:4(S:0-1)", {"a100": 4}),
+        ("gpu:v100:2,gpu:a100:2(S:0),mps:100", {"v100": 2, "a100": 2}),
+    ],
+)
+def test_node_gpus_read_sinfo_gres(gres, gpus):
+    assert node_gpus(gres) == gpus
+
+
+def test_gpu_jobs_on_a_cluster_without_that_gpu_are_a_start_problem():
+    no_gpu = [{}, {}]
+    assert gpu_problem([], no_gpu) is None
+    assert gpu_problem([(0, None)], no_gpu) is None
+    assert "no node of this cluster has one" in gpu_problem([(1, None), (1, None)], no_gpu)
+    assert "2 job(s) ask for a GPU" in gpu_problem([(1, None), (1, None)], no_gpu)
+    typed = [{"a100": 4}, {}]
+    assert gpu_problem([(1, None), (4, "a100")], typed) is None
+    assert "1 GPU(s) of model v100" in gpu_problem([(1, "v100")], typed)
+    assert "4 GPU(s)" in gpu_problem([(4, None)], [{None: 2}])  # more than one node has
+
+
+# -- the SLURM executor plugin, adapted ----------------------------------------------------------------
+def test_jobs_share_an_array_only_with_the_same_request_and_none_waits():
+    """The plugin gives every task of an array the first job's request, and sets aside (never to
+    submit) the jobs of an array rule when fewer than all its ready jobs were selected at once;
+    it runs an array's first task outside a job step, where SLURM's warning does not reach."""
+    from types import SimpleNamespace
+
+    from collusion.slurm_run import whole_arrays
+
+    def job(rule, runtime, group=False, signal=False):
+        extra = {"slurm_extra": "--signal=USR1@600"} if signal else {}
+        return SimpleNamespace(
+            rule=SimpleNamespace(name=rule),
+            threads=1,
+            resources={"runtime": runtime, "mem_mb": 2000, **extra},
+            is_group=lambda: group,
+        )
+
+    submitted = []
+    executor = SimpleNamespace(
+        run_jobs=lambda jobs: submitted.append(("plugin", jobs)),
+        _submit_job=lambda job: submitted.append(("alone", [job])),
+        _submit_array_jobs=lambda jobs: submitted.append(("array", jobs)),
+    )
+    whole_arrays(executor, {"train"})
+    a, b, c, d = job("train", 60), job("train", 60), job("train", 90), job("train", 60, group=True)
+    other, e, f = job("prepare", 60), job("train", 60, signal=True), job("train", 60, signal=True)
+    executor.run_jobs([a, b, c, d, other, e, f])
+    # runs in segments are never in an array: its first task would not get SLURM's warning
+    assert submitted == [
+        ("plugin", [d, other]),
+        ("array", [a, b]),
+        ("alone", [e]),
+        ("alone", [f]),
+        ("alone", [c]),
+    ]
+
+
+def test_a_job_names_itself_as_scontrol_does(monkeypatch):
+    """An array task's own job id can equal the array's, which names every task: `scontrol requeue
+    <that id>` requeued the whole array (seen on the test cluster), so a task names itself
+    <array>_<task>."""
+    from collusion.cluster import requeue_this_job, this_job
+
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert this_job() is None and requeue_this_job() == "not inside a SLURM job"
+    monkeypatch.setenv("SLURM_JOB_ID", "62")
+    assert this_job() == "62"
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "62")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    assert this_job() == "62_2"

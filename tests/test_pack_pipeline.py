@@ -66,6 +66,13 @@ def test_one_runs_file_builds_its_pack_and_every_run_of_it(workdir):
     result = run(workdir, target)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train_pack_packed" in result.stderr and "rule train:" not in result.stderr
+    # the job's progress reaches the console (collusion.progress), its log has a line per epoch
+    assert "[packed narrow regression M2] seed 0, β 0 0.5 1.5 (3 runs): epoch 1/2" in result.stderr
+    log = workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed0.log"
+    epochs = [line for line in log.read_text().splitlines() if line.startswith("epoch")]
+    assert [line.split(":")[0] for line in epochs] == [
+        f"epoch {e}/2 seed 0, β [0 0.5 1.5]" for e in (1, 2)
+    ]
     for beta in ("0", "0.5", "1.5"):
         run_dir = workdir / RUN.format(experiment="packed", beta=beta, seed=0)
         provenance = json.loads((run_dir / "provenance.json").read_text())
@@ -134,9 +141,14 @@ def test_an_edit_to_the_training_code_plans_the_reruns(workdir):
 
 
 def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workdir):
-    # a misspelt option is refused at start now (tests/test_start_checks.py); a negative width
-    # passes the start-time type check and fails inside the job, where torch builds the layer
-    broken = {**CONFIG, "models": {"narrow": {"arch": "mlp", "hidden": [-4]}}}
+    # a misspelt option or a negative width is refused at start now (tests/test_start_checks.py,
+    # tests/test_own_inputs.py); a learner of one's own returning (N,) instead of (N, 1) passes
+    # the start checks and fails inside the job, at its forward check before it trains
+    (workdir / "flat.py").write_text(
+        "import torch.nn as nn\n\n\ndef build(in_shape, out_dim):\n"
+        "    return nn.Sequential(nn.Linear(in_shape[0], out_dim), nn.Flatten(0))\n"
+    )
+    broken = {**CONFIG, "models": {"narrow": {"arch": "flat.py:build"}}}
     (workdir / "broken.yaml").write_text(yaml.safe_dump(broken))
     result = snakemake(
         workdir,
@@ -148,10 +160,11 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
     )
     assert result.returncode != 0
     log = (workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log").read_text()
-    assert "Traceback" in log and "negative dimension" in log, log
+    shapes = "to (2,); a learner must return one row of out_dim = 1 values per example"
+    assert "Traceback" in log and shapes in log, log
     job = "train_pack_packed_narrow_regression_M2_seed1"
     assert f"training job {job} failed" in log
-    assert f"training job {job} failed" in result.stderr and "negative dimension" in result.stderr
+    assert f"training job {job} failed" in result.stderr and shapes in result.stderr
     assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()
     # the onerror handler (Snakefile): the failed job, where its log is, and how it ends
     report = result.stderr[result.stderr.index("1 job(s) failed; their logs:") :]
@@ -160,7 +173,7 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
         "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:"
         in report
     )
-    assert "negative dimension" in report
+    assert shapes in report
 
 
 def test_the_longest_training_jobs_have_the_highest_priority(tmp_path):

@@ -2,14 +2,17 @@
 
 The cluster tests (marked `slurm`) need a running cluster: CI starts a one-node one with
 .ci/slurm/install.sh and .ci/slurm/start.sh and stops it with .ci/slurm/stop.sh (its client
-wrappers and SLURM_CONF are found through $SLURM_CI_DIR, default /tmp/collusion-slurm). Without a
-reachable cluster they are skipped, saying why. The other tests only read the profile and the plan.
+wrappers and SLURM_CONF are found through $SLURM_CI_DIR, default /tmp/collusion-slurm). It is shaped
+unlike the profile, as a user's would be: partitions `short` (20 minutes, the default) and `long`
+(no time limit), a stand-in GPU, no accounting. Without a reachable cluster they are skipped, saying
+why. The other tests only read the profile and the plan.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -22,12 +25,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from collusion import plan
 from collusion.cluster import FAILURE_RETRIES, read_cluster
 from collusion.config_errors import load_config
+from collusion.plan import pack_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
+SLURM_CONFIG = "tests/configs/slurm.yaml"  # the cluster tests' configuration, in a checkout
 PAPER = REPO / "config" / "paper.yaml"
 PROFILE = REPO / "profiles" / "slurm"
 PROFILE_CONFIG = PROFILE / "config.v9+.yaml"
@@ -37,7 +41,6 @@ REPORT_RULES = re.compile(r"(analyse_\w+|table_\w+|figure_\w+|claims)$")
 # What a one-node test cluster without accounting needs on top of the profile: without slurmdbd
 # only squeue knows job states (start.sh keeps finished jobs visible for MinJobAge=3600 s). The
 # rest makes the test quicker (first status check after 5 s) and keeps the evidence (job logs).
-# No --slurm-no-account: without one the plugin submits without an account.
 LOCAL_CLUSTER_OVERRIDES = [
     "--slurm-status-command",
     "squeue",
@@ -45,13 +48,10 @@ LOCAL_CLUSTER_OVERRIDES = [
     "5",
     "--slurm-keep-successful-logs",
 ]
-# The test cluster (.ci/slurm/start.sh) is shaped unlike the profile: one partition, `debug`, with a
-# 4-hour MaxTime. What a user does about that: describe it in profiles/slurm/partitions.yaml.
-CI_PARTITIONS = {"debug": {"max_runtime": "4:00:00", "max_gpu": 1}}
 
 
-def adapt_to_cluster(checkout: Path, partitions: dict = CI_PARTITIONS, **workflow) -> None:
-    """Edit the checkout's cluster file, as profiles/README.md tells a user to."""
+def adapt_to_cluster(checkout: Path, partitions: dict, **workflow) -> None:
+    """Write the checkout's cluster file, as profiles/README.md tells a user to."""
     text = {"partitions": partitions, **({"workflow": workflow} if workflow else {})}
     (checkout / "profiles" / "slurm" / "partitions.yaml").write_text(yaml.safe_dump(text))
 
@@ -86,6 +86,28 @@ def run(
         timeout=limit + 60,
         start_new_session=True,
     )
+
+
+def start(
+    command: list[str], cwd: Path, env: dict, log: Path, limit: int | None = None
+) -> subprocess.Popen:
+    """A snakemake run in the background, its output in ``log``; under `timeout -k` if ``limit``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            ["timeout", "-k", "30", str(limit), *command] if limit else command,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End a background run that a failed assertion left running (its whole process group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
 
 
 def output_of(result: subprocess.CompletedProcess) -> str:
@@ -153,10 +175,15 @@ def test_slurm_symlink_is_relative_and_names_the_profile():
     assert link.resolve() == PROFILE.resolve()
 
 
-def test_no_default_profile_shadows_the_slurm_resources():
-    assert not (REPO / "profiles" / "default").exists(), (
-        "profiles/default would replace the slurm profile's default-resources as a whole"
+def test_the_default_profile_shadows_none_of_the_slurm_profiles_settings():
+    """profiles/default (read by every run, --profile slurm too) sets only the console's
+    quietness: a key of the slurm profile there (default-resources, ...) would replace it."""
+    default = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    assert set(default) == {"quiet"}, (
+        f"profiles/default sets {sorted(set(default) - {'quiet'})}: it would replace the slurm "
+        "profile's values as a whole"
     )
+    assert not set(default) & set(profile())
 
 
 def test_profile_names_only_rules_that_exist():
@@ -234,20 +261,65 @@ def test_small_jobs_share_slurm_jobs():
     )
 
 
+@pytest.fixture(scope="module")
+def plan():
+    """The dry run (-n -F, in the repository) of a snakemake command line, each one once."""
+    plans = {}
+
+    def dry_run(args: list[str]) -> subprocess.CompletedProcess:
+        key = tuple(sorted(args))
+        if key not in plans:
+            plans[key] = run(snakemake_cmd(*args, "-n", "-F"), REPO, limit=600)
+        return plans[key]
+
+    return dry_run
+
+
+def slurm_commands(markdown: Path) -> list[list[str]]:
+    """The shell commands of a document's bash blocks that use the slurm profile or the plugin's
+    partition command, as argument lists (.venv/bin/ dropped, comments too)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", markdown.read_text(), re.S):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words and any("slurm" in word for word in words) and "pip" not in words[0]:
+                commands.append([words[0].removeprefix(".venv/bin/"), *words[1:]])
+    return commands
+
+
+@pytest.mark.skipif(
+    not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed"
+)
+def test_the_readmes_slurm_commands_are_the_ones_tested(plan):
+    """Each snakemake command of README.md and profiles/README.md that uses the slurm profile
+    plans (a dry run); the partition command is the one the cluster tests run."""
+    commands = slurm_commands(REPO / "README.md") + slurm_commands(PROFILE.parent / "README.md")
+    assert len(commands) >= 6, commands
+    for command in commands:
+        if command[0] == "$EDITOR":  # editing partitions.yaml
+            continue
+        if command[0] == "generate-slurm-partition-config":
+            assert command[1:] == GENERATE_PARTITIONS[1:], command
+            continue
+        assert command[0] == "snakemake", command
+        args = [w for w in command[1:] if w != "-n"]
+        args = ["slurm" if w == "profiles/slurm" else w for w in args]
+        result = plan(args)
+        assert result.returncode == 0, f"{shlex.join(command)}: {output_of(result)[-3000:]}"
+
+
 @pytest.mark.skipif(not PAPER.exists(), reason="config/paper.yaml does not exist yet")
 @pytest.mark.skipif(
     not plugin_installed(), reason="snakemake-executor-plugin-slurm is not installed"
 )
-def test_paper_grid_plans_one_gpu_job_per_image_run():
+def test_paper_grid_plans_one_gpu_job_per_image_run(plan):
     from collusion import pipeline
 
-    result = run(
-        snakemake_cmd("--profile", "slurm", "-n", "-F", "--configfile", str(PAPER)), REPO, limit=600
-    )
+    result = plan(["--profile", "slurm", "--configfile", "config/paper.yaml"])
     assert result.returncode == 0, output_of(result)[-5000:]
     # --configfile replaces config/config.yaml (see Snakefile)
     expected = {run.dir for run in pipeline.all_runs(yaml.safe_load(PAPER.read_text()))}
-    planned = {  # a train_pack_<experiment> job holds all β of one seed (the UCI tables)
+    planned = {  # a train_pack_<experiment>_… job holds all β of its seeds (the UCI tables)
         run_dir: job
         for job in dry_run_jobs(result.stdout)
         if job["rule"] == "train" or job["rule"].startswith("train_pack_")
@@ -346,11 +418,22 @@ def slurm_job(job_id: str, env: dict) -> dict:
 
 
 def submissions(text: str) -> dict[str, Path]:
-    """SLURM job id -> its log, from snakemake's 'submitted with SLURM jobid' lines."""
+    """SLURM job id -> its log, from snakemake's 'submitted with SLURM jobid' lines (jobs alone
+    and group jobs)."""
     return {
         job: Path(log)
         for job, log in re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", text)
     }
+
+
+def array_submissions(text: str) -> dict[str, list[str]]:
+    """SLURM array job id -> its task ids (<array>_<task>), from the plugin's array lines."""
+    found = re.findall(
+        r"Submitted array job with Snakemake IDs \S+ and SLURM job ID (\d+)\. "
+        r"The individual task IDs are (\d+)-(\d+)\.",
+        text,
+    )
+    return {job: [f"{job}_{i}" for i in range(int(a), int(b) + 1)] for job, a, b in found}
 
 
 def trained_in(log: str) -> set[str]:
@@ -366,73 +449,165 @@ def run_dirs(root: Path) -> list[str]:
     )
 
 
-# the rules that train: `train`, and one `train_pack_<experiment>_…` per job of a packed experiment
-TRAINING_RULES = ["train"] + [
-    job.slot.rule for job in plan.pack_jobs(load_config(TINY), everything=True)
-]
+def training_log(checkout: Path, run_dir: str, suffix: str = ".log") -> Path:
+    return checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}{suffix}"
 
 
 @pytest.fixture(scope="module")
-def tiny(slurm_env, tmp_path_factory):
-    """The tiny configuration twice, at the same time: everything through `--profile slurm`, and
-    the training locally (--cores 2) as the reference."""
-    local = checkout_copy(tmp_path_factory.mktemp("local"))
-    on_slurm = checkout_copy(tmp_path_factory.mktemp("slurm"))
-    adapt_to_cluster(on_slurm)
+def partitions(slurm_env, tmp_path_factory) -> dict:
+    """The cluster's partitions as the plugin's generate-slurm-partition-config writes them into a
+    checkout (the command profiles/README.md gives), reviewed as it says: the cluster does not
+    track GPUs as a TRES, so the generated file has no max_gpu; both partitions hold the node's
+    GPU."""
+    checkout = checkout_copy(tmp_path_factory.mktemp("generated"))
+    result = run(GENERATE_PARTITIONS, checkout, slurm_env, limit=120)
+    assert result.returncode == 0, output_of(result)
+    generated = yaml.safe_load((checkout / "profiles/slurm/partitions.yaml").read_text())
+    return {name: {**limits, "max_gpu": 1} for name, limits in generated["partitions"].items()}
+
+
+# the plugin's command (in the environment's bin/, next to snakemake), as profiles/README.md has it
+GENERATE_PARTITIONS = [
+    str(Path(sys.executable).parent / "generate-slurm-partition-config"),
+    "-o",
+    "profiles/slurm/partitions.yaml",
+]
+
+
+@pytest.mark.slurm
+def test_generated_partitions_count_the_unlimited_one(partitions, tmp_path):
+    """The generated file describes `short` (20 minutes) and `long` (no limit, so no max_runtime):
+    a CPU run of 47 minutes is not capped at short's 20 (issue 27: it was) and is trained as one
+    job."""
+    assert set(partitions) == {"short", "long"}, partitions
+    path = tmp_path / "partitions.yaml"
+    path.write_text(yaml.safe_dump({"partitions": partitions}))
+    cluster = read_cluster(path)
+    assert cluster.max_runtime == {"short": 20, "long": float("inf")}
+    assert cluster.cap(0) == cluster.cap(1) == float("inf")
+    resources = cluster.train_resources(47, gpu=0, attempt=1)
+    assert resources["runtime"] == 47 and "slurm_extra" not in resources
+    assert cluster.segments(47, 0) == 1
+
+
+# the rules that train: `train`, and one `train_pack_<experiment>_…` per job of a packed experiment
+SLURM_CONFIG_DATA = load_config(REPO / SLURM_CONFIG)
+PACK_JOBS = pack_jobs(SLURM_CONFIG_DATA, everything=True)
+TRAINING_RULES = ["train"] + [job.slot.rule for job in PACK_JOBS]
+CONFIGS = [SLURM_CONFIG, "data.yaml"]  # data.yaml: where the tiny SVHN files are (svhn_data)
+(PACK_RULE,) = [job.slot.rule for job in PACK_JOBS]  # beta_above_one's one job
+MAIN_TARGETS = ["results/paper/claims.md", "results/paper/figures/divergence.png"]
+SVHN_RUNS = [f"results/runs/svhn/svhn/cnn/score/M2/beta{b}/seed0" for b in (0, 1)]
+PACK_RUN = "results/runs/beta_above_one/diabetes/mlp_narrow/regression/M3/beta1.5/seed0"
+LONG_EPOCHS = 2500  # the pipeline's estimate for a diabetes run: 3.1 minutes, beyond the cap of 3
+LONG_RUNS = [
+    f"results/runs/diabetes/diabetes/mlp_narrow/regression/M3/beta{b}/seed0" for b in (0, 1)
+]
+NOISE = re.compile(
+    r"invalid option|Error in (rule|group)|Failed to retrieve job data|guess|sbatch failed|Traceback",
+    re.IGNORECASE,
+)
+
+
+@pytest.fixture(scope="module")
+def svhn_data(tmp_path_factory) -> dict:
+    """Tiny files in SVHN's format (tests/data/raw_formats.py) and the `data:` section that points
+    the downloads at them."""
+    import hashlib
+
+    from data.raw_formats import make_svhn
+
+    root = tmp_path_factory.mktemp("svhn_sources")
+    files = {
+        "svhn_train": make_svhn(root, "train", 40)[0],
+        "svhn_test": make_svhn(root, "test", 20, seed=5)[0],
+    }
+    return {
+        "data": {
+            "urls": {name: path.resolve().as_uri() for name, path in files.items()},
+            "md5": {
+                name: hashlib.md5(path.read_bytes()).hexdigest() for name, path in files.items()
+            },
+        }
+    }
+
+
+def slurm_checkout(
+    where: Path, svhn_data: dict, partitions: dict | None = None, **workflow
+) -> Path:
+    """A checkout with the tests' data.yaml and, given partitions, its cluster file."""
+    checkout = checkout_copy(where)
+    (checkout / "data.yaml").write_text(yaml.safe_dump(svhn_data))
+    if partitions is not None:
+        adapt_to_cluster(checkout, partitions, **workflow)
+    return checkout
+
+
+def job_logs(checkout: Path, text: str) -> dict[str, Path]:
+    """SLURM job id (an array task's: <array>_<task>) -> its SLURM log, for every submission."""
+    logs = submissions(text)
+    for tasks in array_submissions(
+        text
+    ).values():  # the plugin writes them as <rule dir>/<task>.log
+        logs.update({task: checkout / "logs/slurm/rule_train" / f"{task}.log" for task in tasks})
+    return logs
+
+
+@pytest.fixture(scope="module")
+def main_run(slurm_env, partitions, svhn_data, segments, tmp_path_factory):
+    """The SLURM tests' configuration through `--profile slurm`, up to the claims and the divergence
+    figure, on the partitions as generated. At the same time, its training locally (--cores 2) as
+    the reference, and the segments scenario (started first)."""
+    local = slurm_checkout(tmp_path_factory.mktemp("local"), svhn_data)
+    on_slurm = slurm_checkout(tmp_path_factory.mktemp("slurm"), svhn_data, partitions)
     log = on_slurm.parent / "snakemake-slurm.log"
     started = time.monotonic()
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                "timeout",
-                "-k",
-                "30",
-                "2400",
-                *snakemake_cmd(
-                    "--profile", "slurm", "--configfile", str(TINY), *LOCAL_CLUSTER_OVERRIDES
-                ),
-            ],
-            cwd=on_slurm,
-            env=with_own_src(slurm_env, on_slurm),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    command = [*MAIN_TARGETS, "--profile", "slurm", "--configfile", *CONFIGS]
+    command = snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES)
+    process = start(command, on_slurm, with_own_src(slurm_env, on_slurm), log, limit=1200)
     try:
         result = run(
-            snakemake_cmd("--cores", "2", "--configfile", str(TINY), "--until", *TRAINING_RULES),
+            snakemake_cmd("--cores", "2", "--configfile", *CONFIGS, "--until", *TRAINING_RULES),
             local,
             with_own_src(slurm_env, local),
-            limit=1200,
+            limit=900,
         )
         assert result.returncode == 0, output_of(result)[-5000:]
         local_seconds = time.monotonic() - started
-        assert process.wait(timeout=2500) == 0, log.read_text()[-8000:]
+        assert process.wait(timeout=1300) == 0, log.read_text()[-8000:]
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=120)
+        stop(process)
     print(
-        f"tiny config: local training {local_seconds:.0f} s, everything on SLURM {time.monotonic() - started:.0f} s"
+        f"SLURM configuration: local training {local_seconds:.0f} s, "
+        f"on SLURM {time.monotonic() - started:.0f} s"
     )
-    return {"local": local, "slurm": on_slurm, "log": log.read_text(), "env": slurm_env}
+    text = log.read_text()
+    return {
+        "local": local,
+        "slurm": on_slurm,
+        "log": text,
+        "jobs": job_logs(on_slurm, text),
+        "env": slurm_env,
+    }
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_every_training_run_went_through_sbatch(tiny):
-    jobs = submissions(tiny["log"])
+def test_every_training_run_went_through_sbatch(main_run):
+    jobs = main_run["jobs"]
     assert jobs, "no job was submitted to SLURM"
     trained = set()
     for job_id, log in jobs.items():
-        assert slurm_job(job_id, tiny["env"])["JobState"] == "COMPLETED", job_id
+        assert slurm_job(job_id, main_run["env"])["JobState"] == "COMPLETED", job_id
         trained |= trained_in(log.read_text())
-    runs = set(run_dirs(tiny["local"]))
-    assert runs, "the local run trained nothing"
+    runs = set(run_dirs(main_run["local"]))
+    assert len(runs) == 8, f"the SLURM configuration trains 8 runs: {sorted(runs)}"
     assert trained == runs, (
         f"not trained in a SLURM job: {sorted(runs - trained)[:3]}; unknown: {sorted(trained - runs)[:3]}"
     )
-    assert (tiny["slurm"] / "results" / "paper" / "claims.md").exists()
+    for group in ("train_cpu", "analysis", "figures"):
+        assert any(f"/group_{group}_" in str(log) for log in jobs.values()), (group, jobs)
+    assert (main_run["slurm"] / "results" / "paper" / "claims.md").exists()
 
 
 def assert_same_run(local_dir: Path, slurm_dir: Path) -> None:
@@ -449,232 +624,315 @@ def assert_same_run(local_dir: Path, slurm_dir: Path) -> None:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_results_on_slurm_equal_the_local_run(tiny):
-    runs = run_dirs(tiny["local"])
-    assert runs == run_dirs(tiny["slurm"])
+def test_results_on_slurm_equal_the_local_run(main_run):
+    runs = run_dirs(main_run["local"])
+    assert runs == run_dirs(main_run["slurm"])
     for run_dir in runs:  # one thread in both: CPU training is bit-reproducible
-        assert_same_run(tiny["local"] / run_dir, tiny["slurm"] / run_dir)
+        assert_same_run(main_run["local"] / run_dir, main_run["slurm"] / run_dir)
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_gpu_request_is_scheduled_on_the_gpu_partition(tiny):
-    """The cluster's GPU is a stand-in (gres.conf File=/dev/null): this proves the request path,
-    and the run, which still trains on the CPU, gives the local result."""
-    on_slurm = tiny["slurm"]
-    run_dir = next(
-        d for d in run_dirs(on_slurm) if d.startswith("results/runs/digits/")
-    )  # a `train` job
-    target = f"{run_dir}/history.csv"
+def test_gpu_runs_go_as_one_array_each_task_with_its_gpu(main_run):
+    """The two SVHN runs (a GPU dataset) ask for a GPU each, the same request: one array of two
+    tasks. The cluster's GPU is a stand-in (gres.conf File=/dev/null): the request path is proved,
+    training still runs on the CPU and equals the local run."""
+    arrays = array_submissions(main_run["log"])
+    assert len(arrays) == 1, main_run["log"][-3000:]
+    (tasks,) = arrays.values()
+    assert len(tasks) == 2
+    trained = set()
+    for task in tasks:
+        job = slurm_job(task, main_run["env"])
+        assert "gpu:1" in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
+        trained |= trained_in(main_run["jobs"][task].read_text())
+    assert trained == set(SVHN_RUNS)
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_jobs_go_to_the_partition_that_fits_them(main_run):
+    """The plugin picks from partitions.yaml: a job fitting `short` goes there, a longer one (a
+    group job's runtime is its members' sum) to the unlimited `long`."""
+    jobs = {job_id: slurm_job(job_id, main_run["env"]) for job_id in main_run["jobs"]}
+    assert {job["Partition"] for job in jobs.values()} == {"short", "long"}, jobs
+    for job_id, job in jobs.items():
+        hours, minutes, _ = (int(x) for x in job["TimeLimit"].split(":"))
+        if hours * 60 + minutes > 20:
+            assert job["Partition"] == "long", (job_id, job["TimeLimit"], job["Partition"])
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_run_prints_nothing_that_looks_like_an_error(main_run):
+    """No `sacct: invalid option` (the plugin's account guess), no error lines; the efficiency
+    report, on in the profile, says why it is off on a cluster without accounting."""
+    noise = sorted({m.group(0) for m in NOISE.finditer(main_run["log"])})
+    assert not noise, f"{noise}: {main_run['log'][-5000:]}"
+    assert "SLURM efficiency report: off, it needs SLURM accounting" in main_run["log"]
+
+
+@pytest.fixture(scope="module")
+def prepared(slurm_env, svhn_data, tmp_path_factory) -> Path:
+    """The prepared data of the SLURM tests' configuration, made locally (the main run prepares
+    its own on SLURM)."""
+    checkout = slurm_checkout(tmp_path_factory.mktemp("prepared"), svhn_data)
+    targets = ["resources/prepared/diabetes.npz", "resources/prepared/svhn.npz"]
+    result = run(
+        snakemake_cmd(*targets, "--cores", "2", "--configfile", *CONFIGS),
+        checkout,
+        with_own_src(slurm_env, checkout),
+        limit=300,
+    )
+    assert result.returncode == 0, output_of(result)[-3000:]
+    return checkout / "resources"
+
+
+def capped_checkout(prepared, svhn_data, partitions, where: Path, **workflow) -> Path:
+    """A checkout whose partitions.yaml caps jobs at 3 minutes (less than the partitions' MaxTime,
+    as a user may give), with SLURM's warning 1 minute before, the prepared data, and a longer
+    recipe for `diabetes` (longer.yaml): its runs are expected beyond the cap."""
+    capped = {name: {**limits, "max_runtime": 3} for name, limits in partitions.items()}
+    checkout = slurm_checkout(where, svhn_data, capped, signal_seconds=60, **workflow)
+    shutil.copytree(prepared, checkout / "resources")
+    recipe = SLURM_CONFIG_DATA["recipes"]["tiny_tabular"]
+    longer = {"recipes": {"tiny_tabular": {**recipe, "epochs": LONG_EPOCHS}}}
+    (checkout / "longer.yaml").write_text(yaml.safe_dump(longer))
+    return checkout
+
+
+def wait_for(condition, what: str, process: subprocess.Popen, log: Path, limit: float = 300):
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert process.poll() is None, f"the run ended before {what}: {log.read_text()[-4000:]}"
+        assert time.monotonic() < deadline, (
+            f"no {what} after {limit:.0f} s: {log.read_text()[-4000:]}"
+        )
+        time.sleep(0.5)
+
+
+def attempt_lines(checkout: Path, run_dir: str) -> list[str]:
+    path = training_log(checkout, run_dir, ".attempts.log")
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def attempts(checkout: Path, run_dir: str) -> list[tuple[str, str]]:
+    """(SLURM job, the lines it logged) for every start of a run's training job."""
+    text = "\n".join(attempt_lines(checkout, run_dir))
+    parts = re.split(r"^== \S+ \S+ SLURM job (\S+)\n", text, flags=re.M)
+    return list(zip(parts[1::2], parts[2::2]))
+
+
+def training_now(checkout: Path, run_dir: str) -> bool:
+    """The run's latest start has trained an epoch."""
+    runs = attempts(checkout, run_dir)
+    return bool(runs) and bool(re.search(r"^epoch ", runs[-1][1], re.M))
+
+
+def resumed_and_training(checkout: Path, run_dir: str) -> bool:
+    runs = attempts(checkout, run_dir)
+    return (
+        len(runs) > 1 and runs[-1][1].startswith("resumed from") and training_now(checkout, run_dir)
+    )
+
+
+def segments_scenario(checkout: Path, env: dict, log: Path) -> list[str]:
+    """Two runs expected beyond the cap, sent SLURM's warning once both train, one of them then
+    preempted once it trains again (test_runs_longer_than_the_cap_...); the SLURM jobs."""
+    targets = [f"{run}/history.csv" for run in LONG_RUNS]
+    command = [*targets, "--profile", "slurm", "--configfile", *CONFIGS, "longer.yaml"]
+    process = start(snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES), checkout, env, log, 1200)
+    try:
+        wait_for(
+            lambda: all(training_now(checkout, r) for r in LONG_RUNS), "training", process, log, 900
+        )
+        jobs = list(submissions(log.read_text()))
+        warn = subprocess.run(
+            ["scancel", "--signal=USR1", *jobs], env=env, capture_output=True, text=True
+        )
+        assert warn.returncode == 0, warn.stderr
+        wait_for(
+            lambda: resumed_and_training(checkout, LONG_RUNS[0]), "a resumed run", process, log, 900
+        )
+        preempted = attempts(checkout, LONG_RUNS[0])[-1][0]
+        preempt = subprocess.run(
+            ["scontrol", "requeue", preempted], env=env, capture_output=True, text=True
+        )
+        assert preempt.returncode == 0, preempt.stderr
+        assert process.wait(timeout=1200) == 0, log.read_text()[-5000:]
+    finally:
+        stop(process)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def segments(slurm_env, prepared, svhn_data, partitions, tmp_path_factory):
+    """The segments scenario, run in the background from before the main run on: its waits (job
+    starts, requeues) overlap the main run's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    checkout = capped_checkout(
+        prepared, svhn_data, partitions, tmp_path_factory.mktemp("segments") / "checkout"
+    )
+    env = with_own_src(slurm_env, checkout)
+    log = checkout.parent / "snakemake.log"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield {
+            "checkout": checkout,
+            "env": env,
+            "log": log,
+            "jobs": pool.submit(segments_scenario, checkout, env, log),
+        }
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_runs_longer_than_the_cap_train_in_segments_and_resume_after_a_requeue(segments):
+    """Two runs expected beyond the 3-minute cap are submitted alone, at the cap, with SLURM's
+    warning. Rather than wait for SLURM's warning (when training reaches it depends on the
+    machine), the test sends it as SLURM does (`scancel --signal=USR1`: every job step) once both
+    train: each saves its checkpoint and requeues itself; SLURM starts it again and it resumes.
+    Then one is preempted (`scontrol requeue`) while it trains again, and resumes again. Segments
+    are no failures: nothing is resubmitted, no error printed."""
+    jobs = segments["jobs"].result(timeout=1500)
+    checkout, env, log = segments["checkout"], segments["env"], segments["log"]
+    text = log.read_text()
+    assert not array_submissions(text), "runs in segments must not go in an array"
+    assert sorted(submissions(text)) == sorted(jobs), "a segment was resubmitted by Snakemake"
+    states = {job: slurm_job(job, env) for job in jobs}
+    assert all(
+        job["JobState"] == "COMPLETED" and job["TimeLimit"] == "00:03:00" for job in states.values()
+    ), states
+    for run_dir, least in zip(LONG_RUNS, (3, 2)):  # SLURM's own warning may add segments
+        runs = attempts(checkout, run_dir)
+        assert len(runs) >= least, runs
+        assert states[runs[0][0]]["Restarts"] == str(len(runs) - 1), (runs, states)
+        resumed_at = 0
+        for (_, before), (_, after) in zip(runs, runs[1:]):
+            stopped = re.search(r"^stopped after epoch (\d+), checkpoint saved", before, re.M)
+            resumed = re.match(r"resumed from \S+ after epoch (\d+) \(running\)", after)
+            assert resumed, after[:300]
+            if stopped:  # a segment ends where the next resumes
+                assert "the job requeues itself" in before and resumed[1] == stopped[1], (
+                    before,
+                    after,
+                )
+            else:  # preempted: from the last checkpoint, the segment's or a periodic one
+                assert int(resumed[1]) >= resumed_at, (before[-300:], after[:300])
+            resumed_at = int(resumed[1])
+        assert "stopped after epoch" in runs[0][1], runs[0][1][-300:]
+        history = pd.read_csv(checkout / run_dir / "history.csv")
+        assert list(history["epoch"]) == list(range(1, LONG_EPOCHS + 1))
+    noise = sorted({m.group(0) for m in NOISE.finditer(text)})
+    assert not noise, f"{noise}: {text[-4000:]}"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_run_that_cannot_work_on_the_cluster_refuses_to_start_saying_why(
+    slurm_env, prepared, svhn_data, partitions, tmp_path
+):
+    """Without --slurm-status-command squeue the run would wait forever (sacct cannot answer
+    without accounting), and the GPU model partitions.yaml asks for is not on the cluster (it
+    would be refused at every submission): both are said at start, with their fixes, and nothing
+    is submitted."""
+    checkout = slurm_checkout(tmp_path / "start", svhn_data, partitions, gpu_model="h100")
+    shutil.copytree(prepared, checkout / "resources")
+    targets = [f"{run}/history.csv" for run in SVHN_RUNS]
+    result = run(
+        snakemake_cmd(*targets, "--profile", "slurm", "--configfile", *CONFIGS),
+        checkout,
+        with_own_src(slurm_env, checkout),
+        limit=300,
+    )
+    out = output_of(result)
+    assert result.returncode != 0
+    assert "this run cannot work on this SLURM cluster" in out, out[-3000:]
+    assert "add --slurm-status-command squeue" in out, out[-3000:]
+    assert "jobs ask for 1 GPU(s) of model h100, which no node of this cluster has" in out, out[
+        -3000:
+    ]
+    assert "--set-resources train:gpu=0" in out
+    assert not submissions(out) and not array_submissions(out)
+
+
+def report_section(report: str, job: str, containing: str) -> str:
+    """The part of the failure report about one failed job (`== <job> ==`) that contains a text."""
+    sections = [part for part in report.split("\n== ")[1:] if part.startswith(f"{job} ==")]
+    found = [part for part in sections if containing in part]
+    assert found, f"no section '{job}' with {containing!r}: {report[-6000:]}"
+    return found[0]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_refused_job_shows_the_cause_sbatch_gave_for_that_submission(
+    slurm_env, prepared, svhn_data, partitions, tmp_path
+):
+    """sbatch refuses a group job (the pack, in train_cpu) and an array (the two GPU runs) that ask
+    for a node feature the cluster lacks (the README's `constraint` example): the report shows
+    sbatch's own answer and the options of those submissions (the partition the plugin chose, the
+    constraint), for every attempt."""
+    checkout = slurm_checkout(tmp_path / "refused", svhn_data, partitions)
+    shutil.copytree(prepared, checkout / "resources")
+    targets = [f"{run}/history.csv" for run in [*SVHN_RUNS, PACK_RUN]]
     result = run(
         snakemake_cmd(
+            *targets,
             "--profile",
             "slurm",
             "--configfile",
-            str(TINY),
+            *CONFIGS,
             *LOCAL_CLUSTER_OVERRIDES,
             "--set-resources",
-            "train:gpu=1",
-            "--force",
-            target,
-        ),
-        on_slurm,
-        with_own_src(tiny["env"], on_slurm),
-        limit=600,
-    )
-    assert result.returncode == 0, output_of(result)[-5000:]
-    jobs = submissions(output_of(result))
-    assert len(jobs) == 1, output_of(result)[-3000:]
-    job = slurm_job(next(iter(jobs)), tiny["env"])
-    assert job["JobState"] == "COMPLETED"
-    assert job["Partition"] == "debug"  # the one partition partitions.yaml names
-    assert "gpu:1" in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
-    assert_same_run(tiny["local"] / Path(target).parent, on_slurm / Path(target).parent)
-
-
-REQUEUED_RUN = ("diabetes", "diabetes", "mlp_narrow", "regression", 3, 0.5, 0)
-
-
-def epochs_lasting(seconds: float, prepared: Path, scratch: Path) -> int:
-    """How many epochs of REQUEUED_RUN take about `seconds` on this machine (timed on 300)."""
-
-    from collusion import pipeline
-    from collusion.job import train
-    from collusion.spec import TrainingJob
-
-    config = load_config(TINY)
-    run = pipeline.Run(*REQUEUED_RUN)
-    spec = pipeline.run_spec(config, run).to_dict()
-    spec["recipe"]["epochs"] = 300
-    scratch.mkdir()
-    job = TrainingJob.of_run(spec, pipeline.split_config(config, run), prepared, scratch)
-    started = time.monotonic()
-    with open(os.devnull, "w") as quiet:
-        train(job, quiet)
-    return int(seconds / ((time.monotonic() - started) / 300))
-
-
-def checkpoint_state(path: Path) -> dict:
-    import torch
-
-    try:
-        state = torch.load(path, weights_only=False)
-    except Exception:  # not written yet, or being replaced
-        return {}
-    return {"epoch": state["epoch"], "status": state["status"]}
-
-
-@pytest.mark.slurm
-@pytest.mark.slow
-def test_requeued_training_resumes_from_its_checkpoint(tiny, tmp_path):
-    """What a preemption does: SLURM requeues the running job (`--requeue` in the profile); the
-    restarted job step resumes from checkpoint.pt (written every 30 s) instead of starting over."""
-    from collusion import pipeline
-
-    checkout = checkout_copy(tmp_path / "requeue")
-    adapt_to_cluster(checkout)
-    shutil.copytree(tiny["slurm"] / "resources", checkout / "resources")  # the prepared data
-    run_dir = pipeline.Run(*REQUEUED_RUN).dir
-    # long enough to be requeued after its first checkpoint (30 s), short enough for CI
-    epochs = max(
-        1000, epochs_lasting(90, checkout / "resources/prepared/diabetes.npz", tmp_path / "timing")
-    )
-    longer = tmp_path / "longer.yaml"
-    recipe = yaml.safe_load(TINY.read_text())["recipes"]["tiny_tabular"]
-    longer.write_text(yaml.safe_dump({"recipes": {"tiny_tabular": {**recipe, "epochs": epochs}}}))
-    log = tmp_path / "snakemake.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                "timeout",
-                "-k",
-                "30",
-                "1200",
-                *snakemake_cmd(
-                    f"{run_dir}/history.csv",
-                    "--profile",
-                    "slurm",
-                    "--configfile",
-                    str(TINY),
-                    str(longer),
-                    *LOCAL_CLUSTER_OVERRIDES,
-                ),
-            ],
-            cwd=checkout,
-            env=with_own_src(tiny["env"], checkout),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        checkpoint = checkout / run_dir / "checkpoint.pt"
-        deadline = time.monotonic() + 600
-        while checkpoint_state(checkpoint).get("status") != "running":
-            assert process.poll() is None, (
-                f"finished before a checkpoint mid-way: {log.read_text()[-3000:]}"
-            )
-            assert time.monotonic() < deadline, "no checkpoint after 600 s"
-            time.sleep(0.5)
-        (job_id,) = submissions(log.read_text())
-        requeue = subprocess.run(
-            ["scontrol", "requeue", job_id], env=tiny["env"], capture_output=True, text=True
-        )
-        assert requeue.returncode == 0, requeue.stderr
-        assert process.wait(timeout=1300) == 0, log.read_text()[-5000:]
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=120)
-    job = slurm_job(job_id, tiny["env"])
-    assert job["Restarts"] == "1" and job["JobState"] == "COMPLETED", job
-    train_log = (
-        checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.log"
-    ).read_text()
-    resumed = re.search(r"resumed from \S+ after epoch (\d+) \(running\)", train_log)
-    assert resumed and 0 < int(resumed.group(1)) < epochs, train_log[-2000:]
-    history = pd.read_csv(checkout / run_dir / "history.csv")
-    assert list(history["epoch"]) == list(range(1, epochs + 1))
-
-
-@pytest.mark.slurm
-@pytest.mark.slow
-def test_a_run_longer_than_the_cap_trains_in_segments_and_a_refused_job_says_why(tiny, tmp_path):
-    """partitions.yaml caps training jobs at 4 minutes, with SLURM's warning 2 minutes before: a run
-    of about 200 s of training (expected beyond the cap) needs at least two SLURM jobs; the first
-    saves its checkpoint on the signal and exits, Snakemake resubmits it and it resumes. Without
-    --slurm-status-command squeue the run refuses to start (it would wait forever). Then a grouped
-    job that sbatch refuses (more memory than the node has): the run prints why."""
-    from collusion import pipeline
-
-    checkout = checkout_copy(tmp_path / "segments")
-    adapt_to_cluster(checkout, {"debug": {"max_runtime": 4, "max_gpu": 1}}, signal_seconds=120)
-    shutil.copytree(tiny["slurm"] / "resources", checkout / "resources")
-    run_dir = pipeline.Run(*REQUEUED_RUN).dir
-    # expected (pipeline.train_resources) beyond the 4-minute cap from 5,000 epochs on
-    epochs = max(
-        5000, epochs_lasting(200, checkout / "resources/prepared/diabetes.npz", tmp_path / "timing")
-    )
-    longer = tmp_path / "longer.yaml"
-    recipe = yaml.safe_load(TINY.read_text())["recipes"]["tiny_tabular"]
-    longer.write_text(yaml.safe_dump({"recipes": {"tiny_tabular": {**recipe, "epochs": epochs}}}))
-    env = with_own_src(tiny["env"], checkout)
-    command = [
-        f"{run_dir}/history.csv",
-        "--profile",
-        "slurm",
-        "--configfile",
-        str(TINY),
-        str(longer),
-    ]
-    # without accounting, sacct (the plugin's default status command) would wait forever: refused
-    hang = run(snakemake_cmd(*command), checkout, env, limit=300)
-    assert hang.returncode != 0 and "add --slurm-status-command squeue" in output_of(hang), (
-        output_of(hang)[-3000:]
-    )
-    assert not submissions(output_of(hang))
-    result = run(snakemake_cmd(*command, *LOCAL_CLUSTER_OVERRIDES), checkout, env, limit=1500)
-    assert result.returncode == 0, output_of(result)[-5000:]
-    jobs = submissions(output_of(result))
-    assert len(jobs) >= 2, f"one SLURM job was enough: {output_of(result)[-3000:]}"
-    states = [slurm_job(job_id, tiny["env"]) for job_id in jobs]
-    assert all(job["TimeLimit"] == "00:04:00" for job in states), [
-        job["TimeLimit"] for job in states
-    ]
-    assert [job["JobState"] for job in states][-1] == "COMPLETED"
-    assert all(log.exists() for log in jobs.values()), "an attempt's SLURM log is gone"
-    train_log = (
-        checkout / "logs" / "train" / f"{run_dir.removeprefix('results/runs/')}.attempts.log"
-    ).read_text()
-    assert len(re.findall(r"^== .* SLURM job \d+$", train_log, re.M)) == len(jobs), train_log[:3000]
-    stops = list(
-        dict.fromkeys(re.findall(r"^stopped after epoch (\d+), checkpoint saved", train_log, re.M))
-    )
-    resumes = re.findall(r"^resumed from \S+ after epoch (\d+) \(running\)", train_log, re.M)
-    assert stops and stops == resumes, train_log[-3000:]  # every attempt's lines, appended
-    history = pd.read_csv(checkout / run_dir / "history.csv")
-    assert list(history["epoch"]) == list(range(1, epochs + 1))
-
-    # sbatch refuses a grouped training job (a short run) asking for more memory than the node has
-    short = pipeline.Run(*REQUEUED_RUN[:5], 0.0, 0).dir
-    refused = run(
-        snakemake_cmd(
-            f"{short}/history.csv",
-            "--profile",
-            "slurm",
-            "--configfile",
-            str(TINY),
-            *LOCAL_CLUSTER_OVERRIDES,
-            "--set-resources",
-            "train:mem_mb=100000000",
+            "train:constraint=v100",
+            f"{PACK_RULE}:constraint=v100",
         ),
         checkout,
-        env,
+        with_own_src(slurm_env, checkout),
         limit=600,
     )
-    assert refused.returncode != 0
-    report = output_of(refused)
-    assert "== group train_cpu ==" in report, report[-4000:]
-    assert "no SLURM job was created for it: sbatch refused the submission" in report
-    assert (
-        "--mem=100000000" in report and "Requested node configuration is not available" in report
-    ), report[-4000:]
+    report = output_of(result)
+    assert result.returncode != 0
+    assert "--test-only" not in report
+    refusal = "sbatch: error: Batch job submission failed: Invalid feature specification"
+    submission = r"the submission: sbatch .* -p \S+ .*-C '?v100"
+    group = report_section(report, "group train_cpu", "sbatch refused it")
+    assert f"sbatch refused it: {refusal}" in group, group
+    assert re.search(submission, group), group
+    array = report_section(report, "rule train", "sbatch refused the array it was in")
+    assert f"sbatch refused the array it was in (tasks 1-2): {refusal}" in array, array
+    assert re.search(submission + r".* --gpus=1 --array=1-2", array), array
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_sigterm_stops_the_submitting_run_within_30_s_without_a_stale_lock(
+    slurm_env, prepared, svhn_data, partitions, tmp_path
+):
+    """SIGTERM (a closing terminal, `kill`) ends the run as Ctrl-C does: its SLURM job cancelled,
+    its lock released, within 30 s (issue 27: it waited for the running jobs, then needed SIGKILL)."""
+    checkout = capped_checkout(prepared, svhn_data, partitions, tmp_path / "sigterm")
+    env = with_own_src(slurm_env, checkout)
+    log = tmp_path / "snakemake.log"
+    command = [f"{LONG_RUNS[0]}/history.csv", "--profile", "slurm", "--configfile", *CONFIGS]
+    command = snakemake_cmd(*command, "longer.yaml", *LOCAL_CLUSTER_OVERRIDES)
+    process = start(command, checkout, env, log)  # no `timeout`: SIGTERM goes to snakemake
+    try:
+        wait_for(lambda: training_now(checkout, LONG_RUNS[0]), "training", process, log)
+        stopped = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+        seconds = time.monotonic() - stopped
+    finally:
+        stop(process)
+    assert seconds <= 30, f"{seconds:.0f} s: {log.read_text()[-3000:]}"
+    locks = list((checkout / ".snakemake" / "locks").glob("*"))
+    assert not locks, f"stale lock: {locks}"
+    text = log.read_text()
+    jobs = [*array_submissions(text), *submissions(text)]
+    assert len(jobs) == 1, text[-3000:]
+    deadline = time.monotonic() + 60  # COMPLETING while SLURM ends its processes
+    while slurm_job(jobs[0], env)["JobState"] == "COMPLETING" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert slurm_job(jobs[0], env)["JobState"] == "CANCELLED", text[-3000:]

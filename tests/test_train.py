@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from collusion.data.prepared import load_dataset, save_prepared
+from collusion.progress import duration
 from collusion.spec import Recipe, RunSpec
-from collusion.train import Trainer, duration
+from collusion.train import Trainer
 
 
 def classification_data(tmp_path, n=60, classes=10):
@@ -143,14 +144,14 @@ def test_one_log_line_per_epoch_with_elapsed_time_and_eta(tmp_path):
     )
     trainer.fit(log=lines.append)
     pattern = (
-        r"epoch (\d)/3 L_β=\S+ val L_ens=\S+ test L_ens=\S+ test DIV=\S+ "
+        r"epoch (\d)/3 seed 0, β 1: L_β \S+, val L_ens \S+, test L_ens \S+, test DIV \S+ "
         r"\(\d+\.\d\ds, elapsed (\d+)s, eta (\d+)s\)"
     )
     matches = [re.fullmatch(pattern, line) for line in lines]
     assert all(matches), lines
     assert [int(m.group(1)) for m in matches] == [1, 2, 3]
     assert int(matches[-1].group(3)) == 0  # nothing left after the last epoch
-    # a pack: one line per β and epoch
+    # a pack: one line per epoch, each β's values in it
     lines = []
     Trainer(
         [spec(beta=0.0, epochs=2), spec(beta=1.0, epochs=2)],
@@ -158,11 +159,9 @@ def test_one_log_line_per_epoch_with_elapsed_time_and_eta(tmp_path):
         tmp_path / "pack",
         checkpoint_seconds=0,
     ).fit(log=lines.append)
-    assert [line.split(" L_β")[0] for line in lines] == [
-        "epoch 1/2 beta 0",
-        "epoch 1/2 beta 1",
-        "epoch 2/2 beta 0",
-        "epoch 2/2 beta 1",
+    assert [line.split(": L_β")[0] for line in lines] == [
+        "epoch 1/2 seed 0, β [0 1]",
+        "epoch 2/2 seed 0, β [0 1]",
     ]
 
 

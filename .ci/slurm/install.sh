@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the local one-node SLURM test cluster needs, only where it is missing:
 #   - slurm-wlm (slurmctld, slurmd, client tools) and munge, from the distribution (apt-get);
-#   - snakemake-executor-plugin-slurm 2.x into the project's venv (pip).
+#   - snakemake-executor-plugin-slurm 2.x (2.8 or later: job arrays, the efficiency report) into the
+#     project's venv (pip), only where it is missing or older.
 # Usage: .ci/slurm/install.sh            (run as root on a Debian/Ubuntu machine)
 set -euo pipefail
 
@@ -33,9 +34,10 @@ try:
     v = md.version("snakemake-executor-plugin-slurm")
 except md.PackageNotFoundError:
     sys.exit(1)
-sys.exit(0 if v.split(".")[0] == "2" else 1)
+major, minor = (int(part) for part in v.split(".")[:2])
+sys.exit(0 if major == 2 and minor >= 8 else 1)
 PY
 then
-    timeout -k 10 600 "$VENV/bin/python" -m pip install -q "snakemake-executor-plugin-slurm>=2,<3"
+    timeout -k 10 600 "$VENV/bin/python" -m pip install -q "snakemake-executor-plugin-slurm>=2.8,<3"
 fi
 echo "install.sh: snakemake-executor-plugin-slurm $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("snakemake-executor-plugin-slurm"))')"

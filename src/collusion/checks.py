@@ -5,10 +5,15 @@ Snakefile runs them at every start (config_errors.check)."""
 from __future__ import annotations
 
 import math
+import os
+import warnings
+from functools import cache
+from pathlib import Path
 
 from . import plan
 from .data.catalog import DATASET_DRAWS, DATASET_ROWS, DATASET_TASKS, split_sizes
-from .models import ARCHITECTURES, check_options
+from .data.own import DatasetError, read_own
+from .models import ARCHITECTURES, ArchitectureWarning, check_options, is_own, source_module
 from .pipeline import MAX_BETA_LABEL, beta_label, is_mitigated
 from .spec import AGGREGATIONS, MITIGATION_KEYS, Recipe, check_recipe, parse_selection
 
@@ -17,9 +22,35 @@ class ConfigError(ValueError):
     pass
 
 
+def resolve_files(config: dict, paths=()) -> None:
+    """In place: the files of your own that the configuration names (``arch: "file.py:Name"``, a
+    dataset's ``file``), each found beside one of the configuration files ``paths`` (in their
+    order), else in the working directory, and rewritten relative to the working directory, where
+    every job runs (a moved checkout keeps its runs), or absolute when outside it. A file found
+    nowhere is left as it is, for the checks to name."""
+    folders = [Path(path).parent for path in paths] + [Path(".")]
+
+    def found(name: str) -> str:
+        if Path(name).is_absolute():
+            return name
+        for folder in folders:
+            if (folder / name).is_file():
+                relative = os.path.relpath(folder / name)
+                return str((folder / name).resolve()) if relative.startswith("..") else relative
+        return name
+
+    for model in config["models"].values():
+        target, _, name = model["arch"].rpartition(":")
+        if is_own(model["arch"]) and target.endswith(".py"):
+            model["arch"] = f"{found(target)}:{name}"
+    for dataset in config["datasets"].values():
+        dataset["file"] = found(dataset["file"])
+
+
 def check_config(config: dict) -> None:
     """Cross-references the schema cannot express; raises ConfigError naming key and allowed values."""
     check_models(config["models"])
+    check_datasets(config["datasets"])
     for name in config["experiments"]:
         check_experiment(config, name)
     check_packs(config)
@@ -28,16 +59,68 @@ def check_config(config: dict) -> None:
 
 def check_models(models: dict) -> None:
     for name, model in models.items():
-        if model["arch"] not in ARCHITECTURES:
+        arch = model["arch"]
+        if arch not in ARCHITECTURES and not is_own(arch):
             raise ConfigError(
-                f"models.{name}.arch: unknown architecture {model['arch']!r}; "
-                f"allowed: {', '.join(sorted(ARCHITECTURES))}"
+                f"models.{name}.arch: unknown architecture {arch!r}; "
+                f"allowed: {', '.join(sorted(ARCHITECTURES))}, or a constructor of your own: "
+                "'package.module:Name' or 'file.py:Name' (a file beside the configuration)"
+            )
+        if callable(ARCHITECTURES.get(arch)) and source_module(arch) is None:
+            raise ConfigError(
+                f"models.{name}.arch: {arch!r} was registered in this process "
+                "(collusion.models.register), which the training jobs (other processes) never "
+                "see: name its constructor in the configuration instead, "
+                "arch: 'package.module:Name' or 'file.py:Name'"
             )
         options = {key: value for key, value in model.items() if key != "arch"}
         try:
-            check_options(model["arch"], options)
-        except ValueError as error:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ArchitectureWarning)
+                check_options(arch, options)
+        except (ValueError, SyntaxError, OSError) as error:
             raise ConfigError(f"models.{name}: {error}") from None
+        for warning in caught:
+            warnings.warn(f"models.{name}: {warning.message}", ArchitectureWarning, stacklevel=2)
+
+
+@cache
+def _own_dataset(name: str, file: str, stamp: tuple, task: str, target: str, split_column):
+    """What the checks need of an own dataset (task, rows, whether it has a fixed split), read
+    once per file version."""
+    spec = {"file": file, "task": task, "target": target, "split_column": split_column}
+    arrays = read_own(name, spec)
+    return task, len(arrays["y"]), "train_idx" in arrays
+
+
+def own_dataset(name: str, spec: dict) -> tuple[str, int, bool]:
+    path = Path(spec["file"])
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
+    keys = (spec["file"], stamp, spec["task"], spec["target"], spec["split_column"])
+    try:
+        return _own_dataset(name, *keys)
+    except DatasetError as error:
+        raise ConfigError(str(error)) from None
+
+
+def check_datasets(datasets: dict) -> None:
+    """The datasets of your own: new names, and files that read and check (data.own.read_own)."""
+    for name, spec in datasets.items():
+        if name in DATASET_TASKS:
+            raise ConfigError(
+                f"datasets.{name}: {name!r} is a built-in dataset; give yours another name"
+            )
+        if spec["split_column"] is not None and not spec["file"].endswith(".csv"):
+            raise ConfigError(
+                f"datasets.{name}.split_column: for a .csv file only; a .npz file stores its "
+                "fixed split as train_idx, val_idx and test_idx"
+            )
+        own_dataset(name, spec)
+
+
+def dataset_task(config: dict, dataset: str) -> str:
+    own = config["datasets"].get(dataset)
+    return own["task"] if own else DATASET_TASKS[dataset]
 
 
 def check_experiment(config: dict, name: str) -> None:
@@ -45,10 +128,11 @@ def check_experiment(config: dict, name: str) -> None:
     empty, its recipe's options hold, its βs have labels, and its baseline (if any) pairs."""
     models, recipes, exp = config["models"], config["recipes"], config["experiments"][name]
     where = f"experiments.{name}"
-    if exp["dataset"] not in DATASET_TASKS:
+    if exp["dataset"] not in DATASET_TASKS and exp["dataset"] not in config["datasets"]:
         raise ConfigError(
             f"{where}.dataset: unknown dataset {exp['dataset']!r}; "
-            f"allowed: {', '.join(sorted(DATASET_TASKS))}"
+            f"allowed: {', '.join(sorted(DATASET_TASKS))}, or one of your own defined under "
+            f"datasets: ({', '.join(sorted(config['datasets'])) or 'none defined'})"
         )
     for model in exp["models"]:
         if model not in models:
@@ -61,7 +145,7 @@ def check_experiment(config: dict, name: str) -> None:
             f"{where}.recipe: {exp['recipe']!r} is not defined under recipes:; "
             f"defined: {', '.join(sorted(recipes))}"
         )
-    task = DATASET_TASKS[exp["dataset"]]
+    task = dataset_task(config, exp["dataset"])
     for aggregation in exp["aggregations"]:
         if (aggregation == "regression") != (task == "regression"):
             allowed = (
@@ -77,7 +161,7 @@ def check_experiment(config: dict, name: str) -> None:
             check_recipe(Recipe(**recipes[exp["recipe"]]), aggregation)
         except ValueError as error:
             raise ConfigError(f"{where}: recipe {exp['recipe']!r}: {error}") from None
-    check_split(exp, where)
+    check_split(exp, where, config["datasets"])
     if exp["dataset"] in DATASET_DRAWS:
         check_draws(exp, where)
     check_betas(exp["betas"], where)
@@ -85,12 +169,15 @@ def check_experiment(config: dict, name: str) -> None:
         check_baseline(config, name)
 
 
-def check_split(exp: dict, where: str) -> None:
+def check_split(exp: dict, where: str, own: dict | None = None) -> None:
     fractions = exp["split"]["fractions"]
     if abs(sum(fractions) - 1) > 1e-6:
         raise ConfigError(f"{where}.split.fractions must sum to 1, got {fractions}")
-    if exp["dataset"] in DATASET_ROWS:
-        rows = DATASET_ROWS[exp["dataset"]]
+    rows = DATASET_ROWS.get(exp["dataset"])
+    if own and exp["dataset"] in own:
+        _, rows, fixed = own_dataset(exp["dataset"], own[exp["dataset"]])
+        rows = None if fixed and exp["split"]["fixed"] else rows
+    if rows is not None:
         sizes = split_sizes(rows, fractions)
         if min(sizes) < 1:
             empty = ("train", "val", "test")[sizes.index(min(sizes))]

@@ -26,6 +26,7 @@ from .claims import (
 )
 from .costs import GPU_DATASETS
 from .data.catalog import DATASET_ROWS
+from .data.own import has_fixed_split
 from .data.uci import UCI_DATASETS
 from .tables import GROUP, claims_view, html_fragment, html_page, markdown
 
@@ -93,9 +94,12 @@ def recipe_text(recipe: dict) -> str:
     return text
 
 
-def split_text(exp: dict) -> str:
+def split_text(exp: dict, own: dict | None = None) -> str:
+    """How an experiment's data is split (``own``: the configuration's datasets of your own)."""
     split = exp.get("split", {})
-    if exp["dataset"] not in DATASET_ROWS and split.get("fixed", True):
+    spec = (own or {}).get(exp["dataset"])
+    stored = has_fixed_split(spec) if spec else exp["dataset"] not in DATASET_ROWS
+    if stored and split.get("fixed", True):
         return "its stored train / validation / test split"
     seed = split.get("seed", "run")
     drawn = "each run's seed" if seed == "run" else f"seed {seed}"
@@ -130,7 +134,10 @@ def scope(config: dict, runs: pd.DataFrame, primary_selection: str) -> list[tupl
     items = [
         (
             "Data",
-            "; ".join(f"{name}: {exp['dataset']}, {split_text(exp)}" for name, exp in exps.items()),
+            "; ".join(
+                f"{name}: {exp['dataset']}, {split_text(exp, config.get('datasets'))}"
+                for name, exp in exps.items()
+            ),
         ),
         (
             "Models",

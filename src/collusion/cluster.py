@@ -1,18 +1,23 @@
 """The cluster a SLURM run submits to, as profiles/slurm/partitions.yaml describes it, and what that
-means for a training job's resources: the runtime request capped at the partition's time limit,
-SLURM's warning signal before that limit, the number of attempts a long run needs, how a GPU is
+means for a training job's resources: the runtime request capped at the partitions' time limits
+(a partition without one is unlimited), SLURM's warning signal before that limit, how a GPU is
 asked for (``gpu`` or ``gres``, with or without a model); the account, which the Snakefile gives
-every rule.
+every rule; and what the submitting run checks at start: that job states can be queried, that
+the GPUs its jobs ask for exist.
 
-A training job longer than the cap runs in segments: each SLURM job trains until the warning
-signal (``--signal=USR1@<signal_seconds>``), saves its checkpoint and exits non-zero; Snakemake
-resubmits it (one more attempt) and it resumes from the checkpoint. torch-free: read while the
-Snakefile is parsed.
+A training job longer than the cap runs in segments: the SLURM job trains until the warning signal
+(``--signal=USR1@<signal_seconds>``), saves its checkpoint and puts itself back in the queue
+(``scontrol requeue``, :func:`requeue_this_job`); SLURM starts it again and it resumes from the
+checkpoint. Snakemake sees one job that runs for longer: a segment is no failure and uses no
+attempt, so a run that makes progress always finishes. torch-free: read while the Snakefile is
+parsed.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +27,9 @@ import yaml
 # the keys of the file's `workflow:` section (the plugin reads only `partitions:`)
 WORKFLOW_KEYS = {"gpu_request", "gpu_model", "account", "signal_seconds"}
 GPU_REQUESTS = ("gpu", "gres")
-FAILURE_RETRIES = 2  # what profiles/slurm gives every job (retries: 2); segments come on top
+# what profiles/slurm gives every job (retries: 2); the training rules add a segment's worth of
+# attempts for runs longer than the cap, used only where the cluster refuses `scontrol requeue`
+FAILURE_RETRIES = 2
 
 
 class ClusterFileError(ValueError):
@@ -31,7 +38,7 @@ class ClusterFileError(ValueError):
 
 @dataclass(frozen=True)
 class Cluster:
-    """Partition time limits (minutes; absent: unlimited) and GPU counts, and the workflow keys."""
+    """Partition time limits (minutes; math.inf: unlimited) and GPU counts, and the workflow keys."""
 
     max_runtime: dict[str, float] = field(default_factory=dict)
     max_gpu: dict[str, int] = field(default_factory=dict)
@@ -43,14 +50,14 @@ class Cluster:
     def cap(self, gpu: int) -> float:
         """The longest runtime (minutes) a job asking for ``gpu`` GPUs can request: the largest
         max_runtime among the partitions that can take it (the plugin picks among those)."""
-        fitting = [name for name in self.max_runtime if self.max_gpu.get(name, 0) >= gpu]
+        fitting = [name for name in self.max_gpu if self.max_gpu[name] >= gpu]
         if not fitting:
             return math.inf
-        return max(self.max_runtime[name] for name in fitting)
+        return max(self.max_runtime.get(name, math.inf) for name in fitting)
 
     def segments(self, minutes: float, gpu: int) -> int:
-        """SLURM jobs a training job of ``minutes`` needs: each trains for the cap less the
-        warning before it."""
+        """Segments (starts of its SLURM job) a training job of ``minutes`` needs: each trains for
+        the cap less the warning before it."""
         cap = self.cap(gpu)
         if minutes <= cap:
             return 1
@@ -115,10 +122,11 @@ def read_cluster(path: str | Path) -> Cluster:
     max_runtime, max_gpu = {}, {}
     for name, limits in partitions.items():
         limits = limits or {}
-        if "max_runtime" in limits:
-            max_runtime[name] = minutes(
-                limits["max_runtime"], f"{path}: partitions.{name}.max_runtime"
-            )
+        max_runtime[name] = (
+            minutes(limits["max_runtime"], f"{path}: partitions.{name}.max_runtime")
+            if "max_runtime" in limits
+            else math.inf  # no MaxTime (generate-slurm-partition-config leaves UNLIMITED out)
+        )
         max_gpu[name] = int(limits.get("max_gpu", 0))
     settings = data.get("workflow") or {}
     unknown = set(settings) - WORKFLOW_KEYS
@@ -161,4 +169,80 @@ def sacct_problem() -> str | None:
         return "sacct did not answer within 60 s"
     if result.returncode != 0:
         return (result.stderr or result.stdout).strip() or f"sacct exited with {result.returncode}"
+    return None
+
+
+# One node's generic resources as `sinfo -o %G` prints them: gpu:2, gpu:a100:4(S:0-1), gpu:v100:2,...
+GPU_GRES = re.compile(r"\bgpu(?::([A-Za-z][\w.-]*))?:(\d+)")
+
+
+def node_gpus(gres: str) -> dict[str | None, int]:
+    """GPU model (None: untyped) -> count, from the GRES of one node (``sinfo -N -o %G``)."""
+    gpus: dict[str | None, int] = {}
+    for model, count in GPU_GRES.findall(gres):
+        gpus[model or None] = gpus.get(model or None, 0) + int(count)
+    return gpus
+
+
+def cluster_gpus() -> list[dict[str | None, int]] | None:
+    """Every node's GPUs (``sinfo -h -N -o %G``); None when sinfo cannot say."""
+    try:
+        result = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%G"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return [node_gpus(line) for line in result.stdout.splitlines()]
+
+
+def gpu_problem(requests: list[tuple[int, str | None]], nodes: list[dict]) -> str | None:
+    """Why SLURM would refuse the planned GPU jobs, (count, model) each, on a cluster whose nodes
+    have ``nodes`` (cluster_gpus); None if some node could run each of them."""
+    asked = [(count, model) for count, model in requests if count > 0]
+    if not asked:
+        return None
+    if not any(nodes):
+        return (
+            f"{len(asked)} job(s) ask for a GPU, but no node of this cluster has one (`sinfo -N -o "
+            "%G` lists no gpu): SLURM would refuse every one of them"
+        )
+    for count, model in sorted(set(asked), key=str):
+        fits = any(
+            (sum(gpus.values()) if model is None else gpus.get(model, 0)) >= count for gpus in nodes
+        )
+        if not fits:
+            have = sorted({f"{m or 'gpu'}:{n}" for gpus in nodes for m, n in gpus.items()})
+            what = f"{count} GPU(s)" + (f" of model {model}" if model else "")
+            return (
+                f"jobs ask for {what}, which no node of this cluster has (its nodes have "
+                f"{', '.join(have)}): SLURM would refuse them"
+            )
+    return None
+
+
+def this_job() -> str | None:
+    """The SLURM job this process runs in, as scontrol names it: <array>_<task> for an array task
+    (its own job id can equal the array's, which would name every task), else the job id."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+
+
+def requeue_this_job() -> str | None:
+    """Put the SLURM job this process runs in back in the queue (``scontrol requeue``): SLURM ends
+    it and starts it again, and training resumes from its checkpoint. None when done, else why not
+    (not in a SLURM job; the cluster forbids it)."""
+    job = this_job()
+    if not job:
+        return "not inside a SLURM job"
+    try:
+        result = subprocess.run(
+            ["scontrol", "requeue", job], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"scontrol requeue {job}: {error}"
+    if result.returncode != 0:
+        answer = (result.stderr or result.stdout).strip()
+        return f"scontrol requeue {job}: {answer or f'exit status {result.returncode}'}"
     return None

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from .checks import ConfigError, check_config
+from .checks import ConfigError, check_config, resolve_files
 from .pipeline import normalise_grid
 
 # the schema, part of the package (pyproject.toml's package-data): found from a checkout and from
@@ -145,11 +145,13 @@ def validate(config: dict, schema_path: str | Path = SCHEMA) -> dict:
 
 def check(config: dict, paths=(), schema_path: str | Path = SCHEMA) -> dict:
     """Everything the workflow checks at start, in place: duplicate keys in the files ``paths``,
-    the schema (defaults filled), whole numbers normalised, then the cross-references."""
+    the schema (defaults filled), whole numbers normalised, files of your own found beside the
+    configuration (checks.resolve_files), then the cross-references."""
     for path in paths:
         check_yaml_file(path)
     validate(config, schema_path)
     normalise_grid(config)
+    resolve_files(config, paths)
     check_config(config)
     return config
 

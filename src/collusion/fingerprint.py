@@ -3,10 +3,11 @@ found by following their imports (module-level and inside functions) from the st
 modules. Torch-free and cheap: the Snakefile computes them when it is parsed.
 
 - A run's training fingerprint (``training_fingerprint``) covers the training loop and everything
-  it imports, plus what only some runs use: the module of the run's architecture (and its imports)
-  and, when the recipe augments, the augmentation. Copying an unrelated model file into models/
-  changes no run's fingerprint. It is part of the run's identity (``run_identity``), which the
-  run's provenance records, its training rule carries as a param and its checkpoint must match.
+  it imports, plus what only some runs use: the module of the run's architecture (and its imports;
+  for a constructor of your own, its file alone) and, when the recipe augments, the augmentation.
+  Copying an unrelated model file into models/ changes no run's fingerprint. It is part of the
+  run's identity (``run_identity``), which the run's provenance records, its training rule
+  carries as a param and its checkpoint must match.
 - A downstream step's fingerprint (``code_fingerprint``: the analyses, tables, claims, figures)
   covers its script and the modules it imports, so an edit reruns exactly the rules that use it.
 
@@ -21,7 +22,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from .models import source_module
+from .models import is_own, own_source, source_module
 from .spec import canonical_hash
 
 PACKAGE = Path(__file__).resolve().parent
@@ -31,7 +32,7 @@ TRAINING_ENTRIES = ("job", "train")
 # what the training code imports but runs only for some runs (added by training_files), or that
 # records a run without changing its numbers
 OPTIONAL = ("models.", "data.augment")
-RECORD_ONLY = ("provenance", "fingerprint")
+RECORD_ONLY = ("provenance", "fingerprint", "progress")
 
 
 def module_path(module: str) -> Path | None:
@@ -114,6 +115,8 @@ def training_files(arch: str = "mlp", augment: str = "none") -> list[Path]:
     arch_module = source_module(arch)
     if arch_module is not None:
         files += closure((arch_module,), RECORD_ONLY)
+    elif is_own(arch):
+        files.append(own_source(arch).resolve())
     if augment != "none":
         files += closure(("data.augment",), RECORD_ONLY)
     return sorted(set(files))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -27,25 +28,31 @@ from pathlib import Path
 import torch
 
 from .checkpoint import identity as checkpoint_identity
-from .data.prepared import Dataset, file_md5, load_dataset
+from .data.prepared import Dataset, file_md5, load_dataset, source_of
 from .fingerprint import run_identity, training_fingerprint
 from .io import run_lock, write_json
+from .models import check_forward
 from .pack import one_program_obstacle
+from .progress import Progress
 from .provenance import now, provenance
 from .spec import RUN_OUTPUTS, RunSpec, TrainingJob
 from .train import Trainer
 
 
-def train(job: TrainingJob, log_file=None) -> list[dict]:
-    """Train ``job``; returns each run's provenance record, part by part."""
+def train(job: TrainingJob, log_file=None, console=None, clock=time.monotonic) -> list[dict]:
+    """Train ``job``; returns each run's provenance record, part by part. ``log_file`` gets a
+    line per period of each pack, ``console`` (the workflow's: stderr) a progress line at most
+    every progress.progress_seconds() by ``clock``."""
     if job.job_dir is None and len(job.parts) > 1:
         raise ValueError("several seeds in one job need a job_dir for the record of finished seeds")
     torch.set_num_threads(max(1, int(job.threads)))
+    progress = job_progress(job, console, log_file, clock)
     device = torch.device(job.device) if job.device else pick_device()
     spec = RunSpec.from_dict(job.parts[0].specs[0])  # every run of a job trains with one code
     source = {
         "data": job.data,
         "data_md5": file_md5(job.data),
+        "data_source": source_of(job.data),
         "code": training_fingerprint(spec.arch, spec.recipe.augment),
         "device": device,
     }
@@ -60,9 +67,17 @@ def train(job: TrainingJob, log_file=None) -> list[dict]:
         why_not = one_program_obstacle(specs, datasets)
         if why_not is None:
             identity = checkpoint_identity(**job_identity, seed_pack=True)
-            return one_program(job, datasets, source, identity, log_file)
-        print(f"training the seeds one after the other: {why_not}", file=log_file, flush=True)
-    return seed_after_seed(job, source, checkpoint_identity(**job_identity), log_file)
+            progress.packs = 1  # every seed in one pack
+            return one_program(job, datasets, source, identity, progress)
+        progress.log(f"training the seeds one after the other: {why_not}")
+    return seed_after_seed(job, source, checkpoint_identity(**job_identity), progress)
+
+
+def job_progress(job: TrainingJob, console, log_file, clock) -> Progress:
+    """The job's progress and log (collusion.progress), a pack per part, named for its lines."""
+    spec = RunSpec.from_dict(job.parts[0].specs[0])
+    name = job.name or f"{spec.arch} {spec.aggregation} M{spec.n_members}"
+    return Progress(name, len(job.parts), spec.recipe.epochs, console, log_file, clock)
 
 
 def pick_device() -> torch.device:
@@ -85,7 +100,7 @@ def read_record(job_dir: str | None, identity: str) -> dict | None:
     return record if record.get("identity") == identity else None
 
 
-def one_program(job, datasets, source, identity, log_file) -> list[dict]:
+def one_program(job, datasets, source, identity, progress) -> list[dict]:
     """Every run of the job in one program, its checkpoint in ``job_dir``. job.json (written
     first, removed last) says a rerun finds a job that was killed: it takes a finished checkpoint
     as it is (killed while writing the outputs) rather than retraining."""
@@ -94,14 +109,13 @@ def one_program(job, datasets, source, identity, log_file) -> list[dict]:
     write_json(record, {"identity": identity, "finished": []})
     seeds = [part.specs[0]["seed"] for part in job.parts]
     checkpoint = {"directory": job.job_dir, "identity": identity, "reuse_finished": killed}
-    records = fit_and_write(
-        job, job.parts, dict(zip(seeds, datasets)), checkpoint, source, log_file
-    )
+    data = dict(zip(seeds, datasets))
+    records = fit_and_write(job, job.parts, data, checkpoint, source, progress)
     record.unlink()
     return records
 
 
-def seed_after_seed(job, source, identity, log_file) -> list[dict]:
+def seed_after_seed(job, source, identity, progress) -> list[dict]:
     """Each part in turn, in its own pack directory; with a job record, the parts finished so far
     are noted, and their checkpoints kept until the job completes."""
     found = read_record(job.job_dir, identity)
@@ -118,7 +132,7 @@ def seed_after_seed(job, source, identity, log_file) -> list[dict]:
             "identity": part_identity,
             "reuse_finished": part.pack_dir in finished,
         }
-        records += fit_and_write(job, [part], data, checkpoint, source, log_file)
+        records += fit_and_write(job, [part], data, checkpoint, source, progress)
         if record is not None:
             finished.append(part.pack_dir)
             write_json(record, {"identity": identity, "finished": finished})
@@ -146,18 +160,17 @@ def stop_on_signal(signum: int = signal.SIGUSR1):
         signal.signal(signum, previous)
 
 
-def fit_and_write(job, parts, data, checkpoint, source, log_file) -> list[dict]:
+def fit_and_write(job, parts, data, checkpoint, source, progress) -> list[dict]:
     """Fit the runs of ``parts`` as one pack (``data``: a Dataset, or seed -> its Dataset;
-    ``checkpoint``: its directory, identity and whether a finished one is reused) and write each
-    run's outputs and provenance."""
+    ``checkpoint``: its directory, identity and whether a finished one is reused; ``progress``:
+    the job's progress and log) and write each run's outputs and provenance."""
     started = now()
     specs = [spec for part in parts for spec in part.specs]
     directory = checkpoint["directory"]
     keep = job.keep_checkpoint or (job.job_dir is not None and len(parts) == 1)
 
-    def log(message: str) -> None:
-        print(message, file=log_file, flush=True)
-
+    first = data if isinstance(data, Dataset) else next(iter(data.values()))
+    check_learner(specs[0], first, parts[0].run_dirs[0])
     with run_lock(directory), stop_on_signal() as stop_requested:
         trainer = Trainer(
             [RunSpec.from_dict(s) for s in specs],
@@ -168,7 +181,7 @@ def fit_and_write(job, parts, data, checkpoint, source, log_file) -> list[dict]:
             checkpoint["identity"],
         )
         trainer.stop_requested = stop_requested
-        trainer.fit(log, checkpoint["reuse_finished"])
+        trainer.fit(progress.log, checkpoint["reuse_finished"], progress)
         pack = pack_record(specs, trainer, [part.specs[0]["seed"] for part in parts])
         records, b = [], 0
         for part in parts:
@@ -184,6 +197,13 @@ def fit_and_write(job, parts, data, checkpoint, source, log_file) -> list[dict]:
         if not keep:
             trainer.checkpoint.remove()
     return records
+
+
+def check_learner(spec: dict, data: Dataset, run_dir: str) -> None:
+    """Before anything trains: one learner maps two training examples to (N, out_dim)
+    (models.check_forward; a learner returning (N,) would train, then fail in the analyses)."""
+    x = data.normalise(data.train.x[:2])
+    check_forward(spec["arch"], spec["model_options"], x, data.out_dim, f"the learner of {run_dir}")
 
 
 def pack_record(specs: list[dict], trainer: Trainer, seeds: list[int]) -> dict | None:
@@ -208,6 +228,8 @@ def run_record(spec: dict, split: dict, source: dict, outcome: dict) -> dict:
         source["device"],
         torch.get_num_threads(),
     )
+    if source["data_source"] is not None:  # a dataset of your own: its file and md5
+        record["data_source"] = source["data_source"]
     return record | {
         "code_fingerprint": source["code"],
         "identity": run_identity(RunSpec.from_dict(spec).to_dict(), split, source["code"]),

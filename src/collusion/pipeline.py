@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from .spec import MITIGATION_KEYS, RUN_OUTPUTS, Recipe, RunSpec
 
 RUN_KEY = "{experiment}/{dataset}/{model}/{aggregation}/M{members}/beta{beta}/seed{seed}"
-RUN_DIR = f"results/runs/{RUN_KEY}"
+# every output of a configuration is under its results root (config key results_root)
+RESULTS = "results"  # the default root
+RUN_DIR = f"{{root}}/runs/{RUN_KEY}"
 # What the labels below produce, and all the wildcards accept (common.smk's wildcard_constraints)
 LABEL_PATTERNS = {"members": r"\d+", "beta": r"\d+(\.\d+)?", "seed": r"\d+"}
 MAX_BETA_LABEL = 40  # characters; a β needing more (1e-50) is refused at start
@@ -48,6 +50,8 @@ class Run:
     members: int
     beta: float
     seed: int
+    # the configuration's results root: where the run is, not which run it is (not compared)
+    root: str = field(default=RESULTS, compare=False)
 
     @property
     def dir(self) -> str:
@@ -63,7 +67,7 @@ class Run:
     @property
     def pack_dir(self) -> str:
         """Where the pack of this run's β (its seed's, when packed) keeps its checkpoint."""
-        return "results/runs/" + PACK_KEY.format(
+        return f"{self.root}/runs/" + PACK_KEY.format(
             **{
                 **self.__dict__,
                 "members": count_label(self.members),
@@ -111,10 +115,21 @@ def mitigation_experiments(config: dict) -> dict[str, dict]:
     return out
 
 
+def run_output_pattern(root: str, name: str) -> str:
+    """A run's file ``name`` under ``root``, its labels as wildcards (the training rules' outputs)."""
+    return f"{RUN_DIR.replace('{root}', root)}/{name}"
+
+
+def results_root(config: dict) -> str:
+    """The folder every output of this configuration is written under (config key
+    ``results_root``; a configuration built in Python without the schema: the default)."""
+    return config.get("results_root", RESULTS)
+
+
 def experiment_runs(config: dict, experiment: str) -> list[Run]:
-    exp = config["experiments"][experiment]
+    exp, root = config["experiments"][experiment], results_root(config)
     return [
-        Run(experiment, exp["dataset"], model, aggregation, members, float(beta), seed)
+        Run(experiment, exp["dataset"], model, aggregation, members, float(beta), seed, root)
         for model in exp["models"]
         for aggregation in exp["aggregations"]
         for members in exp["ensemble_sizes"]
@@ -149,19 +164,21 @@ def dynamics_runs(config: dict, experiment: str) -> list[Run]:
     ]
 
 
-def _from_labels(labels: dict[str, str], where: str) -> Run:
+# the fields of a run that its path labels (RUN_KEY)
+LABELS = ("experiment", "dataset", "model", "aggregation", "members", "beta", "seed")
+
+
+def _from_labels(labels: dict[str, str], where: str, root: str) -> Run:
     """A run from its path labels (the keys of RUN_KEY), each checked against LABEL_PATTERNS."""
     for key, pattern in LABEL_PATTERNS.items():
         if not re.fullmatch(pattern, labels[key]):
             raise ValueError(f"{where}: {key} label {labels[key]!r} does not match {pattern}")
     kinds = {"members": int, "beta": float, "seed": int}
-    return Run(**{key: kinds.get(key, str)(labels[key]) for key in Run.__dataclass_fields__})
+    return Run(**{key: kinds.get(key, str)(labels[key]) for key in LABELS}, root=root)
 
 
-def run_from_wildcards(wildcards) -> Run:
-    return _from_labels(
-        {key: getattr(wildcards, key) for key in Run.__dataclass_fields__}, "wildcards"
-    )
+def run_from_wildcards(wildcards, root: str = RESULTS) -> Run:
+    return _from_labels({key: getattr(wildcards, key) for key in LABELS}, "wildcards", root)
 
 
 def run_spec(config: dict, run: Run) -> RunSpec:
@@ -211,4 +228,4 @@ def parse_run_dir(path: str | Path) -> Run:
             raise ValueError(f"{path}: {part!r} should start with {prefix!r} (layout {RUN_KEY})")
     labels = dict(experiment=experiment, dataset=dataset, model=model, aggregation=aggregation)
     labels |= {"members": members[1:], "beta": beta[4:], "seed": seed[4:]}
-    return _from_labels(labels, str(path))
+    return _from_labels(labels, str(path), Path(*parts[:i]).as_posix() if i else ".")

@@ -43,6 +43,7 @@ from .pipeline import (
     count_label,
     experiment_runs,
     prepared_path,
+    results_root,
     run_spec,
     split_config,
 )
@@ -127,7 +128,8 @@ class Slot:
         """Its runs, seed by seed, each seed's β in the experiment's order."""
         setting = (self.experiment, self.dataset, self.model, self.aggregation, self.members)
         betas = config["experiments"][self.experiment]["betas"]
-        return [Run(*setting, float(beta), seed) for seed in self.seeds for beta in betas]
+        root = results_root(config)
+        return [Run(*setting, float(beta), seed, root) for seed in self.seeds for beta in betas]
 
 
 def slots(config: dict, experiment: str) -> list[Slot]:
@@ -212,8 +214,13 @@ def training_job(config: dict, runs: list[Run], job_dir: str | None = None) -> T
             )
         )
     keep = config["keep_checkpoints"]
-    data = prepared_path(runs[0].dataset)
-    return TrainingJob(parts, data, job_dir if len(parts) > 1 else None, keep_checkpoint=keep)
+    data, job_dir = prepared_path(runs[0].dataset), job_dir if len(parts) > 1 else None
+    return TrainingJob(parts, data, job_dir, keep_checkpoint=keep, name=job_name(runs[0]))
+
+
+def job_name(run: Run) -> str:
+    """A training job in its progress lines: its experiment, model, aggregation and M."""
+    return f"{run.experiment} {run.model} {run.aggregation} M{run.members}"
 
 
 def run_job(config: dict, run: Run) -> TrainingJob:
@@ -221,7 +228,7 @@ def run_job(config: dict, run: Run) -> TrainingJob:
     spec, split = run_spec(config, run).to_dict(), split_config(config, run)
     keep = config["keep_checkpoints"]
     return TrainingJob.of_run(
-        spec, split, prepared_path(run.dataset), run.dir, keep_checkpoint=keep
+        spec, split, prepared_path(run.dataset), run.dir, keep_checkpoint=keep, name=job_name(run)
     )
 
 
@@ -236,7 +243,7 @@ def pack_jobs(config: dict, script=None, everything: bool = False) -> list[Plann
             if not everything:
                 runs = [run for run in runs if not is_done(config, run, script)]
             if runs:
-                job_dir = f"results/runs/{slot.key}"
+                job_dir = f"{results_root(config)}/runs/{slot.key}"
                 jobs.append(PlannedJob(slot, tuple(runs), training_job(config, runs, job_dir)))
     return jobs
 

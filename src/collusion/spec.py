@@ -226,6 +226,7 @@ class TrainingJob:
     device: str | None = None  # None: CUDA where there is one
     one_program: bool = True  # several seeds may train as one program
     origin: dict = field(default_factory=dict)  # the rule and log that run the job (provenance)
+    name: str = ""  # what its progress lines call it: experiment, model, aggregation, M
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,6 +30,7 @@ from .checkpoint import Checkpoint
 from .data.prepared import Dataset
 from .ensemble import Ensemble
 from .pack import Pack, RunOutputs, per_group
+from .progress import Progress
 from .record import RunRecord, pack_status
 from .spec import RunSpec, canonical_hash, check_recipe, pack_seeds_of
 
@@ -111,16 +112,6 @@ def split_metrics(
             }
         )
     return rows
-
-
-def duration(seconds: float) -> str:
-    """A log line's time: 7s, 2m05s, 1h02m."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def check_task(spec: RunSpec, data: Dataset) -> None:
@@ -341,10 +332,9 @@ class Trainer:
             self.pack.freeze(b)
 
     def label(self, b: int) -> str:
-        """Run ``b`` in a log line: its β, and its seed in a pack of several seeds."""
+        """Run ``b`` in a log line: its seed and β."""
         spec = self.runs[b].spec
-        seed = f"seed {spec.seed} " if len(self.pack.groups) > 1 else ""
-        return f"{seed}beta {spec.beta:g}"
+        return f"seed {spec.seed} beta {spec.beta:g}"
 
     def running(self) -> bool:
         return bool(self.running_runs()) and self.epoch < self.recipe.epochs
@@ -371,35 +361,29 @@ class Trainer:
             self.end_of_period(b, row, outputs, log)
         return rows, seconds
 
-    def fit(self, log=print, reuse_finished: bool = False) -> None:
+    def fit(self, log=print, reuse_finished: bool = False, progress: Progress | None = None):
         """Train the pack until every run has finished; resumes from this pack's checkpoint first.
-        ``log`` gets one line per running run and period. ``reuse_finished``: a finished
-        checkpoint of this very pack is taken as it is (checkpoint.Checkpoint.load)."""
+        ``log`` gets one line per period (progress.Progress.log_line); ``progress``: the job's,
+        which also writes its progress lines (None: this pack's own, which writes none).
+        ``reuse_finished``: a finished checkpoint of this very pack is taken as it is
+        (checkpoint.Checkpoint.load)."""
+        progress = progress or Progress(epochs=self.recipe.epochs)
         if self.resume(log, reuse_finished):
             path = self.checkpoint.path
             log(f"resumed from {path} after epoch {self.epoch} ({pack_status(self.runs)})")
-        started, first_epoch = time.monotonic(), self.epoch
-        self.checkpoint.last_saved = started
+        self.checkpoint.last_saved = time.monotonic()
+        progress.start_pack([(run.spec.seed, run.spec.beta) for run in self.runs], self.epoch)
         while self.running():
             rows, seconds = self.period(log)
             if self.checkpoint.due(finished=not self.running()):
                 self.checkpoint.save(self.state())
-            elapsed = time.monotonic() - started
-            left = self.recipe.epochs - self.epoch if self.running() else 0
-            eta = elapsed / (self.epoch - first_epoch) * left
-            for b, row in rows.items():
-                which = f" {self.label(b)}" if len(self.runs) > 1 else ""
-                log(
-                    f"epoch {self.epoch}/{self.recipe.epochs}{which} "
-                    f"L_β={row['train_objective']:.4f} val L_ens={row['val_L_ens']:.4f} "
-                    f"test L_ens={row['test_L_ens']:.4f} test DIV={row['test_DIV']:.4f} "
-                    f"({seconds:.2f}s, elapsed {duration(elapsed)}, eta {duration(eta)})"
-                )
+            log(progress.end_of_period(self.epoch, rows, seconds))
             if self.running() and self.stop_requested():  # the job's time limit is near
                 self.checkpoint.save(self.state())
                 raise StopRequested(
                     f"stopped after epoch {self.epoch}, checkpoint saved: {self.checkpoint.path}"
                 )
+        progress.end_pack()
         for run in self.runs:
             if run.status == "running":  # zero epochs configured
                 run.status = "completed"

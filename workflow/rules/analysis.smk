@@ -8,9 +8,9 @@ for table in ANALYSES:
         input:
             analysis_inputs(table),
         output:
-            f"results/tables/{{experiment}}/{table}.csv",
+            f"{RESULTS}/tables/{{experiment}}/{table}.csv",
         log:
-            f"logs/analyse/{{experiment}}/{table}.log",
+            f"{LOGS}/analyse/{{experiment}}/{table}.log",
         conda:
             ANALYSIS_ENV
         params:
@@ -29,9 +29,9 @@ rule analyse_divergence:
             pipeline.divergent_runs(config), ["history.csv", "provenance.json"]
         ),
     output:
-        "results/tables/divergence.csv",
+        f"{RESULTS}/tables/divergence.csv",
     log:
-        "logs/analyse/divergence.log",
+        f"{LOGS}/analyse/divergence.log",
     conda:
         ANALYSIS_ENV
     params:

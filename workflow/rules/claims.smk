@@ -12,12 +12,12 @@ rule claims:
         learner_dropout=experiment_tables("learner_dropout"),
         gen_gap=experiment_tables("gen_gap"),
     output:
-        md="results/paper/claims.md",
-        csv="results/paper/claims.csv",
-        pooled="results/paper/claims_pooled.csv",
-        mitigations="results/paper/mitigation_claims.csv",
+        md=f"{RESULTS}/paper/claims.md",
+        csv=f"{RESULTS}/paper/claims.csv",
+        pooled=f"{RESULTS}/paper/claims_pooled.csv",
+        mitigations=f"{RESULTS}/paper/mitigation_claims.csv",
     log:
-        "logs/paper/claims.log",
+        f"{LOGS}/paper/claims.log",
     conda:
         ANALYSIS_ENV
     params:
@@ -34,20 +34,20 @@ rule claims_html:
     """The claims page: each claim's verdict with where it holds, the regime map beside it; each
     setting, the scope and every row behind folds."""
     input:
-        csv="results/paper/claims.csv",
-        pooled="results/paper/claims_pooled.csv",
+        csv=f"{RESULTS}/paper/claims.csv",
+        pooled=f"{RESULTS}/paper/claims_pooled.csv",
         runs=experiment_tables("runs"),
-        regime_map="results/paper/figures/regime_map.png",
+        regime_map=f"{RESULTS}/paper/figures/regime_map.png",
     output:
         report(
-            "results/paper/claims.html",
+            f"{RESULTS}/paper/claims.html",
             caption="../report/claims.rst",
             category=SECTIONS["about"],
             subcategory="Claims",
             labels={"table": "claims"},
         ),
     log:
-        "logs/paper/claims_html.log",
+        f"{LOGS}/paper/claims_html.log",
     conda:
         ANALYSIS_ENV
     params:

@@ -43,6 +43,10 @@ if workflow.is_main_process:
         power.report(config, " ".join(map(str, workflow.configfiles))), file=sys.stderr
     )
 
+# every output of this configuration is under its results root (results_root: results/ by default),
+# and its logs (but the shared data's) in logs/, or in <root>/logs for another root
+RESULTS = pipeline.results_root(config)
+LOGS = "logs" if RESULTS == pipeline.RESULTS else f"{RESULTS}/logs"
 EXPERIMENTS = list(config["experiments"])
 # experiments with runs at β ∈ [0, 1]; the others only demonstrate the divergence at β > 1
 SWEEP_EXPERIMENTS = [e for e in EXPERIMENTS if pipeline.sweep_runs(config, e)]
@@ -56,7 +60,7 @@ wildcard_constraints:
 
 
 def run_of(wildcards):
-    return pipeline.run_from_wildcards(wildcards)
+    return pipeline.run_from_wildcards(wildcards, RESULTS)
 
 
 # The cluster (profiles/slurm/partitions.yaml): training runtimes are capped at its partitions'
@@ -111,8 +115,9 @@ def train_priority(resources):
 
 def train_retries():
     """Retries of the training rules: unset (the run's --retries; the profile's 2) unless a
-    training job is longer than the cap; then the extra SLURM jobs the longest one needs to finish
-    in segments, plus the profile's 2 for failures."""
+    training job is longer than the cap; then the segments the longest one needs, plus the
+    profile's 2 for failures. A segment requeues its own SLURM job and uses no attempt: these are a
+    reserve for clusters that refuse `scontrol requeue` (workflow/scripts/train.py)."""
     segments = 1
     for run, runs_in_job in plan.job_sizes(config):
         needs = costs.train_resources(config, run, runs_in_job)
@@ -121,8 +126,8 @@ def train_retries():
 
 
 def train_mem_mb(wildcards, input, attempt):
-    """Memory grows with the attempt (out of memory), at most 3×: a long run's later attempts are
-    segments, not failures."""
+    """Memory grows with the attempt (out of memory), at most 3×: on a cluster that refuses
+    requeues, a long run's later attempts are segments, not failures."""
     return int(2000 + 3 * input.size_mb) * min(attempt, 3)
 
 
@@ -193,7 +198,7 @@ def sources_runs_param(sources):
 
 def experiment_tables(name):
     return expand(
-        "results/tables/{experiment}/{name}.csv",
+        f"{RESULTS}/tables/{{experiment}}/{{name}}.csv",
         experiment=SWEEP_EXPERIMENTS,
         name=name,
     )
@@ -232,7 +237,7 @@ from collusion.figures import FIGURES, PAPER_TABLES, SECTIONS, input_name
 
 def source_paths(source):
     """The files behind a table or figure input (see collusion.figures for the kinds)."""
-    return figures.source_paths(source, SWEEP_EXPERIMENTS)
+    return figures.source_paths(source, SWEEP_EXPERIMENTS, RESULTS)
 
 
 def figure_inputs(name):
@@ -245,22 +250,22 @@ def paper_targets():
     """
     return (
         expand(
-            "results/paper/figures/{name}.{ext}",
+            f"{RESULTS}/paper/figures/{{name}}.{{ext}}",
             name=figures.drawn_figures(config),
             ext=["pdf", "png"],
         )
         + expand(
-            "results/paper/tables/{name}.{ext}",
+            f"{RESULTS}/paper/tables/{{name}}.{{ext}}",
             name=figures.drawn_tables(config),
             ext=["csv", "md", "tex", "html"],
         )
         + [
-            "results/paper/claims.md",
-            "results/paper/claims.csv",
-            "results/paper/mitigation_claims.csv",
-            "results/paper/claims.html",
-            "results/paper/summary.html",
-            "results/paper/report.rst",  # the report's landing page (report.smk)
+            f"{RESULTS}/paper/claims.md",
+            f"{RESULTS}/paper/claims.csv",
+            f"{RESULTS}/paper/mitigation_claims.csv",
+            f"{RESULTS}/paper/claims.html",
+            f"{RESULTS}/paper/summary.html",
+            f"{RESULTS}/paper/report.rst",  # the report's landing page (report.smk)
         ]
         # calibration, disagreement and Wood et al.'s decomposition per run (summarised in the
         # beta_sweep and diversity tables); Theisen et al.'s improvement rate and
@@ -268,3 +273,8 @@ def paper_targets():
         + experiment_tables("calibration")
         + experiment_tables("improvement")
     )
+
+
+def on_slurm():
+    """Whether this (submitting) run sends its jobs to SLURM (the Snakefile's onstart/onerror)."""
+    return getattr(workflow.executor_plugin, "cli_prefix", None) == "slurm"

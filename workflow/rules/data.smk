@@ -105,6 +105,26 @@ rule prepare_offline:
         "../scripts/prepare.py"
 
 
+rule prepare_own:
+    """A dataset of your own (the configuration's datasets:, collusion.data.own): its file read,
+    checked and written in the prepared format, with its md5."""
+    input:
+        lambda wc: config["datasets"][wc.dataset]["file"],
+    output:
+        "resources/prepared/{dataset}.npz",
+    log:
+        "logs/data/prepare_{dataset}.log",
+    wildcard_constraints:
+        dataset=pipeline.one_of(config["datasets"]),
+    conda:
+        TORCH_ENV
+    params:
+        dataset="{dataset}",
+        options=lambda wc: config["datasets"][wc.dataset],
+    script:
+        "../scripts/prepare.py"
+
+
 rule paper_data:
     """Named target: every dataset of the paper, downloaded and prepared (ImageNet placed by hand)."""
     input:

@@ -9,16 +9,16 @@ for name, entry in FIGURES.items():
         input:
             unpack(lambda wildcards, name=name: figure_inputs(name)),
         output:
-            pdf=f"results/paper/figures/{name}.pdf",
+            pdf=f"{RESULTS}/paper/figures/{name}.pdf",
             png=report(
-                f"results/paper/figures/{name}.png",
+                f"{RESULTS}/paper/figures/{name}.png",
                 caption=f"../report/figure_{name}.rst",
                 category=SECTIONS[entry.section],
                 subcategory="Figures",
                 labels={"figure": name},
             ),
         log:
-            f"logs/paper/figure_{name}.log",
+            f"{LOGS}/paper/figure_{name}.log",
         conda:
             ANALYSIS_ENV
         params:

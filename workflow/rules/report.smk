@@ -5,7 +5,7 @@
 
 from collusion import landing
 
-LANDING = "results/paper/report.rst"
+LANDING = f"{RESULTS}/paper/report.rst"
 
 
 report: os.path.abspath(LANDING) if os.path.exists(LANDING) else "../report/workflow.rst"
@@ -22,14 +22,14 @@ rule summary:
         provenance=PROVENANCE,
     output:
         report(
-            "results/paper/summary.html",
+            f"{RESULTS}/paper/summary.html",
             caption="../report/summary.rst",
             category=SECTIONS["about"],
             subcategory="What was run",
             labels={"page": "summary"},
         ),
     log:
-        "logs/paper/summary.log",
+        f"{LOGS}/paper/summary.log",
     conda:
         ANALYSIS_ENV
     params:
@@ -44,13 +44,13 @@ rule report_landing:
     """The report's landing page: its description with this run at a glance."""
     input:
         template=source_file("workflow", "report", "workflow.rst"),
-        claims="results/paper/claims.csv",
-        pooled="results/paper/claims_pooled.csv",
+        claims=f"{RESULTS}/paper/claims.csv",
+        pooled=f"{RESULTS}/paper/claims_pooled.csv",
         provenance=PROVENANCE,
     output:
         LANDING,
     log:
-        "logs/paper/report_landing.log",
+        f"{LOGS}/paper/report_landing.log",
     conda:
         ANALYSIS_ENV
     params:

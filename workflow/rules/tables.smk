@@ -9,18 +9,18 @@ for name, entry in PAPER_TABLES.items():
         input:
             **{input_name(s): source_paths(s) for s in entry.sources},
         output:
-            csv=f"results/paper/tables/{name}.csv",
-            md=f"results/paper/tables/{name}.md",
-            tex=f"results/paper/tables/{name}.tex",
+            csv=f"{RESULTS}/paper/tables/{name}.csv",
+            md=f"{RESULTS}/paper/tables/{name}.md",
+            tex=f"{RESULTS}/paper/tables/{name}.tex",
             html=report(
-                f"results/paper/tables/{name}.html",
+                f"{RESULTS}/paper/tables/{name}.html",
                 caption=f"../report/table_{name}.rst",
                 category=SECTIONS[entry.section],
                 subcategory="Tables",
                 labels={"table": name},
             ),
         log:
-            f"logs/paper/table_{name}.log",
+            f"{LOGS}/paper/table_{name}.log",
         conda:
             ANALYSIS_ENV
         params:

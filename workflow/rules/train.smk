@@ -19,7 +19,7 @@ TRAINING_RULES = [
         name="train",
         data=lambda wc: pipeline.prepared_path(wc.dataset),
         outputs={
-            name.split(".")[0]: f"{pipeline.RUN_DIR}/{name}"
+            name.split(".")[0]: pipeline.run_output_pattern(RESULTS, name)
             for name in pipeline.RUN_OUTPUTS
         },
         key=pipeline.RUN_KEY,
@@ -44,9 +44,9 @@ for _rule in TRAINING_RULES:
         output:
             **_rule.outputs,
         log:
-            f"logs/train/{_rule.key}.log",
+            f"{LOGS}/train/{_rule.key}.log",
         benchmark:
-            f"results/benchmarks/train/{_rule.key}.tsv"
+            f"{RESULTS}/benchmarks/train/{_rule.key}.tsv"
         priority: _rule.priority
         retries: TRAIN_RETRIES
         group:

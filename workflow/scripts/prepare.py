@@ -19,6 +19,10 @@ try:
         from collusion.data.offline import prepare_offline
 
         prepare_offline(name, out)
+    elif snakemake.rule == "prepare_own":
+        from collusion.data.own import prepare_own
+
+        prepare_own(name, dict(snakemake.params.options), out)
     else:
         from collusion.data.paper_datasets import prepare_paper_dataset
 

@@ -1,7 +1,6 @@
 """Snakemake adapter: run one training job (collusion.job.train; the rule builds the job,
 collusion.plan). Every failure reaches the log and the console, with the job it concerns."""
 
-import os
 import sys
 import time
 import traceback
@@ -30,10 +29,10 @@ class Tee:
             f.close()
 
 
+from collusion.cluster import requeue_this_job, this_job  # noqa: E402 (after the path above)
+
 attempts = open(Path(snakemake.log[0]).with_suffix(".attempts.log"), "a", buffering=1)
-attempts.write(
-    f"== {time.strftime('%Y-%m-%d %H:%M:%S')} SLURM job {os.environ.get('SLURM_JOB_ID', '-')}\n"
-)
+attempts.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} SLURM job {this_job() or '-'}\n")
 log_file = Tee(open(snakemake.log[0], "a", buffering=1), attempts)
 sys.stderr = log_file  # warnings land in the log too
 try:
@@ -52,12 +51,19 @@ try:
             },
         }
     )
-    train(job, log_file)
+    train(job, log_file, console=sys.__stderr__)  # progress lines: on the console
 except BaseException as error:
     if type(error).__name__ == "StopRequested":  # collusion.train's: SLURM's time limit is near
+        # SLURM ends this job as soon as it is requeued, and starts it again: no failure, no attempt
+        print(f"{error}; the job requeues itself and resumes from the checkpoint", file=log_file)
+        log_file.flush()
+        problem = requeue_this_job()
+        if problem is None:
+            time.sleep(600)  # SLURM ends this job's processes long before
+            problem = "SLURM did not end it within 10 minutes of the requeue"
         print(
-            f"{error}; SLURM's time limit is near: this job ends here and Snakemake resubmits "
-            "it, resuming from the checkpoint",
+            f"it could not ({problem}): it ends here with an error and Snakemake resubmits it "
+            "(one attempt), resuming from the checkpoint",
             file=log_file,
         )
     wildcards = ", ".join(f"{k}={v}" for k, v in snakemake.wildcards.items())

@@ -9,6 +9,8 @@ A prepared dataset is one ``.npz`` file:
     scale      images and sequences: the value that means 1.0 (255 for photos, 16 for digits)
     mean, std  images and sequences: per-channel normalisation constants, in units of X / scale
                (optional: without them they are computed on the training part at load time)
+    source_file, source_md5
+               optional: the file a dataset of your own was prepared from, and its md5
     train_idx, val_idx, test_idx
                optional fixed split (e.g. CIFAR's official test set); without them the training
                job splits at random with the configured fractions and seed. A file of several
@@ -55,6 +57,14 @@ def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def source_of(path: str | Path) -> dict | None:
+    """The source file and md5 that a dataset of your own was prepared from (data.own), or None."""
+    with np.load(path, allow_pickle=False) as archive:
+        if "source_md5" not in archive.files:
+            return None
+        return {"file": str(archive["source_file"]), "md5": str(archive["source_md5"])}
 
 
 @dataclass

@@ -348,18 +348,18 @@ def draw(name: str, tables: dict):
     return importlib.import_module(f"{__name__}.{name}").draw(tables)
 
 
-def source_paths(source: str, experiments: list[str]) -> list[str]:
+def source_paths(source: str, experiments: list[str], root: str = "results") -> list[str]:
     """The files (relative to the working directory) behind a figure or table input, for the sweep
-    experiments ``experiments``."""
+    experiments ``experiments``, under the results root ``root``."""
     if source == "divergence":
-        return ["results/tables/divergence.csv"]
+        return [f"{root}/tables/divergence.csv"]
     if source == "claims":
-        return ["results/paper/claims.csv"]
+        return [f"{root}/paper/claims.csv"]
     if source == "mitigation_claims":
-        return ["results/paper/mitigation_claims.csv"]
+        return [f"{root}/paper/mitigation_claims.csv"]
     if source.startswith("table:"):
-        return [f"results/paper/tables/{input_name(source)}.csv"]
-    return [f"results/tables/{experiment}/{source}.csv" for experiment in experiments]
+        return [f"{root}/paper/tables/{input_name(source)}.csv"]
+    return [f"{root}/tables/{experiment}/{source}.csv" for experiment in experiments]
 
 
 def read_inputs(paths):

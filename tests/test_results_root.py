@@ -1,0 +1,50 @@
+"""Outputs per configuration (issue 24): results_root names the folder a configuration writes
+under; the default's paths are unchanged. The run of two configurations in one working directory
+is tests/test_extending.py's slow test."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from collusion.checks import ConfigError
+from collusion.config_errors import check
+from collusion.figures import source_paths
+from collusion.pipeline import experiment_runs, parse_run_dir
+from collusion.plan import pack_jobs
+from pipeline_helpers import TINY
+
+
+def tiny(**top) -> dict:
+    return check({**copy.deepcopy(yaml.safe_load(TINY.read_text())), **top})
+
+
+def test_the_default_root_keeps_every_path():
+    config = tiny()
+    assert config["results_root"] == "results"
+    run = experiment_runs(config, "digits")[0]
+    assert run.dir == "results/runs/digits/digits/mlp/score/M3/beta0/seed0"
+    assert source_paths("claims", []) == ["results/paper/claims.csv"]
+
+
+def test_another_root_holds_the_runs_packs_and_tables():
+    config = tiny(results_root="results/other")
+    run = experiment_runs(config, "digits")[0]
+    assert run.dir == "results/other/runs/digits/digits/mlp/score/M3/beta0/seed0"
+    assert run.pack_dir.startswith("results/other/runs/digits/")
+    read = parse_run_dir(run.dir)
+    assert read == run and read.root == "results/other"
+    assert source_paths("runs", ["digits"], "results/other") == [
+        "results/other/tables/digits/runs.csv"
+    ]
+    (job,) = pack_jobs(config)  # beta_above_one packs its two β
+    assert job.job.parts[0].run_dirs[0].startswith("results/other/runs/")
+    assert all(path.startswith("results/other/runs/") for path in job.outputs)
+
+
+@pytest.mark.parametrize("root", ["/abs/results", "../results", "results/../x", "out/runs", ""])
+def test_a_root_outside_the_working_directory_or_with_a_runs_folder_is_refused(root):
+    with pytest.raises(ConfigError, match="results_root"):
+        tiny(results_root=root)
