@@ -364,6 +364,52 @@ def test_mnist1d_is_generated_offline_with_a_fixed_split(tmp_path, monkeypatch):
         )
 
 
+def test_mnist1d_draws_are_independent_training_sets_with_one_common_test_set(
+    tmp_path, monkeypatch
+):
+    """Draw k is the standard set generated with seed 1000 + k (its 4,000 training sequences, the
+    first 800 validating); every draw is tested on the standard set's test sequences (seed 42).
+    The split seed picks the draw; one with no draw is refused, naming the fix."""
+    import mnist1d.data
+
+    from collusion.data.offline import MNIST1D_DRAW_SEED, prepare_mnist1d_draws
+    from collusion.data.prepared import load_dataset
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("get_dataset (the download path) must not be called")
+
+    monkeypatch.setattr(mnist1d.data, "get_dataset", no_download)
+    out = tmp_path / "draws.npz"
+    generator = prepare_mnist1d_draws(out, draws=2)
+    assert generator["draw_seeds"] == [MNIST1D_DRAW_SEED, MNIST1D_DRAW_SEED + 1] != [42, 43]
+    standard = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
+    loaded = [load_dataset(out, None, seed) for seed in (0, 1)]
+    for k, data in enumerate(loaded):
+        args = mnist1d.data.get_dataset_args()
+        args.seed = MNIST1D_DRAW_SEED + k
+        draw = mnist1d.data.make_dataset(args)
+        assert (len(data.train), len(data.val), len(data.test), data.in_shape) == (
+            3200,
+            800,
+            1000,
+            (1, 40),
+        )
+        for part, expected_x, expected_y in (
+            (data.val, draw["x"][:800], draw["y"][:800]),
+            (data.train, draw["x"][800:], draw["y"][800:]),
+            (data.test, standard["x_test"], standard["y_test"]),
+        ):
+            np.testing.assert_array_equal(
+                data.normalise(part.x).numpy()[:, 0], expected_x.astype(np.float32)
+            )
+            np.testing.assert_array_equal(part.y.numpy(), expected_y)
+    assert not np.array_equal(loaded[0].train.x.numpy(), loaded[1].train.x.numpy())
+    with pytest.raises(
+        ValueError, match="holds 2 independently drawn training sets .* use seeds below 2"
+    ):
+        load_dataset(out, None, 2)
+
+
 def test_failed_prepared_write_leaves_nothing(tmp_path, monkeypatch):
     """A write that fails midway leaves neither the output nor a temporary file (the old fixed
     temporary name `<name>.tmp.npz` survived a failure and was shared by concurrent writers)."""

@@ -55,6 +55,21 @@ def test_debiasing_is_not_defined_for_probability_averaging():
     assert not np.isnan(diagnostics.debias_effect(outputs, np.zeros(5, int), "score")["DIV"])
 
 
+def test_debiasing_summed_logits_keeps_the_ensemble_and_its_loss():
+    """Σ_j bias_j = 0: the summed logits, hence L_ens, are unchanged; only L_ind (and DIV) move."""
+    from collusion import objective
+
+    rng = np.random.default_rng(1)
+    outputs, y = 2 * rng.normal(size=(4, 9, 3)) + rng.normal(size=(4, 1, 3)), rng.integers(0, 3, 9)
+    np.testing.assert_allclose(diagnostics.debias(outputs).sum(axis=0), outputs.sum(axis=0))
+    effect = diagnostics.debias_effect(outputs, y, "sum")
+    before = diagnostics._decompose(outputs, y, "sum")
+    after = diagnostics._decompose(diagnostics.debias(outputs), y, "sum")
+    assert after["L_ens"] == pytest.approx(before["L_ens"], rel=1e-12)
+    assert effect["DIV"] == before["DIV"] and effect["DIV_debiased"] == after["DIV"]
+    assert "sum" in objective.DEBIASABLE
+
+
 def constant_learners(m, n=7):
     """Learner j predicts the constant j: a sub-ensemble's error reveals which learners it kept."""
     return np.repeat(np.arange(m, dtype=float)[:, None, None], n, axis=1), np.zeros(n)

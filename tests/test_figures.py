@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import math
 from pathlib import Path
@@ -371,6 +372,30 @@ def test_figure_inputs_are_read_where_the_pipeline_writes_them():
     assert source_paths("divergence", ["a"]) == ["results/tables/divergence.csv"]
 
 
+def test_an_experiments_empty_table_leaves_the_others_columns_numeric(tmp_path):
+    """learner_dropout.csv of an experiment whose M drops nobody has only a header; read with the
+    others, it must not turn their numbers into objects (the figure failed in fill_between)."""
+    from collusion.figures import draw, read_inputs
+
+    full = tmp_path / "a.csv"
+    pd.DataFrame(
+        [
+            {**run_rows(beta=b, seed=s), "selection": "last", "fraction": 0.4, "increase": 0.1 * b}
+            for b in (0.0, 1.0)
+            for s in (0, 1)
+        ]
+    ).to_csv(full, index=False)
+    empty = tmp_path / "b.csv"
+    pd.read_csv(full).iloc[:0].to_csv(empty, index=False)
+    frame = read_inputs([str(empty), str(full)])
+    assert len(frame) == 4 and frame["increase"].dtype == float
+    assert read_inputs([str(empty)]).empty
+    runs = pd.DataFrame(
+        [{**run_rows(beta=b, seed=s), "status": "completed"} for b in (0, 1) for s in (0, 1)]
+    )
+    draw("learner_dropout", {"learner_dropout": frame, "runs": runs})
+
+
 # --- the capacity map: width × M -----------------------------------------------------------------
 
 
@@ -390,6 +415,7 @@ def capacity_config():
             },
             "no_joint": {**experiment, "models": ["w16", "w128"], "betas": [0.0, 0.5]},
             "one_width": {**experiment, "models": ["w16", "w16_deep"], "betas": [0.0, 1.0]},
+            "channels": {**experiment, "models": ["c4", "c32", "cnn"], "betas": [0.0, 1.0]},
         },
         "models": {
             "w16": {"arch": "mlp", "hidden": [16, 16]},
@@ -397,14 +423,20 @@ def capacity_config():
             "w128": {"arch": "mlp", "hidden": [128, 128]},
             "default": {"arch": "mlp"},
             "cnn": {"arch": "cnn1d"},
+            "c4": {"arch": "cnn1d", "channels": 4},
+            "c32": {"arch": "cnn1d", "channels": 32},
         },
     }
 
 
 def test_capacity_studies_are_the_experiments_that_vary_width_with_both_extreme_betas():
     studies = figures.capacity_studies(capacity_config())
-    # the MLP without `hidden` has build_mlp's default width 64; the 1-D CNN has no width
-    assert studies == {"capacity": {"w16": 16, "w128": 128, "default": 64}}
+    # the MLP without `hidden` has build_mlp's default width 64; a 1-D CNN's width is its channel
+    # count where the config sets it (the one without `channels` has none)
+    assert studies == {
+        "capacity": {"w16": 16, "w128": 128, "default": 64},
+        "channels": {"c4": 4, "c32": 32},
+    }
 
 
 def capacity_table(p_holm):
@@ -446,6 +478,19 @@ def test_capacity_map_draws_every_cell_with_its_difference_and_mark():
     assert sorted(t.get_text() for t in maps[1].texts) == ["20×", "20×", "50×", "50×"]
     fig = capacity_map.draw({"capacity": capacity_table(p_holm=0.2)})
     assert not any("*" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_capacity_map_prints_a_ratio_the_log_scale_cannot_colour_in_dark_text():
+    """Under summed logits DIV can be ≤ 0 at β = 0: the ratio's cell is uncoloured, its text black
+    (it was white on white)."""
+    from collusion.figures import capacity_map
+
+    table = capacity_table(p_holm=0.2)
+    table.loc[table["width"] == 128, "DIV_ratio"] = -3.0
+    fig = capacity_map.draw({"capacity": table})
+    ratio_map = [ax for ax in fig.axes if ax.images][1]
+    colours = {t.get_text(): t.get_color() for t in ratio_map.texts}
+    assert colours["-3×"] == "black"
 
 
 def test_capacity_map_without_a_study_says_why():
@@ -583,16 +628,23 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
     from collusion.config_errors import load_config
 
     config = load_config(REPO / "tests" / "configs" / "tiny.yaml")
+    # digits and diabetes split with each run's seed: no two seeds share a test set (Wood)
     assert set(figures.FIGURES) - set(figures.drawn_figures(config)) == {
         "ensemble_size",
         "capacity_map",
+        "wood",
         "budget",
     }
     assert set(figures.PAPER_TABLES) - set(figures.drawn_tables(config)) == {
         "ensemble_size",
         "capacity",
+        "capacity_flip",
+        "wood",
         "budget",
     }
+    shared = copy.deepcopy(config)
+    shared["experiments"]["digits"]["split"]["seed"] = 3
+    assert "wood" in figures.drawn_figures(shared)
     # no mitigation, no β > 1, no classification: three more figures would only say why empty
     for name in ("digits_dropout", "beta_above_one", "digits"):
         del config["experiments"][name]
@@ -603,6 +655,7 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
         "mitigations",
         "divergence",
         "beta_sweep",
+        "wood",
         "budget",
     }
     assert "divergence" not in figures.drawn_tables(config)

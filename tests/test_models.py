@@ -95,6 +95,11 @@ def test_parameter_counts(arch, in_shape, out_dim, expected):
     assert n_params(build_model(arch, in_shape, out_dim)) == expected
 
 
+def test_cnn1d_channel_count_is_its_width():
+    # 8 channels (the capacity axis): 8·5+8, 2 × (8·8·3+8), 8·5·10+10
+    assert n_params(build_model("cnn1d", (1, 40), 10, channels=8)) == 48 + 2 * 200 + 410
+
+
 def test_mobilevit_xs_size():
     assert 2.25e6 < n_params(build_model("mobilevit_xs", (3, 256, 256), 1000)) < 2.45e6
 

@@ -15,7 +15,9 @@ from hypothesis.extra import numpy as hnp
 from collusion import objective
 from collusion.objective import AGGREGATIONS
 
-CLASSIFICATION = ("score", "probability", "probability_double_softmax")
+CLASSIFICATION = ("score", "probability", "probability_double_softmax", "sum")
+# DIV = L_ind − L_ens is a Jensen gap (≥ 0) for every aggregation but summed logits
+JENSEN = tuple(a for a in AGGREGATIONS if a != "sum")
 PROPERTY = settings(max_examples=50, deadline=None)
 
 
@@ -41,8 +43,8 @@ def problems(draw, aggregation: str, min_members: int = 1, bound: float = 8.0):
     return outputs, y
 
 
-def any_problem(min_members: int = 1):
-    return st.sampled_from(AGGREGATIONS).flatmap(
+def any_problem(min_members: int = 1, aggregations=AGGREGATIONS):
+    return st.sampled_from(aggregations).flatmap(
         lambda a: st.tuples(st.just(a), problems(a, min_members))
     )
 
@@ -81,7 +83,7 @@ def test_beta_objective_is_l_ind_minus_beta_div_and_linear_in_beta(case, beta):
 
 
 @PROPERTY
-@given(any_problem())
+@given(any_problem(aggregations=JENSEN))
 def test_diversity_is_nonnegative_per_sample(case):
     """Jensen: each aggregation's loss is convex in the quantity that is averaged."""
     aggregation, (outputs, y) = case
@@ -119,6 +121,9 @@ def test_classification_losses_match_naive_float64_formulas(case):
     elif aggregation == "probability":
         members = -probs[:, rows, y].log()
         ensemble = -probs.mean(0)[rows, y].log()
+    elif aggregation == "sum":
+        members = -probs[:, rows, y].log()
+        ensemble = -outputs.sum(0).softmax(-1)[rows, y].log()
     else:  # the authors' defect: probabilities are fed to cross-entropy as logits
         members = -probs.softmax(-1)[:, rows, y].log()
         ensemble = -probs.mean(0).softmax(-1)[rows, y].log()
@@ -184,6 +189,84 @@ def test_hand_computed_regression():
     assert parts["DIV"].item() == pytest.approx(((1 - 2) ** 2 + (3 - 2) ** 2) / 2)
 
 
+# -- summed logits: DIV is no Jensen gap --------------------------------------------------------------
+def test_hand_computed_summed_logits():
+    """The hand case above, summed: s = (1, 2). L_ind is score averaging's (the learners' own
+    losses); L_ens = −log softmax(1, 2)_0 = log(1 + e) exceeds it, so DIV < 0."""
+    member1 = math.log(math.exp(1) + 1) - 1
+    member2 = math.log(1 + math.exp(2))
+    ensemble = math.log(1 + math.e)
+    parts = objective.decomposition(HAND_OUTPUTS, HAND_Y, "sum")
+    assert parts["L_ens"].item() == pytest.approx(ensemble, rel=1e-12)
+    assert parts["L_ind"].item() == pytest.approx((member1 + member2) / 2, rel=1e-12)
+    assert parts["DIV"].item() == pytest.approx(-0.09317, abs=1e-5)  # 1.22010 − 1.31326
+    # = score's DIV 0.24602 + sharpening S = CE((.5, 1)) − CE((1, 2)) = 0.97408 − 1.31326
+    score_div = objective.decomposition(HAND_OUTPUTS, HAND_Y, "score")["DIV"].item()
+    assert parts["DIV"].item() == pytest.approx(score_div + 0.97408 - 1.31326, abs=1e-5)
+
+
+def test_summed_logits_of_identical_learners_that_miss_y_have_negative_diversity():
+    # three copies of z = (0, 1), y = 0: L_ind = log(1 + e), L_ens = CE((0, 3)) = log(1 + e³)
+    outputs = torch.tensor([[[0.0, 1.0]]] * 3, dtype=torch.float64)
+    parts = objective.decomposition(outputs, torch.tensor([0]), "sum")
+    assert parts["L_ind"].item() == pytest.approx(math.log(1 + math.e))
+    assert parts["L_ens"].item() == pytest.approx(math.log(1 + math.exp(3)))
+    assert parts["DIV"].item() < -1.7
+    assert objective.decomposition(outputs, torch.tensor([0]), "score")["DIV"].item() == 0.0
+
+
+@PROPERTY
+@given(problems("sum"))
+def test_summed_logit_diversity_is_score_diversity_plus_sharpening(problem):
+    """Per sample DIV_sum = DIV_score + S, S = CE(z̄, y) − CE(M z̄, y); S ≥ 0 where y is a top class
+    of z̄ (CE(t z̄, y) does not rise with t there)."""
+    outputs, y = problem
+    m = outputs.shape[0]
+    ens_sum, members = objective.per_sample_losses(outputs, y, "sum")
+    ens_score, members_score = objective.per_sample_losses(outputs, y, "score")
+    assert torch.equal(members, members_score)
+    mean_logits = outputs.mean(0, keepdim=True)
+    sharpened, _ = objective.per_sample_losses(m * mean_logits, y, "score")
+    torch.testing.assert_close(ens_sum, sharpened)  # Σ_j z_j = M z̄
+    sharpening = ens_score - sharpened
+    torch.testing.assert_close(
+        members.mean(0) - ens_sum, (members.mean(0) - ens_score) + sharpening
+    )
+    top = mean_logits[0].gather(-1, y.unsqueeze(-1)).squeeze(-1) >= mean_logits[0].max(-1).values
+    assert (sharpening[top] >= -1e-10 * (1 + ens_score[top].abs())).all()
+
+
+@PROPERTY
+@given(problems("sum"))
+def test_summed_logits_satisfy_jensen_for_the_learners_at_temperature_one_over_m(problem):
+    """L_ens = CE(mean_j M z_j, y) ≤ Σ_j w_j CE(M z_j, y): score averaging of the logits M z_j."""
+    outputs, y = problem
+    m = outputs.shape[0]
+    ens_sum, _ = objective.per_sample_losses(outputs, y, "sum")
+    ens_tempered, members_tempered = objective.per_sample_losses(m * outputs, y, "score")
+    torch.testing.assert_close(ens_sum, ens_tempered)
+    assert (members_tempered.mean(0) - ens_sum >= -1e-10 * (1 + members_tempered.abs().max())).all()
+
+
+@PROPERTY
+@given(problems("sum"))
+def test_summed_logits_at_beta_zero_train_what_score_averaging_trains(problem):
+    """β = 0 is the learners' own losses under both; the ensembles predict the same class (the
+    argmax of Σ_j z_j is that of z̄), they differ in confidence only."""
+    outputs, y = problem
+    assert torch.equal(
+        objective.beta_objective(outputs, y, "sum", 0.0),
+        objective.beta_objective(outputs, y, "score", 0.0),
+    )
+    summed, mean = objective.aggregate(outputs, "sum"), objective.aggregate(outputs, "score")
+    torch.testing.assert_close(summed, outputs.shape[0] * mean)
+    clear = (summed.topk(min(2, summed.shape[-1])).values.diff(dim=-1).abs() > 1e-9).all(-1)
+    assert torch.equal(
+        objective.predictions(outputs, "sum")[0][clear],
+        objective.predictions(outputs, "score")[0][clear],
+    )
+
+
 # -- gradients -------------------------------------------------------------------------------------
 # The module takes means over samples:
 #   L_β = (1−β)·(1/(MN)) Σ_{j,i} ℓ(z_ij) + β·(1/N) Σ_i ℓ_ens(z_·i).
@@ -193,6 +276,8 @@ def test_hand_computed_regression():
 #   score averaging, joint:     (1/M)(p̄_i − e_yi)              (the same for every learner)
 #   probability averaging, joint: r_ij (p_ij − e_yi), r_ij = w_j p_ij,y / p̄_i,y   (Σ_j r_ij = 1:
 #                               w_j is already inside r_j, no extra 1/M)
+#   summed logits, joint:       q_i − e_yi, q_i = softmax(Σ_l z_il)   (the same for every learner,
+#                               no 1/M: the ensemble term is not an average)
 #   regression: 2 w_j (f_ij − y_i) independent, 2 w_j (f̄_i − y_i) joint.
 # and at any β the gradient is (1−β)·independent + β·joint.
 def scaled_gradient(outputs, y, aggregation, beta):
@@ -212,6 +297,9 @@ def formula_gradients(outputs, y, aggregation):
     if aggregation == "score":
         p_bar = outputs.mean(0).softmax(-1)
         return independent, ((p_bar - onehot) / m).expand(m, n, k)
+    if aggregation == "sum":
+        q = outputs.sum(0).softmax(-1)
+        return independent, (q - onehot).expand(m, n, k)
     p_y = p[:, torch.arange(n), y]  # (M, N)
     r = (p_y / m) / p_y.mean(0)
     torch.testing.assert_close(r.sum(0), torch.ones(n, dtype=outputs.dtype))
@@ -220,7 +308,7 @@ def formula_gradients(outputs, y, aggregation):
 
 @PROPERTY
 @given(
-    st.sampled_from(("score", "probability", "regression")).flatmap(
+    st.sampled_from(("score", "probability", "sum", "regression")).flatmap(
         lambda a: st.tuples(st.just(a), problems(a))
     ),
     betas,
@@ -235,9 +323,10 @@ def test_gradients_match_paper_formulas(case, beta):
     )
 
 
-def test_score_joint_gradient_is_identical_for_every_learner():
+@pytest.mark.parametrize("aggregation", ["score", "sum"])
+def test_joint_gradient_on_the_logits_is_identical_for_every_learner(aggregation):
     outputs = torch.randn(4, 6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    grad = scaled_gradient(outputs, torch.tensor([0, 1, 2, 0, 1, 2]), "score", 1.0)
+    grad = scaled_gradient(outputs, torch.tensor([0, 1, 2, 0, 1, 2]), aggregation, 1.0)
     for j in range(1, 4):
         torch.testing.assert_close(grad[j], grad[0])
 
@@ -249,7 +338,8 @@ T_GRID = torch.tensor(
 
 
 def offset(outputs, v, t):
-    """f_1 + t·v, f_2 − t·v; the other learners, hence f̄ (mean logits or values), unchanged."""
+    """f_1 + t·v, f_2 − t·v; the other learners, hence f̄ (mean or summed logits, or values),
+    unchanged."""
     moved = outputs.clone()
     moved[0] += t * v
     moved[1] -= t * v
@@ -274,7 +364,7 @@ def collusion_cases(draw, aggregation):
     return outputs, y, v, draw(st.floats(1.25, 4.0))
 
 
-@pytest.mark.parametrize("aggregation", ["score", "regression"])
+@pytest.mark.parametrize("aggregation", ["score", "sum", "regression"])
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_beta_above_one_is_unbounded_below_under_offsetting_moves(aggregation, data):
@@ -297,7 +387,7 @@ def test_beta_above_one_is_unbounded_below_under_offsetting_moves(aggregation, d
     torch.testing.assert_close(l_one, l_one[0].expand_as(l_one), rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("aggregation", ["score", "regression"])
+@pytest.mark.parametrize("aggregation", ["score", "sum", "regression"])
 def test_beta_above_one_diverges_from_any_start(aggregation):
     """Learners that disagree at t = 0 too: L_β(t) still falls below −C for large t."""
     g = torch.Generator().manual_seed(1)
@@ -393,6 +483,8 @@ def test_aggregate_and_prediction_shapes(aggregation):
     if aggregation in ("probability", "probability_double_softmax"):
         torch.testing.assert_close(aggregated.sum(-1), torch.ones(n))
         torch.testing.assert_close(aggregated, outputs.softmax(-1).mean(0))
+    elif aggregation == "sum":
+        torch.testing.assert_close(aggregated, outputs.sum(0))
     else:
         torch.testing.assert_close(aggregated, outputs.mean(0))
     if objective.is_classification(aggregation):
@@ -561,7 +653,7 @@ def test_debiasing_penalty_hand_computed():
 
 @PROPERTY
 @given(
-    st.sampled_from(("score", "regression")).flatmap(lambda a: st.tuples(st.just(a), problems(a))),
+    st.sampled_from(objective.DEBIASABLE).flatmap(lambda a: st.tuples(st.just(a), problems(a))),
     st.floats(0.0, 10.0),
 )
 def test_debiasing_penalty_gradient_matches_closed_form(case, strength):
@@ -609,7 +701,7 @@ def test_debiasing_penalty_at_lambda_beta_stops_rewarding_the_offsets_for_mse(pr
 
 @pytest.mark.parametrize("aggregation", ["probability", "probability_double_softmax"])
 def test_debiasing_penalty_refuses_probability_averaging(aggregation):
-    with pytest.raises(ValueError, match="averages raw outputs \\(score, regression\\)"):
+    with pytest.raises(ValueError, match="sums raw outputs \\(score, sum, regression\\)"):
         objective.debiasing_penalty(torch.zeros(2, 3, 4), aggregation, 1.0)
 
 
@@ -637,3 +729,80 @@ def test_beta_warmup_bad_input_raises():
         objective.beta_warmup(-1, 10, 1.0)
     with pytest.raises(ValueError, match="step and warmup_steps must be >= 0"):
         objective.beta_warmup(0, -10, 1.0)
+
+
+# -- GNCL (objective.gncl_*): the second-order diversity term -----------------------------------------
+@PROPERTY
+@given(problems("regression"), st.floats(0.0, 3.0))
+def test_gncl_for_mse_is_the_beta_objective_at_beta_lambda(problem, strength):
+    """H = 2: (1/2) Σ_j w_j d_j·2·d_j is the ambiguity, i.e. DIV exactly."""
+    outputs, y = problem
+    torch.testing.assert_close(
+        objective.gncl_objective(outputs, y, "regression", strength),
+        objective.beta_objective(outputs, y, "regression", strength),
+    )
+
+
+@PROPERTY
+@given(problems("score"))
+def test_gncl_diversity_is_nonnegative_and_blind_to_a_learners_constant_logit_shift(problem):
+    outputs, y = problem
+    term = objective.gncl_diversity(outputs, y, "score")
+    assert term >= -1e-12
+    shifted = outputs.clone()
+    shifted[0] += 3.0  # the same shift of all K logits of learner 1: no probability changes
+    # f̄ moves by 3/M in every logit, d_j by a constant vector: H·1 = p̄ − p̄ = 0 kills it
+    torch.testing.assert_close(objective.gncl_diversity(shifted, y, "score"), term)
+
+
+def test_gncl_diversity_agrees_with_div_to_second_order_under_score_averaging():
+    """Learners ε·v_j around a common logit vector: DIV − GNCL term = O(ε³), so their ratio → 1
+    linearly in ε."""
+    g = torch.Generator().manual_seed(5)
+    base = torch.randn(1, 20, 4, dtype=torch.float64, generator=g)
+    spread = torch.randn(6, 20, 4, dtype=torch.float64, generator=g)
+    y = torch.randint(0, 4, (20,), generator=g)
+    gaps = []
+    for eps in (1e-1, 1e-2, 1e-3):
+        outputs = base + eps * spread
+        div = objective.decomposition(outputs, y, "score")["DIV"]
+        gaps.append(abs(div - objective.gncl_diversity(outputs, y, "score")) / div)
+    assert gaps[1] < gaps[0] / 5 and gaps[2] < gaps[1] / 5 and gaps[2] < 1e-3
+
+
+@PROPERTY
+@given(problems("score"), st.floats(0.0, 3.0))
+def test_gncl_gradient_is_own_residual_minus_lambda_h_d(problem, strength):
+    """∂(N·L)/∂z_ij = w_j ((p_ij − e_yi) − λ H_i d_ij), H_i = diag(p̄_i) − p̄_i p̄_iᵀ held constant."""
+    outputs, y = problem
+    m, n, k = outputs.shape
+    leaf = outputs.clone().requires_grad_(True)
+    (objective.gncl_objective(leaf, y, "score", strength) * n).backward()
+    p_bar = outputs.mean(0).softmax(-1)  # (N, K)
+    d = outputs - outputs.mean(0)
+    h_d = p_bar * d - p_bar * (p_bar * d).sum(-1, keepdim=True)  # H d, per sample
+    onehot = torch.nn.functional.one_hot(y, k).to(outputs.dtype)
+    expected = ((outputs.softmax(-1) - onehot) - strength * h_d) / m
+    torch.testing.assert_close(leaf.grad, expected)
+
+
+def test_gncl_refuses_probability_averaging_and_a_negative_strength():
+    outputs, y = torch.zeros(2, 3, 4), torch.zeros(3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"averaged raw outputs \(score, regression\)"):
+        objective.gncl_diversity(outputs, y, "probability")
+    with pytest.raises(ValueError, match="strength must be >= 0"):
+        objective.gncl_objective(outputs, y, "score", -1.0)
+
+
+def test_gncl_under_score_averaging_is_unbounded_below_for_any_positive_lambda():
+    """Offsetting moves keep f̄, hence H: GNCL's term grows like t², L_ind like |t|; L_1 stays put."""
+    g = torch.Generator().manual_seed(0)
+    outputs = torch.randn(3, 5, 4, dtype=torch.float64, generator=g)
+    y = torch.tensor([0, 1, 2, 3, 0])
+    v = torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=torch.float64).expand(5, 4)
+    values = torch.stack(
+        [objective.gncl_objective(offset(outputs, v, t), y, "score", 0.1) for t in T_GRID]
+    )
+    assert values[-1] < -1e6 and (values[-4:].diff() < 0).all()
+    l_one = [objective.beta_objective(offset(outputs, v, t), y, "score", 1.0) for t in T_GRID]
+    torch.testing.assert_close(torch.stack(l_one), l_one[0].expand(len(T_GRID)))

@@ -153,6 +153,26 @@ def test_random_split_refuses_an_empty_part():
     assert [len(part) for part in random_split(442, [0.6, 0.15, 0.25], seed=0)] == [265, 66, 111]
 
 
+def test_draws_dataset_needs_a_draw_per_seed_and_its_fixed_split():
+    """mnist1d_draws: seed k trains on draw k (split.seed: run), so every seed needs a draw."""
+    from collusion.checks import ConfigError, check_config
+    from collusion.data.catalog import DATASET_DRAWS
+
+    draws = DATASET_DRAWS["mnist1d_draws"]
+    wood = {"dataset": "mnist1d_draws", "aggregations": ["score"]}
+    check_config(tiny_config(**wood, seeds=list(range(draws))))
+    with pytest.raises(
+        ConfigError,
+        match=rf"experiments.diabetes.seeds: mnist1d_draws holds {draws} training sets .* "
+        rf"\[{draws}\] name no draw: use seeds below {draws}",
+    ):
+        check_config(tiny_config(**wood, seeds=[0, draws]))
+    with pytest.raises(ConfigError, match=r"experiments.diabetes.split.seed: .* \[99\] name no"):
+        check_config(tiny_config(**wood, split={"seed": 99}))
+    with pytest.raises(ConfigError, match=r"split.fixed: false .* set split.fixed: true"):
+        check_config(tiny_config(**wood, split={"fixed": False}))
+
+
 def raw_tiny_config(**diabetes):
     config = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
     config["experiments"]["diabetes"].update(diabetes)
@@ -208,7 +228,7 @@ def test_schema_message_lists_the_allowed_values():
     )
     assert schema_message(error).splitlines() == [
         "experiments.diabetes.aggregations.0: 'mean' is not one of "
-        "['score', 'probability', 'probability_double_softmax', 'regression']",
+        "['score', 'probability', 'probability_double_softmax', 'sum', 'regression']",
         "  value: 'mean'",
-        "  allowed: 'score', 'probability', 'probability_double_softmax', 'regression'",
+        "  allowed: 'score', 'probability', 'probability_double_softmax', 'sum', 'regression'",
     ]

@@ -200,3 +200,28 @@ def test_capacity_table_pairs_each_cell_and_adjusts_over_the_map():
     assert cells.loc[(8, 2), "learner_gap_beta0"] == pytest.approx(0.01)
     assert cells.loc[(8, 2), "learner_gap_beta1"] == pytest.approx(0.2)
     assert tables.capacity(frame, {}).empty
+    assert (table["verdict"] == "neither").all()  # no cell passes Holm at 4 seeds
+    assert set(tables.capacity(frame, {"e": {"narrow": 8, "wide": 64}}, alpha=0.6)["verdict"]) == {
+        "hurts",
+        "neither",
+    }
+
+
+def test_capacity_flip_is_the_zero_crossing_of_the_seeds_mean_curve():
+    """Four widths, 10 seeds with the same differences: d̄ = (−2, −1, +1, +3) points crosses zero
+    halfway between 8 and 16 in log2 width (2^3.5); at M = 5 joint training hurts at every width
+    (censored below 4); the interval of identical seeds is a point."""
+    models = {"w4": 4, "w8": 8, "w16": 16, "w32": 32}
+    curve = dict(zip(models, [-0.02, -0.01, 0.01, 0.03]))
+    differences = {(m, 2): [curve[m]] * 10 for m in models}
+    differences |= {(m, 5): [0.01 * (1 + s % 2) for s in range(10)] for m in models}
+    table = tables.capacity_flip(capacity_runs(differences), {"e": models})
+    assert list(table.columns) == tables.FLIP_COLUMNS
+    at2 = table[table["members"] == 2].iloc[0]
+    assert at2["flip_width"] == pytest.approx(2**3.5) and at2["n_seeds"] == 10
+    assert at2["flip_low"] == at2["flip_high"] == pytest.approx(2**3.5)
+    assert at2["flip"] == "11.3" and at2["widths"] == "4;8;16;32"
+    # 10 equal signs: p = 2/1024, Holm over the map's 8 cells < 0.05
+    assert at2["verdicts"] == "helps;helps;hurts;hurts"
+    at5 = table[table["members"] == 5].iloc[0]
+    assert at5["flip_width"] == 0 and at5["flip"] == "< 4" and at5["interval"] == "[< 4, < 4]"

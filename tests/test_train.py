@@ -64,6 +64,22 @@ def test_history_has_the_decomposition_for_every_split_and_learner(tmp_path):
     assert trainer.status == "completed"
 
 
+def test_summed_logits_at_beta_zero_train_the_learners_of_score_averaging(tmp_path):
+    """β = 0 trains the learners' own losses under both aggregations: the same learners, epoch by
+    epoch, bit for bit; the ensembles predict alike and differ in their loss only."""
+    data = classification_data(tmp_path)
+    score = pd.DataFrame(fit(spec("score", 0.0), data, tmp_path / "score").history)
+    summed = pd.DataFrame(fit(spec("sum", 0.0), data, tmp_path / "sum").history)
+    members = [c for c in score if "member" in c or c.endswith("L_ind")]
+    pd.testing.assert_frame_equal(score[members], summed[members])
+    pd.testing.assert_series_equal(score["test_acc"], summed["test_acc"])
+    assert not np.allclose(score["test_L_ens"], summed["test_L_ens"])
+    joint = fit(spec("sum", 1.0), data, tmp_path / "joint")
+    assert (
+        joint.status == "completed" and np.isfinite(pd.DataFrame(joint.history)["test_L_ens"]).all()
+    )
+
+
 @pytest.mark.slow
 def test_early_stopping_stops_after_the_patience_without_improvement(tmp_path):
     trainer = fit(

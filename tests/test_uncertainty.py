@@ -78,6 +78,8 @@ def test_ensemble_probabilities_follow_the_aggregation():
     np.testing.assert_allclose(
         uncertainty.ensemble_probabilities(outputs, "probability_double_softmax"), [[0.35, 0.65]]
     )
+    # summed logits: the normalised product (0.5 · 0.2, 0.5 · 0.8) / 0.5
+    np.testing.assert_allclose(uncertainty.ensemble_probabilities(outputs, "sum"), [[0.2, 0.8]])
     with pytest.raises(ValueError, match="calibration needs a classification aggregation"):
         uncertainty.ensemble_probabilities(outputs[..., :1], "regression")
 

@@ -153,3 +153,55 @@ def test_bad_input_names_the_problem():
         wood.decompose(np.zeros((2, 3, 4)), np.zeros(2, int), "cross_entropy")
     with pytest.raises(ValueError, match=r"outputs must be \(M, N, K\) with N = len\(y\) = 5"):
         wood.ambiguity(np.zeros((2, 3, 4)), np.zeros(5, int), "cross_entropy")
+
+
+def test_summed_logits_are_the_centroid_of_the_members_at_temperature_one_over_m():
+    """softmax(Σ_j z_j) = normalised geometric mean of softmax(M z_j): with combined_outputs, Wood's
+    ensemble loss is the run's L_ens and the diversity is the tempered Jensen gap (≥ 0), while
+    the paper's DIV of the same run is negative here."""
+    rng = np.random.default_rng(3)
+    outputs = rng.normal(size=(4, 9, 3)) + np.array([0.0, 0.0, 2.0])  # learners favour class 2
+    y = np.zeros(9, dtype=int)
+    combined = wood.combined_outputs(outputs, "sum")
+    np.testing.assert_allclose(combined, 4 * outputs)
+    assert wood.combined_outputs(outputs, "score") is outputs
+    terms = wood.ambiguity(combined, y, "cross_entropy")
+    l_ens, members = objective.per_sample_losses(
+        torch.as_tensor(outputs), torch.as_tensor(y), "sum"
+    )
+    np.testing.assert_allclose(terms["ensemble_loss"], l_ens.numpy(), rtol=1e-9)
+    assert (terms["diversity"] >= 0).all()
+    assert (members.mean(0) - l_ens).mean() < 0  # DIV_sum < 0: sharpening a wrong mean logit
+
+
+def test_wood_table_and_figure_from_the_calibration_of_runs_on_independent_draws(tmp_path):
+    """Three seeds of one setting on mnist1d_draws (one shared test set) at two β: the paper table
+    has Wood's terms over the trials, equal to wood.decompose of the saved outputs, and the figure
+    draws them."""
+    from collusion import analysis, tables
+    from collusion.figures import wood as wood_figure
+    from test_calibration_table import write_run
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 8)
+    outputs = {(b, s): rng.normal(size=(2, 8, 3)) for b in (0, 1) for s in range(3)}
+    dirs = [
+        write_run(tmp_path, "score", b, s, o, y, dataset="mnist1d_draws")
+        for (b, s), o in outputs.items()
+    ]
+    calibration = analysis.calibration_table(dirs, ["last"])
+    table = tables.wood_decomposition(calibration)
+    assert list(table.columns) == tables.WOOD_COLUMNS and len(table) == 2
+    assert set(table["training_sets"]) == {"independent draws"} and set(table["trials"]) == {3}
+    for row in table.itertuples():
+        stacked = np.stack([outputs[(int(row.beta), s)].astype(np.float32) for s in range(3)])
+        expected = wood.decompose(stacked, y, "cross_entropy")
+        for key in ("bias", "variance", "diversity", "expected_ensemble_loss"):
+            assert getattr(row, key) == pytest.approx(expected[key], rel=1e-6), key
+        assert row.expected_ensemble_loss == pytest.approx(
+            row.bias + row.variance - row.diversity, rel=1e-9
+        )
+    fig = wood_figure.draw({"wood": table})
+    (ax,) = fig.axes
+    assert len(ax.lines) == len(wood_figure.TERMS) and "3 trials" in ax.get_title()
+    assert "no setting" in wood_figure.draw({"wood": table.iloc[:0]}).axes[0].texts[0].get_text()

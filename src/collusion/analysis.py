@@ -8,6 +8,8 @@ Per experiment (results/tables/<experiment>/):
     gen_gap.csv    one row per (run, epoch): train and test ensemble loss and their gap
     dynamics.csv  one row per (run, epoch, split, learner): accuracy (or loss for regression)
     calibration.csv  one row per (run, selection): test ECE, Brier, NLL, disagreement, Wood's terms
+    improvement.csv  one row per (classification run, selection): Theisen et al.'s ensemble
+                  improvement rate and disagreement-error ratio on the test predictions
 """
 
 from __future__ import annotations
@@ -398,8 +400,9 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
     ``ece`` (``ece_bins`` equal-width bins), ``brier``, ``nll`` and ``disagreement`` of the ensemble
     as the run aggregates it (uncertainty.py; classification only, NaN for regression).
     ``wood_*``: Wood et al.'s decomposition (wood.py; cross-entropy with the geometric-mean
-    combiner, squared loss for regression). Per run: ``wood_ensemble_loss = wood_member_loss −
-    wood_diversity``. Over the ``wood_seeds`` runs of one setting, β and selection (the trials):
+    combiner, squared loss for regression; summed logits: the members at temperature 1/M, whose
+    centroid is the run's ensemble, ``wood.combined_outputs``). Per run: ``wood_ensemble_loss =
+    wood_member_loss − wood_diversity``. Over the ``wood_seeds`` runs of one setting, β and selection (the trials):
     ``wood_bias`` (bias plus noise, which one label per example cannot separate) is common to
     them, ``wood_variance`` is this run's sample, and the seeds' means
     satisfy mean(wood_ensemble_loss) = wood_bias + mean(wood_variance) − mean(wood_diversity).
@@ -414,6 +417,7 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
         for selection in selections:
             outputs, y = load_predictions(run_dir, selection)
             loss = "squared" if run.aggregation == "regression" else "cross_entropy"
+            combined = wood.combined_outputs(outputs, run.aggregation)
             row = {**run_key(run), "selection": selection, "ece_bins": uncertainty.ECE_BINS}
             if np.isfinite(outputs).all():
                 if loss == "cross_entropy":
@@ -422,11 +426,11 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
                     row["brier"] = uncertainty.brier_score(probs, y)
                     row["nll"] = uncertainty.negative_log_likelihood(probs, y)
                     row["disagreement"] = uncertainty.pairwise_disagreement(outputs)
-                terms = wood.ambiguity(outputs, y, loss)
+                terms = wood.ambiguity(combined, y, loss)
                 for name in ("ensemble_loss", "member_loss", "diversity"):
                     row[f"wood_{name}"] = float(terms[name].mean())
             trials.setdefault((run.setting, run.beta, selection), []).append(len(rows))
-            loaded.append((outputs, y, loss))
+            loaded.append((combined, y, loss))
             rows.append(row)
     for indices in trials.values():
         outputs = [loaded[i][0] for i in indices]
@@ -445,6 +449,49 @@ def calibration_table(run_dirs: list[str], selections: list[str]) -> pd.DataFram
                 wood_seeds=len(indices),
             )
     return pd.DataFrame(rows, columns=RUN_KEYS + ["selection"] + CALIBRATION_COLUMNS)
+
+
+IMPROVEMENT_COLUMNS = [
+    "member_error",
+    "majority_vote_error",
+    "vote_ties",
+    "disagreement_rho2",
+    "EIR",
+    "DER",
+    "competent",
+    "ensemble_error",
+    "ensemble_EIR",
+]
+
+
+def improvement_table(run_dirs: list[str], selections: list[str]) -> pd.DataFrame:
+    """improvement.csv: one row per (classification run, selection) on the test predictions.
+
+    Theisen et al.'s terms (theisen.py): the learners' mean error, the majority vote's error (ties
+    broken at random, in expectation; ``vote_ties`` the share of tied examples), the disagreement of
+    two learners drawn independently (``disagreement_rho2``), ``EIR`` and ``DER``, and whether the
+    ensemble is ``competent``; beside them the run's own ensemble (its aggregation, not a vote):
+    ``ensemble_error`` and ``ensemble_EIR`` = (member_error − ensemble_error) / member_error.
+    NaN where the outputs are not finite (a diverged run); regression runs give no row.
+    """
+    from . import diagnostics, theisen  # diagnostics imports torch: only in the jobs that need it
+
+    rows = []
+    for run_dir in run_dirs:
+        run = parse_run_dir(run_dir)
+        if run.aggregation == "regression":
+            continue
+        for selection in selections:
+            outputs, y = load_predictions(run_dir, selection)
+            row = {**run_key(run), "selection": selection}
+            if np.isfinite(outputs).all():
+                row.update(theisen.terms(outputs.argmax(axis=-1), y))
+                row["ensemble_error"] = diagnostics.ensemble_error(outputs, y, run.aggregation)
+                row["ensemble_EIR"] = theisen.improvement_rate(
+                    row["member_error"], row["ensemble_error"]
+                )
+            rows.append(row)
+    return pd.DataFrame(rows, columns=RUN_KEYS + ["selection"] + IMPROVEMENT_COLUMNS)
 
 
 CURVE_COLUMNS = [

@@ -11,11 +11,11 @@ from functools import cache
 from pathlib import Path
 
 from . import plan
-from .data.catalog import DATASET_ROWS, DATASET_TASKS, split_sizes
+from .data.catalog import DATASET_DRAWS, DATASET_ROWS, DATASET_TASKS, split_sizes
 from .data.own import DatasetError, read_own
 from .models import ARCHITECTURES, ArchitectureWarning, check_options, is_own, source_module
 from .pipeline import MAX_BETA_LABEL, beta_label, is_mitigated
-from .spec import MITIGATION_KEYS, Recipe, check_recipe, parse_selection
+from .spec import AGGREGATIONS, MITIGATION_KEYS, Recipe, check_recipe, parse_selection
 
 
 class ConfigError(ValueError):
@@ -151,7 +151,7 @@ def check_experiment(config: dict, name: str) -> None:
             allowed = (
                 "regression"
                 if task == "regression"
-                else "score, probability, probability_double_softmax"
+                else ", ".join(a for a in AGGREGATIONS if a != "regression")
             )
             raise ConfigError(
                 f"{where}.aggregations: {aggregation!r} does not fit {exp['dataset']}, a "
@@ -162,6 +162,8 @@ def check_experiment(config: dict, name: str) -> None:
         except ValueError as error:
             raise ConfigError(f"{where}: recipe {exp['recipe']!r}: {error}") from None
     check_split(exp, where, config["datasets"])
+    if exp["dataset"] in DATASET_DRAWS:
+        check_draws(exp, where)
     check_betas(exp["betas"], where)
     if "baseline" in exp:
         check_baseline(config, name)
@@ -184,6 +186,25 @@ def check_split(exp: dict, where: str, own: dict | None = None) -> None:
                 f"leave the {empty} part empty (train/val/test sizes {sizes[0]}/{sizes[1]}/"
                 f"{sizes[2]}); every part needs at least one example: raise its fraction"
             )
+
+
+def check_draws(exp: dict, where: str) -> None:
+    """A dataset of independently drawn training sets: the split seed picks the draw, so the seeds
+    (split.seed: run) or the fixed split seed must name a draw the file holds."""
+    draws, split = DATASET_DRAWS[exp["dataset"]], exp["split"]
+    if not split["fixed"]:
+        raise ConfigError(
+            f"{where}.split.fixed: false would split {exp['dataset']}'s draws and test set together "
+            "at random; its training sets are drawn independently: set split.fixed: true"
+        )
+    seeds = exp["seeds"] if split["seed"] == "run" else [split["seed"]]
+    beyond = [seed for seed in seeds if seed >= draws]
+    if beyond:
+        key = "seeds" if split["seed"] == "run" else "split.seed"
+        raise ConfigError(
+            f"{where}.{key}: {exp['dataset']} holds {draws} training sets (draws 0–{draws - 1}) "
+            f"and seed k trains on draw k; {beyond} name no draw: use seeds below {draws}"
+        )
 
 
 def check_betas(betas: list, where: str) -> None:

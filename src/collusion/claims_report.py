@@ -121,13 +121,15 @@ def scope(config: dict, runs: pd.DataFrame, primary_selection: str) -> list[tupl
     paper = sorted({exp["dataset"] for exp in exps.values()} & (GPU_DATASETS | set(UCI_DATASETS)))
     shared = []
     for name, exp in exps.items():
-        both = {"score", "probability"} <= set(exp["aggregations"])
-        if both:
+        # β = 0 trains each learner on its own cross-entropy under these aggregations
+        sharing = [a for a in ("score", "probability", "sum") if a in exp["aggregations"]]
+        if len(sharing) > 1:
             trainings = len(exp["models"]) * len(exp["ensemble_sizes"])
             shared.append(
-                f"{name}: its score- and probability-averaged settings share their β = 0 learners "
+                f"{name}: its {' and '.join(sharing)} settings share their β = 0 learners "
                 f"(β = 0 trains each learner on its own loss, whatever the aggregation), so per seed "
-                f"{trainings} independent β = 0 training{'s' * (trainings > 1)}, not {2 * trainings}"
+                f"{trainings} independent β = 0 training{'s' * (trainings > 1)}, not "
+                f"{len(sharing) * trainings}"
             )
     items = [
         (

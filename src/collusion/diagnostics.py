@@ -44,11 +44,11 @@ def debias(outputs: np.ndarray) -> np.ndarray:
 def debias_effect(outputs: np.ndarray, y: np.ndarray, aggregation: str) -> dict[str, float]:
     """DIV before and after debiasing and the % decrease.
 
-    Defined where the ensemble averages the raw outputs (regression, score averaging), so
-    debiasing leaves f̄ and L_ens unchanged. For MSE, DIV − DIV' = Σ_j w_j bias_j² exactly
-    (``bias_energy``). Probability averaging: not defined (NaN).
+    Defined where the ensemble averages or sums the raw outputs (``objective.DEBIASABLE``:
+    regression, score averaging, summed logits), so debiasing leaves f̄ and L_ens unchanged. For
+    MSE, DIV − DIV' = Σ_j w_j bias_j² exactly (``bias_energy``). Probability averaging: not defined (NaN).
     """
-    if aggregation not in ("regression", "score"):
+    if aggregation not in objective.DEBIASABLE:
         nan = float("nan")
         return {"DIV": nan, "DIV_debiased": nan, "DIV_decrease_pct": nan, "bias_energy": nan}
     before = _decompose(outputs, y, aggregation)

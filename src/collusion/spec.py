@@ -22,9 +22,11 @@ SELECTIONS = ("best_val", "last")
 # the recipe options that mitigate learner collusion (0 = off; docs/mitigations.md)
 MITIGATION_KEYS = ("learner_dropout", "debiasing_penalty", "beta_warmup")
 
-# aggregations whose ensemble averages raw outputs: the debiasing penalty is defined for these only
-# (a learner's logit offset is no offset from a probability average)
-DEBIASABLE = ("score", "regression")
+# how the learners' outputs combine (objective.py defines each)
+AGGREGATIONS = ("score", "probability", "probability_double_softmax", "sum", "regression")
+# aggregations whose ensemble averages or sums raw outputs: the debiasing penalty is defined for
+# these only (a learner's logit offset is no offset from a probability average)
+DEBIASABLE = ("score", "sum", "regression")
 
 
 @dataclass

@@ -412,19 +412,26 @@ CAPACITY_COLUMNS = [
     "learner_gap_beta0",
     "learner_gap_beta1",
     "per_seed",
+    "seeds",
+    "verdict",
 ]
 
 
-def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataFrame:
+def capacity(
+    runs: pd.DataFrame, studies: dict[str, dict[str, int]], alpha: float = 0.05
+) -> pd.DataFrame:
     """The cost of joint training over member width × ensemble size, for each capacity study
     (experiment -> {model: width}; collusion.figures.capacity_studies).
 
     Per (study, model, aggregation, M, selection): test error at β = 0 and β = 1 and their paired
     difference over the seeds where both finished (mean, 95 % CI, ``wins_b`` = seeds where β = 1 is
     worse, two-sided exact sign-flip p), ``p_holm`` adjusted over the cells of one map (study,
-    aggregation, selection); the mean test DIV at both β and its ratio β1/β0; and the learners'
-    mean test error minus the ensemble's (``learner_gap``) at both β.
+    aggregation, selection); the mean test DIV at both β and its ratio β1/β0; the learners'
+    mean test error minus the ensemble's (``learner_gap``) at both β; and the cell's ``verdict``
+    at level ``alpha``: joint training "helps", "hurts" or "neither" (collusion.capacity).
     """
+    from .capacity import verdict
+
     parts = []
     for experiment, widths in studies.items():
         own = runs[(runs["experiment"] == experiment) & runs["model"].isin(list(widths))]
@@ -456,9 +463,125 @@ def capacity(runs: pd.DataFrame, studies: dict[str, dict[str, int]]) -> pd.DataF
     )
     table = table.merge(extra, on=by, how="left")
     table["DIV_ratio"] = table["DIV_beta1"] / table["DIV_beta0"]
+    table["verdict"] = [
+        verdict(d, p, alpha) for d, p in zip(table["diff_mean"], table["p_holm"], strict=True)
+    ]
     return table.sort_values(["experiment", "aggregation", "selection", "width", "members"])[
         CAPACITY_COLUMNS
     ]
+
+
+FLIP_COLUMNS = [
+    "experiment",
+    "dataset",
+    "aggregation",
+    "members",
+    "selection",
+    "widths",
+    "n_seeds",
+    "flip_width",
+    "flip_low",
+    "flip_high",
+    "flip",
+    "interval",
+    "censored_below",
+    "censored_above",
+    "verdicts",
+]
+
+
+def capacity_flip(
+    runs: pd.DataFrame, studies: dict[str, dict[str, int]], alpha: float = 0.05
+) -> pd.DataFrame:
+    """The member width at which joint training's effect on test error turns from helping to
+    hurting, per capacity study, aggregation, M and selection (collusion.capacity.flip_width):
+    the interpolated zero crossing of the mean paired difference over log2 width (``flip_width``;
+    0 / inf where censored below the narrowest / above the widest width) with its 95 % bootstrap
+    interval over the seeds that have a difference at every width (``flip_low``–``flip_high``;
+    ``censored_below`` / ``censored_above``: the share of resamples censored), ``flip`` and
+    ``interval`` as text, and the cells' verdicts from narrow to wide (capacity's ``verdict``)."""
+    from . import capacity as capacity_axis
+
+    cells = capacity(runs, studies, alpha)
+    rows = []
+    keys = ["experiment", "dataset", "aggregation", "members", "selection"]
+    for key, frame in cells.groupby(keys):
+        frame = frame.sort_values("width")
+        widths = frame["width"].tolist()
+        per_width = [
+            dict(zip(str(s).split(";"), map(float, str(d).split(";"))))
+            if isinstance(d, str) and d
+            else {}
+            for s, d in zip(frame["seeds"], frame["per_seed"])
+        ]
+        seeds = sorted(set.intersection(*(set(p) for p in per_width)), key=int)
+        matrix = np.array([[p[s] for p in per_width] for s in seeds]).reshape(len(seeds), -1)
+        if len(widths) < 2:
+            continue
+        flip = capacity_axis.flip_width(widths, matrix)
+        low, high = (capacity_axis.describe(flip[k], widths) for k in ("flip_low", "flip_high"))
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "widths": ";".join(f"{w:g}" for w in widths),
+                **flip,
+                "flip": capacity_axis.describe(flip["flip_width"], widths),
+                "interval": f"[{low}, {high}]",
+                "verdicts": ";".join(frame["verdict"]),
+            }
+        )
+    return pd.DataFrame(rows, columns=FLIP_COLUMNS)
+
+
+# --- Wood et al.'s bias / variance / diversity over trials (wood.py)
+
+WOOD_COLUMNS = [
+    *GROUP,
+    "beta",
+    "training_sets",
+    "trials",
+    "bias",
+    "variance",
+    "variance_sem",
+    "diversity",
+    "diversity_sem",
+    "expected_member_loss",
+    "expected_ensemble_loss",
+    "expected_ensemble_loss_sem",
+]
+
+
+def wood_decomposition(calibration: pd.DataFrame) -> pd.DataFrame:
+    """Wood et al.'s decomposition per setting, selection and β, over its trials: the seeds whose
+    runs share one test set (calibration.csv's ``wood_bias`` is set). ``bias`` (bias plus noise),
+    ``variance`` and ``diversity`` (means over the trials, with their SEM), the expected member loss
+    ``bias + variance`` and the expected ensemble loss, the trials' mean, which equals
+    ``bias + variance − diversity``. ``training_sets``: ``independent draws`` where the dataset holds
+    independently drawn training sets (catalog.DATASET_DRAWS; seed k trains on draw k), else
+    ``one`` (the trials differ in initialisation and batch order only)."""
+    from .data.catalog import DATASET_DRAWS
+
+    frame = calibration.dropna(subset=["wood_bias"])
+    if frame.empty:
+        return pd.DataFrame(columns=WOOD_COLUMNS)
+    grouped = frame.groupby(GROUP + ["beta"])
+    table = pd.DataFrame(
+        {
+            "trials": grouped["seed"].nunique(),
+            "bias": grouped["wood_bias"].first(),
+            "variance": grouped["wood_variance"].mean(),
+            "variance_sem": grouped["wood_variance"].agg(sem),
+            "diversity": grouped["wood_diversity"].mean(),
+            "diversity_sem": grouped["wood_diversity"].agg(sem),
+            "expected_ensemble_loss": grouped["wood_ensemble_loss"].mean(),
+            "expected_ensemble_loss_sem": grouped["wood_ensemble_loss"].agg(sem),
+        }
+    ).reset_index()
+    table["expected_member_loss"] = table["bias"] + table["variance"]
+    table["training_sets"] = np.where(
+        table["dataset"].isin(list(DATASET_DRAWS)), "independent draws", "one"
+    )
+    return table.sort_values(GROUP + ["beta"])[WOOD_COLUMNS].reset_index(drop=True)
 
 
 def budget(*frames: pd.DataFrame, **options) -> pd.DataFrame:

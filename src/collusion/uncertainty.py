@@ -30,9 +30,9 @@ def _check(probs: np.ndarray, y: np.ndarray) -> None:
 
 
 def ensemble_probabilities(outputs: np.ndarray, aggregation: str) -> np.ndarray:
-    """p̄ ``(N, K)`` from learner logits ``(M, N, K)``: softmax of the mean logits (score) or the
-    mean of the softmaxes (probability averaging; for the authors' double-softmax objective too,
-    whose ensemble predicts p̄)."""
+    """p̄ ``(N, K)`` from learner logits ``(M, N, K)``: softmax of the mean logits (score) or of
+    the summed logits (sum), or the mean of the softmaxes (probability averaging; for the
+    authors' double-softmax objective too, whose ensemble predicts p̄)."""
     import torch
 
     from . import objective
@@ -40,7 +40,8 @@ def ensemble_probabilities(outputs: np.ndarray, aggregation: str) -> np.ndarray:
     if not objective.is_classification(aggregation):
         raise ValueError("calibration needs a classification aggregation, not 'regression'")
     aggregated = objective.aggregate(torch.as_tensor(outputs, dtype=torch.float64), aggregation)
-    return (aggregated.softmax(dim=-1) if aggregation == "score" else aggregated).numpy()
+    logits = aggregation in objective.LOGIT_ENSEMBLES
+    return (aggregated.softmax(dim=-1) if logits else aggregated).numpy()
 
 
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:

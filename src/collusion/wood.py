@@ -28,6 +28,17 @@ averaging Wood's combiner *is* the ensemble, and Wood's diversity equals DIV per
 −log Σ_c exp(Σ_i w_i log q_ic) ≥ 0 is both). For squared loss it is the ambiguity, again DIV.
 Under probability averaging the ensemble is the arithmetic mean of probabilities, not the
 centroid: the terms then describe the geometric-mean ensemble of the same members, not the run's.
+Summed logits: softmax(Σ_j z_j) is the normalised geometric mean of softmax(M z_j), the centroid of
+the members at temperature 1/M; ``combined_outputs`` hands Wood's combiner M z_j, so the terms are
+those of the run's ensemble, with "member" meaning the member at that temperature (its
+diversity is the Jensen gap of objective.py's "Summed logits", not the paper's DIV).
+
+Trials. Wood et al. draw a fresh training set per trial. data.offline.prepare_mnist1d_draws writes
+``mnist1d_draws``: 20 independently generated MNIST-1D training sets and one common test set, and
+run seed k trains on draw k, so the runs of one setting and β over seeds 0 … S − 1 are S trials in
+their sense (a new training set, initialisation and batch order each). Averaged over S trials, the
+member centroid q_i* is itself estimated, which biases the split between bias and variance by
+O(1/S) (not their sum).
 """
 
 from __future__ import annotations
@@ -41,6 +52,13 @@ LOSSES = ("cross_entropy", "squared")
 def _check_loss(loss: str) -> None:
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(LOSSES)}")
+
+
+def combined_outputs(outputs: np.ndarray, aggregation: str) -> np.ndarray:
+    """The members as the run's ensemble combines them, for Wood's (geometric) combiner: summed
+    logits as M z_j (their centroid is softmax(Σ_j z_j)); every other aggregation as saved."""
+    outputs = np.asarray(outputs)
+    return outputs * outputs.shape[-3] if aggregation == "sum" else outputs
 
 
 def dual(outputs: np.ndarray, loss: str) -> np.ndarray:

@@ -212,6 +212,7 @@ ANALYSES = {
     "gen_gap": ("sweep", ["history.csv"]),
     "dynamics": ("dynamics", ["history.csv"]),
     "calibration": ("sweep", ["predictions.npz"]),
+    "improvement": ("sweep", ["predictions.npz"]),
     "curves": ("sweep", ["history.csv"]),
 }
 
@@ -267,8 +268,10 @@ def paper_targets():
             f"{RESULTS}/paper/report.rst",  # the report's landing page (report.smk)
         ]
         # calibration, disagreement and Wood et al.'s decomposition per run (summarised in the
-        # beta_sweep and diversity tables)
+        # beta_sweep and diversity tables); Theisen et al.'s improvement rate and
+        # disagreement-error ratio per run
         + experiment_tables("calibration")
+        + experiment_tables("improvement")
     )
 
 

@@ -9,14 +9,43 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as sk
 
+from .catalog import DATASET_DRAWS
 from .prepared import save_prepared
 
-OFFLINE_DATASETS = ("digits", "diabetes", "breast_cancer", "wine", "mnist1d")
+OFFLINE_DATASETS = ("digits", "diabetes", "breast_cancer", "wine", "mnist1d", "mnist1d_draws")
 
 # MNIST-1D's standard set: the package's generator arguments (5,000 sequences of length 40, seed 42,
 # 4,000 train / 1,000 test). Validation is a fixed part of the training sequences, the same for every
 # run seed (as the authors' CIFAR protocol fixes the first 10,000 training images).
 MNIST1D_VALIDATION = 800
+# Independently drawn MNIST-1D training sets (Wood et al.'s trials): draw k is the package's standard
+# set generated with seed MNIST1D_DRAW_SEED + k (never 42, the standard set's seed); how many, is
+# catalog.DATASET_DRAWS["mnist1d_draws"] (the config check reads it there).
+MNIST1D_DRAW_SEED = 1000
+
+
+def _check_validation(validation: int, n_train: int) -> None:
+    if not 0 < validation < n_train:
+        raise ValueError(f"MNIST-1D validation size must be in (0, {n_train}), got {validation}")
+
+
+def _save_sequences(out, parts, train_idx, val_idx, test_idx, generator: dict) -> None:
+    """MNIST-1D sequences (x, y) parts, concatenated, in the prepared format with a fixed split;
+    the package has standardised them already."""
+    save_prepared(
+        out,
+        X=np.concatenate([x for x, _ in parts]).astype(np.float32)[:, None, :],  # (N, 1, 40)
+        y=np.concatenate([y for _, y in parts]).astype(np.int64),
+        task="classification",
+        n_classes=10,
+        scale=1.0,
+        mean=np.zeros(1, np.float32),
+        std=np.ones(1, np.float32),
+        train_idx=train_idx,
+        val_idx=val_idx,
+        test_idx=test_idx,
+        generator=np.array(repr(generator)),
+    )
 
 
 def prepare_mnist1d(out: str | Path, validation: int = MNIST1D_VALIDATION) -> dict:
@@ -27,26 +56,64 @@ def prepare_mnist1d(out: str | Path, validation: int = MNIST1D_VALIDATION) -> di
 
     args = get_dataset_args()
     data = make_dataset(args)
-    x = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)[:, None, :]  # (N, 1, 40)
-    y = np.concatenate([data["y"], data["y_test"]]).astype(np.int64)
     n_train = len(data["y"])
-    if not 0 < validation < n_train:
-        raise ValueError(f"MNIST-1D validation size must be in (0, {n_train}), got {validation}")
+    _check_validation(validation, n_train)
     generator = {k: v for k, v in vars(args).items() if k != "url"}
     generator["package_version"] = metadata.version("mnist1d")
-    save_prepared(
+    _save_sequences(
         out,
-        X=x,
-        y=y,
-        task="classification",
-        n_classes=10,
-        scale=1.0,
-        mean=np.zeros(1, np.float32),
-        std=np.ones(1, np.float32),  # already standardised
+        [(data["x"], data["y"]), (data["x_test"], data["y_test"])],
         train_idx=np.arange(validation, n_train),
         val_idx=np.arange(validation),
-        test_idx=np.arange(n_train, len(y)),
-        generator=np.array(repr(generator)),
+        test_idx=np.arange(n_train, n_train + len(data["y_test"])),
+        generator=generator,
+    )
+    return generator
+
+
+def prepare_mnist1d_draws(
+    out: str | Path,
+    draws: int = DATASET_DRAWS["mnist1d_draws"],
+    validation: int = MNIST1D_VALIDATION,
+) -> dict:
+    """``draws`` independent MNIST-1D training sets and one common test set, in one prepared file.
+
+    Draw k: ``make_dataset`` with seed MNIST1D_DRAW_SEED + k (the standard arguments otherwise);
+    its 4,000 training sequences, the first ``validation`` of them validating. Test: the standard
+    set's (seed 42) 1,000 test sequences, the same for every draw and independent of all of them.
+    The stored split is per draw: ``train_idx`` ``(draws, 3200)`` and ``val_idx`` ``(draws, 800)``,
+    row k for split seed k (prepared.load_dataset; with ``split.seed: run``, run seed k trains on
+    draw k). Each generated set is standardised by the package with its own mean and standard
+    deviation (scalars); those differ between seeds by well under 1 % of a standard deviation.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    standard = make_dataset(get_dataset_args())
+    parts, train_idx, val_idx, start = [], [], [], 0
+    for k in range(draws):
+        args = get_dataset_args()
+        args.seed = MNIST1D_DRAW_SEED + k
+        draw = make_dataset(args)
+        n = len(draw["y"])
+        _check_validation(validation, n)
+        parts.append((draw["x"], draw["y"]))
+        val_idx.append(np.arange(start, start + validation))
+        train_idx.append(np.arange(start + validation, start + n))
+        start += n
+    parts.append((standard["x_test"], standard["y_test"]))
+    generator = {k: v for k, v in vars(get_dataset_args()).items() if k not in ("url", "seed")}
+    generator |= {
+        "draw_seeds": [MNIST1D_DRAW_SEED + k for k in range(draws)],
+        "test_seed": get_dataset_args().seed,
+        "package_version": metadata.version("mnist1d"),
+    }
+    _save_sequences(
+        out,
+        parts,
+        train_idx=np.stack(train_idx),
+        val_idx=np.stack(val_idx),
+        test_idx=np.arange(start, start + len(standard["y_test"])),
+        generator=generator,
     )
     return generator
 
@@ -86,6 +153,8 @@ def prepare_offline(name: str, out: str | Path) -> None:
         )
     elif name == "mnist1d":
         prepare_mnist1d(out)
+    elif name == "mnist1d_draws":
+        prepare_mnist1d_draws(out)
     else:
         raise ValueError(
             f"unknown offline dataset {name!r}; allowed: {', '.join(OFFLINE_DATASETS)}"

@@ -13,7 +13,10 @@ A prepared dataset is one ``.npz`` file:
                optional: the file a dataset of your own was prepared from, and its md5
     train_idx, val_idx, test_idx
                optional fixed split (e.g. CIFAR's official test set); without them the training
-               job splits at random with the configured fractions and seed
+               job splits at random with the configured fractions and seed. A file of several
+               independently drawn training sets (catalog.DATASET_DRAWS) stores one row of
+               train_idx and val_idx per draw, ``(draws, n)``, and one test_idx: the split seed
+               picks the row (draw k for seed k)
 
 Tables are standardised on the training part (X always; y for regression), so regression MSE is in
 units of the training target's variance. Images stay uint8 on the device and are normalised (and
@@ -129,12 +132,7 @@ def load_dataset(
         arrays = {key: archive[key] for key in archive.files}
     X, y = arrays["X"], arrays["y"]
     task = str(arrays["task"])
-    if use_fixed_split and "train_idx" in arrays:
-        parts = arrays["train_idx"], arrays["val_idx"], arrays["test_idx"]
-    else:
-        if fractions is None:
-            raise ValueError(f"{path} has no fixed split: set split.fractions in the config")
-        parts = random_split(len(y), fractions, split_seed)
+    parts = split_parts(arrays, path, fractions, split_seed, use_fixed_split)
     train_idx = parts[0]
 
     if task == "regression":
@@ -166,6 +164,28 @@ def load_dataset(
         normalise=normalise,
         normalisation=normalisation,
     )
+
+
+def split_parts(
+    arrays: dict, path, fractions: list[float] | None, split_seed: int, use_fixed_split: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The train/val/test indices: the file's fixed split (of a file of independently drawn
+    training sets, draw ``split_seed``'s) when present and wanted, else a random split."""
+    if not (use_fixed_split and "train_idx" in arrays):
+        if fractions is None:
+            raise ValueError(f"{path} has no fixed split: set split.fractions in the config")
+        return random_split(len(arrays["y"]), fractions, split_seed)
+    parts = arrays["train_idx"], arrays["val_idx"], arrays["test_idx"]
+    if parts[0].ndim == 1:
+        return parts
+    draws = len(parts[0])  # one training set per draw: the split seed picks it
+    if not 0 <= split_seed < draws:
+        raise ValueError(
+            f"{path} holds {draws} independently drawn training sets (draws 0–{draws - 1}) "
+            f"and the split seed {split_seed} picks draw {split_seed}: use seeds below "
+            f"{draws} (with split.seed: run) or a fixed split.seed below {draws}"
+        )
+    return parts[0][split_seed], parts[1][split_seed], parts[2]
 
 
 def channel_normaliser(arrays: dict, train_idx: np.ndarray, device):

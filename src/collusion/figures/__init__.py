@@ -75,6 +75,23 @@ def varies_width(config: dict) -> bool:
     return bool(capacity_studies(config))
 
 
+def shares_test_set(config: dict) -> bool:
+    """an experiment's seeds share one test set"""
+    from ..data.catalog import DATASET_ROWS
+    from ..pipeline import sweep_runs
+
+    for name, experiment in config["experiments"].items():
+        split = experiment["split"]
+        # a split stored in the prepared file (every dataset but those split at train time), or
+        # one split seed for every run
+        one_test_set = (experiment["dataset"] not in DATASET_ROWS and split["fixed"]) or (
+            split["seed"] != "run"
+        )
+        if one_test_set and len(experiment["seeds"]) > 1 and sweep_runs(config, name):
+            return True
+    return False
+
+
 def has_budget_study(config: dict) -> bool:
     """an experiment's recipe records selections at shorter horizons (a budget study)"""
     return bool(budget_studies(config))
@@ -147,6 +164,13 @@ FIGURES = {
         "generalisation",
         varies_width,
     ),
+    "wood": Figure(
+        ("table:wood",),
+        "none (new: Wood et al.'s bias / variance / diversity vs β)",
+        (2,),
+        "diversity",
+        shares_test_set,
+    ),
     "budget": Figure(
         ("table:budget",),
         "none (new: every primary verdict at training budgets B/2, B, 2B, 4B)",
@@ -195,11 +219,14 @@ def size_study_partners(config: dict) -> dict[str, list[str]]:
 
 
 def model_width(model: dict) -> int | None:
-    """A model's width, for the capacity map: an MLP's first hidden layer, else its ``width``
-    option (CIFAR ResNets, VGG); None for a model without one."""
+    """A model's width, for the capacity map: an MLP's first hidden layer, a 1-D CNN's ``channels``
+    option where the config sets it, else its ``width`` option (CIFAR ResNets, VGG); None for a
+    model without one."""
     if model.get("arch") == "mlp":
         hidden = model.get("hidden", [64, 64])  # build_mlp's default
         return int(hidden[0]) if hidden else None
+    if model.get("arch") == "cnn1d" and "channels" in model:
+        return int(model["channels"])
     return int(model["width"]) if "width" in model else None
 
 
@@ -255,7 +282,21 @@ PAPER_TABLES = {
         ("runs",),
         (1, 2),
         "generalisation",
-        lambda config: {"studies": capacity_studies(config)},
+        lambda config: {
+            "studies": capacity_studies(config),
+            "alpha": config["analysis"]["significance"],
+        },
+        varies_width,
+    ),
+    "capacity_flip": PaperTable(
+        "capacity_flip",
+        ("runs",),
+        (1,),
+        "generalisation",
+        lambda config: {
+            "studies": capacity_studies(config),
+            "alpha": config["analysis"]["significance"],
+        },
         varies_width,
     ),
     "divergence": PaperTable(
@@ -264,6 +305,9 @@ PAPER_TABLES = {
         (),
         "divergence",
         drawn_when=has_beta_above_one,
+    ),
+    "wood": PaperTable(
+        "wood_decomposition", ("calibration",), (2,), "diversity", drawn_when=shares_test_set
     ),
     "budget": PaperTable(
         "budget",
@@ -319,11 +363,14 @@ def source_paths(source: str, experiments: list[str], root: str = "results") -> 
 
 
 def read_inputs(paths):
-    """One input's tables (a path or a list of paths) as one frame."""
+    """One input's tables (a path or a list of paths) as one frame. An experiment's table without
+    rows (e.g. learner dropout where no fraction drops a learner at its M) adds none: its header
+    alone would turn every column of the whole frame into objects."""
     import pandas as pd
 
     paths = [paths] if isinstance(paths, str) else paths
-    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    frames = [pd.read_csv(path) for path in paths]
+    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
 
 def input_name(source: str) -> str:

@@ -27,10 +27,11 @@ def _heatmap(ax, frame, values, norm, cmap, labels):
     for i in range(len(widths)):
         for j in range(len(sizes)):
             if text[i, j]:
+                normed = image.norm(cells[i, j]) if np.isfinite(cells[i, j]) else np.ma.masked
+                # a value the norm cannot place (NaN; ≤ 0 on the log scale of a DIV ratio under
+                # summed logits) leaves the cell uncoloured: dark text on the white background
                 red, green, blue, _ = (
-                    image.cmap(image.norm(cells[i, j]))
-                    if np.isfinite(cells[i, j])
-                    else (1, 1, 1, 1)
+                    (1, 1, 1, 1) if np.ma.is_masked(normed) else image.cmap(normed)
                 )
                 dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
                 ax.text(

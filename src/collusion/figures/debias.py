@@ -20,7 +20,9 @@ def draw(tables):
         tables["debias"].dropna(subset=["DIV_decrease_pct"]), tables["runs"]
     )
     if debias.empty:
-        return empty_figure("debiasing applies to regression and score averaging only")
+        return empty_figure(
+            "debiasing applies to regression, score averaging and summed logits only"
+        )
     groups = settings(debias)
     fig, axes = panel_grid(len(groups))
     for ax, (key, frame) in zip(axes, groups):
