@@ -261,6 +261,17 @@ def test_small_jobs_share_slurm_jobs():
     )
 
 
+def test_every_small_rule_of_the_workflow_has_a_group():
+    """Every analysis, table, figure and claims rule (not only those a tiny run plans) shares SLURM
+    jobs: a rule added without a group in profiles/slurm would be submitted alone."""
+    result = run(snakemake_cmd("--list-rules"), REPO, limit=300)
+    assert result.returncode == 0, output_of(result)[-5000:]
+    rules = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.v9+.yaml").read_text())
+    alone = sorted(r for r in rules if REPORT_RULES.match(r) and r not in profile["groups"])
+    assert not alone, f"no group in profiles/slurm/config.v9+.yaml: {alone}"
+
+
 @pytest.fixture(scope="module")
 def plan():
     """The dry run (-n -F, in the repository) of a snakemake command line, each one once."""
