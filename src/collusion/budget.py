@@ -28,10 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .analysis import SETTING_KEYS
+from .analysis import SETTING_KEYS, finished
 from .claims import COLUMNS as CLAIMS_COLUMNS
 from .claims import build
-from .claims_spec import ENDPOINTS, LATE_SHARE
+from .claims_spec import ENDPOINTS, late_epoch
 
 CLAIM_LEVEL = {
     "p_holm": "claim_level_p_holm",
@@ -60,17 +60,11 @@ def selection_at(selection: str, budget: int, epochs: int) -> str:
     return selection if budget == epochs else f"{selection}@{budget}"
 
 
-def late_epoch(epoch: float, budget: int) -> bool:
-    """Whether a selected epoch lies in the last ``LATE_SHARE`` of the budget (the claims'
-    under-training rule)."""
-    return bool(epoch > (1 - LATE_SHARE) * budget)
-
-
 def convergence(runs: pd.DataFrame, budget: int) -> pd.DataFrame:
     """Per setting (``runs``: the rows of one selection): at β = 0 and β = 1, the ensembles' and
     the learners' mean test accuracy (NaN for regression), the median selected epoch, the share of
     seeds whose selected epoch is late, and the seeds counted (runs that finished)."""
-    done = runs[runs["status"] != "diverged"]
+    done = finished(runs)
     rows = []
     for key, setting in done.groupby(SETTING_KEYS, dropna=False):
         row = dict(zip(SETTING_KEYS, key))

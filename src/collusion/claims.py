@@ -69,6 +69,8 @@ from .claims_spec import (  # noqa: F401 (the declarations are part of this modu
     combine,
     holm_within,
     is_primary_endpoint,
+    late_epoch,
+    pair_differences,
     primary_endpoints,
     selects_at_end,
     setting_label,
@@ -218,11 +220,9 @@ def paired_values(runs, debias, dropout, gen_gap) -> tuple[pd.DataFrame, pd.Data
     pairs = pd.concat([p for p, _ in parts if len(p)] or [pd.DataFrame(columns=PAIR)])
     pairs = pairs.reindex(columns=PAIR).reset_index(drop=True)
     described = pd.concat([r for _, r in parts if len(r)], ignore_index=True)
-    pairs["diff"] = np.where(
-        pairs["claim"] == 7, pairs["x0"] - pairs["xs"], pairs["x1"] - pairs["x0"]
-    )
+    pairs["diff"] = pair_differences(pairs)
     budget = np.array([budget_of(s, b) for s, b in zip(pairs["selection"], pairs["budget"])])
-    late = (pairs["epoch"].to_numpy(dtype=float) > (1 - LATE_SHARE) * budget).astype(float)
+    late = late_epoch(pairs["epoch"].to_numpy(dtype=float), budget).astype(float)
     pairs["late"] = np.where(np.isfinite(budget), late, np.nan)
     described = add_context(described, frames["runs"])
     return with_codes(pairs), described, endpoints

@@ -242,7 +242,7 @@ def over_settings(mine: pd.DataFrame) -> tuple[str, dict]:
 
 def pooled_text(row) -> str:
     text = f"{row.endpoint}: z {row.z:.2f}, p_holm {row.p_holm:.2g}"
-    if row.threshold != "none (significance only)":
+    if row.threshold != NO_CRITERION:
         met = "met" if flag(row.criterion_met) else "not met"
         text += f", criterion {met} (p_holm {row.p_criterion_holm:.2g})"
     return text + f" → {row.verdict}" + (" (fragile)" if flag(row.fragile) else "")

@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import stats
 from .analysis import GROUP
+from .spec import parse_selection
 
 CLAIMS = {
     1: "Joint training (β=1) generalises worse than independent training (β=0)",
@@ -269,12 +270,24 @@ def is_primary_endpoint(table: pd.DataFrame) -> np.ndarray:
 
 def budget_of(selection: str, budget: float) -> float:
     """The epochs a selection could choose from: B for ``<rule>@B``, else the run's budget."""
-    return float(selection.split("@")[1]) if "@" in selection else budget
+    horizon = parse_selection(selection)[1]
+    return float(horizon) if horizon is not None else budget
 
 
 def selects_at_end(selection: str) -> bool:
     """The last epoch is at the end of the budget by definition: never flagged under-trained."""
-    return selection.split("@")[0] == "last"
+    return parse_selection(selection)[0] == "last"
+
+
+def late_epoch(epoch, budget):
+    """Whether a selected epoch lies in the last ``LATE_SHARE`` of the budget (the under-training
+    rule; numbers or arrays)."""
+    return epoch > (1 - LATE_SHARE) * budget
+
+
+def pair_differences(pairs: pd.DataFrame) -> np.ndarray:
+    """Each pair's difference in the claim's direction: β = 1 − β = 0, and for claim 7 β = 0 − β*."""
+    return np.where(pairs["claim"] == 7, pairs["x0"] - pairs["xs"], pairs["x1"] - pairs["x0"])
 
 
 def holm_within(families, p_values) -> np.ndarray:

@@ -28,6 +28,7 @@ import pandas as pd
 from . import stats
 from .claims import holm_within, task_of, verdicts
 from .claims_report import format_cell
+from .claims_spec import NO_CRITERION
 from .tables import finished, markdown
 
 SETTING = ["dataset", "model", "aggregation", "members"]
@@ -109,7 +110,7 @@ def comparison_row(
         row.update(
             effect=row["diff_mean"],
             criterion_met=True,
-            threshold="none (significance only)",
+            threshold=NO_CRITERION,
             note="mitigated β − unmitigated β=0",
         )
     return row

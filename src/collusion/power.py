@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import stats
 from .claims import CLAIM7_ENDPOINTS, CLAIMS, ENDPOINTS, PAIR, task_of
+from .claims_spec import pair_differences
 
 POWER = 0.8
 
@@ -252,9 +253,7 @@ def simulate_pairs(config: dict, effect: Effect, rng: np.random.Generator, selec
             for claim, name, s, seed, x0, x1, xs in rows
         ]
     pairs = pd.DataFrame(frames).reindex(columns=PAIR)
-    pairs["diff"] = np.where(
-        pairs["claim"] == 7, pairs["x0"] - pairs["xs"], pairs["x1"] - pairs["x0"]
-    )
+    pairs["diff"] = pair_differences(pairs)
     pairs["late"] = np.nan
     return pairs
 
