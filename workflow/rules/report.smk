@@ -11,8 +11,11 @@ LANDING = f"{RESULTS}/paper/report.rst"
 report: os.path.abspath(LANDING) if os.path.exists(LANDING) else "../report/workflow.rst"
 
 
-# every run's provenance.json, and the configuration files as the report names them
-PROVENANCE = pipeline.run_outputs(pipeline.all_runs(config), ["provenance.json"])
+# every run (summary and report_landing read them all), its provenance.json, and the configuration
+# files as the report names them
+ALL_RUNS = pipeline.all_runs(config)
+ALL_RUNS_PARAM = runs_param(ALL_RUNS)
+PROVENANCE = pipeline.run_outputs(ALL_RUNS, ["provenance.json"])
 CONFIGFILES = [landing.shown_path(path) for path in workflow.configfiles]
 
 
@@ -34,7 +37,7 @@ rule summary:
         ANALYSIS_ENV
     params:
         configfiles=CONFIGFILES,
-        runs=runs_param(pipeline.all_runs(config)),
+        runs=ALL_RUNS_PARAM,
         code=code_param("summary.py"),
     script:
         "../scripts/summary.py"
@@ -56,7 +59,7 @@ rule report_landing:
     params:
         configfiles=CONFIGFILES,
         digest=landing.config_digest(config),
-        runs=runs_param(pipeline.all_runs(config)),
+        runs=ALL_RUNS_PARAM,
         code=code_param("report_landing.py"),
     script:
         "../scripts/report_landing.py"
