@@ -233,7 +233,9 @@ def test_mitigation_claims_pair_each_mitigated_run_with_its_baseline(workdir):
     mitigated = {"digits_dropout", "digits_gncl"}
     assert set(table["experiment"]) == mitigated and set(table["baseline"]) == {"digits"}
     assert set(table["mitigation"]) == {"learner_dropout 0.5", "gncl (λ = β)"}
-    assert not mitigated & set(pd.read_csv(paper / "claims.csv")["experiment"])  # the paper's claims
+    assert not mitigated & set(
+        pd.read_csv(paper / "claims.csv")["experiment"]
+    )  # the paper's claims
     for row in table[table["endpoint"] == "test_error"].itertuples():
 
         def mean(experiment, beta, selection=row.selection):
