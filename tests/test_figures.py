@@ -509,6 +509,21 @@ def test_capacity_map_draws_every_cell_with_its_difference_and_mark():
     assert not any("*" in t.get_text() for ax in fig.axes for t in ax.texts)
 
 
+def test_capacity_map_marks_the_under_trained_cells(tmp_path):
+    from collusion.figures import capacity_map
+
+    table = capacity_table(p_holm=0.2)
+    table["under_trained"] = np.where(table["selection"] == "last", None, table["width"] == 16)
+    table.to_csv(tmp_path / "capacity.csv", index=False)  # as the figure reads it
+    fig = capacity_map.draw({"capacity": pd.read_csv(tmp_path / "capacity.csv")})
+    error_map = [ax for ax in fig.axes if ax.images][0]  # best_val
+    marked = sorted(
+        t.get_text() for t in error_map.texts if capacity_map.UNDER_TRAINED in t.get_text()
+    )
+    assert marked == ["+4.0‡\n[3.0, 5.0]"] * 2  # width 16, both M
+    assert "under-trained" in fig.texts[-1].get_text()
+
+
 def test_capacity_map_prints_a_ratio_the_log_scale_cannot_colour_in_dark_text():
     """Under summed logits DIV can be ≤ 0 at β = 0: the ratio's cell is uncoloured, its text black
     (it was white on white)."""
