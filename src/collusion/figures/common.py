@@ -175,14 +175,23 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
     if labels:
         panel_columns = np.shape(axes)[-1] if np.ndim(axes) > 1 else len(np.ravel(axes))
         ncols = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
-        fig.legend(
-            [handles[label] for label in labels],
-            labels,
-            loc="outside lower center",
-            ncols=ncols,
-            title=title,
-            frameon=False,
-        )
+        # fewer columns while the legend is wider than the figure (long labels under one panel
+        # were cut at both sides); one column still too wide widens the figure
+        renderer = fig.canvas.get_renderer()
+        for ncols in range(ncols, 0, -1):
+            legend = fig.legend(
+                [handles[label] for label in labels],
+                labels,
+                loc="outside lower center",
+                ncols=ncols,
+                title=title,
+                frameon=False,
+            )
+            width = legend.get_window_extent(renderer).width / fig.dpi  # inches
+            if width <= fig.get_figwidth() or ncols == 1:
+                break
+            legend.remove()
+        fig.set_figwidth(max(fig.get_figwidth(), width + 0.1))
 
 
 def note(fig, text: str) -> None:
