@@ -35,8 +35,7 @@ def resolve_files(config: dict, paths=()) -> None:
             return name
         for folder in folders:
             if (folder / name).is_file():
-                relative = os.path.relpath(folder / name)
-                return str((folder / name).resolve()) if relative.startswith("..") else relative
+                return working_path(folder / name)
         return name
 
     for model in config["models"].values():
@@ -45,6 +44,12 @@ def resolve_files(config: dict, paths=()) -> None:
             model["arch"] = f"{found(target)}:{name}"
     for dataset in config["datasets"].values():
         dataset["file"] = found(dataset["file"])
+
+
+def working_path(path: str | Path) -> str:
+    """``path`` relative to the working directory, or absolute (resolved) when outside it."""
+    relative = os.path.relpath(path)
+    return str(Path(path).resolve()) if relative.startswith("..") else relative
 
 
 def check_config(config: dict) -> None:

@@ -174,11 +174,11 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
                 labels.append(label)
     if labels:
         panel_columns = np.shape(axes)[-1] if np.ndim(axes) > 1 else len(np.ravel(axes))
-        ncols = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
+        most = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
         # fewer columns while the legend is wider than the figure (long labels under one panel
         # were cut at both sides); one column still too wide widens the figure
         renderer = fig.canvas.get_renderer()
-        for ncols in range(ncols, 0, -1):
+        for ncols in range(most, 0, -1):
             legend = fig.legend(
                 [handles[label] for label in labels],
                 labels,
