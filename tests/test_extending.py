@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from collusion.config_errors import load_config
+from collusion.data.own import read_own
 from collusion.root_owner import recorded
 from pipeline_helpers import REPO, copy_workflow, snakemake
 
@@ -52,6 +53,16 @@ def test_the_guides_code_runs_and_its_configuration_passes_the_start_checks(tmp_
     config = load_config(follow_the_guide(tmp_path / "mine"))
     assert config["models"]["wide"]["arch"].endswith("own_model.py:WideNet")
     assert config["datasets"]["iris"]["task"] == "classification"
+    # the same data from the guide's loader
+    (loader,) = [yaml.safe_load(body) for body in blocks("yaml") if "loader:" in body]
+    own = yaml.safe_load((tmp_path / "mine" / "own.yaml").read_text())
+    (tmp_path / "mine" / "loaded.yaml").write_text(yaml.safe_dump(own | loader))
+    loaded = load_config(tmp_path / "mine" / "loaded.yaml")["datasets"]["iris"]
+    assert loaded["loader"].endswith("own_data.py:load_iris")
+    assert (
+        read_own("iris", loaded)["y"].tolist()
+        == read_own("iris", config["datasets"]["iris"])["y"].tolist()
+    )
 
 
 def files_under(folder: Path) -> dict[str, int]:
