@@ -129,9 +129,19 @@ def test_an_own_learner_on_own_data_trains_through_the_snakefile(tmp_path):
     for named in (resolved[0], str(copy.resolve()), "'results/iris'", "results/copy` in"):
         assert named in refusal, refusal[-3000:]
 
+    # a wider learner, on the same data from the guide's loader
     wider = tmp_path / "mine" / "wider.yaml"
     wider.write_text(
-        yaml.safe_dump({"results_root": "results/wider", "models": {"wide": {"width": 32}}})
+        yaml.safe_dump(
+            {
+                "results_root": "results/wider",
+                "models": {"wide": {"width": 32}},
+                "datasets": {
+                    "iris_loaded": {"loader": "own_data.py:load_iris", "task": "classification"}
+                },
+                "experiments": {"iris": {"dataset": "iris_loaded"}},
+            }
+        )
     )
     wider_targets = [f"results/wider/{table}"]
     wider_configs = [*configs, str(wider)]
@@ -141,9 +151,14 @@ def test_an_own_learner_on_own_data_trains_through_the_snakefile(tmp_path):
     assert {path: after[path] for path in first} == first  # the first's outputs untouched
     added = sorted(set(after) - set(first))
     assert set(wider_targets) <= set(added)
-    assert [path for path in added if not path.startswith("results/wider/")] == []
+    outside = [path for path in added if not path.startswith("results/wider/")]
+    assert outside == ["logs/data/prepare_iris_loaded.log", "resources/prepared/iris_loaded.npz"]
     (wide,) = [p for p in added if p.endswith("beta1/seed0/provenance.json")]
-    assert json.loads((repo / wide).read_text())["config"]["run"]["model_options"] == {"width": 32}
+    record = json.loads((repo / wide).read_text())
+    assert record["config"]["run"]["model_options"] == {"width": 32}
+    source = tmp_path / "mine" / "own_data.py"
+    md5 = hashlib.md5(source.read_bytes()).hexdigest()
+    assert record["data_source"]["file"] == f"loader {source}:load_iris ({source}, md5 {md5})"
 
     # the report of each (of the jobs these tests ran): its own table, never the other's
     reports = {

@@ -408,6 +408,7 @@ def half_split():
 def loader_config(tmp_path: Path, loader: str, **spec) -> Path:
     (tmp_path / "configs").mkdir(exist_ok=True)
     (tmp_path / "configs" / "loaders.py").write_text(LOADERS)
+    (tmp_path / "configs" / "broken.py").write_text("import no_such_module\n\n\ndef load(): ...\n")
     datasets = {"mine": {"loader": loader, "task": "regression", **spec}}
     return write_config(tmp_path / "configs", datasets=datasets, dataset="mine")
 
@@ -446,6 +447,7 @@ def test_a_loader_beside_the_configuration_gives_a_dataset_with_its_provenance(
         ("loaders.py:lowercase", {}, r"holds 'x' \(did you mean 'X'\?\)"),
         ("loaders.py:a_list", {}, r"returned a list; a loader returns a mapping"),
         ("loaders.py:fails", {}, r"the loader fails: FileNotFoundError: data\.h5"),
+        ("broken.py:load", {}, r"importing .*broken\.py fails: ModuleNotFoundError"),
         ("loaders.py:half_split", {}, r"train_idx, val_idx and test_idx together"),
         ("loaders.py:load", {"split_column": "part"}, r"split_column: for a \.csv or \.parquet"),
         ("loaders.py:load", {"file": "data.csv"}, r"as a file .* or a loader .*one of them"),

@@ -77,17 +77,20 @@ def loader_function(loader: str, where: str = "loader"):
             f"{where}: names no function: write 'package.module:function' or 'file.py:function'"
         )
     try:
-        own_source(loader)  # the file, or the module's: named in the error if missing
-        return constructor(loader)
+        path = own_source(loader)  # the file, or the module's
     except ValueError as error:
         raise DatasetError(f"{where}: {error}") from None
-    except AttributeError:
-        tree = ast.parse(own_source(loader).read_text(encoding="utf-8"))
+    try:
+        return constructor(loader)
+    except Exception as error:
+        tree = ast.parse("" if isinstance(error, SyntaxError) else path.read_text(encoding="utf-8"))
         defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-        close = difflib.get_close_matches(function, defined, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"it defines: {', '.join(defined)}"
-        raise DatasetError(f"{where}: {target} defines no function {function!r}; {hint}") from None
-    except Exception as error:  # the module fails to import
+        if function not in defined and not isinstance(error, SyntaxError):
+            close = difflib.get_close_matches(function, defined, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"it defines: {', '.join(defined)}"
+            raise DatasetError(
+                f"{where}: {path} defines no function {function!r}; {hint}"
+            ) from None
         raise DatasetError(
             f"{where}: importing {target} fails: {type(error).__name__}: {error}"
         ) from None
@@ -126,7 +129,7 @@ def _mapping(arrays: Mapping, where: str, what: str) -> dict:
     missing = [key for key in ("X", "y") if key not in arrays]
     if missing:
         raise DatasetError(
-            f"{where}: {what} lacks {', '.join(missing)}; found {', '.join(arrays) or 'none'} "
+            f"{where}: {what} lacks {', '.join(missing)}; found {', '.join(map(str, arrays)) or 'none'} "
             "(X: the features, y: the targets)"
         )
     split = [key for key in SPLIT_KEYS if key in arrays]
