@@ -75,6 +75,9 @@ onstart:
             JOB_ERRORS,
         ):
             logger.info(note)
+    # this root's configuration, recorded once the run is known to start (collusion.root_owner)
+    if workflow.is_main_process:
+        root_owner.claim(RESULTS, CONFIG_FILES)
 
 
 onerror:

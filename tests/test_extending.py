@@ -4,6 +4,7 @@ outside the checkout."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
@@ -16,6 +17,8 @@ import pytest
 import yaml
 
 from collusion.config_errors import load_config
+from collusion.data.own import read_own
+from collusion.root_owner import recorded
 from pipeline_helpers import REPO, copy_workflow, snakemake
 
 GUIDE = REPO / "docs" / "extending.md"
@@ -50,6 +53,16 @@ def test_the_guides_code_runs_and_its_configuration_passes_the_start_checks(tmp_
     config = load_config(follow_the_guide(tmp_path / "mine"))
     assert config["models"]["wide"]["arch"].endswith("own_model.py:WideNet")
     assert config["datasets"]["iris"]["task"] == "classification"
+    # the same data from the guide's loader
+    (loader,) = [yaml.safe_load(body) for body in blocks("yaml") if "loader:" in body]
+    own = yaml.safe_load((tmp_path / "mine" / "own.yaml").read_text())
+    (tmp_path / "mine" / "loaded.yaml").write_text(yaml.safe_dump(own | loader))
+    loaded = load_config(tmp_path / "mine" / "loaded.yaml")["datasets"]["iris"]
+    assert loaded["loader"].endswith("own_data.py:load_iris")
+    assert (
+        read_own("iris", loaded)["y"].tolist()
+        == read_own("iris", config["datasets"]["iris"])["y"].tolist()
+    )
 
 
 def files_under(folder: Path) -> dict[str, int]:
@@ -61,11 +74,24 @@ def files_under(folder: Path) -> dict[str, int]:
     }
 
 
+def report_of(repo: Path, out: Path, targets: list[str], configs: list[str]) -> str:
+    """The Snakemake report of ``targets`` (the jobs that build them) under ``configs``."""
+    result = snakemake(repo, *targets, "--report", str(out), "--configfile", *configs)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return out.read_text()
+
+
+def embedded(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
 @pytest.mark.slow
 def test_an_own_learner_on_own_data_trains_through_the_snakefile(tmp_path):
     """The guide's files in a folder outside the checkout, shrunk to 1 seed, 2 β, 2 epochs; then
     a second configuration (a wider learner) in the same working directory, under its own
-    results_root: it writes nothing outside it, and leaves the first one's outputs as they were."""
+    results_root: it writes nothing outside it, and leaves the first one's outputs as they were;
+    a third without a root of its own is refused at start (the root records the first); the
+    report of each of the two shows its own table and none of the other's."""
     repo = copy_workflow(tmp_path / "repo")
     configfile = follow_the_guide(tmp_path / "mine")
     small = tmp_path / "mine" / "small.yaml"
@@ -77,31 +103,73 @@ def test_an_own_learner_on_own_data_trains_through_the_snakefile(tmp_path):
             }
         )
     )
-    table = "paper/tables/independent_vs_joint.csv"
+    table = "paper/tables/independent_vs_joint.csv"  # its rule writes the report's .html too
+    targets = [f"results/iris/{table}"]  # under the guide's results_root
     configs = [str(configfile), str(small)]
-    result = snakemake(repo, f"results/{table}", "--cores", "2", "--configfile", *configs)
+    result = snakemake(repo, *targets, "--cores", "2", "--configfile", *configs)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    runs = sorted((repo / "results" / "runs" / "iris" / "iris" / "wide").rglob("provenance.json"))
+    runs = sorted((repo / "results/iris/runs/iris/iris/wide").rglob("provenance.json"))
     assert len(runs) == 2
     record = json.loads(runs[0].read_text())
     assert record["config"]["run"]["arch"] == f"{tmp_path / 'mine' / 'own_model.py'}:WideNet"
     assert record["config"]["run"]["model_options"] == {"width": 16}
     md5 = hashlib.md5((tmp_path / "mine" / "iris.csv").read_bytes()).hexdigest()
     assert record["data_source"] == {"file": str(tmp_path / "mine" / "iris.csv"), "md5": md5}
-    assert "iris" in (repo / "results" / table).read_text()
+    assert "iris" in (repo / "results/iris" / table).read_text()
+    resolved = [str(Path(path).resolve()) for path in configs]
+    assert recorded(str(repo / "results/iris")) == resolved  # the configuration this root holds
 
     first = files_under(repo)
+    # another configuration file (the same text: the same root) is refused at start
+    copy = tmp_path / "mine" / "copy.yaml"
+    copy.write_text(configfile.read_text())
+    result = snakemake(repo, "-n", *targets, "--configfile", str(copy), str(small))
+    refusal = result.stdout + result.stderr
+    assert result.returncode != 0 and "results root error" in refusal, refusal[-3000:]
+    for named in (resolved[0], str(copy.resolve()), "'results/iris'", "results/copy` in"):
+        assert named in refusal, refusal[-3000:]
+
+    # a wider learner, on the same data from the guide's loader
     wider = tmp_path / "mine" / "wider.yaml"
     wider.write_text(
-        yaml.safe_dump({"results_root": "results/wider", "models": {"wide": {"width": 32}}})
+        yaml.safe_dump(
+            {
+                "results_root": "results/wider",
+                "models": {"wide": {"width": 32}},
+                "datasets": {
+                    "iris_loaded": {"loader": "own_data.py:load_iris", "task": "classification"}
+                },
+                "experiments": {"iris": {"dataset": "iris_loaded"}},
+            }
+        )
     )
-    table_of_wider = f"results/wider/{table}"
-    result = snakemake(repo, table_of_wider, "--cores", "2", "--configfile", *configs, str(wider))
+    wider_targets = [f"results/wider/{table}"]
+    wider_configs = [*configs, str(wider)]
+    result = snakemake(repo, *wider_targets, "--cores", "2", "--configfile", *wider_configs)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     after = files_under(repo)
     assert {path: after[path] for path in first} == first  # the first's outputs untouched
     added = sorted(set(after) - set(first))
-    assert table_of_wider in added
-    assert [path for path in added if not path.startswith("results/wider/")] == []
+    assert set(wider_targets) <= set(added)
+    outside = [path for path in added if not path.startswith("results/wider/")]
+    assert outside == ["logs/data/prepare_iris_loaded.log", "resources/prepared/iris_loaded.npz"]
     (wide,) = [p for p in added if p.endswith("beta1/seed0/provenance.json")]
-    assert json.loads((repo / wide).read_text())["config"]["run"]["model_options"] == {"width": 32}
+    record = json.loads((repo / wide).read_text())
+    assert record["config"]["run"]["model_options"] == {"width": 32}
+    source = tmp_path / "mine" / "own_data.py"
+    md5 = hashlib.md5(source.read_bytes()).hexdigest()
+    assert record["data_source"]["file"] == f"loader {source}:load_iris ({source}, md5 {md5})"
+
+    # the report of each (of the jobs these tests ran): its own table, never the other's
+    reports = {
+        "results/iris": report_of(repo, tmp_path / "first.html", targets, configs),
+        "results/wider": report_of(repo, tmp_path / "wider.html", wider_targets, wider_configs),
+    }
+    shown = table.replace(".csv", ".html")
+    tables = {root: embedded(repo / root / shown) for root in reports}
+    assert tables["results/iris"] != tables["results/wider"]  # width 16 and 32 train apart
+    for root, report in reports.items():
+        other = next(r for r in reports if r != root)
+        assert tables[root] in report and tables[other] not in report
+        assert f"{root}/{shown}" in report and f"{other}/{shown}" not in report
+        assert "two-sided exact sign-flip p-values" in report  # its caption

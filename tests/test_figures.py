@@ -626,6 +626,19 @@ def test_beta_sweep_detail_shows_the_ensembles_change_beside_far_worse_learners(
     assert axis_share(ax, 0.55, 1.1) > 0.1
 
 
+@pytest.mark.parametrize("name", ["beta_sweep_detail", "diversity"])
+def test_a_one_panel_legend_is_not_cut_at_the_sides(name):
+    """One setting (an own dataset with one model, say): the legend's two columns of long labels
+    were wider than the one panel's figure, and cut at both sides."""
+    runs = sweep_runs({0.0: (0.55, 0.8), 1.0: (1.1, 20.0)})
+    fig = figures.draw(name, {"runs": runs})
+    fig.canvas.draw()
+    assert fig.legends
+    for legend in fig.legends:
+        box = legend.get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
+
+
 def visible_labels(ax):
     return [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
 

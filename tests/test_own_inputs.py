@@ -302,3 +302,157 @@ def test_the_claims_scope_says_how_an_own_dataset_is_split(tmp_path):
     spec = {"file": str(tmp_path / "data.csv"), "task": "regression", "split_column": None}
     assert "a random [0.6, 0.2, 0.2]" in split_text(exp, {"mine": spec})
     assert "stored" in split_text(exp, {"mine": spec | {"split_column": "part"}})
+
+
+def test_figures_and_claims_agree_whether_an_own_dataset_shares_one_test_set(tmp_path):
+    """The figures' shares_test_set counted an own .csv without a split column as a stored split
+    (one test set for every seed), while the claims' scope said it was split at random per run:
+    both read data.own.uses_stored_split now."""
+    from collusion.claims_report import split_text
+    from collusion.figures import shares_test_set
+
+    rows = [r + f",{('train', 'val', 'test')[i % 3]}" for i, r in enumerate(GOOD_ROWS)]
+    (tmp_path / "split.csv").write_text(csv_text("a,b,target,part", rows))
+    (tmp_path / "data.csv").write_text(csv_text("a,b,target", GOOD_ROWS))
+    for file, split_column, stored in (("data.csv", None, False), ("split.csv", "part", True)):
+        spec = {"file": file, "task": "regression", "split_column": split_column}
+        datasets = {"mine": spec}
+        path = write_config(tmp_path, datasets=datasets, dataset="mine", seeds=[0, 1])
+        config = load_config(path)
+        exp = config["experiments"]["e"]
+        assert shares_test_set(config) is stored
+        assert ("stored" in split_text(exp, config["datasets"])) is stored
+
+
+# -- 4. .parquet files and loaders -----------------------------------------------------------------
+def write_parquet(path: Path, columns: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+
+
+PARQUET = {
+    "a": [float(i % 5) for i in range(30)],
+    "b": list(range(30)),  # integers are numbers too
+    "target": [i % 2 for i in range(30)],
+}
+
+
+def test_an_own_parquet_is_prepared_like_a_csv_with_its_split_and_md5(tmp_path):
+    parts = [("train", "val", "test")[i % 3] for i in range(30)]
+    write_parquet(tmp_path / "data.parquet", PARQUET | {"part": parts})
+    datasets = {"mine": {"file": "data.parquet", "task": "classification", "split_column": "part"}}
+    config = load_config(
+        write_config(tmp_path, datasets=datasets, dataset="mine", aggregations=["score"])
+    )
+    spec = config["datasets"]["mine"]
+    prepare_own("mine", spec, tmp_path / "mine.npz")
+    data = load_dataset(tmp_path / "mine.npz", None, 0)
+    assert (len(data.train), len(data.val), len(data.test)) == (10, 10, 10)
+    assert data.n_classes == 2 and data.in_shape == (2,)
+    import hashlib
+
+    md5 = hashlib.md5((tmp_path / "data.parquet").read_bytes()).hexdigest()
+    assert source_of(tmp_path / "mine.npz") == {"file": spec["file"], "md5": md5}
+
+
+@pytest.mark.parametrize(
+    "columns, spec, match",
+    [
+        (PARQUET | {"b": [str(i) for i in range(30)]}, {}, r"column 'b' has type string"),
+        (PARQUET | {"a": [None, *PARQUET["a"][1:]]}, {}, r"X has missing .* in 1 example"),
+        ({"a": PARQUET["a"], "label": PARQUET["target"]}, {}, r"no column 'target'"),
+        (PARQUET | {"part": ["training"] * 30}, {"split_column": "part"}, r"holds 'training'"),
+    ],
+)
+def test_a_bad_parquet_dataset_is_refused_at_start(tmp_path, columns, spec, match):
+    write_parquet(tmp_path / "data.parquet", columns)
+    datasets = {"mine": {"file": "data.parquet", "task": "classification", **spec}}
+    path = write_config(tmp_path, datasets=datasets, dataset="mine", aggregations=["score"])
+    assert refused(path, match).startswith("datasets.mine.file")
+
+
+LOADERS = """
+import numpy as np
+
+
+def load():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    return {"X": X, "y": X.sum(axis=1), "train_idx": np.arange(20), "val_idx": np.arange(20, 25),
+            "test_idx": np.arange(25, 30)}
+
+
+def random_split():
+    return {"X": np.ones((30, 2)), "y": np.arange(30.0)}
+
+
+def lowercase():
+    return {"x": np.ones((30, 2)), "y": np.zeros(30)}
+
+
+def a_list():
+    return [np.ones((30, 2)), np.zeros(30)]
+
+
+def fails():
+    raise FileNotFoundError("data.h5")
+
+
+def half_split():
+    return {"X": np.ones((30, 2)), "y": np.zeros(30), "train_idx": np.arange(5)}
+"""
+
+
+def loader_config(tmp_path: Path, loader: str, **spec) -> Path:
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    (tmp_path / "configs" / "loaders.py").write_text(LOADERS)
+    (tmp_path / "configs" / "broken.py").write_text("import no_such_module\n\n\ndef load(): ...\n")
+    datasets = {"mine": {"loader": loader, "task": "regression", **spec}}
+    return write_config(tmp_path / "configs", datasets=datasets, dataset="mine")
+
+
+def test_a_loader_beside_the_configuration_gives_a_dataset_with_its_provenance(
+    tmp_path, monkeypatch
+):
+    import hashlib
+
+    from collusion.data.own import arrays_md5, read_own, uses_stored_split
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(loader_config(tmp_path, "loaders.py:load"))
+    spec = config["datasets"]["mine"]
+    assert spec["loader"] == "configs/loaders.py:load"  # found beside the configuration
+    assert uses_stored_split(config["experiments"]["e"], config["datasets"])
+    prepare_own("mine", spec, tmp_path / "mine.npz")
+    data = load_dataset(tmp_path / "mine.npz", None, 0)
+    assert (len(data.train), len(data.val), len(data.test)) == (20, 5, 5)
+    md5 = hashlib.md5((tmp_path / "configs" / "loaders.py").read_bytes()).hexdigest()
+    assert source_of(tmp_path / "mine.npz") == {
+        "file": f"loader configs/loaders.py:load (configs/loaders.py, md5 {md5})",
+        "md5": arrays_md5(read_own("mine", spec)),  # the data it returned, as checked
+    }
+    random = load_config(loader_config(tmp_path, "loaders.py:random_split"))
+    assert not uses_stored_split(random["experiments"]["e"], random["datasets"])
+
+
+@pytest.mark.parametrize(
+    "loader, spec, match",
+    [
+        ("loaders.py:lod", {}, r"defines no function 'lod'; did you mean 'load'"),
+        ("missing.py:load", {}, r"no file missing\.py"),
+        ("no_such_package.data:load", {}, r"module no_such_package\.data cannot be imported"),
+        ("loaders.py:", {}, r"names no function"),
+        ("loaders.py:lowercase", {}, r"holds 'x' \(did you mean 'X'\?\)"),
+        ("loaders.py:a_list", {}, r"returned a list; a loader returns a mapping"),
+        ("loaders.py:fails", {}, r"the loader fails: FileNotFoundError: data\.h5"),
+        ("broken.py:load", {}, r"importing .*broken\.py fails: ModuleNotFoundError"),
+        ("loaders.py:half_split", {}, r"train_idx, val_idx and test_idx together"),
+        ("loaders.py:load", {"split_column": "part"}, r"split_column: for a \.csv or \.parquet"),
+        ("loaders.py:load", {"file": "data.csv"}, r"as a file .* or a loader .*one of them"),
+    ],
+)
+def test_mistakes_in_a_loader_are_refused_at_start_naming_it(tmp_path, loader, spec, match):
+    message = refused(loader_config(tmp_path, loader, **spec), match)
+    assert message.startswith("datasets.mine")

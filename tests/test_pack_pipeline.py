@@ -148,31 +148,28 @@ def test_a_failing_job_reports_its_traceback_in_the_log_and_on_the_console(workd
         "import torch.nn as nn\n\n\ndef build(in_shape, out_dim):\n"
         "    return nn.Sequential(nn.Linear(in_shape[0], out_dim), nn.Flatten(0))\n"
     )
-    broken = {**CONFIG, "models": {"narrow": {"arch": "flat.py:build"}}}
+    # another configuration in this working directory: under a root of its own (the module's
+    # root records packs.yaml, collusion.root_owner), its logs in <root>/logs
+    root = "results/broken"
+    broken = {**CONFIG, "results_root": root, "models": {"narrow": {"arch": "flat.py:build"}}}
     (workdir / "broken.yaml").write_text(yaml.safe_dump(broken))
+    run_dir = RUN.format(experiment="packed", beta="0", seed=1).replace("results/", f"{root}/", 1)
     result = snakemake(
-        workdir,
-        RUN.format(experiment="packed", beta="0", seed=1) + "/history.csv",
-        "--cores",
-        "1",
-        "--configfile",
-        "broken.yaml",
+        workdir, run_dir + "/history.csv", "--cores", "1", "--configfile", "broken.yaml"
     )
     assert result.returncode != 0
-    log = (workdir / "logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log").read_text()
+    log_path = f"{root}/logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log"
+    log = (workdir / log_path).read_text()
     shapes = "to (2,); a learner must return one row of out_dim = 1 values per example"
     assert "Traceback" in log and shapes in log, log
     job = "train_pack_packed_narrow_regression_M2_seed1"
     assert f"training job {job} failed" in log
     assert f"training job {job} failed" in result.stderr and shapes in result.stderr
-    assert not (workdir / RUN.format(experiment="packed", beta="0", seed=1)).exists()
+    assert not (workdir / run_dir).exists()
     # the onerror handler (Snakefile): the failed job, where its log is, and how it ends
     report = result.stderr[result.stderr.index("1 job(s) failed; their logs:") :]
     assert f"== rule {job} ==" in report
-    assert (
-        "-- last 15 lines of logs/train/packed/diabetes/narrow/regression/M2/pack/seed1.log:"
-        in report
-    )
+    assert f"-- last 15 lines of {log_path}:" in report
     assert shapes in report
 
 

@@ -17,6 +17,7 @@ from pipeline_helpers import REPO, copy_workflow, snakemake
 PAPER = REPO / "config" / "paper.yaml"
 TINY_PAPER_DATA = REPO / "tests" / "configs" / "tiny_paper_data.yaml"
 CONFIG = yaml.safe_load(PAPER.read_text())
+ROOT = CONFIG["results_root"]  # its own results folder
 IMAGENET_ARCHS = {
     "tv_resnet18",
     "tv_resnet34",
@@ -32,7 +33,7 @@ BETA_GRID = [round(0.1 * i, 1) for i in range(11)]
 def expected_run_dirs(config: dict) -> list[str]:
     """Every run of the grid, computed from the YAML alone (path layout: config/README.md)."""
     return [
-        f"results/runs/{name}/{exp['dataset']}/{model}/{aggregation}/M{members}/"
+        f"{ROOT}/runs/{name}/{exp['dataset']}/{model}/{aggregation}/M{members}/"
         f"beta{float(beta):g}/seed{seed}"
         for name, exp in config["experiments"].items()
         for model, aggregation, members, beta, seed in itertools.product(
@@ -70,7 +71,7 @@ def test_dry_run_plans_exactly_the_grid(dry_run):
     planned = [
         run
         for line in re.findall(r"output: (.*)", stdout)
-        for run in re.findall(r"(results/runs/\S+?)/history\.csv", line)
+        for run in re.findall(rf"({ROOT}/runs/\S+?)/history\.csv", line)
     ]
     expected = expected_run_dirs(CONFIG)
     assert len(expected) == len(set(expected))
@@ -113,14 +114,14 @@ def test_every_table_figure_and_claim_is_planned(dry_run):
     counts = job_counts(stdout)
     targets = re.search(r"rule all:\n\s+input: (.*)\n", stdout).group(1).split(", ")
     figures = {
-        re.fullmatch(r"results/paper/figures/(\w+)\.pdf", t).group(1)
+        re.fullmatch(rf"{ROOT}/paper/figures/(\w+)\.pdf", t).group(1)
         for t in targets
         if t.endswith(".pdf")
     }
     tables = {
-        re.fullmatch(r"results/paper/tables/(\w+)\.csv", t).group(1)
+        re.fullmatch(rf"{ROOT}/paper/tables/(\w+)\.csv", t).group(1)
         for t in targets
-        if t.startswith("results/paper/tables/") and t.endswith(".csv")
+        if t.startswith(f"{ROOT}/paper/tables/") and t.endswith(".csv")
     }
     assert {
         "beta_sweep",
@@ -143,7 +144,7 @@ def test_every_table_figure_and_claim_is_planned(dry_run):
         assert counts.get(f"figure_{name}") == 1
     for name in tables:
         assert counts.get(f"table_{name}") == 1
-    assert counts["claims"] == 1 and "results/paper/claims.md" in targets
+    assert counts["claims"] == 1 and f"{ROOT}/paper/claims.md" in targets
     sweeps = [e for e in CONFIG["experiments"].values() if min(e["betas"]) <= 1]
     for table in ("runs", "debias", "learner_dropout", "gen_gap", "dynamics", "calibration"):
         assert counts[f"analyse_{table}"] == len(sweeps)

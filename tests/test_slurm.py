@@ -329,12 +329,15 @@ def test_paper_grid_plans_one_gpu_job_per_image_run(plan):
     result = plan(["--profile", "slurm", "--configfile", "config/paper.yaml"])
     assert result.returncode == 0, output_of(result)[-5000:]
     # --configfile replaces config/config.yaml (see Snakefile)
-    expected = {run.dir for run in pipeline.all_runs(yaml.safe_load(PAPER.read_text()))}
+    paper = yaml.safe_load(PAPER.read_text())
+    expected = {run.dir for run in pipeline.all_runs(paper)}  # under its results_root
     planned = {  # a train_pack_<experiment>_… job holds all β of its seeds (the UCI tables)
         run_dir: job
         for job in dry_run_jobs(result.stdout)
         if job["rule"] == "train" or job["rule"].startswith("train_pack_")
-        for run_dir in re.findall(r"(results/runs/\S+?)/history\.csv", job["output"])
+        for run_dir in re.findall(
+            rf"({paper['results_root']}/runs/\S+?)/history\.csv", job["output"]
+        )
     }
     missing = expected - set(planned)
     assert not missing, (

@@ -7,12 +7,11 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from functools import cache
 from pathlib import Path
 
 from . import plan
 from .data.catalog import DATASET_DRAWS, DATASET_ROWS, DATASET_TASKS, split_sizes
-from .data.own import DatasetError, read_own
+from .data.own import TABLES, DatasetError, summary
 from .models import ARCHITECTURES, ArchitectureWarning, check_options, is_own, source_module
 from .pipeline import MAX_BETA_LABEL, beta_label, is_mitigated
 from .spec import AGGREGATIONS, MITIGATION_KEYS, Recipe, check_recipe, parse_selection
@@ -24,7 +23,8 @@ class ConfigError(ValueError):
 
 def resolve_files(config: dict, paths=()) -> None:
     """In place: the files of your own that the configuration names (``arch: "file.py:Name"``, a
-    dataset's ``file``), each found beside one of the configuration files ``paths`` (in their
+    dataset's ``file`` or ``loader: "file.py:function"``), each found beside one of the
+    configuration files ``paths`` (in their
     order), else in the working directory, and rewritten relative to the working directory, where
     every job runs (a moved checkout keeps its runs), or absolute when outside it. A file found
     nowhere is left as it is, for the checks to name."""
@@ -35,16 +35,27 @@ def resolve_files(config: dict, paths=()) -> None:
             return name
         for folder in folders:
             if (folder / name).is_file():
-                relative = os.path.relpath(folder / name)
-                return str((folder / name).resolve()) if relative.startswith("..") else relative
+                return working_path(folder / name)
         return name
 
+    def found_function(named: str) -> str:  # "file.py:Name", its file found
+        target, _, name = named.rpartition(":")
+        return f"{found(target)}:{name}" if target.endswith(".py") else named
+
     for model in config["models"].values():
-        target, _, name = model["arch"].rpartition(":")
-        if is_own(model["arch"]) and target.endswith(".py"):
-            model["arch"] = f"{found(target)}:{name}"
+        if is_own(model["arch"]):
+            model["arch"] = found_function(model["arch"])
     for dataset in config["datasets"].values():
-        dataset["file"] = found(dataset["file"])
+        if "file" in dataset:
+            dataset["file"] = found(dataset["file"])
+        if "loader" in dataset:
+            dataset["loader"] = found_function(dataset["loader"])
+
+
+def working_path(path: str | Path) -> str:
+    """``path`` relative to the working directory, or absolute (resolved) when outside it."""
+    relative = os.path.relpath(path)
+    return str(Path(path).resolve()) if relative.startswith("..") else relative
 
 
 def check_config(config: dict) -> None:
@@ -84,36 +95,31 @@ def check_models(models: dict) -> None:
             warnings.warn(f"models.{name}: {warning.message}", ArchitectureWarning, stacklevel=2)
 
 
-@cache
-def _own_dataset(name: str, file: str, stamp: tuple, task: str, target: str, split_column):
-    """What the checks need of an own dataset (task, rows, whether it has a fixed split), read
-    once per file version."""
-    spec = {"file": file, "task": task, "target": target, "split_column": split_column}
-    arrays = read_own(name, spec)
-    return task, len(arrays["y"]), "train_idx" in arrays
-
-
 def own_dataset(name: str, spec: dict) -> tuple[str, int, bool]:
-    path = Path(spec["file"])
-    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
-    keys = (spec["file"], stamp, spec["task"], spec["target"], spec["split_column"])
+    """An own dataset's task, rows and whether it stores a fixed split (data.own.summary)."""
     try:
-        return _own_dataset(name, *keys)
+        return summary(name, spec)[:3]
     except DatasetError as error:
         raise ConfigError(str(error)) from None
 
 
 def check_datasets(datasets: dict) -> None:
-    """The datasets of your own: new names, and files that read and check (data.own.read_own)."""
+    """The datasets of your own: new names, a file or a loader, and data that reads and checks
+    (data.own.read_own)."""
     for name, spec in datasets.items():
         if name in DATASET_TASKS:
             raise ConfigError(
                 f"datasets.{name}: {name!r} is a built-in dataset; give yours another name"
             )
-        if spec["split_column"] is not None and not spec["file"].endswith(".csv"):
+        if ("file" in spec) == ("loader" in spec):
             raise ConfigError(
-                f"datasets.{name}.split_column: for a .csv file only; a .npz file stores its "
-                "fixed split as train_idx, val_idx and test_idx"
+                f"datasets.{name}: give its data as a file (file: data.csv, .npz or .parquet) or "
+                "a loader (loader: 'file.py:function' or 'package.module:function'), one of them"
+            )
+        if spec["split_column"] is not None and not spec.get("file", "").endswith(TABLES):
+            raise ConfigError(
+                f"datasets.{name}.split_column: for a .csv or .parquet file only; a .npz file or "
+                "a loader gives its fixed split as train_idx, val_idx and test_idx"
             )
         own_dataset(name, spec)
 

@@ -25,8 +25,7 @@ from .claims import (
     setting_label,
 )
 from .costs import GPU_DATASETS
-from .data.catalog import DATASET_ROWS
-from .data.own import has_fixed_split
+from .data.own import uses_stored_split
 from .data.uci import UCI_DATASETS
 from .tables import GROUP, claims_view, html_fragment, html_page, markdown
 
@@ -97,9 +96,7 @@ def recipe_text(recipe: dict) -> str:
 def split_text(exp: dict, own: dict | None = None) -> str:
     """How an experiment's data is split (``own``: the configuration's datasets of your own)."""
     split = exp.get("split", {})
-    spec = (own or {}).get(exp["dataset"])
-    stored = has_fixed_split(spec) if spec else exp["dataset"] not in DATASET_ROWS
-    if stored and split.get("fixed", True):
+    if uses_stored_split(exp, own):
         return "its stored train / validation / test split"
     seed = split.get("seed", "run")
     drawn = "each run's seed" if seed == "run" else f"seed {seed}"

@@ -11,7 +11,7 @@ min_version("9.20")
 ROOT = Path(workflow.current_basedir.get_path_or_uri(secret_free=False)).parents[1]
 # the package in this checkout's src/ (also what the scripts import), installed or not
 sys.path.insert(0, str(ROOT / "src"))
-from collusion import checks, cluster, config_errors, costs, pipeline, plan
+from collusion import checks, cluster, config_errors, costs, pipeline, plan, root_owner
 from collusion.fingerprint import code_fingerprint
 from collusion.spec import canonical_hash
 from types import SimpleNamespace
@@ -47,6 +47,15 @@ if workflow.is_main_process:
 # and its logs (but the shared data's) in logs/, or in <root>/logs for another root
 RESULTS = pipeline.results_root(config)
 LOGS = "logs" if RESULTS == pipeline.RESULTS else f"{RESULTS}/logs"
+# one configuration per results root (collusion.root_owner): a root that records another one's
+# outputs stops this run (dry runs included) before it writes anything; a real run records its own
+# (the Snakefile's onstart). SLURM job steps (not the main process) re-read the same files.
+CONFIG_FILES = root_owner.configuration_files(workflow.configfiles)
+if workflow.is_main_process:
+    try:
+        root_owner.check(RESULTS, CONFIG_FILES)
+    except checks.ConfigError as error:
+        raise WorkflowError(f"results root error: {error}") from None
 EXPERIMENTS = list(config["experiments"])
 # experiments with runs at β ∈ [0, 1]; the others only demonstrate the divergence at β > 1
 SWEEP_EXPERIMENTS = [e for e in EXPERIMENTS if pipeline.sweep_runs(config, e)]

@@ -3,6 +3,7 @@
 # Sources, checksums and splits: src/collusion/data/{sources,paper_datasets,uci,imagenet}.py.
 # The config's `data` section overrides URLs and checksums; see config/README.md.
 
+from collusion.data import own
 from collusion.data.imagenet import IMAGENET_DIR, IMAGENET_MANIFEST
 from collusion.data.offline import OFFLINE_DATASETS
 from collusion.data.paper_datasets import (
@@ -106,10 +107,12 @@ rule prepare_offline:
 
 
 rule prepare_own:
-    """A dataset of your own (the configuration's datasets:, collusion.data.own): its file read,
-    checked and written in the prepared format, with its md5."""
+    """A dataset of your own (the configuration's datasets:, collusion.data.own): its file, or what
+    its loader returns, read, checked and written in the prepared format, with its md5. A loader's
+    source file is the input, and the md5 of the data it returns part of the options param (a
+    loader that reads another file: a change there reprepares too)."""
     input:
-        lambda wc: config["datasets"][wc.dataset]["file"],
+        lambda wc: str(own.source(config["datasets"][wc.dataset])),
     output:
         "resources/prepared/{dataset}.npz",
     log:
@@ -120,7 +123,7 @@ rule prepare_own:
         TORCH_ENV
     params:
         dataset="{dataset}",
-        options=lambda wc: config["datasets"][wc.dataset],
+        options=lambda wc: own.prepare_options(wc.dataset, config["datasets"][wc.dataset]),
     script:
         "../scripts/prepare.py"
 

@@ -77,15 +77,13 @@ def varies_width(config: dict) -> bool:
 
 def shares_test_set(config: dict) -> bool:
     """an experiment's seeds share one test set"""
-    from ..data.catalog import DATASET_ROWS
+    from ..data.own import uses_stored_split
     from ..pipeline import sweep_runs
 
     for name, experiment in config["experiments"].items():
-        split = experiment["split"]
-        # a split stored in the prepared file (every dataset but those split at train time), or
-        # one split seed for every run
-        one_test_set = (experiment["dataset"] not in DATASET_ROWS and split["fixed"]) or (
-            split["seed"] != "run"
+        # a split stored in the prepared file, or one split seed for every run
+        one_test_set = uses_stored_split(experiment, config.get("datasets")) or (
+            experiment["split"]["seed"] != "run"
         )
         if one_test_set and len(experiment["seeds"]) > 1 and sweep_runs(config, name):
             return True

@@ -174,15 +174,26 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
                 labels.append(label)
     if labels:
         panel_columns = np.shape(axes)[-1] if np.ndim(axes) > 1 else len(np.ravel(axes))
-        ncols = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
-        fig.legend(
-            [handles[label] for label in labels],
-            labels,
-            loc="outside lower center",
-            ncols=ncols,
-            title=title,
-            frameon=False,
-        )
+        most = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
+        # fewer columns while the legend is wider than the figure (long labels under one panel
+        # were cut at both sides); one column still too wide widens the figure
+        root = fig.figure  # the figure itself, or a subfigure's
+        renderer, available = fig.canvas.get_renderer(), fig.bbox.width / root.dpi  # inches
+        for ncols in range(most, 0, -1):
+            legend = fig.legend(
+                [handles[label] for label in labels],
+                labels,
+                loc="outside lower center",
+                ncols=ncols,
+                title=title,
+                frameon=False,
+            )
+            width = legend.get_window_extent(renderer).width / root.dpi
+            if width <= available or ncols == 1:
+                break
+            legend.remove()
+        if width > available:
+            root.set_figwidth(root.get_figwidth() + width + 0.1 - available)
 
 
 def note(fig, text: str) -> None:
