@@ -218,3 +218,18 @@ def test_the_budget_study_is_the_default_grid_at_four_times_its_budget():
         f"{s}@{e}" for e in (b // 2, b, 2 * b) for s in ("best_val", "last")
     ]
     assert study["analysis"]["selections"] == expected
+
+
+def test_figures_and_tables_of_a_budget_study_draw_the_whole_runs_selections():
+    """A budget study's runs carry selections at shorter horizons (best_val@10): the figures and
+    tables other than the budget's draw the whole run's (best_val, last). Before, the diversity,
+    debias and beta_sweep_detail figures raised KeyError 'best_val@10' on config/budget.yaml."""
+    from collusion import figures
+
+    runs = runs_frame(20, 10).assign(test_DIV=0.1, test_nll=0.3, test_learner_acc=0.8)
+    for name in ("diversity", "beta_sweep_detail"):
+        fig = figures.draw(name, {"runs": runs})
+        labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        assert not any("@" in label for label in labels), (name, labels)
+    assert figures.full_budget(runs)["selection"].isin(["best_val", "last"]).all()
+    assert figures.full_budget(runs, horizons=True).equals(runs)

@@ -22,6 +22,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..spec import SELECTIONS
+
 # Report sections (categories), in the paper's order; named by topic, never by a result a run could
 # contradict.
 SECTIONS = {
@@ -107,6 +109,7 @@ class Figure:
     section: str
     drawn_when: Callable[[dict], bool] = always
     options: Callable[[dict], dict] = field(default=lambda config: {})
+    horizons: bool = False  # whether it reads a budget study's selections at shorter horizons
 
 
 FIGURES = {
@@ -181,6 +184,7 @@ FIGURES = {
         (1, 2, 3, 4, 5, 6, 7),
         "about",
         has_budget_study,
+        horizons=True,
     ),
 }
 
@@ -197,6 +201,7 @@ class PaperTable:
     section: str
     options: Callable[[dict], dict] = field(default=lambda config: {})
     drawn_when: Callable[[dict], bool] = always
+    horizons: bool = False  # as for figures
 
 
 def size_study_partners(config: dict) -> dict[str, list[str]]:
@@ -323,8 +328,18 @@ PAPER_TABLES = {
             "alpha": config["analysis"]["significance"],
         },
         has_budget_study,
+        horizons=True,
     ),
 }
+
+
+def full_budget(frame, horizons: bool = False):
+    """``frame`` without the rows of a budget study's selections at shorter horizons (``best_val@E``,
+    ``last@E``): they are the budget table's and figure's (``horizons``), and every other table and
+    figure draws the selections of the whole run."""
+    if horizons or "selection" not in frame:
+        return frame
+    return frame[frame["selection"].isin(SELECTIONS)]
 
 
 def drawn_figures(config: dict) -> list[str]:
@@ -341,7 +356,7 @@ def build_table(name: str, tables: dict, config: dict):
     from .. import tables as builders
 
     entry = PAPER_TABLES[name]
-    frames = [tables[input_name(source)] for source in entry.sources]
+    frames = [full_budget(tables[input_name(source)], entry.horizons) for source in entry.sources]
     return getattr(builders, entry.builder)(*frames, **entry.options(config))
 
 
@@ -350,6 +365,7 @@ def draw(name: str, tables: dict, **options):
     ``options`` (its entry's ``options(config)``)."""
     if name not in FIGURES:
         raise KeyError(f"unknown figure {name!r}; the figures are {sorted(FIGURES)}")
+    tables = {key: full_budget(frame, FIGURES[name].horizons) for key, frame in tables.items()}
     return importlib.import_module(f"{__name__}.{name}").draw(tables, **options)
 
 

@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from ..analysis import RUN_KEYS, SETTING_KEYS  # noqa: E402
+from ..spec import SELECTIONS  # noqa: E402, F401  (the figures draw a whole run's selections)
 
 STYLE = {
     "font.size": 7.5,
@@ -39,7 +40,6 @@ STYLE = {
 plt.rcParams.update(STYLE)
 
 PANEL = (2.2, 1.8)  # inches per panel
-SELECTIONS = ("best_val", "last")
 SELECTION_STYLE = {"best_val": "-", "last": "--"}
 SELECTION_LABEL = {"best_val": "best validation (authors')", "last": "last epoch"}
 # where a figure tells the selections apart by colour: two hues, so that their bands stay apart
