@@ -60,6 +60,7 @@ def accuracy_panel(ax, frame) -> None:
                 facecolors="white",
                 edgecolors=beta_colour(beta),
                 zorder=3,
+                label="open: selected late (u)",
             )
     ax.set_xscale("log", base=2)
     ax.set_xticks(frame["budget"], [str(int(b)) for b in frame["budget"]])
@@ -148,11 +149,14 @@ def draw(tables):
         frame = table[(table[SETTING] == list(key)).all(axis=1)]
         accuracy_panel(ax, frame)
         ax.set_title(setting_title(key))
-    legend_below(top, axes, columns=4)
+    legend_below(top, axes, columns=5)
     grid_ax = bottom.subplots()
     verdict_grid(grid_ax, table, settings)
     bottom.legend(
-        handles=[Patch(color=c, label=f"{MARK[v]} {v}") for v, c in COLOURS.items()]
+        handles=[
+            Patch(color=c, label=v if MARK[v] == v else f"{MARK[v]} {v}")
+            for v, c in COLOURS.items()
+        ]
         + [
             Patch(color="white", label=f"{FRAGILE} fragile"),
             Patch(color="white", label=f"{UNDER_TRAINED} under-trained"),
