@@ -11,6 +11,7 @@ from .common import (
     diverged_note,
     empty_figure,
     error_label,
+    error_range,
     error_values,
     grid,
     legend_below,
@@ -48,11 +49,18 @@ def draw(tables):
             here = here.assign(error=error_values(here, "test_error", aggregation))
             base = here[here["experiment"] == baseline]
             labels = []  # (β, x, y, answer, colour) of each mitigated point
+            within = error_range(aggregation)
             plot_band(
-                ax, band(base, ["beta"], "error", "2sem"), "beta", color="0.25", label="unmitigated"
+                ax,
+                band(base, ["beta"], "error", "2sem", within),
+                "beta",
+                color="0.25",
+                label="unmitigated",
             )
             for index, pair in enumerate(pairs[pairs["baseline"] == baseline].itertuples()):
-                mine = band(here[here["experiment"] == pair.experiment], ["beta"], "error", "2sem")
+                mine = band(
+                    here[here["experiment"] == pair.experiment], ["beta"], "error", "2sem", within
+                )
                 x = mine["beta"] + (index + 1) * OFFSET
                 ax.errorbar(
                     x,
