@@ -631,6 +631,27 @@ def test_error_bands_are_clipped_to_what_the_metric_can_take():
     assert common.error_range("regression") == (0.0, None)
 
 
+@pytest.mark.parametrize(
+    "name, tables, needs",
+    [
+        ("wood", {"wood": pd.DataFrame()}, ["seeds share one test set", "split_column"]),
+        (
+            "mitigations",
+            {"mitigation_claims": pd.DataFrame(), "runs": pd.DataFrame()},
+            ["turns a mitigation on", "baseline: names its unmitigated"],
+        ),
+    ],
+)
+def test_a_figure_without_its_experiment_says_what_it_needs_and_where(name, tables, needs):
+    """A one-setting own experiment gets these figures on request (a named rule): each says, in
+    the image, that the configuration has no such experiment, what one needs, and the page."""
+    fig = figures.draw(name, tables)
+    (text,) = [t.get_text().replace("\n", " ") for ax in fig.axes for t in ax.texts]
+    assert "in this configuration" in text and "config/README.md" in text, text
+    for part in needs:
+        assert part in text, text
+
+
 def visible_labels(ax):
     return [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
 

@@ -26,8 +26,9 @@ def draw(tables):
     claims, runs = tables["mitigation_claims"], tables["runs"]
     if claims.empty:
         return empty_figure(
-            "no mitigation experiment in this configuration (an experiment with a "
-            "baseline: config/README.md; config/open_questions.yaml has them)"
+            "No mitigation experiment in this configuration: this figure needs an experiment "
+            "whose recipe turns a mitigation on and whose baseline: names its unmitigated "
+            "partner (config/README.md, experiments; config/open_questions.yaml has them)."
         )
     pairs = claims[["experiment", "baseline", "mitigation"]].drop_duplicates("experiment")
     wanted = set(pairs["experiment"]) | set(pairs["baseline"])
