@@ -65,6 +65,21 @@ def test_the_guides_code_runs_and_its_configuration_passes_the_start_checks(tmp_
     )
 
 
+def test_the_guide_names_the_figures_its_configuration_gets_and_how_it_runs(tmp_path):
+    """The list of figures the guide's experiment gets is the registry's for its configuration,
+    and the guide's command is the form the slow test runs (``in_own_folder``)."""
+    from collusion.figures import FIGURES, drawn_figures
+
+    config = load_config(follow_the_guide(tmp_path / "mine"))
+    listed = re.search(r"one setting on its own data:\n(.*?)\.\n", GUIDE.read_text(), re.DOTALL)
+    assert re.findall(r"`(\w+)`", listed.group(1)) == drawn_figures(config)
+    others = GUIDE.read_text().split("The others need an experiment of their own:")[1]
+    others = others.split("Asked for by")[0]
+    assert set(re.findall(r"`(\w+)`", others)) >= set(FIGURES) - set(drawn_figures(config))
+    (command, *_) = [body for body in blocks("bash") if "--directory" in body]
+    assert "-s $CHECKOUT/Snakefile --directory $MINE --configfile $MINE/own.yaml" in command
+
+
 def files_under(folder: Path) -> dict[str, int]:
     """Every file under ``folder`` (but Snakemake's records and Python's bytecode caches) and its
     modification time."""
