@@ -123,7 +123,9 @@ rule prepare_own:
         TORCH_ENV
     params:
         dataset="{dataset}",
-        options=lambda wc: own.prepare_options(wc.dataset, config["datasets"][wc.dataset]),
+        options=lambda wc: own.prepare_options(
+            wc.dataset, config["datasets"][wc.dataset]
+        ),
     script:
         "../scripts/prepare.py"
 
