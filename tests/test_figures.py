@@ -300,6 +300,35 @@ def test_regime_map_cells_are_the_claims_tables_primary_rows(tmp_path):
             assert marks[(i, j)] == cell.mark
 
 
+def test_regime_map_gains_the_capacity_axis_of_a_capacity_study(tmp_path):
+    # a capacity study "d" (its models' widths from the configuration) beside a setting "r"
+    claims = synthetic_claims(tmp_path)
+    study_mlp = claims[(claims["model"] == "mlp") & (claims["experiment"] == "d")]
+    wide, narrow = study_mlp.assign(model="mlp_w128"), study_mlp.assign(model="mlp_w16")
+    claims = pd.concat([claims, wide, narrow], ignore_index=True)
+    plain = regime_map.cells(claims)
+    assert regime_map.row_order(plain) == sorted(plain["setting"].unique())  # as before
+    studies = {"d": {"mlp": 4, "mlp_w16": 16, "mlp_w128": 128, "cnn": 8}}
+    table = regime_map.cells(claims, studies)
+    assert regime_map.row_order(table) == [
+        "d · probability · M=5 · width 8",
+        "d · score · M=5 · width 4",
+        "d · score · M=5 · width 16",
+        "d · score · M=5 · width 128",  # by width, not by name (mlp_w128 < mlp_w16)
+        "r · mlp · regression · M=5",
+    ]
+    assert table.drop(columns=["setting", "group", "order"]).equals(
+        plain.drop(columns=["setting", "group", "order"])
+    )  # the same cells, only placed on the width axis
+    fig = figures.draw("regime_map", {"claims": claims}, studies=studies)
+    panel = next(ax for ax in fig.axes if ax.images)
+    assert [t.get_text() for t in panel.get_yticklabels()] == regime_map.row_order(table)
+    # a line between the capacity groups and between the study and the other setting
+    assert sorted(line.get_ydata()[0] for line in panel.lines) == [0.5, 3.5]
+    plain_panel = next(ax for ax in regime_map.draw({"claims": claims}).axes if ax.images)
+    assert not plain_panel.lines
+
+
 def test_regime_map_names_the_missing_contract_columns(tmp_path):
     claims = synthetic_claims(tmp_path).drop(columns=["primary", "per_seed"])
     assert regime_map.missing_columns(claims) == ["primary", "per_seed"]
@@ -478,6 +507,21 @@ def test_capacity_map_draws_every_cell_with_its_difference_and_mark():
     assert sorted(t.get_text() for t in maps[1].texts) == ["20×", "20×", "50×", "50×"]
     fig = capacity_map.draw({"capacity": capacity_table(p_holm=0.2)})
     assert not any("*" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_capacity_map_marks_the_under_trained_cells(tmp_path):
+    from collusion.figures import capacity_map
+
+    table = capacity_table(p_holm=0.2)
+    table["under_trained"] = np.where(table["selection"] == "last", None, table["width"] == 16)
+    table.to_csv(tmp_path / "capacity.csv", index=False)  # as the figure reads it
+    fig = capacity_map.draw({"capacity": pd.read_csv(tmp_path / "capacity.csv")})
+    error_map = [ax for ax in fig.axes if ax.images][0]  # best_val
+    marked = sorted(
+        t.get_text() for t in error_map.texts if capacity_map.UNDER_TRAINED in t.get_text()
+    )
+    assert marked == ["+4.0‡\n[3.0, 5.0]"] * 2  # width 16, both M
+    assert "under-trained" in fig.texts[-1].get_text()
 
 
 def test_capacity_map_prints_a_ratio_the_log_scale_cannot_colour_in_dark_text():
@@ -716,7 +760,7 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
     shared["experiments"]["digits"]["split"]["seed"] = 3
     assert "wood" in figures.drawn_figures(shared)
     # no mitigation, no β > 1, no classification: three more figures would only say why empty
-    for name in ("digits_dropout", "beta_above_one", "digits"):
+    for name in ("digits_dropout", "digits_gncl", "beta_above_one", "digits"):
         del config["experiments"][name]
     config["experiments"]["diabetes"]["betas"] = [0.0, 0.5, 1.0]
     assert set(figures.FIGURES) - set(figures.drawn_figures(config)) == {

@@ -153,6 +153,8 @@ def test_mitigation_labels_name_the_options_on():
     assert pipeline.mitigation_experiments(config) == {
         "m": {"baseline": "base", "mitigation": "learner_dropout 0.5, beta_warmup 5"}
     }
+    config["recipes"]["rm"] = {"lr": 0.1, "gncl": True}  # an on/off option: its name and meaning
+    assert pipeline.mitigation_experiments(config)["m"]["mitigation"] == "gncl (λ = β)"
 
 
 def test_the_figure_draws_the_baseline_and_each_mitigation_with_its_answer():

@@ -39,6 +39,23 @@ def test_open_questions_pairs_every_mitigation_with_its_baseline():
 
 
 BAD = {
+    "GNCL under summed logits": (
+        lambda c: c["experiments"]["gncl"].update(aggregations=["sum"]),
+        [
+            "experiments.gncl",
+            "gncl needs a loss of the averaged raw outputs",
+            "'sum'",
+            "set gncl: false",
+        ],
+    ),
+    "GNCL with learner dropout": (
+        lambda c: c["recipes"]["mnist1d_gncl"].update(learner_dropout=0.5),
+        ["experiments.gncl", "gncl replaces L_β", "set learner_dropout: 0 or gncl: false"],
+    ),
+    "GNCL as a number": (
+        lambda c: c["recipes"]["mnist1d_gncl"].update(gncl=1.0),
+        ["recipes.mnist1d_gncl.gncl"],
+    ),
     "penalty under probability averaging": (
         lambda c: c["experiments"]["debiasing_penalty"].update(aggregations=["probability"]),
         [

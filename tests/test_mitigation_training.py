@@ -15,6 +15,7 @@ MITIGATIONS = {
     "learner dropout": {"learner_dropout": 0.5},
     "debiasing penalty": {"debiasing_penalty": 1.0},
     "beta warm-up": {"beta_warmup": 2},
+    "GNCL": {"gncl": True},
 }
 
 
@@ -91,6 +92,16 @@ def test_the_objective_each_option_trains(tmp_path):
     assert torch.equal(
         trainer.run_objective(0, outputs, y, None),
         objective.debiased_objective(outputs, y, "score", 1.0, 0.3),
+    )
+
+    trainer = Trainer(specs((0.5, 1.0), gncl=True), dataset, tmp_path / "gncl")
+    for b, strength in enumerate((0.5, 1.0)):  # λ = the run's β, L_β replaced
+        assert torch.equal(
+            trainer.run_objective(b, outputs, y, None),
+            objective.gncl_objective(outputs, y, "score", strength),
+        )
+    assert not torch.equal(
+        trainer.run_objective(1, outputs, y, None), objective.beta_objective(outputs, y, "score", 1)
     )
 
     trainer = Trainer(specs(beta_warmup=2), dataset, tmp_path / "c")
@@ -186,8 +197,16 @@ def test_the_debiasing_penalty_is_refused_for_probability_averaging(aggregation,
         ({"learner_dropout": 1.0}, "learner_dropout is a rate in"),
         ({"debiasing_penalty": -1.0}, "debiasing_penalty must be >= 0"),
         ({"beta_warmup": 1.5}, "beta_warmup is a whole number"),
+        ({"gncl": 1}, "gncl is true or false"),
+        ({"gncl": True, "learner_dropout": 0.5}, "gncl replaces L_β"),
     ],
 )
 def test_out_of_range_options_are_refused(options, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         Trainer(specs(**options), data(tmp_path), tmp_path / "run")
+
+
+@pytest.mark.parametrize("aggregation", ["probability", "sum"])
+def test_gncl_is_refused_where_its_diversity_term_is_undefined(aggregation, tmp_path):
+    with pytest.raises(ValueError, match="gncl needs a loss of the averaged raw outputs"):
+        Trainer(specs(aggregation=aggregation, gncl=True), data(tmp_path), tmp_path / "run")

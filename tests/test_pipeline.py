@@ -192,7 +192,7 @@ def test_improvement_table_agrees_with_the_runs_table(workdir):
         )
         eir = 1 - done["majority_vote_error"] / done["member_error"]
         assert done["EIR"].to_numpy() == pytest.approx(eir.to_numpy())
-    assert checked == 2  # digits and digits_dropout
+    assert checked == 3  # digits, digits_dropout and digits_gncl
 
 
 def test_claims_are_computed_from_the_runs(workdir):
@@ -230,8 +230,10 @@ def test_mitigation_claims_pair_each_mitigated_run_with_its_baseline(workdir):
     paper = workdir / "results" / "paper"
     table = pd.read_csv(paper / "mitigation_claims.csv")
     runs = pd.concat(pd.read_csv(p) for p in (workdir / "results" / "tables").glob("*/runs.csv"))
-    assert set(table["experiment"]) == {"digits_dropout"} and set(table["baseline"]) == {"digits"}
-    assert "digits_dropout" not in set(
+    mitigated = {"digits_dropout", "digits_gncl"}
+    assert set(table["experiment"]) == mitigated and set(table["baseline"]) == {"digits"}
+    assert set(table["mitigation"]) == {"learner_dropout 0.5", "gncl (λ = β)"}
+    assert not mitigated & set(
         pd.read_csv(paper / "claims.csv")["experiment"]
     )  # the paper's claims
     for row in table[table["endpoint"] == "test_error"].itertuples():
@@ -246,7 +248,7 @@ def test_mitigation_claims_pair_each_mitigated_run_with_its_baseline(workdir):
             ]
             return chosen["test_error"].mean()
 
-        assert row.mitigated_mean == pytest.approx(mean("digits_dropout", 1.0))
+        assert row.mitigated_mean == pytest.approx(mean(row.experiment, 1.0))
         assert row.reference_mean == pytest.approx(
             mean("digits", 1.0 if row.comparison == "recovery" else 0.0)
         )
@@ -396,12 +398,12 @@ def train_job_count(dry_run_stdout: str) -> int:
 def test_a_single_figure_builds_only_the_runs_it_draws(tmp_path):
     workdir = copy_workflow(tmp_path)
     # β ∈ {0, 1}, first seed, per (model, aggregation) of each sweep experiment: 2*2*2 + 1*1*2,
-    # and digits_dropout's β = 1
+    # and digits_dropout's and digits_gncl's β = 1
     for target in ("figure_dynamics", "results/paper/figures/dynamics.pdf"):
         # targets go before --configfile, which takes several values
         result = snakemake(workdir, target, "-n", "--cores", "1", "--configfile", str(TINY))
         assert result.returncode == 0, result.stderr[-3000:]
-        assert train_job_count(result.stdout) == 11
+        assert train_job_count(result.stdout) == 12
 
 
 def test_graphs_render_and_lint_passes(tmp_path):

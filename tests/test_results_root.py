@@ -52,19 +52,9 @@ def test_a_root_outside_the_working_directory_or_with_a_runs_folder_is_refused(r
 
 
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
-# config/open_questions.yaml gets its own root on the branch of issue 28 (its owner's): this
-# expected failure turns into an unexpected pass then, and the mark goes
-PENDING = {"open_questions.yaml"}
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True)) if p.name in PENDING else p
-        for p in CONFIGS
-    ],
-    ids=lambda p: p.name,
-)
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_each_shipped_configuration_writes_under_a_root_of_its_own(path):
     """Only the default writes under results/; every other shipped configuration has its own root,
     none inside another's outputs (results/paper/ is the default's figures and tables)."""

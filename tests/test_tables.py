@@ -160,12 +160,15 @@ def capacity_runs(differences):
                 rows.append(
                     {
                         **KEY,
+                        "selection": "best_val",
                         "aggregation": "score",
                         "model": model,
                         "members": members,
                         "beta": beta,
                         "seed": seed,
                         "status": "completed",
+                        "epoch": 15 if beta and seed < 2 else 10,  # of 15: late from 14 on
+                        "budget": 15,
                         "test_error": error,
                         "test_DIV": div,
                         "test_learner_error": error + gap,
@@ -199,6 +202,15 @@ def test_capacity_table_pairs_each_cell_and_adjusts_over_the_map():
     assert cells.loc[(8, 2), "DIV_ratio"] == pytest.approx(2.5)
     assert cells.loc[(8, 2), "learner_gap_beta0"] == pytest.approx(0.01)
     assert cells.loc[(8, 2), "learner_gap_beta1"] == pytest.approx(0.2)
+    # the under-training rule of the claims: seeds 0 and 1 of 4 select epoch 15 of 15 at β = 1
+    assert cells.loc[(8, 2), "late_beta0"] == 0 and cells.loc[(8, 2), "late_beta1"] == 0.5
+    assert table["under_trained"].tolist() == [True] * 4
+    later = frame.assign(epoch=np.where(frame["epoch"] == 15, 14, frame["epoch"]))  # 14 > 13.5
+    assert tables.capacity(later, {"e": {"narrow": 8, "wide": 64}})["under_trained"].all()
+    earlier = frame.assign(epoch=np.where(frame["epoch"] == 15, 13, frame["epoch"]))
+    assert not tables.capacity(earlier, {"e": {"narrow": 8, "wide": 64}})["under_trained"].any()
+    at_end = tables.capacity(frame.assign(selection="last"), {"e": {"narrow": 8, "wide": 64}})
+    assert at_end["late_beta1"].isna().all() and at_end["under_trained"].isna().all()
     assert tables.capacity(frame, {}).empty
     assert (table["verdict"] == "neither").all()  # no cell passes Holm at 4 seeds
     assert set(tables.capacity(frame, {"e": {"narrow": 8, "wide": 64}}, alpha=0.6)["verdict"]) == {

@@ -75,6 +75,7 @@ from .claims_spec import (  # noqa: F401 (the declarations are part of this modu
     selects_at_end,
     setting_label,
     task_of,
+    under_trained,
     verdict,
     verdicts,
 )
@@ -272,7 +273,7 @@ def describe(block: dict, endpoint: Endpoint | None) -> dict:
     }
     row["ci_low"], row["ci_high"] = stats.t_interval(d)
     row["under_trained"] = (
-        bool(2 * row["late_seeds"] >= n) if n and not np.isnan(late).any() else None
+        under_trained(row["late_seeds"] / n) if n and not np.isnan(late).any() else None
     )
     if endpoint is None:  # claim 7: β* against both extremes, an intersection–union test
         other = x1 - block["xs"]

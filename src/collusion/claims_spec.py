@@ -285,6 +285,11 @@ def late_epoch(epoch, budget):
     return epoch > (1 - LATE_SHARE) * budget
 
 
+def under_trained(late_share: float) -> bool:
+    """The under-training rule: at least half the seeds select a late epoch (``late_epoch``)."""
+    return bool(2 * late_share >= 1)
+
+
 def pair_differences(pairs: pd.DataFrame) -> np.ndarray:
     """Each pair's difference in the claim's direction: β = 1 − β = 0, and for claim 7 β = 0 − β*."""
     return np.where(pairs["claim"] == 7, pairs["x0"] - pairs["xs"], pairs["x1"] - pairs["x0"])

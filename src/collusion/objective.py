@@ -285,7 +285,8 @@ def beta_warmup(step: int, warmup_steps: int, beta: float) -> float:
 #   Under score averaging the GNCL objective is unbounded below for every λ > 0: offsetting moves
 #   (z_1 + t v, z_2 − t v) keep f̄ and so H, the quadratic term grows like t², the learners'
 #   cross-entropies only like |t|. L_β is bounded for β ≤ 1; GNCL trades that for a smooth term.
-GNCL_AGGREGATIONS = ("score", "regression")
+# where it is defined: spec.py states it (the config check reads it, torch-free)
+from .spec import GNCL_AGGREGATIONS  # noqa: E402
 
 
 def gncl_diversity(outputs: torch.Tensor, y: torch.Tensor, aggregation: str) -> torch.Tensor:

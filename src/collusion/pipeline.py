@@ -110,9 +110,16 @@ def mitigation_experiments(config: dict) -> dict[str, dict]:
     out = {}
     for name, baseline in mitigation_baselines(config).items():
         recipe = config["recipes"][config["experiments"][name]["recipe"]]
-        label = ", ".join(f"{key} {recipe[key]:g}" for key in MITIGATION_KEYS if recipe.get(key))
+        label = ", ".join(
+            mitigation_label(key, recipe[key]) for key in MITIGATION_KEYS if recipe.get(key)
+        )
         out[name] = {"baseline": baseline, "mitigation": label}
     return out
+
+
+def mitigation_label(key: str, value) -> str:
+    """``learner_dropout 0.5``; an option that is on or off (gncl) by its name and what it means."""
+    return "gncl (λ = β)" if key == "gncl" else f"{key} {value:g}"
 
 
 def run_output_pattern(root: str, name: str) -> str:

@@ -20,13 +20,16 @@ RUN_OUTPUTS = ("history.csv", "predictions.npz", "provenance.json")
 SELECTIONS = ("best_val", "last")
 
 # the recipe options that mitigate learner collusion (0 = off; docs/mitigations.md)
-MITIGATION_KEYS = ("learner_dropout", "debiasing_penalty", "beta_warmup")
+MITIGATION_KEYS = ("learner_dropout", "debiasing_penalty", "beta_warmup", "gncl")
 
 # how the learners' outputs combine (objective.py defines each)
 AGGREGATIONS = ("score", "probability", "probability_double_softmax", "sum", "regression")
 # aggregations whose ensemble averages or sums raw outputs: the debiasing penalty is defined for
 # these only (a learner's logit offset is no offset from a probability average)
 DEBIASABLE = ("score", "sum", "regression")
+# aggregations where GNCL's diversity term is defined: a loss of the averaged raw outputs
+# (objective.gncl_diversity); summed logits are no average, probability averaging averages softmaxes
+GNCL_AGGREGATIONS = ("score", "regression")
 
 
 @dataclass
@@ -60,6 +63,9 @@ class Recipe:
     learner_dropout: float = 0.0
     debiasing_penalty: float = 0.0  # strength λ of λ Σ_j w_j ‖bias_j‖² (raw-output averaging only)
     beta_warmup: int = 0  # periods over which β rises linearly (per minibatch) from 0 to its target
+    # gncl: train on GNCL's objective L_ind − λ (1/2) Σ_j w_j d_jᵀ H d_j at λ = the run's β
+    # instead of L_β (objective.gncl_objective; score averaging and regression only)
+    gncl: bool = False
     # the selections also recorded restricted to the first E periods, for each E here (each below
     # epochs): one long run answers every shorter budget, when the schedule does not depend on epochs
     selection_horizons: list[int] = field(default_factory=list)
@@ -149,6 +155,7 @@ def check_recipe(recipe: Recipe, aggregation: str) -> None:
         raise ValueError(
             f"beta_warmup is a whole number of periods >= 0, got {recipe.beta_warmup!r}"
         )
+    check_gncl(recipe, aggregation)
     horizons = recipe.selection_horizons
     if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in horizons):
         raise ValueError(f"selection_horizons are whole numbers of periods >= 1, got {horizons}")
@@ -160,6 +167,26 @@ def check_recipe(recipe: Recipe, aggregation: str) -> None:
             f"selection_horizons {too_long} are not below epochs ({recipe.epochs}): a horizon "
             "restricts the selections to the first E periods of a longer run; the full run's "
             "selections are best_val and last already, so drop them or raise epochs"
+        )
+
+
+def check_gncl(recipe: Recipe, aggregation: str) -> None:
+    """GNCL replaces L_β: defined where the loss is one of the averaged raw outputs, and not with
+    learner dropout (whose subset average is a term of L_β that GNCL's objective does not have)."""
+    if not isinstance(recipe.gncl, bool):
+        raise ValueError(f"gncl is true or false, got {recipe.gncl!r}")
+    if not recipe.gncl:
+        return
+    if aggregation not in GNCL_AGGREGATIONS:
+        raise ValueError(
+            f"gncl needs a loss of the averaged raw outputs ({', '.join(GNCL_AGGREGATIONS)}), not "
+            f"aggregation {aggregation!r} (GNCL's diversity term is the second-order expansion "
+            "of that loss around the average): set gncl: false or use score averaging"
+        )
+    if recipe.learner_dropout:
+        raise ValueError(
+            "gncl replaces L_β, whose ensemble term learner_dropout averages over a subset: "
+            "GNCL's objective has no such term; set learner_dropout: 0 or gncl: false"
         )
 
 

@@ -411,6 +411,9 @@ CAPACITY_COLUMNS = [
     "DIV_ratio",
     "learner_gap_beta0",
     "learner_gap_beta1",
+    "late_beta0",
+    "late_beta1",
+    "under_trained",
     "per_seed",
     "seeds",
     "verdict",
@@ -427,10 +430,15 @@ def capacity(
     difference over the seeds where both finished (mean, 95 % CI, ``wins_b`` = seeds where β = 1 is
     worse, two-sided exact sign-flip p), ``p_holm`` adjusted over the cells of one map (study,
     aggregation, selection); the mean test DIV at both β and its ratio β1/β0; the learners'
-    mean test error minus the ensemble's (``learner_gap``) at both β; and the cell's ``verdict``
-    at level ``alpha``: joint training "helps", "hurts" or "neither" (collusion.capacity).
+    mean test error minus the ensemble's (``learner_gap``) at both β; the share of the finished
+    runs whose selected epoch lies in the last 10 % of the budget at both β (``late_beta0``,
+    ``late_beta1``; empty for ``last``, which selects the end by definition) and whether the cell
+    is ``under_trained`` by the claims' rule (at least half at either β; collusion.claims_spec);
+    and the cell's ``verdict`` at level ``alpha``: joint training "helps", "hurts" or "neither"
+    (collusion.capacity).
     """
     from .capacity import verdict
+    from .claims_spec import budget_of, late_epoch, selects_at_end, under_trained
 
     parts = []
     for experiment, widths in studies.items():
@@ -447,8 +455,15 @@ def capacity(
         "p_exact"
     ].transform(lambda p: pd.Series(stats.holm(p.to_numpy()), index=p.index))
     kept = finished(frame[frame["beta"].isin([0.0, 1.0])])
-    kept = kept.assign(learner_gap=kept["test_learner_error"] - kept["test_error"])
-    means = kept.groupby(by + ["beta"])[["test_DIV", "learner_gap"]].mean().unstack("beta")
+    late = [
+        np.nan if selects_at_end(selection) else float(late_epoch(epoch, budget_of(selection, b)))
+        for selection, epoch, b in zip(kept["selection"], kept["epoch"], kept["budget"])
+    ]
+    kept = kept.assign(
+        learner_gap=kept["test_learner_error"] - kept["test_error"], late=np.array(late, float)
+    )
+    columns = ["test_DIV", "learner_gap", "late"]
+    means = kept.groupby(by + ["beta"])[columns].mean().unstack("beta")
     extra = (
         pd.DataFrame(
             {
@@ -456,6 +471,8 @@ def capacity(
                 "DIV_beta1": means[("test_DIV", 1.0)],
                 "learner_gap_beta0": means[("learner_gap", 0.0)],
                 "learner_gap_beta1": means[("learner_gap", 1.0)],
+                "late_beta0": means[("late", 0.0)],
+                "late_beta1": means[("late", 1.0)],
             }
         ).reset_index()
         if {0.0, 1.0} <= set(kept["beta"])
@@ -463,6 +480,10 @@ def capacity(
     )
     table = table.merge(extra, on=by, how="left")
     table["DIV_ratio"] = table["DIV_beta1"] / table["DIV_beta0"]
+    table["under_trained"] = [
+        None if np.isnan(a) and np.isnan(b) else under_trained(np.nanmax([a, b]))
+        for a, b in zip(table["late_beta0"], table["late_beta1"], strict=True)
+    ]
     table["verdict"] = [
         verdict(d, p, alpha) for d, p in zip(table["diff_mean"], table["p_holm"], strict=True)
     ]

@@ -252,14 +252,17 @@ class Trainer:
         self, b: int, outputs: torch.Tensor, y: torch.Tensor, keep: torch.Tensor | None
     ):
         """Run ``b``'s training objective this minibatch: L_β, at the warmed-up β, with the ensemble
-        term over the learners ``keep`` (None: all) and the debiasing penalty when they are on."""
+        term over the learners ``keep`` (None: all) and the debiasing penalty when they are on;
+        with ``gncl``, GNCL's objective at λ = that β instead of L_β."""
         spec, recipe = self.runs[b].spec, self.recipe
         beta = spec.beta
         if recipe.beta_warmup:
             beta = objective.beta_warmup(
                 self.step, recipe.beta_warmup * self.steps_per_period(), beta
             )
-        if keep is None:
+        if recipe.gncl:
+            loss = objective.gncl_objective(outputs, y, spec.aggregation, beta)
+        elif keep is None:
             loss = objective.beta_objective(outputs, y, spec.aggregation, beta)
         else:
             loss = objective.learner_dropout_objective(outputs, y, spec.aggregation, beta, keep)

@@ -23,6 +23,7 @@ for name, entry in FIGURES.items():
             ANALYSIS_ENV
         params:
             name=name,
+            options=entry.options(config),
             runs=sources_runs_param(entry.inputs),
             code=code_param("figure.py", f"figures.{name}"),
         script:

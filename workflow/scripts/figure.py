@@ -11,4 +11,5 @@ sys.stderr = open(snakemake.log[0], "w")
 name = snakemake.params.name
 inputs = [figures.input_name(source) for source in figures.FIGURES[name].inputs]
 tables = {key: figures.read_inputs(snakemake.input[key]) for key in inputs}
-save(figures.draw(name, tables), snakemake.output.pdf, snakemake.output.png)
+figure = figures.draw(name, tables, **snakemake.params.options)
+save(figure, snakemake.output.pdf, snakemake.output.png)

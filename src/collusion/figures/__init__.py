@@ -98,13 +98,15 @@ def has_budget_study(config: dict) -> bool:
 @dataclass(frozen=True)
 class Figure:
     """``claims``: the claims the figure bears on (the claims table gives their verdicts);
-    ``drawn_when(config)``: whether the configuration has the experiments the figure draws."""
+    ``drawn_when(config)``: whether the configuration has the experiments the figure draws;
+    ``options(config)``: keyword arguments of its ``draw`` taken from the configuration."""
 
     inputs: tuple[str, ...]
     paper: str
     claims: tuple[int, ...]
     section: str
     drawn_when: Callable[[dict], bool] = always
+    options: Callable[[dict], dict] = field(default=lambda config: {})
 
 
 FIGURES = {
@@ -146,7 +148,11 @@ FIGURES = {
         has_beta_above_one,
     ),
     "regime_map": Figure(
-        ("claims",), "none (new: where each claim holds)", (1, 2, 3, 4, 5, 6, 7), "about"
+        ("claims",),
+        "none (new: where each claim holds)",
+        (1, 2, 3, 4, 5, 6, 7),
+        "about",
+        options=lambda config: {"studies": capacity_studies(config)},  # the capacity axis
     ),
     "mitigations": Figure(
         ("mitigation_claims", "runs"),
@@ -339,11 +345,12 @@ def build_table(name: str, tables: dict, config: dict):
     return getattr(builders, entry.builder)(*frames, **entry.options(config))
 
 
-def draw(name: str, tables: dict):
-    """Figure ``name`` drawn from its tables (a dict: input name -> DataFrame)."""
+def draw(name: str, tables: dict, **options):
+    """Figure ``name`` drawn from its tables (a dict: input name -> DataFrame) and its
+    ``options`` (its entry's ``options(config)``)."""
     if name not in FIGURES:
         raise KeyError(f"unknown figure {name!r}; the figures are {sorted(FIGURES)}")
-    return importlib.import_module(f"{__name__}.{name}").draw(tables)
+    return importlib.import_module(f"{__name__}.{name}").draw(tables, **options)
 
 
 def source_paths(source: str, experiments: list[str], root: str = "results") -> list[str]:

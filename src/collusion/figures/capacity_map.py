@@ -2,16 +2,19 @@
 experiment that varies the member width), aggregation and selection, two heat maps over member
 width (rows) × ensemble size M (columns): the paired test-error difference β = 1 − β = 0 (mean over
 seeds, percentage points, with its 95 % CI; * where the Holm-adjusted exact p < 0.05 over the map's
-cells), and the ratio of the test DIV at β = 1 to that at β = 0 (log colour scale). Reads the
-`capacity` table."""
+cells; ‡ where the cell is under-trained by the claims' rule: at β = 0 or 1, at least half the
+seeds select an epoch in the last 10 % of the budget), and the ratio of the test DIV at β = 1 to
+that at β = 0 (log colour scale). Reads the `capacity` table."""
 
 import matplotlib.colors as mcolors
 import numpy as np
 
+from ..claims_spec import LATE_SHARE
 from .common import SELECTION_LABEL, SELECTIONS, empty_figure, grid, note
 
 KEYS = ["experiment", "dataset", "aggregation"]
 SIGNIFICANCE = 0.05
+UNDER_TRAINED = "‡"  # after a cell's difference: the cell is under-trained (tables.capacity)
 
 
 def _heatmap(ax, frame, values, norm, cmap, labels):
@@ -52,6 +55,8 @@ def _heatmap(ax, frame, values, norm, cmap, labels):
 
 def _error_label(row, scale):
     mark = "*" if row.p_holm < SIGNIFICANCE else ""
+    if str(getattr(row, "under_trained", "")) == "True":  # True, or read back from a CSV
+        mark += UNDER_TRAINED
     if np.isnan(row.diff_mean):
         return "n/a"
     if not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):  # too few seeds for a 95 % CI
@@ -111,6 +116,12 @@ def draw(tables):
             fig.colorbar(image, ax=ax, shrink=0.8)
     seeds = sorted(int(n) for n in table["n"].dropna().unique()) if "n" in table else []
     text = f"* Holm-adjusted p < {SIGNIFICANCE:g} (exact paired sign-flip test); [95 % CI]"
+    if "under_trained" in table:
+        share = f"{LATE_SHARE:.0%}"
+        text += (
+            f"; {UNDER_TRAINED} under-trained: at β = 0 or 1, ≥ half the seeds select an epoch in"
+            f" the last {share} of the budget"
+        )
     if seeds:
         text += "; paired seeds per cell: " + (
             f"{seeds[0]}" + (f"–{seeds[-1]}" if len(seeds) > 1 else "")

@@ -2,7 +2,12 @@
 panel per checkpoint selection; the colour is the standardised paired effect d_z = mean / SD of
 the per-seed differences (signed so that the claim's direction is positive), the mark the verdict
 of the claims table (results/paper/claims.csv, never the runs), followed by † where the verdict is
-fragile (it changes when one seed is left out)."""
+fragile (it changes when one seed is left out).
+
+The capacity axis: where the configuration has capacity studies (experiments that vary the member
+width; collusion.figures.capacity_studies, passed as ``studies``), a study's rows are its
+(aggregation, M) groups, each running from the narrowest to the widest member and labelled with
+the width, a line between the groups; every other setting keeps its row and order."""
 
 from __future__ import annotations
 
@@ -61,11 +66,15 @@ def _is_true(values: pd.Series) -> pd.Series:
     return values.astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
 
 
-def setting_name(row) -> str:
-    parts = [row.dataset, row.model, row.aggregation]
+def setting_name(row, width: int | None = None) -> str:
+    """The row's label; with the member ``width`` (a capacity study's row), the model is named by
+    its width, last, after the (aggregation, M) group it belongs to."""
+    parts = [row.dataset, None if width else row.model, row.aggregation]
     label = " · ".join(str(p) for p in parts if isinstance(p, str) and p)
     if pd.notna(row.members) and str(row.members) != "":
         label += f" · M={int(float(row.members))}"
+    if width:
+        label += f" · width {width}"
     return (
         label
         if row.experiment == row.dataset or not isinstance(row.experiment, str)
@@ -73,17 +82,28 @@ def setting_name(row) -> str:
     )
 
 
-def cells(claims: pd.DataFrame) -> pd.DataFrame:
+def study_width(row, studies: dict[str, dict[str, int]]) -> int | None:
+    """The member width of a capacity study's row, None for any other row."""
+    return studies.get(row.experiment, {}).get(row.model)
+
+
+def cells(claims: pd.DataFrame, studies: dict[str, dict[str, int]] | None = None) -> pd.DataFrame:
     """The map's cells: one per claims-table row whose endpoint is its claim's primary endpoint
     (either selection), with its row (setting), column (claim · endpoint), panel (selection),
-    colour value (d_z) and mark (verdict)."""
+    colour value (d_z) and mark (verdict); ``group`` and ``order`` place the row: a capacity
+    study's rows (``studies``: experiment -> {model: width}) by width within their group."""
+    studies = studies or {}
     primary = claims[_is_true(claims["primary"])][["claim", "endpoint"]].drop_duplicates()
     rows = claims.merge(primary, on=["claim", "endpoint"])
     verdicts = rows["verdict"].fillna("n/a")  # pandas reads the verdict "n/a" back as NaN
     fragile = _is_true(rows["fragile"]) if "fragile" in rows else pd.Series(False, rows.index)
+    widths = [study_width(row, studies) for row in rows.itertuples()]
+    settings = [setting_name(row, w) for row, w in zip(rows.itertuples(), widths)]
     return pd.DataFrame(
         {
-            "setting": [setting_name(row) for row in rows.itertuples()],
+            "setting": settings,
+            "group": [s.rsplit(" · width ", 1)[0] if w else s for s, w in zip(settings, widths)],
+            "order": [w or 0 for w in widths],
             "column": [f"{int(c)} · {e}" for c, e in zip(rows["claim"], rows["endpoint"])],
             "claim": rows["claim"].astype(int).to_numpy(),
             "endpoint": rows["endpoint"].to_numpy(),
@@ -99,7 +119,13 @@ def cells(claims: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def draw(tables):
+def row_order(table: pd.DataFrame) -> list[str]:
+    """The settings top to bottom: by label, a capacity study's group by width."""
+    placed = table.drop_duplicates("setting").sort_values(["group", "order", "setting"])
+    return placed["setting"].tolist()
+
+
+def draw(tables, studies: dict[str, dict[str, int]] | None = None):
     claims = tables["claims"]
     missing = missing_columns(claims)
     if missing:
@@ -108,11 +134,20 @@ def draw(tables):
             + ", ".join(missing)
             + "): regenerate it with the current `claims` rule"
         )
-    table = cells(claims)
+    table = cells(claims, studies)
     if table.empty:
         return empty_figure("claims.csv declares no primary endpoint: nothing to map")
     columns = sorted(table["column"].unique(), key=lambda c: (int(c.split(" · ")[0]), c))
-    settings = sorted(table["setting"].unique())
+    settings = row_order(table)
+    group_of = dict(zip(table["setting"], table["group"]))
+    # a line between consecutive groups of which one is a capacity study's (width) axis
+    swept = set(table.loc[table["order"] > 0, "group"])
+    breaks = [
+        i
+        for i in range(1, len(settings))
+        if group_of[settings[i]] != group_of[settings[i - 1]]
+        and swept & {group_of[settings[i]], group_of[settings[i - 1]]}
+    ]
     present = set(table["selection"])
     selections = [s for s in SELECTIONS if s in present] + sorted(present - set(SELECTIONS))
     fig, axes = plt.subplots(
@@ -148,6 +183,8 @@ def draw(tables):
         ax.grid(which="minor", color="white", lw=1)
         ax.tick_params(which="minor", length=0)
         ax.tick_params(axis="y", length=0)
+        for i in breaks:
+            ax.axhline(i - 0.5, color="0.2", lw=1.2)
         for side in ax.spines.values():
             side.set_visible(False)
     bar = fig.colorbar(image, ax=axes[0].tolist(), shrink=0.9, pad=0.02)
