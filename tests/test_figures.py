@@ -639,6 +639,63 @@ def test_a_one_panel_legend_is_not_cut_at_the_sides(name):
         assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
 
 
+def test_one_settings_beta_sweep_keeps_its_title_and_its_band_within_the_figure_and_100_percent():
+    """An own experiment (winecollusion on mywine, one model): the panel title ran past the figure's
+    right edge ("winecollusion: mywine · score · M…"), and near 100 % accuracy the ± 2·SEM band of
+    a few seeds went above 100 %."""
+    rows = [
+        {
+            **run_rows(experiment="winecollusion", dataset="mywine", model="mlp", members=5),
+            "beta": beta,
+            "seed": seed,
+            "selection": selection,
+            "status": "completed",
+            "test_acc": (1.0, 1.0, 0.9)[seed % 3],  # mean 96.7 %, 2·SEM 6.7 points
+        }
+        for beta in (0.0, 0.5, 1.0)
+        for seed in range(3)
+        for selection in ("best_val", "last")
+    ]
+    fig = figures.draw("beta_sweep", {"runs": pd.DataFrame(rows)})
+    fig.canvas.draw()
+    for ax in fig.axes:
+        box = ax.title.get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (ax.title.get_text(), box, fig.bbox)
+        assert "winecollusion:" in ax.title.get_text() and "M=5" in ax.title.get_text()
+        (shade,) = ax.collections
+        heights = np.concatenate([path.vertices[:, 1] for path in shade.get_paths()])
+        assert heights.max() == pytest.approx(100) and heights.min() == pytest.approx(90)
+
+
+def test_error_bands_are_clipped_to_what_the_metric_can_take():
+    frame = pd.DataFrame({"beta": [0, 0, 0], "value": [0.0, 0.0, 3.0]})  # mean 1, 2·SEM 2
+    assert common.band(frame, ["beta"], "value", "2sem")["low"].item() == pytest.approx(-1)
+    clipped = common.band(frame, ["beta"], "value", "2sem", common.error_range("score"))
+    assert clipped["low"].item() == 0 and clipped["high"].item() == pytest.approx(3)
+    assert common.error_range("regression") == (0.0, None)
+
+
+@pytest.mark.parametrize(
+    "name, tables, needs",
+    [
+        ("wood", {"wood": pd.DataFrame()}, ["seeds share one test set", "split_column"]),
+        (
+            "mitigations",
+            {"mitigation_claims": pd.DataFrame(), "runs": pd.DataFrame()},
+            ["turns a mitigation on", "baseline: names its unmitigated"],
+        ),
+    ],
+)
+def test_a_figure_without_its_experiment_says_what_it_needs_and_where(name, tables, needs):
+    """A one-setting own experiment gets these figures on request (a named rule): each says, in
+    the image, that the configuration has no such experiment, what one needs, and the page."""
+    fig = figures.draw(name, tables)
+    (text,) = [t.get_text().replace("\n", " ") for ax in fig.axes for t in ax.texts]
+    assert "in this configuration" in text and "config/README.md" in text, text
+    for part in needs:
+        assert part in text, text
+
+
 def visible_labels(ax):
     return [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
 

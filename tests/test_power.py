@@ -35,13 +35,34 @@ def test_a_design_that_cannot_answer_is_warned_with_the_seeds_it_needs():
     table = power.check(TINY_CONFIG)
     assert not table["reachable"].any()
     needed = int(table["seeds_needed"].max())
-    assert f"give every setting at least {needed} seeds" in text
+    assert f"give every setting at least {needed} seeds (for the claim's verdict" in text
     # the fix works: that many seeds everywhere reaches a verdict for every claim
     fixed = copy.deepcopy(TINY_CONFIG)
     for exp in fixed["experiments"].values():
         exp["seeds"] = list(range(needed))
     assert power.check(fixed)["reachable"].all()
     assert "WARNING" not in power.report(fixed)
+
+
+def test_the_claim_level_and_a_settings_own_seed_counts_are_told_apart():
+    """One setting of five seeds: its own verdict needs 7 seeds (Holm within the claim), the
+    claim's 9 (Holm over every claim's primary tests); the table said "a setting verdict needs ≥ 7
+    seeds" and the warning "give every setting at least 9 seeds", with nothing to tell them apart."""
+    one = copy.deepcopy(TINY_CONFIG)
+    (name, experiment), *_ = one["experiments"].items()
+    one["experiments"] = {name: experiment}
+    experiment.update(seeds=list(range(5)), models=experiment["models"][:1])
+    experiment.update(aggregations=["score"], ensemble_sizes=experiment["ensemble_sizes"][:1])
+    table = power.check(one).set_index(["claim", "endpoint"])
+    claim_level = int(table.loc[(1, "test_error"), "seeds_needed"])
+    own = int(table.loc[(1, "test_error"), "setting_seeds_needed"])
+    assert claim_level != own
+    text = power.report(one)
+    assert "at two levels that need different seed counts" in text
+    assert f"a setting's own verdict needs ≥ {own} seeds" in text
+    assert "a setting verdict" not in text
+    assert "WARNING: claim 1 (" in text and "cannot reach a verdict at the claim level" in text
+    assert f"give every setting at least {claim_level} seeds (for the claim's verdict;" in text
 
 
 def test_paper_yaml_states_its_cost_and_power():

@@ -117,7 +117,7 @@ def check(config: dict, power: float = POWER) -> pd.DataFrame:
         need = None
         if any(f * stats.min_attainable_p(len(s.seeds)) >= alpha for s in found):
             need = next(n for n in range(1, 64) if f * stats.min_attainable_p(n) < alpha)
-            per_setting.append(f"a setting verdict needs ≥ {need} seeds")
+            per_setting.append(f"a setting's own verdict needs ≥ {need} seeds")
         rows.append(
             {
                 "claim": claim,
@@ -143,12 +143,15 @@ def report(config: dict, name: str = "this configuration", power: float = POWER)
     if table.empty:
         return f"Power check ({name}): no claim can be tested (no experiment has β = 0 and β = 1)."
     lines = [
-        f"Power check ({name}): claim level = a stratified sign-flip test over every (setting, "
-        f"seed) pair, Holm over the {len(table)} claims' primary tests, level {alpha}; δ = the "
+        f"Power check ({name}), at two levels that need different seed counts. A claim's "
+        f"verdict (columns units to δ): a stratified sign-flip test over every (setting, seed) "
+        f"pair, Holm over the {len(table)} claims' primary tests, level {alpha}; δ = the "
         f"standardised effect (mean / SD of a setting's per-seed paired differences, in units of "
-        f"that seed SD) detected with {power:.0%} power.",
+        f"that seed SD) detected with {power:.0%} power. A setting's own verdict (last column, "
+        "descriptive): an exact sign-flip test over that setting's seeds, Holm over its claim's "
+        "settings only.",
         f"{'claim':<6}{'endpoint':<22}{'settings':>9}{'units':>7}{'min p_holm':>12}{'δ':>7}"
-        "   per setting (descriptive)",
+        "   per setting (its own verdict, descriptive)",
     ]
     for row in table.itertuples():
         lines.append(
@@ -158,12 +161,13 @@ def report(config: dict, name: str = "this configuration", power: float = POWER)
     for claim, part in table[~table["reachable"]].groupby("claim"):
         needs = part["seeds_needed"]
         fix = (
-            f"give every setting at least {int(needs.max())} seeds"
+            f"give every setting at least {int(needs.max())} seeds (for the claim's verdict; "
+            "a setting's own verdict needs the seeds in the table's last column)"
             if needs.notna().all()
             else "add settings or seeds"
         )
         lines.append(
-            f"WARNING: claim {claim} ({CLAIMS[claim]}) cannot reach a verdict: "
+            f"WARNING: claim {claim} ({CLAIMS[claim]}) cannot reach a verdict at the claim level: "
             + "; ".join(
                 f"{row.endpoint} has {row.units} independent units, at best p_holm = "
                 f"{row.smallest_p_holm:.2g} ≥ {alpha}"

@@ -1,13 +1,16 @@
 """Paper Fig. 6 (left): ensemble test accuracy vs β, the architectures overlaid in one panel per
-dataset (and aggregation), mean ± 2·SEM over seeds; one row per checkpoint selection (claims 1, 7)."""
+dataset (and aggregation), mean ± 2·SEM over seeds (clipped to 0–100 %); one row per checkpoint
+selection (claims 1, 7)."""
 
 from .common import (
+    PERCENT,
     SELECTION_LABEL,
     SELECTIONS,
     band,
     completed_only,
     diverged_note,
     empty_figure,
+    fit_titles,
     grid,
     legend_below,
     plot_band,
@@ -35,7 +38,7 @@ def draw(tables):
             ):
                 plot_band(
                     ax,
-                    band(part, ["beta"], "test_accuracy", "2sem"),
+                    band(part, ["beta"], "test_accuracy", "2sem", PERCENT),
                     "beta",
                     color=f"C{index}",
                     label=model,
@@ -51,4 +54,5 @@ def draw(tables):
             )
     legend_below(fig, axes, title="architecture")
     diverged_note(fig, n_diverged)
+    fit_titles(fig)
     return fig

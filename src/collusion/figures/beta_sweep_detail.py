@@ -10,6 +10,7 @@ from .common import (
     completed_only,
     diverged_note,
     error_label,
+    error_range,
     error_values,
     legend_below,
     log_axis,
@@ -34,7 +35,7 @@ def draw(tables):
             style = SELECTION_STYLE[selection]
             plot_band(
                 ax,
-                band(part, ["beta"], "ensemble", "2sem"),
+                band(part, ["beta"], "ensemble", "2sem", error_range(aggregation)),
                 "beta",
                 color="k",
                 ls=style,
@@ -42,7 +43,7 @@ def draw(tables):
             )
             plot_band(
                 ax,
-                band(part, ["beta"], "learners", "2sem"),
+                band(part, ["beta"], "learners", "2sem", error_range(aggregation)),
                 "beta",
                 color="C1",
                 ls=style,

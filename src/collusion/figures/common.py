@@ -10,6 +10,7 @@ named in every caption.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 
 import matplotlib
@@ -76,6 +77,14 @@ def error_label(aggregation: str) -> str:
 def error_values(frame: pd.DataFrame, column: str, aggregation: str) -> pd.Series:
     """Error rates as percentages for classification; MSE unchanged."""
     return frame[column] if aggregation == "regression" else 100 * frame[column]
+
+
+PERCENT = (0.0, 100.0)  # an accuracy or error rate in %
+
+
+def error_range(aggregation: str) -> tuple[float, float | None]:
+    """The values an error of ``error_values`` can take: 0–100 % for classification, an MSE ≥ 0."""
+    return (0.0, None) if aggregation == "regression" else PERCENT
 
 
 def selection_style(selection: str) -> dict:
@@ -196,6 +205,36 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
             root.set_figwidth(root.get_figwidth() + width + 0.1 - available)
 
 
+TITLE_BREAKS = re.compile(r"(?<=: )|(?<= · )")  # where a panel title may break: after ": ", " · "
+
+
+def fit_titles(fig) -> None:
+    """Panel titles wider than their panel broken into lines after their separators (": ", " · "),
+    each line as long as fits; a title of one setting's long names ran past the figure's right
+    edge. Call it once the panels are drawn (their widths are measured after the layout)."""
+    renderer = fig.canvas.get_renderer()
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+    for ax in fig.axes:
+        title, width = ax.title, ax.get_window_extent(renderer).width
+        if not title.get_text() or title.get_window_extent(renderer).width <= width:
+            continue
+        lines = []
+        for line in title.get_text().split("\n"):
+            pieces = [piece for piece in TITLE_BREAKS.split(line) if piece]
+            current = pieces[0]
+            for piece in pieces[1:]:
+                title.set_text(current + piece)
+                if title.get_window_extent(renderer).width <= width:
+                    current += piece
+                else:
+                    lines.append(current.removesuffix(" · ").rstrip())
+                    current = piece
+            lines.append(current)
+        title.set_text("\n".join(lines))
+
+
 def note(fig, text: str) -> None:
     """A small line above the panels (e.g. which runs were left out); the layout makes room."""
     fig.suptitle(text, fontsize=6, color="0.3")
@@ -216,15 +255,26 @@ def save(fig, pdf: str, png: str) -> None:
     plt.close(fig)
 
 
-def band(frame: pd.DataFrame, by: list[str], metric: str, kind: str) -> pd.DataFrame:
-    """Per group of ``by``: mean of ``metric`` over seeds and the band ``kind`` ("sd" or "2sem")."""
+def band(
+    frame: pd.DataFrame,
+    by: list[str],
+    metric: str,
+    kind: str,
+    within: tuple[float | None, float | None] = (None, None),
+) -> pd.DataFrame:
+    """Per group of ``by``: mean of ``metric`` over seeds and the band ``kind`` ("sd" or "2sem"),
+    clipped to ``within`` (the values the metric can take: ``PERCENT`` for an accuracy or error rate,
+    ``error_range``). A symmetric band of a few seeds near a bound passes it (an accuracy band
+    above 100 %); clipped, it says only what the seeds can: the captions say so."""
     if kind not in BANDS:
         raise ValueError(f"band kind must be one of {sorted(BANDS)}, not {kind!r}")
     grouped = frame.groupby(by, dropna=False)[metric]
     out = grouped.agg(["mean", "std", "count"]).reset_index()
     half = out["std"] if kind == "sd" else 2 * out["std"] / np.sqrt(out["count"])
     half = half.fillna(0.0)  # one seed: no band
-    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    lowest, highest = within
+    out["low"] = (out["mean"] - half).clip(lower=lowest)
+    out["high"] = (out["mean"] + half).clip(upper=highest)
     return out
 
 

@@ -6,6 +6,7 @@ from .common import (
     completed_only,
     diverged_note,
     error_label,
+    error_range,
     error_values,
     grid,
     legend_below,
@@ -27,7 +28,8 @@ def draw(tables):
         top, bottom = axes[0, column], axes[1, column]
         for selection, part in frame.groupby("selection"):
             style = selection_style(selection)
-            plot_band(top, band(part, ["beta"], "error", "sd"), "beta", **style)
+            error = band(part, ["beta"], "error", "sd", error_range(aggregation))
+            plot_band(top, error, "beta", **style)
             plot_band(bottom, band(part, ["beta"], "test_DIV", "sd"), "beta", **style)
         top.set(title=setting_label(key), ylabel=error_label(aggregation))
         bottom.set(

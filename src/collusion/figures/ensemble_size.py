@@ -1,6 +1,7 @@
 """Ensemble-size study: test error vs the number of learners M, one line per β, mean ± 2·SEM over
-seeds, one row per selection. Reads the `ensemble_size` table, which takes the study's sizes from
-its own experiment and the sizes it shares (e.g. M = 5) from its partner experiment's runs."""
+seeds (clipped to the error's range), one row per selection. Reads the `ensemble_size` table,
+which takes the study's sizes from its own experiment and the sizes it shares (e.g. M = 5) from
+its partner experiment's runs."""
 
 from .common import (
     SELECTION_LABEL,
@@ -8,6 +9,8 @@ from .common import (
     beta_colour,
     empty_figure,
     error_label,
+    error_range,
+    fit_titles,
     grid,
     legend_below,
 )
@@ -28,11 +31,15 @@ def draw(tables):
             scale = 1 if key[3] == "regression" else 100
             for beta, part in frame[frame["selection"] == selection].groupby("beta"):
                 part = part.sort_values("members")
-                half = 2 * part["test_error_sem"].fillna(0)
+                mean = scale * part["test_error_mean"]
+                half = scale * 2 * part["test_error_sem"].fillna(0)
+                lowest, highest = error_range(key[3])  # the bars clipped to what an error can be
+                low = (mean - half).clip(lower=lowest)
+                high = (mean + half).clip(upper=highest)
                 ax.errorbar(
                     part["members"],
-                    scale * part["test_error_mean"],
-                    yerr=scale * half,
+                    mean,
+                    yerr=[mean - low, high - mean],
                     color=beta_colour(beta),
                     marker="o",
                     capsize=2,
@@ -47,4 +54,5 @@ def draw(tables):
                 else error_label(key[3]),
             )
     legend_below(fig, axes, title="β", columns=11)
+    fit_titles(fig)
     return fig

@@ -11,6 +11,7 @@ from .common import (
     diverged_note,
     empty_figure,
     error_label,
+    error_range,
     error_values,
     grid,
     legend_below,
@@ -25,8 +26,9 @@ def draw(tables):
     claims, runs = tables["mitigation_claims"], tables["runs"]
     if claims.empty:
         return empty_figure(
-            "no mitigation experiment in this configuration (an experiment with a "
-            "baseline: config/README.md; config/open_questions.yaml has them)"
+            "No mitigation experiment in this configuration: this figure needs an experiment "
+            "whose recipe turns a mitigation on and whose baseline: names its unmitigated "
+            "partner (config/README.md, experiments; config/open_questions.yaml has them)."
         )
     pairs = claims[["experiment", "baseline", "mitigation"]].drop_duplicates("experiment")
     wanted = set(pairs["experiment"]) | set(pairs["baseline"])
@@ -48,11 +50,18 @@ def draw(tables):
             here = here.assign(error=error_values(here, "test_error", aggregation))
             base = here[here["experiment"] == baseline]
             labels = []  # (β, x, y, answer, colour) of each mitigated point
+            within = error_range(aggregation)
             plot_band(
-                ax, band(base, ["beta"], "error", "2sem"), "beta", color="0.25", label="unmitigated"
+                ax,
+                band(base, ["beta"], "error", "2sem", within),
+                "beta",
+                color="0.25",
+                label="unmitigated",
             )
             for index, pair in enumerate(pairs[pairs["baseline"] == baseline].itertuples()):
-                mine = band(here[here["experiment"] == pair.experiment], ["beta"], "error", "2sem")
+                mine = band(
+                    here[here["experiment"] == pair.experiment], ["beta"], "error", "2sem", within
+                )
                 x = mine["beta"] + (index + 1) * OFFSET
                 ax.errorbar(
                     x,

@@ -21,8 +21,11 @@ def draw(tables):
     table = tables["wood"]
     if table.empty:
         return empty_figure(
-            "no setting whose seeds share one test set: Wood et al.'s bias and variance need "
-            "several trials on the same test examples (a fixed split, e.g. MNIST-1D's)"
+            "No Wood et al. decomposition in this configuration: its bias and variance need an "
+            "experiment whose seeds share one test set, a fixed split (a dataset's stored split, "
+            "an own dataset's split_column or train_idx/val_idx/test_idx) or a number as "
+            "split.seed; Wood et al.'s own trials draw a training set each (mnist1d_draws, "
+            "config/open_questions.yaml's section wood). See config/README.md."
         )
     # Wood et al.'s trials draw a new training set each: the settings on independent draws, where
     # there are any; else every setting (its trials differ in initialisation and batch order)
