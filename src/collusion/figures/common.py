@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
+import warnings
 
 import matplotlib
 
@@ -203,6 +204,33 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
             legend.remove()
         if width > available:
             root.set_figwidth(root.get_figwidth() + width + 0.1 - available)
+
+
+def fit_panels(fig, panels, height: float) -> None:
+    """Grow the figure until its layout keeps every text inside it and ``panels`` at least
+    ``height`` inches tall. Constrained layout makes room for tick labels, titles and legends by
+    shrinking the panels and, where that leaves none, gives up: the texts then run past the
+    figure's edges and over each other (a one-setting regime map, 1.5 inches tall: its row label
+    cut at the left, its claim labels at the bottom, under the verdict key). As ``legend_below``
+    does, it measures with the renderer and adds what is missing to the figure's size. Call it
+    once the panels are drawn."""
+    renderer, engine = fig.canvas.get_renderer(), fig.get_layout_engine()
+    for _ in range(10):  # a layout that gave up measures short: a few rounds
+        if engine is not None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "constrained_layout not applied")
+                engine.execute(fig)
+        box = fig.get_tightbbox(renderer)  # inches
+        width, tall = fig.get_size_inches()
+        shortest = min(ax.get_window_extent(renderer).height for ax in panels) / fig.dpi
+        wider = max(0.0, -box.x0) + max(0.0, box.x1 - width)
+        taller = max(0.0, -box.y0) + max(0.0, box.y1 - tall) + max(0.0, height - shortest)
+        if taller >= 0.01:  # the height first: a layout that gave up overflows at every side
+            fig.set_figheight(tall + taller + 0.05)
+        elif wider >= 0.01:
+            fig.set_figwidth(width + wider + 0.05)
+        else:
+            return
 
 
 TITLE_BREAKS = re.compile(r"(?<=: )|(?<= · )")  # where a panel title may break: after ": ", " · "
