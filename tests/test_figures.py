@@ -329,6 +329,72 @@ def test_regime_map_gains_the_capacity_axis_of_a_capacity_study(tmp_path):
     assert not plain_panel.lines
 
 
+def drawn_texts(fig):
+    """The figure's texts as drawn, with their extents (a tick label outside its axis's limits is
+    not drawn and has no extent)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for text in fig.findobj(lambda artist: hasattr(artist, "get_text")):
+        if text.get_visible() and text.get_text():
+            box = text.get_window_extent(renderer)
+            if np.isfinite(box.extents).all():
+                yield text, box
+
+
+def one_setting_claims(tmp_path):
+    """An own experiment (winecollusion on mywine, one model) with the default's primary endpoints,
+    whose names are the long claim labels."""
+    claims = synthetic_claims(tmp_path)
+    claims = claims[(claims["dataset"] == "d") & (claims["model"] == "mlp")]
+    endpoints = {2: "test_DIV", 3: "gen_gap_matched", 4: "DIV_removed_pct"}
+    endpoints |= {5: "dropout_increase", 6: "learner_gap_dynamics"}
+    renamed = claims["claim"].map(endpoints).where(claims["endpoint"] == "test_error")
+    return claims.assign(
+        experiment="winecollusion", dataset="mywine", endpoint=renamed.fillna(claims["endpoint"])
+    )
+
+
+def capacity_study_claims(tmp_path):
+    """A capacity study of many rows: 6 widths x 3 aggregations x 4 M, beside the other settings."""
+    claims = synthetic_claims(tmp_path)
+    study = claims[(claims["dataset"] == "d") & (claims["model"] == "mlp")]
+    rows = [
+        study.assign(model=f"mlp_w{width}", aggregation=aggregation, members=members)
+        for width in (4, 8, 16, 32, 64, 128)
+        for aggregation in ("score", "probability", "sum")
+        for members in (2, 5, 10, 16)
+    ]
+    studies = {"d": {f"mlp_w{width}": width for width in (4, 8, 16, 32, 64, 128)}}
+    return pd.concat([claims[claims["dataset"] == "r"], *rows], ignore_index=True), studies
+
+
+@pytest.mark.parametrize("case", ["one setting", "three settings", "a capacity study"])
+def test_regime_map_keeps_its_labels_and_verdict_key_within_the_figure_and_apart(tmp_path, case):
+    """One setting (an own experiment): the figure, 1.5 inches tall, had no room for the claim labels
+    and constrained layout gave up: the row label was cut at the left ("n: mywine · mlp · …"), the
+    claim labels at the bottom, under the verdict key."""
+    if case == "one setting":
+        claims, studies = one_setting_claims(tmp_path), {}
+    elif case == "three settings":
+        claims, studies = synthetic_claims(tmp_path), {}
+    else:
+        claims, studies = capacity_study_claims(tmp_path)
+    fig = figures.draw("regime_map", {"claims": claims}, studies=studies)
+    texts = dict(drawn_texts(fig))
+    for text, box in texts.items():
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (text.get_text(), box, fig.bbox)
+        assert 0 <= box.y0 and box.y1 <= fig.bbox.height, (text.get_text(), box, fig.bbox)
+    cells = regime_map.cells(claims, studies)
+    panels = [ax for ax in fig.axes if ax.images]
+    labels = [t for ax in panels for t in ax.get_xticklabels() + ax.get_yticklabels() if t in texts]
+    # every claim label under both panels, every row label beside the first
+    assert len(labels) == 2 * cells["column"].nunique() + cells["setting"].nunique()
+    (key,) = [t for t in texts if t.get_text().startswith("verdict (claims table)")]
+    for label in labels:
+        assert not texts[key].overlaps(texts[label]), label.get_text()
+    common.plt.close(fig)
+
+
 def test_regime_map_names_the_missing_contract_columns(tmp_path):
     claims = synthetic_claims(tmp_path).drop(columns=["primary", "per_seed"])
     assert regime_map.missing_columns(claims) == ["primary", "per_seed"]

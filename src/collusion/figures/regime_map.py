@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
-from .common import SELECTION_LABEL, SELECTIONS, empty_figure, plt
+from .common import SELECTION_LABEL, SELECTIONS, empty_figure, fit_panels, plt
 
 REQUIRED = [
     "claim",
@@ -39,6 +39,7 @@ MARKS = {
 }
 FRAGILE = "†"  # after the mark: the verdict changes when some one seed is left out
 D_LIMIT = 3.0  # the colour scale saturates at |d_z| = 3
+ROW = 0.2  # inches: a row's least height, its 7-pt mark with room
 
 
 def missing_columns(claims: pd.DataFrame) -> list[str]:
@@ -195,4 +196,5 @@ def draw(tables, studies: dict[str, dict[str, int]] | None = None):
         + f"    {FRAGILE} fragile (changes when one seed is left out)    grey: no test (n/a)",
         fontsize=7,
     )
+    fit_panels(fig, axes[0], ROW * len(settings))  # few rows left no room for the claim labels
     return fig
