@@ -307,7 +307,9 @@ def test_regime_map_gains_the_capacity_axis_of_a_capacity_study(tmp_path):
     wide, narrow = study_mlp.assign(model="mlp_w128"), study_mlp.assign(model="mlp_w16")
     claims = pd.concat([claims, wide, narrow], ignore_index=True)
     plain = regime_map.cells(claims)
-    assert regime_map.row_order(plain) == sorted(plain["setting"].unique())  # as before
+    by_value = pd.Series(sorted(plain["setting"].unique()))
+    by_value = by_value.iloc[regime_map.natural_key(by_value).argsort()].tolist()
+    assert regime_map.row_order(plain) == by_value  # by label, numbers by value (w16 < w128)
     studies = {"d": {"mlp": 4, "mlp_w16": 16, "mlp_w128": 128, "cnn": 8}}
     table = regime_map.cells(claims, studies)
     assert regime_map.row_order(table) == [
@@ -840,3 +842,14 @@ def test_a_configuration_builds_only_the_figures_and_tables_it_can_draw():
     }
     assert "divergence" not in figures.drawn_tables(config)
     assert figures.varies_size(size_config()) and figures.varies_width(capacity_config())
+
+
+def test_regime_map_rows_order_ensemble_sizes_by_value():
+    """M=2, 5, 10, 16 top to bottom, not as text (M=10, M=16, M=2, M=5)."""
+    import pandas as pd
+
+    from collusion.figures.regime_map import row_order
+
+    labels = [f"e: d · mlp · score · M={m}" for m in (10, 16, 2, 5)]
+    table = pd.DataFrame({"setting": labels, "group": labels, "order": 0})
+    assert [label.rsplit("=", 1)[1] for label in row_order(table)] == ["2", "5", "10", "16"]

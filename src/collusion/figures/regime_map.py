@@ -120,9 +120,19 @@ def cells(claims: pd.DataFrame, studies: dict[str, dict[str, int]] | None = None
     )
 
 
+def natural_key(column: pd.Series) -> pd.Series:
+    """A sort key that orders the numbers inside labels by value (``M=2`` before ``M=10``)."""
+    if pd.api.types.is_string_dtype(column):
+        return column.str.replace(r"\d+", lambda m: m.group(0).zfill(9), regex=True)
+    return column
+
+
 def row_order(table: pd.DataFrame) -> list[str]:
-    """The settings top to bottom: by label, a capacity study's group by width."""
-    placed = table.drop_duplicates("setting").sort_values(["group", "order", "setting"])
+    """The settings top to bottom: by label, numbers by value (M=2 before M=10), a capacity
+    study's group by width."""
+    placed = table.drop_duplicates("setting").sort_values(
+        ["group", "order", "setting"], key=natural_key
+    )
     return placed["setting"].tolist()
 
 
