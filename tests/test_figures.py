@@ -555,6 +555,8 @@ def capacity_table(p_holm):
                         "ci_low": diff - 0.01,
                         "ci_high": diff + 0.01,
                         "p_holm": p_holm if width == 16 else 1.0,
+                        "DIV_beta0": 0.1,
+                        "DIV_beta1": 1.0 * members,
                         "DIV_ratio": 10.0 * members,
                     }
                 )
@@ -592,17 +594,22 @@ def test_capacity_map_marks_the_under_trained_cells(tmp_path):
     assert "under-trained" in fig.texts[-1].get_text()
 
 
-def test_capacity_map_prints_a_ratio_the_log_scale_cannot_colour_in_dark_text():
-    """Under summed logits DIV can be ≤ 0 at β = 0: the ratio's cell is uncoloured, its text black
-    (it was white on white)."""
+def test_capacity_map_shows_the_div_difference_where_a_div_is_not_positive():
+    """Under summed logits DIV can be ≤ 0 at β = 0, and a ratio of DIVs then means nothing: that
+    group's map shows DIV β = 1 − β = 0 on a linear scale (before, it printed negative ratios
+    such as "-3×", coloured by a scale made for ratios)."""
     from collusion.figures import capacity_map
 
     table = capacity_table(p_holm=0.2)
-    table.loc[table["width"] == 128, "DIV_ratio"] = -3.0
+    table.loc[table["width"] == 128, ["DIV_beta0", "DIV_ratio"]] = [-0.5, -3.0]
     fig = capacity_map.draw({"capacity": table})
-    ratio_map = [ax for ax in fig.axes if ax.images][1]
-    colours = {t.get_text(): t.get_color() for t in ratio_map.texts}
-    assert colours["-3×"] == "black"
+    div_map = [ax for ax in fig.axes if ax.images][1]
+    assert "β=1 − β=0" in div_map.get_title()
+    labels = sorted(t.get_text() for t in div_map.texts)
+    assert labels == sorted(["+1.9", "+4.9", "+2.5", "+5.5"])  # DIV_beta1 − DIV_beta0
+    assert not any("×" in label for label in labels)
+    plain = capacity_map.draw({"capacity": capacity_table(p_holm=0.2)})
+    assert "β=1 / β=0" in [ax for ax in plain.axes if ax.images][1].get_title()
 
 
 def test_capacity_map_without_a_study_says_why():

@@ -4,7 +4,9 @@ width (rows) × ensemble size M (columns): the paired test-error difference β =
 seeds, percentage points, with its 95 % CI; * where the Holm-adjusted exact p < 0.05 over the map's
 cells; ‡ where the cell is under-trained by the claims' rule: at β = 0 or 1, at least half the
 seeds select an epoch in the last 10 % of the budget), and the ratio of the test DIV at β = 1 to
-that at β = 0 (log colour scale). Reads the `capacity` table."""
+that at β = 0 (log colour scale); where a DIV is not positive (summed logits: their DIV is not a
+variance and can be negative) the ratio means nothing, and the map shows the difference of the
+test DIV β = 1 − β = 0 instead (linear scale). Reads the `capacity` table."""
 
 import matplotlib.colors as mcolors
 import numpy as np
@@ -31,8 +33,8 @@ def _heatmap(ax, frame, values, norm, cmap, labels):
         for j in range(len(sizes)):
             if text[i, j]:
                 normed = image.norm(cells[i, j]) if np.isfinite(cells[i, j]) else np.ma.masked
-                # a value the norm cannot place (NaN; ≤ 0 on the log scale of a DIV ratio under
-                # summed logits) leaves the cell uncoloured: dark text on the white background
+                # a value the norm cannot place (NaN) leaves the cell uncoloured: dark text on
+                # the white background
                 red, green, blue, _ = (
                     (1, 1, 1, 1) if np.ma.is_masked(normed) else image.cmap(normed)
                 )
@@ -83,12 +85,28 @@ def draw(tables):
         errors = scale * frame["diff_mean"].abs()
         limit = float(errors.max()) if errors.notna().any() and errors.max() > 0 else 1.0
         error_norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
-        ratios = frame["DIV_ratio"][frame["DIV_ratio"] > 0]
-        ratio_norm = (
-            mcolors.LogNorm(vmin=min(1.0, ratios.min()), vmax=max(ratios.max(), 1.0 + 1e-9))
-            if len(ratios)
-            else None
-        )
+        positive = bool((frame["DIV_beta0"] > 0).all() and (frame["DIV_beta1"] > 0).all())
+        if positive:
+            div_norm = mcolors.LogNorm(
+                vmin=min(1.0, frame["DIV_ratio"].min()),
+                vmax=max(frame["DIV_ratio"].max(), 1.0 + 1e-9),
+            )
+            div_value, div_label, div_title, div_cmap = (
+                lambda r: r.DIV_ratio,
+                lambda r: f"{r.DIV_ratio:.3g}×",
+                "test DIV β=1 / β=0",
+                "magma_r",
+            )
+        else:
+            change = (frame["DIV_beta1"] - frame["DIV_beta0"]).abs()
+            reach = float(change.max()) if change.notna().any() and change.max() > 0 else 1.0
+            div_norm = mcolors.TwoSlopeNorm(vcenter=0.0, vmin=-reach, vmax=reach)
+            div_value, div_label, div_title, div_cmap = (
+                lambda r: r.DIV_beta1 - r.DIV_beta0,
+                lambda r: f"{r.DIV_beta1 - r.DIV_beta0:+.3g}",
+                "test DIV β=1 − β=0 (a DIV ≤ 0: no ratio)",
+                "PuOr_r",
+            )
         for row, selection in enumerate(selections):
             part = frame[frame["selection"] == selection]
             title = f"{key[0]}: {key[1]} · {key[2]}\n{SELECTION_LABEL[selection]}"
@@ -104,15 +122,8 @@ def draw(tables):
             ax.set_title(f"{title}\ntest error β=1 − β=0 ({unit})")
             fig.colorbar(image, ax=ax, shrink=0.8)
             ax = axes[row, 2 * column + 1]
-            image = _heatmap(
-                ax,
-                part,
-                lambda r: r.DIV_ratio,
-                ratio_norm,
-                "magma_r",
-                lambda r: f"{r.DIV_ratio:.3g}×",
-            )
-            ax.set_title(f"{title}\ntest DIV β=1 / β=0")
+            image = _heatmap(ax, part, div_value, div_norm, div_cmap, div_label)
+            ax.set_title(f"{title}\n{div_title}")
             fig.colorbar(image, ax=ax, shrink=0.8)
     seeds = sorted(int(n) for n in table["n"].dropna().unique()) if "n" in table else []
     text = f"* Holm-adjusted p < {SIGNIFICANCE:g} (exact paired sign-flip test); [95 % CI]"
