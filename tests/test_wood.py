@@ -204,4 +204,5 @@ def test_wood_table_and_figure_from_the_calibration_of_runs_on_independent_draws
     fig = wood_figure.draw({"wood": table})
     (ax,) = fig.axes
     assert len(ax.lines) == len(wood_figure.TERMS) and "3 trials" in ax.get_title()
-    assert "no setting" in wood_figure.draw({"wood": table.iloc[:0]}).axes[0].texts[0].get_text()
+    empty = wood_figure.draw({"wood": table.iloc[:0]}).axes[0].texts[0].get_text()
+    assert "no wood et al. decomposition" in empty.lower() and "config/README.md" in empty
