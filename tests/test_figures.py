@@ -457,6 +457,25 @@ def test_a_figure_is_drawn_on_its_own_from_the_tables_a_run_left(tmp_path, capsy
         assert (tmp_path / "results" / "paper" / "figures" / f"regime_map.{ext}").stat().st_size > 0
 
 
+def test_a_figure_is_drawn_on_its_own_from_a_configurations_own_results_root(tmp_path, capsys):
+    """A configuration with its own results_root (config/open_questions.yaml's is
+    results/open_questions): the tables are read and the figure written under that root."""
+    from collusion.figures.__main__ import main
+
+    own = tmp_path / "results" / "open_questions"
+    (own / "paper").mkdir(parents=True)
+    synthetic_claims(own / "paper")
+    assert main(["regime_map", "--root", str(tmp_path)]) == 2  # not under the default's results/
+    assert "--results-root" in capsys.readouterr().err  # the message names the option
+    assert (
+        main(["regime_map", "--root", str(tmp_path), "--results-root", "results/open_questions"])
+        == 0
+    )
+    for ext in ("pdf", "png"):
+        assert (own / "paper" / "figures" / f"regime_map.{ext}").stat().st_size > 0
+    assert not (tmp_path / "results" / "paper" / "figures").exists()
+
+
 def test_figure_inputs_are_read_where_the_pipeline_writes_them():
     from collusion.figures import source_paths
 
