@@ -7,13 +7,13 @@ from .common import (
     SELECTION_LABEL,
     SELECTIONS,
     band,
+    block_grid,
     completed_only,
     diverged_note,
     empty_figure,
     error_label,
     error_range,
     error_values,
-    grid,
     legend_below,
     plot_band,
 )
@@ -35,7 +35,7 @@ def draw(tables):
     runs, n_diverged = completed_only(runs[runs["experiment"].isin(wanted)], runs)
     panels = list(claims.groupby(["baseline", *SETTING], sort=False))
     selections = [s for s in SELECTIONS if s in set(claims["selection"])]
-    fig, axes = grid(len(selections), len(panels))
+    fig, axes = block_grid(len(selections), len(panels))
     width, height = fig.get_size_inches()
     fig.set_size_inches(1.6 * width, height + 0.3)  # room for the answers beside the markers
     key = ["experiment", *SETTING, "beta", "selection"]
@@ -80,7 +80,9 @@ def draw(tables):
             ax.set(
                 title=f"{dataset} · {model} · {aggregation} · M={members}",
                 xlabel="β",
-                ylabel=(f"{SELECTION_LABEL[selection]}\n" if column == 0 else "")
+                ylabel=(
+                    f"{SELECTION_LABEL[selection]}\n" if ax.get_subplotspec().is_first_col() else ""
+                )
                 + error_label(aggregation),
             )
     legend_below(fig, axes, title="mitigation (recipe option)", columns=2)
