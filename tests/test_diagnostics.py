@@ -4,11 +4,12 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from collusion import diagnostics
+from collusion import diagnostics, objective
 
 finite = st.floats(-10, 10, allow_nan=False, width=64)
 
@@ -185,3 +186,38 @@ def test_saturated_probabilities_are_averaged_in_float64():
         logits, y, "probability", 0.4, 100, np.random.default_rng(0)
     )
     assert exact and errors.tolist() == [0.0, 0.0, 0.0]  # {0, 1}, {0, 2}, {1, 2}: all class 1
+
+
+def reference_error(outputs, y, aggregation, authors_broadcast):
+    """One sub-ensemble's error from the definitions (objective.predictions; the MSE of the mean)."""
+    outputs = outputs.astype(np.float64)
+    if aggregation == "regression":
+        prediction = outputs.mean(axis=0)  # (N, 1)
+        return float(((prediction - y if authors_broadcast else prediction[:, 0] - y) ** 2).mean())
+    predicted, _ = objective.predictions(torch.as_tensor(outputs), aggregation)
+    return float((predicted.numpy() != y).mean())
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "authors_broadcast"),
+    [("score", False), ("probability", False), ("sum", False)]
+    + [("regression", False), ("regression", True)],
+)
+def test_subset_errors_are_each_sub_ensembles_error_in_any_chunking(
+    aggregation, authors_broadcast, monkeypatch
+):
+    # many sub-ensembles at once give exactly (bit for bit) each sub-ensemble's own error, whether
+    # the subsets go one per chunk or all in one
+    rng = np.random.default_rng(3)
+    classes = 1 if aggregation == "regression" else 4
+    outputs = (rng.normal(size=(7, 30, classes)) * 3).astype(np.float32)
+    y = rng.normal(size=30) if aggregation == "regression" else rng.integers(0, classes, size=30)
+    keep_sets = list(itertools.combinations(range(7), 4))
+    expected = [
+        reference_error(outputs[list(keep)], y, aggregation, authors_broadcast)
+        for keep in keep_sets
+    ]
+    for chunk in (1, 2**20):
+        monkeypatch.setattr(diagnostics, "SUBSET_CHUNK", chunk)
+        errors = diagnostics.subset_errors(outputs, y, aggregation, keep_sets, authors_broadcast)
+        assert errors.tolist() == expected

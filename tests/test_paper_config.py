@@ -156,7 +156,7 @@ def test_dry_run_writes_nothing_and_is_quick(dry_run):
     assert not (workdir / "results").exists()
     assert not (workdir / "resources").exists()
     # the target is < 15 s on an idle machine; the bound leaves room for a loaded CI box
-    # and still catches a planning step that grows out of proportion with the 1,575 runs
+    # and still catches a planning step that grows out of proportion with the 1,520 runs
     assert seconds < 120, f"dry run took {seconds:.0f} s"
 
 
