@@ -639,27 +639,29 @@ def test_capacity_map_without_a_study_says_why():
 
 
 def test_mitigation_answers_at_one_beta_never_overlap():
-    """Two mitigated points at the same β and error: their answers are spread by at least one line
-    of text and placed right of the rightmost marker; a lone point's answer stays at its height."""
+    """Two mitigated points at the same β and error: their answers, as drawn, apart and right of
+    the rightmost marker; a lone point's answer stays at its height."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.text import Text
 
     from collusion.figures import mitigations
 
-    fig, ax = plt.subplots(figsize=(3, 2))
+    fig, ax = plt.subplots(figsize=(3, 2), layout="constrained")
     ax.plot([0, 1], [30, 40])
     labels = [(1.0, 1.025, 38.0, "worse", "C0"), (1.0, 1.05, 38.0, "recovers", "C1")]
     labels.append((0.5, 0.525, 33.0, "no recovery shown", "C0"))
     mitigations.place_answers(ax, labels, fontsize=5)
-    placed = {a.get_text(): a for a in ax.texts}
-    low, high = ax.get_ylim()
-    line = 1.3 * 5 * (high - low) / (ax.get_position().height * 2 * 72)
-    ys = sorted(placed[t].xyann[1] for t in ("worse", "recovers"))
-    assert ys[1] - ys[0] >= line * 0.999
-    assert all(placed[t].xyann[0] > 1.05 for t in ("worse", "recovers"))
-    assert placed["no recovery shown"].xyann[1] == 33.0
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = {a.get_text(): Text.get_window_extent(a, renderer) for a in ax.texts}  # no line
+    assert not box["worse"].overlaps(box["recovers"])
+    rightmost = ax.transData.transform((1.05, 38.0))[0]
+    assert box["worse"].x0 > rightmost and box["recovers"].x0 > rightmost
+    lone = ax.transData.transform((0.525, 33.0))[1]
+    assert (box["no recovery shown"].y0 + box["no recovery shown"].y1) / 2 == pytest.approx(lone)
     plt.close(fig)
 
 

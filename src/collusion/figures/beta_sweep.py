@@ -7,11 +7,11 @@ from .common import (
     SELECTION_LABEL,
     SELECTIONS,
     band,
+    block_grid,
     completed_only,
     diverged_note,
     empty_figure,
     fit_titles,
-    grid,
     legend_below,
     plot_band,
 )
@@ -29,7 +29,7 @@ def draw(tables):
     runs = runs.assign(test_accuracy=100 * runs["test_acc"])
     panels = list(runs.groupby(PANEL_KEYS))
     selections = [s for s in SELECTIONS if s in set(runs["selection"])]
-    fig, axes = grid(len(selections), len(panels))
+    fig, axes = block_grid(len(selections), len(panels))
     for row, selection in enumerate(selections):
         for column, (key, frame) in enumerate(panels):
             ax = axes[row, column]
@@ -49,7 +49,7 @@ def draw(tables):
                 title=title if experiment == dataset else f"{experiment}: {title}",
                 xlabel="β",
                 ylabel=f"{SELECTION_LABEL[selection]}\ntest accuracy (%)"
-                if column == 0
+                if ax.get_subplotspec().is_first_col()
                 else "test accuracy (%)",
             )
     legend_below(fig, axes, title="architecture")

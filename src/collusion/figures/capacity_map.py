@@ -12,7 +12,7 @@ import matplotlib.colors as mcolors
 import numpy as np
 
 from ..claims_spec import LATE_SHARE
-from .common import SELECTION_LABEL, SELECTIONS, empty_figure, grid, note
+from .common import SELECTION_LABEL, SELECTIONS, block_grid, empty_figure, note
 
 KEYS = ["experiment", "dataset", "aggregation"]
 SIGNIFICANCE = 0.05
@@ -77,7 +77,7 @@ def draw(tables):
         )
     groups = list(table.groupby(KEYS))
     selections = [s for s in SELECTIONS if s in set(table["selection"])]
-    fig, axes = grid(len(selections), 2 * len(groups))
+    fig, axes = block_grid(len(selections), len(groups), block_columns=2)
     fig.set_size_inches(fig.get_size_inches() * np.array([1.3, 1.1]))  # room for the CIs
     for column, (key, frame) in enumerate(groups):
         scale = 1 if key[2] == "regression" else 100

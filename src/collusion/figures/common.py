@@ -163,6 +163,44 @@ def grid(rows: int, columns: int, sharex: bool = False):
     return fig, axes
 
 
+WRAP_COLUMNS = 6  # panel columns per row of blocks: 13.2 inches of 2.2-inch panels, 2,640 px
+
+
+def block_grid(
+    rows: int, blocks: int, block_columns: int = 1, sharex: bool = False, most: int = WRAP_COLUMNS
+):
+    """A figure of ``blocks`` blocks of ``rows`` × ``block_columns`` panels each (a block: what one
+    setting or group gets, e.g. its error above its DIV), side by side in rows of as many blocks as
+    fit in ``most`` panel columns (at least one). Returns (figure, axes) with ``axes`` indexed as
+    ``grid(rows, blocks * block_columns)``'s: ``axes[r, block * block_columns + j]``; the panels
+    no block uses are hidden. With blocks that fit in one row the figure is ``grid``'s.
+
+    ``sharex``: the panels of a block column share their x axis, with tick labels under the
+    block's bottom panel only (never all the figure's panels: sharing over hundreds of axes made
+    every plot autoscale all of them, quadratic in the settings). A figure of many settings was one
+    row tens of metres wide; wrapped, it grows downwards."""
+    per_row = max(1, min(blocks, most // block_columns))
+    bands = max(1, -(-blocks // per_row))
+    fig, panels = grid(rows * bands, per_row * block_columns)
+    axes = np.empty((rows, blocks * block_columns), dtype=object)
+    for block in range(blocks):
+        band, place = divmod(block, per_row)
+        for j in range(block_columns):
+            column = block * block_columns + j
+            axes[:, column] = panels[band * rows : (band + 1) * rows, place * block_columns + j]
+            if sharex:
+                for ax in axes[1:, column]:
+                    ax.sharex(axes[0, column])
+                for ax in axes[:-1, column]:  # as ``plt.subplots(sharex=...)`` does
+                    ax.xaxis.set_tick_params(which="both", labelbottom=False)
+                    ax.xaxis.offsetText.set_visible(False)
+    used = {id(ax) for ax in axes.ravel()}
+    for ax in panels.ravel():
+        if id(ax) not in used:
+            ax.set_visible(False)
+    return fig, axes
+
+
 def panel_grid(n: int, columns: int = 3):
     """n panels in rows of ``columns``; the unused ones hidden."""
     columns = max(1, min(columns, n))
@@ -183,7 +221,9 @@ def legend_below(fig, axes, title: str | None = None, columns: int = 6) -> None:
                 handles[label] = handle
                 labels.append(label)
     if labels:
-        panel_columns = np.shape(axes)[-1] if np.ndim(axes) > 1 else len(np.ravel(axes))
+        panel_columns = len(np.ravel(axes))
+        if np.ndim(axes) > 1:  # the grid's columns (a wrapped ``block_grid`` has fewer than axes')
+            panel_columns = len({ax.get_subplotspec().colspan.start for ax in np.ravel(axes)})
         most = min(columns, len(labels), 2 * panel_columns)  # about two entries fit under a panel
         # fewer columns while the legend is wider than the figure (long labels under one panel
         # were cut at both sides); one column still too wide widens the figure

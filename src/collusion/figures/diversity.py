@@ -3,12 +3,12 @@ setting, mean ± 1 SD over seeds, both selections in two colours (claims 1 and 2
 
 from .common import (
     band,
+    block_grid,
     completed_only,
     diverged_note,
     error_label,
     error_range,
     error_values,
-    grid,
     legend_below,
     log_axis,
     plot_band,
@@ -21,7 +21,7 @@ from .common import (
 def draw(tables):
     runs, n_diverged = completed_only(tables["runs"], tables["runs"])
     groups = settings(runs)
-    fig, axes = grid(2, len(groups), sharex=True)
+    fig, axes = block_grid(2, len(groups), sharex=True)
     for column, (key, frame) in enumerate(groups):
         aggregation = key[3]
         frame = frame.assign(error=error_values(frame, "test_error", aggregation))

@@ -2,7 +2,7 @@
 (once per epoch here), the ensemble solid and each learner dashed, β = 0 next to β = 1, first seed
 (claim 6)."""
 
-from .common import beta_colour, grid, legend_below, log_axis, setting_label, settings
+from .common import beta_colour, block_grid, legend_below, log_axis, setting_label, settings
 
 
 def draw(tables):
@@ -10,7 +10,7 @@ def draw(tables):
     dynamics = dynamics[dynamics["split"] == "val"]
     groups = settings(dynamics)
     betas = sorted(dynamics["beta"].unique())
-    fig, axes = grid(len(betas), len(groups), sharex=False)
+    fig, axes = block_grid(len(betas), len(groups))
     for column, (key, frame) in enumerate(groups):
         for row, beta in enumerate(betas):
             ax = axes[row, column]

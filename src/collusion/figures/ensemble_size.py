@@ -7,11 +7,11 @@ from .common import (
     SELECTION_LABEL,
     SELECTIONS,
     beta_colour,
+    block_grid,
     empty_figure,
     error_label,
     error_range,
     fit_titles,
-    grid,
     legend_below,
 )
 
@@ -24,7 +24,7 @@ def draw(tables):
         return empty_figure("no experiment varies the ensemble size in this configuration")
     groups = list(table.groupby(KEYS))
     selections = [s for s in SELECTIONS if s in set(table["selection"])]
-    fig, axes = grid(len(selections), len(groups))
+    fig, axes = block_grid(len(selections), len(groups))
     for row, selection in enumerate(selections):
         for column, (key, frame) in enumerate(groups):
             ax = axes[row, column]
@@ -50,7 +50,7 @@ def draw(tables):
                 title=f"{key[0]}: {key[1]} · {key[2]} · {key[3]}",
                 xlabel="ensemble size M",
                 ylabel=f"{SELECTION_LABEL[selection]}\n{error_label(key[3])}"
-                if column == 0
+                if ax.get_subplotspec().is_first_col()
                 else error_label(key[3]),
             )
     legend_below(fig, axes, title="β", columns=11)

@@ -8,9 +8,9 @@ from .common import (
     SELECTION_LABEL,
     SELECTIONS,
     band,
+    block_grid,
     completed_only,
     diverged_note,
-    grid,
     legend_below,
     plot_band,
     setting_label,
@@ -26,7 +26,7 @@ def draw(tables):
     colours = plt.cm.Oranges(
         [0.45 + 0.5 * i / max(1, len(fractions) - 1) for i in range(len(fractions))]
     )
-    fig, axes = grid(len(selections), len(groups))
+    fig, axes = block_grid(len(selections), len(groups))
     for row, selection in enumerate(selections):
         for column, (key, frame) in enumerate(groups):
             ax = axes[row, column]
@@ -48,7 +48,9 @@ def draw(tables):
             ax.set(
                 title=setting_label(key),
                 xlabel="β",
-                ylabel=f"{SELECTION_LABEL[selection]}\n{unit}" if column == 0 else unit,
+                ylabel=f"{SELECTION_LABEL[selection]}\n{unit}"
+                if ax.get_subplotspec().is_first_col()
+                else unit,
             )
     legend_below(fig, axes, title="fraction of learners dropped")
     diverged_note(fig, n_diverged)

@@ -3,23 +3,28 @@ mitigation experiment's runs at its β (markers with error bars), mean ± 2·SEM
 panel per setting, one row per checkpoint selection; each mitigated point is labelled with its
 computed answer (collusion.mitigation_claims)."""
 
+from matplotlib import patheffects
+from matplotlib.text import Text
+from matplotlib.transforms import Affine2D
+
 from .common import (
     SELECTION_LABEL,
     SELECTIONS,
     band,
+    block_grid,
     completed_only,
     diverged_note,
     empty_figure,
     error_label,
     error_range,
     error_values,
-    grid,
     legend_below,
     plot_band,
 )
 
 SETTING = ["dataset", "model", "aggregation", "members"]
 OFFSET = 0.025  # β units between the markers of successive mitigations
+HALO = [patheffects.withStroke(linewidth=1.5, foreground="white")]
 
 
 def draw(tables):
@@ -35,7 +40,8 @@ def draw(tables):
     runs, n_diverged = completed_only(runs[runs["experiment"].isin(wanted)], runs)
     panels = list(claims.groupby(["baseline", *SETTING], sort=False))
     selections = [s for s in SELECTIONS if s in set(claims["selection"])]
-    fig, axes = grid(len(selections), len(panels))
+    # panels widened 1.6 times below: five to a row of blocks (17.6 inches, 3,520 px)
+    fig, axes = block_grid(len(selections), len(panels), most=5)
     width, height = fig.get_size_inches()
     fig.set_size_inches(1.6 * width, height + 0.3)  # room for the answers beside the markers
     key = ["experiment", *SETTING, "beta", "selection"]
@@ -80,7 +86,9 @@ def draw(tables):
             ax.set(
                 title=f"{dataset} · {model} · {aggregation} · M={members}",
                 xlabel="β",
-                ylabel=(f"{SELECTION_LABEL[selection]}\n" if column == 0 else "")
+                ylabel=(
+                    f"{SELECTION_LABEL[selection]}\n" if ax.get_subplotspec().is_first_col() else ""
+                )
                 + error_label(aggregation),
             )
     legend_below(fig, axes, title="mitigation (recipe option)", columns=2)
@@ -88,26 +96,43 @@ def draw(tables):
     return fig
 
 
-def place_answers(ax, labels, fontsize: float = 5) -> None:
-    """Each mitigated point's answer to the right of the rightmost marker at its β, the labels of
-    one β spread vertically so that none overlaps another, a thin line to its point."""
-    ax.autoscale_view()
-    low, high = ax.get_ylim()
-    height_points = ax.get_position().height * ax.figure.get_size_inches()[1] * 72
-    gap = 1.3 * fontsize * (high - low) / height_points  # one line of text, in data units
+def place_answers(ax, labels, fontsize: float = 5, spacing: float = 1.0) -> None:
+    """Each mitigated point's answer to the right of the rightmost marker at its β, at its point's
+    height unless that overlaps the answer below it: then ``spacing`` points above that one; a thin
+    line to its point. ``labels``: (β, x, y, answer, colour) of each point. The heights are found
+    when the figure is drawn, in display coordinates: measured in data units before the layout had
+    shrunk the panel, the spacing came out too small and answers of points at about the same error
+    were drawn over each other."""
     for beta in sorted({label[0] for label in labels}):
         here = sorted((label for label in labels if label[0] == beta), key=lambda label: label[2])
         x_text = max(label[1] for label in here) + OFFSET
-        placed = []
+        below = None
         for _, x, y, text, colour in here:
-            y_text = max(y, placed[-1] + gap) if placed else y
-            placed.append(y_text)
-            ax.annotate(
+            below = ax.annotate(
                 text,
                 (x, y),
-                xytext=(x_text, y_text),
+                xytext=(0, 0),
+                textcoords=_Beside(ax, (x_text, y), below, spacing),
                 fontsize=fontsize,
                 color=colour,
                 va="center",
+                path_effects=HALO,  # readable where the baseline's line or band runs behind it
                 arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.4, "shrinkA": 0},
             )
+
+
+class _Beside:
+    """The position of an answer, as a translation to display coordinates, found at draw time:
+    ``point`` (data coordinates), raised to ``spacing`` points above the answer ``below`` (None:
+    the lowest at its β) where it would overlap it."""
+
+    def __init__(self, ax, point, below, spacing: float):
+        self.ax, self.point, self.below, self.spacing = ax, point, below, spacing
+
+    def __call__(self, renderer):
+        x, y = self.ax.transData.transform(self.point)
+        if self.below is not None:  # answers of one font and one line: the same height
+            box = Text.get_window_extent(self.below, renderer)  # its text, not its line
+            lowest = box.y1 + renderer.points_to_pixels(self.spacing) + box.height / 2
+            y = max(y, lowest)
+        return Affine2D().translate(x, y)

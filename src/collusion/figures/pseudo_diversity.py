@@ -3,9 +3,9 @@ ensemble loss L_ens, over training, one colour per β, mean over seeds (claims 2
 
 from .common import (
     beta_colour,
+    block_grid,
     completed_only,
     diverged_note,
-    grid,
     legend_below,
     log_axis,
     setting_label,
@@ -16,7 +16,7 @@ from .common import (
 def draw(tables):
     curves, n_diverged = completed_only(tables["curves"], tables["runs"])
     groups = settings(curves)
-    fig, axes = grid(2, len(groups))
+    fig, axes = block_grid(2, len(groups))
     for column, (key, frame) in enumerate(groups):
         unit = "MSE" if key[3] == "regression" else "nats"
         for row, quantity in enumerate(["DIV", "L_ens"]):
