@@ -140,6 +140,54 @@ def test_an_own_file_beside_the_configuration_is_found_and_built(tmp_path, monke
     assert load_config(path)["models"]["m"]["arch"] == arch  # checking twice changes nothing
 
 
+def test_an_own_files_fingerprint_covers_the_modules_of_your_own_it_imports(tmp_path):
+    """Editing a helper module that the learner's file imports retrains its runs (before, only the
+    constructor's file was in the fingerprint: runs trained before the edit were kept)."""
+    from collusion.fingerprint import training_fingerprint
+
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "__init__.py").write_text("from .layers import Layer\n")
+    (tmp_path / "blocks" / "layers.py").write_text("import torch.nn as nn\nLayer = nn.Linear\n")
+    (tmp_path / "helpers.py").write_text("WIDTH = 4\n")
+    (tmp_path / "unused.py").write_text("X = 1\n")
+    (tmp_path / "net.py").write_text(
+        "import torch\nimport helpers\nfrom blocks import Layer\n\n\n"
+        "def net(in_shape, out_dim):\n    return Layer(in_shape[0], out_dim)\n"
+    )
+    arch = f"{tmp_path / 'net.py'}:net"
+    files = {
+        path.relative_to(tmp_path).as_posix()
+        for path in training_files(arch)
+        if path.is_relative_to(tmp_path)
+    }
+    assert files == {"net.py", "helpers.py", "blocks/__init__.py", "blocks/layers.py"}
+    assert not any("site-packages" in str(path) for path in training_files(arch))  # torch: not
+    before = training_fingerprint.__wrapped__(arch)
+    (tmp_path / "blocks" / "layers.py").write_text("import torch.nn as nn\nLayer = nn.Bilinear\n")
+    after = training_fingerprint.__wrapped__(arch)
+    assert after != before
+    (tmp_path / "unused.py").write_text("X = 2\n")  # imported by nobody: changes nothing
+    assert training_fingerprint.__wrapped__(arch) == after
+
+
+def test_an_own_modules_fingerprint_covers_its_packages_modules(tmp_path, monkeypatch):
+    from collusion.fingerprint import training_files
+
+    package = tmp_path / "mynets"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "parts.py").write_text("import numpy\nWIDTH = 3\n")
+    (package / "wide.py").write_text(
+        "import torch.nn as nn\nfrom .parts import WIDTH\n\n\n"
+        "def wide(in_shape, out_dim):\n    return nn.Linear(1, 1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    files = training_files("mynets.wide:wide")
+    own = {path.relative_to(tmp_path).as_posix() for path in files if path.is_relative_to(tmp_path)}
+    assert own == {"mynets/__init__.py", "mynets/parts.py", "mynets/wide.py"}
+    assert not any("site-packages" in str(path) for path in files)  # numpy, torch: not followed
+
+
 @pytest.mark.parametrize(
     "model, match",
     [

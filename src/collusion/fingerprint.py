@@ -4,7 +4,8 @@ modules. Torch-free and cheap: the Snakefile computes them when it is parsed.
 
 - A run's training fingerprint (``training_fingerprint``) covers the training loop and everything
   it imports, plus what only some runs use: the module of the run's architecture (and its imports;
-  for a constructor of your own, its file alone) and, when the recipe augments, the augmentation.
+  for a constructor of your own, its file and the modules of your own it imports: ``own_files``)
+  and, when the recipe augments, the augmentation.
   Copying an unrelated model file into models/ changes no run's fingerprint. It is part of the
   run's identity (``run_identity``), which the run's provenance records, its training rule
   carries as a param and its checkpoint must match.
@@ -45,32 +46,29 @@ def module_path(module: str) -> Path | None:
     return None
 
 
+def imported_names(path: Path, package: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The absolute dotted names (as tuples) that the file at ``path`` imports, anywhere in it
+    (inside functions too); ``package`` is the package the file is in, against which its relative
+    imports resolve. ``from a import b`` gives both a and a.b (b may be a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            named = tuple(node.module.split(".")) if node.module else ()
+            parts = (*package[: len(package) - node.level + 1], *named) if node.level else named
+            found |= {parts} | {(*parts, alias.name) for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {tuple(alias.name.split(".")) for alias in node.names}
+    return {parts for parts in found if parts}
+
+
 @cache
 def direct_imports(path: Path) -> frozenset[str]:
     """The modules of this package that the file at ``path`` imports, anywhere in it (inside
     functions too)."""
     inside = path.is_relative_to(PACKAGE)
-    package = path.relative_to(PACKAGE).parts[:-1] if inside else ()  # the package it is in
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            named = node.module.split(".") if node.module else []
-            if node.level:
-                parts = [*package[: len(package) - node.level + 1], *named]
-            elif named[:1] == [NAME]:
-                parts = named[1:]
-            else:
-                continue
-            module = ".".join(parts)
-            candidates = [module] + [".".join([*parts, alias.name]) for alias in node.names]
-            found |= {m for m in candidates if m and module_path(m)}
-        elif isinstance(node, ast.Import):
-            found |= {
-                alias.name.removeprefix(f"{NAME}.")
-                for alias in node.names
-                if alias.name.startswith(f"{NAME}.")
-            }
-    return frozenset(m for m in found if module_path(m))
+    package = (NAME, *path.relative_to(PACKAGE).parts[:-1]) if inside else ()
+    found = {".".join(parts[1:]) for parts in imported_names(path, package) if parts[0] == NAME}
+    return frozenset(m for m in found if m and module_path(m))
 
 
 def imported_modules(path: Path) -> frozenset[str]:
@@ -108,6 +106,47 @@ def digest(files: list[Path]) -> str:
     return hashed.hexdigest()[:16]
 
 
+def own_files(source: Path, module: str | None = None) -> list[Path]:
+    """An own constructor's file and the modules of your own it imports, transitively: for a
+    ``file.py`` (``module`` None), the modules beside it (``import helpers``, ``from blocks import
+    Block``: the folder is where they are imported from); for ``package.module``, the modules of
+    its package (absolute or relative imports). Other imports (torch, ...) are not followed."""
+    source = source.resolve()
+    if module is None:
+        root, top, package = source.parent, None, ()
+    else:
+        parts = module.split(".")
+        is_package = source.name == "__init__.py"
+        root = source.parents[len(parts) - (0 if is_package else 1)]
+        top, package = parts[0], tuple(parts if is_package else parts[:-1])
+
+    def user_module(parts: tuple[str, ...]) -> Path | None:
+        if top is not None and parts[0] != top:
+            return None
+        base = root.joinpath(*parts)
+        for path in (base.with_suffix(".py"), base / "__init__.py"):
+            if path.is_file():
+                return path
+        return None
+
+    seen, todo = set(), [(source, package)]
+    while todo:
+        path, in_package = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for parts in imported_names(path, in_package):
+            # a module and the packages above it (Python runs their __init__ too)
+            for depth in range(1, len(parts) + 1):
+                found = user_module(parts[:depth])
+                if found is not None:
+                    is_package = found.name == "__init__.py"
+                    todo.append(
+                        (found.resolve(), parts[:depth] if is_package else parts[: depth - 1])
+                    )
+    return sorted(seen)
+
+
 def training_files(arch: str = "mlp", augment: str = "none") -> list[Path]:
     """The files a run of architecture ``arch`` with augmentation ``augment`` trains with."""
     files = closure(TRAINING_ENTRIES, OPTIONAL + RECORD_ONLY)
@@ -116,7 +155,8 @@ def training_files(arch: str = "mlp", augment: str = "none") -> list[Path]:
     if arch_module is not None:
         files += closure((arch_module,), RECORD_ONLY)
     elif is_own(arch):
-        files.append(own_source(arch).resolve())
+        target = arch.rpartition(":")[0]
+        files += own_files(own_source(arch), None if target.endswith(".py") else target)
     if augment != "none":
         files += closure(("data.augment",), RECORD_ONLY)
     return sorted(set(files))
