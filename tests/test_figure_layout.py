@@ -210,3 +210,25 @@ def test_mitigation_answers_at_about_one_error_do_not_overlap():
         for box, answer in zip(boxes, answers):
             assert box.x0 > ax.transData.transform(answer.xy)[0]
             assert answer.get_color() == markers[answer.xy[0]]
+
+
+@pytest.mark.parametrize("name", ["diversity", "pseudo_diversity"])
+def test_summed_logits_div_is_drawn_on_a_linear_axis_below_zero_too(name):
+    """Under summed logits DIV is not a variance and is often negative (open_questions.yaml's β = 0
+    runs): on a log axis only β = 1 showed. Its panels are linear and reach the negative values;
+    a score-averaged setting's DIV keeps its log axis."""
+    tables_ = tables(name, 2)
+    for frame in tables_.values():
+        if "aggregation" in frame:
+            frame.loc[frame["dataset"] == "d1", "aggregation"] = "sum"
+    summed = tables_["runs"]["dataset"] == "d1"
+    tables_["runs"].loc[summed, "test_DIV"] -= 2.0  # −1.9 at β = 0
+    if name == "pseudo_diversity":
+        curves = tables_["curves"]
+        curves.loc[curves["dataset"] == "d1", ["train_DIV", "test_DIV"]] -= 2.0
+    fig = figures.draw(name, tables_)
+    div_panels = [ax for ax in fig.axes if ax.get_visible() and "DIV" in ax.get_ylabel()]
+    by_scale = {ax.get_yscale() for ax in div_panels}
+    assert by_scale == {"log", "linear"}
+    (linear,) = [ax for ax in div_panels if ax.get_yscale() == "linear"]
+    assert linear.get_ylim()[0] < -1.5

@@ -151,6 +151,16 @@ def log_axis(ax) -> None:
     ax.set_ylim(low, high)
 
 
+def div_axis(ax, aggregation: str) -> None:
+    """The y axis of a DIV panel, after its data is drawn: log where DIV is a spread, never below 0
+    (Jensen: regression, score and probability averaging); linear with a line at 0 under summed
+    logits, whose DIV is not a variance and is often negative (on a log axis only β = 1 showed)."""
+    if aggregation == "sum":
+        ax.axhline(0, color="0.6", lw=0.6, zorder=0)
+    else:
+        log_axis(ax)
+
+
 def grid(rows: int, columns: int, sharex: bool = False):
     fig, axes = plt.subplots(
         rows,

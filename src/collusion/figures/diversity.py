@@ -5,12 +5,12 @@ from .common import (
     band,
     block_grid,
     completed_only,
+    div_axis,
     diverged_note,
     error_label,
     error_range,
     error_values,
     legend_below,
-    log_axis,
     plot_band,
     selection_style,
     setting_label,
@@ -36,7 +36,7 @@ def draw(tables):
             xlabel="β",
             ylabel="test DIV (nats)" if aggregation != "regression" else "test DIV (MSE units)",
         )
-        log_axis(bottom)  # DIV ≥ 0 (Jensen); a band below 0 is clipped
+        div_axis(bottom, aggregation)
     legend_below(fig, axes, title="checkpoint")
     diverged_note(fig, n_diverged)
     return fig

@@ -5,6 +5,7 @@ from .common import (
     beta_colour,
     block_grid,
     completed_only,
+    div_axis,
     diverged_note,
     legend_below,
     log_axis,
@@ -26,7 +27,10 @@ def draw(tables):
                 colour = beta_colour(beta)
                 ax.plot(mean.index, mean[f"test_{quantity}"], color=colour, label=f"β = {beta:g}")
                 ax.plot(mean.index, mean[f"train_{quantity}"], color=colour, ls="--", lw=0.9)
-            log_axis(ax)
+            if quantity == "DIV":
+                div_axis(ax, key[3])
+            else:
+                log_axis(ax)  # the ensemble loss is positive
             ax.set(
                 xlabel="epoch",
                 ylabel=f"{quantity} ({unit})",
