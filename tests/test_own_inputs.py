@@ -504,3 +504,28 @@ def test_a_loader_beside_the_configuration_gives_a_dataset_with_its_provenance(
 def test_mistakes_in_a_loader_are_refused_at_start_naming_it(tmp_path, loader, spec, match):
     message = refused(loader_config(tmp_path, loader, **spec), match)
     assert message.startswith("datasets.mine")
+
+
+def test_an_own_dataset_marked_gpu_asks_for_a_gpu_per_run_and_prepares_nothing_again(tmp_path):
+    """Before, every dataset of your own was CPU-sized: its runs packed several to a job with no GPU
+    requested, however large the learner (issue 24's leftover). ``gpu: true`` gives it the
+    paper's image datasets' treatment; it is not part of what is prepared."""
+    from collusion import costs, plan
+    from collusion.data.own import prepare_options
+
+    np.savez(tmp_path / "own.npz", X=np.ones((40, 3)), y=np.arange(40.0))
+    specs = {}
+    for gpu in (False, True):
+        datasets = {"own": {"file": "own.npz", "task": "regression", "gpu": gpu}}
+        folder = tmp_path / f"gpu_{gpu}"
+        folder.mkdir()
+        (folder / "own.npz").write_bytes((tmp_path / "own.npz").read_bytes())
+        config = load_config(write_config(folder, datasets=datasets, dataset="own", seeds=[0, 1]))
+        (run, *_) = experiment_runs(config, "e")
+        assert costs.train_resources(config, run)["gpu"] == int(gpu)
+        assert plan.packs_betas(config, "e") is not gpu  # GPU: one job per run
+        assert plan.pack_seeds(config, "e") == (1 if gpu else plan.PACK_SEEDS_AUTO)
+        spec = config["datasets"]["own"]
+        specs[gpu] = {**prepare_options("own", spec), "file": Path(spec["file"]).name}
+    assert specs[False] == specs[True]  # marking it gpu reprepares nothing (nor retrains)
+    assert "gpu" not in specs[True]

@@ -21,6 +21,8 @@ MINUTES_PER_LEARNER_EPOCH = {
     "imagenet": 0.3,  # per period of eval_every_steps minibatches (the authors' ImageNet recipe)
 }
 CPU_MINUTES_PER_LEARNER_EPOCH = 0.002
+# a dataset of your own marked gpu: true: CIFAR-sized until told otherwise (--set-resources)
+OWN_GPU_MINUTES_PER_LEARNER_EPOCH = 0.15
 ARCH_COST = {
     "mlp": 0.05,
     "cnn": 0.2,
@@ -40,14 +42,22 @@ ARCH_COST = {
 }
 
 
+def needs_gpu(config: dict, dataset: str) -> bool:
+    """Do the training jobs of ``dataset`` ask for a GPU (and train one run per job, unpacked): the
+    paper's image datasets, and a dataset of your own marked ``gpu: true``."""
+    own = config.get("datasets", {}).get(dataset, {})
+    return dataset in GPU_DATASETS or bool(own.get("gpu", False))
+
+
 def train_resources(config: dict, run: Run, runs_in_job: int = 1) -> dict:
     """gpu (count), runtime (whole minutes, before the attempt factor) of one training job (a run,
     or a pack of ``runs_in_job`` runs), and ``minutes``, the estimate unrounded: the training rules'
     priority, so that the longest jobs start first and no long one is left to run alone at the end."""
     spec = run_spec(config, run)
-    gpu = int(run.dataset in GPU_DATASETS)
+    gpu = int(needs_gpu(config, run.dataset))
     per_epoch = (
-        MINUTES_PER_LEARNER_EPOCH[run.dataset] * ARCH_COST.get(spec.arch, 2.0)
+        MINUTES_PER_LEARNER_EPOCH.get(run.dataset, OWN_GPU_MINUTES_PER_LEARNER_EPOCH)
+        * ARCH_COST.get(spec.arch, 2.0)
         if gpu
         else CPU_MINUTES_PER_LEARNER_EPOCH * ARCH_COST.get(spec.arch, 1.0)
     )

@@ -56,14 +56,17 @@ PACK_SEEDS_AUTO = 5
 
 def packs_betas(config: dict, experiment: str) -> bool:
     """``pack_betas``: true, false, or auto (on for CPU-sized datasets with several β and a
-    schedule that packs; off for the GPU datasets, which keep one job per run)."""
+    schedule that packs; off for the GPU datasets, a dataset of your own with ``gpu: true`` among
+    them, which keep one job per run)."""
     exp = config["experiments"][experiment]
     setting = exp["pack_betas"]
     if setting != "auto":
         return bool(setting)
     schedule = config["recipes"][exp["recipe"]]["schedule"]
     return (
-        exp["dataset"] not in costs.GPU_DATASETS and len(exp["betas"]) > 1 and schedule != "plateau"
+        not costs.needs_gpu(config, exp["dataset"])
+        and len(exp["betas"]) > 1
+        and schedule != "plateau"
     )
 
 
@@ -78,7 +81,7 @@ def pack_seeds(config: dict, experiment: str) -> int:
     setting = exp["pack_seeds"]
     if setting != "auto":
         return int(setting)
-    cpu_sized = exp["dataset"] not in costs.GPU_DATASETS
+    cpu_sized = not costs.needs_gpu(config, exp["dataset"])
     return PACK_SEEDS_AUTO if packs_betas(config, experiment) and cpu_sized else 1
 
 

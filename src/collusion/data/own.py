@@ -388,10 +388,16 @@ def arrays_md5(arrays: Mapping) -> str:
     return digest.hexdigest()
 
 
+# keys of a dataset's spec that say how to train on it, not what it holds: never a reason to prepare
+RESOURCE_KEYS = ("gpu",)
+
+
 def prepare_options(name: str, spec: dict) -> dict:
-    """The options of rule prepare_own: the dataset's spec, and a loader's data md5 (``returned``),
-    so that a change of the data a loader returns reprepares the dataset."""
-    return spec | {"returned": summary(name, spec)[3]} if spec.get("loader") else spec
+    """The options of rule prepare_own: the dataset's spec but its resource keys, and a loader's
+    data md5 (``returned``), so that a change of the data a loader returns reprepares the
+    dataset."""
+    data = {key: value for key, value in spec.items() if key not in RESOURCE_KEYS}
+    return data | {"returned": summary(name, spec)[3]} if spec.get("loader") else data
 
 
 def prepare_own(name: str, spec: dict, out: str | Path) -> None:
