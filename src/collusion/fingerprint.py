@@ -36,10 +36,10 @@ OPTIONAL = ("models.", "data.augment")
 RECORD_ONLY = ("provenance", "fingerprint", "progress")
 
 
-def module_path(module: str) -> Path | None:
+def module_path(module: str, root: Path | None = None) -> Path | None:
     """The source file of ``module`` (``models.small``, ``data.prepared``; a package: its
-    __init__.py) in this package, or None."""
-    base = PACKAGE.joinpath(*module.split("."))
+    __init__.py) in this package, or under another ``root`` folder; None where there is none."""
+    base = (root or PACKAGE).joinpath(*module.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
             return path
@@ -111,24 +111,18 @@ def own_files(source: Path, module: str | None = None) -> list[Path]:
     ``file.py`` (``module`` None), the modules beside it (``import helpers``, ``from blocks import
     Block``: the folder is where they are imported from); for ``package.module``, the modules of
     its package (absolute or relative imports). Other imports (torch, ...) are not followed."""
+
+    def package_of(path: Path, parts: tuple[str, ...]) -> tuple[str, ...]:
+        """The package a module's file is in: the module itself where it is a package."""
+        return parts if path.name == "__init__.py" else parts[:-1]
+
     source = source.resolve()
     if module is None:
         root, top, package = source.parent, None, ()
     else:
-        parts = module.split(".")
-        is_package = source.name == "__init__.py"
-        root = source.parents[len(parts) - (0 if is_package else 1)]
-        top, package = parts[0], tuple(parts if is_package else parts[:-1])
-
-    def user_module(parts: tuple[str, ...]) -> Path | None:
-        if top is not None and parts[0] != top:
-            return None
-        base = root.joinpath(*parts)
-        for path in (base.with_suffix(".py"), base / "__init__.py"):
-            if path.is_file():
-                return path
-        return None
-
+        parts = tuple(module.split("."))
+        package = package_of(source, parts)
+        root, top = source.parents[len(package)], parts[0]
     seen, todo = set(), [(source, package)]
     while todo:
         path, in_package = todo.pop()
@@ -138,12 +132,9 @@ def own_files(source: Path, module: str | None = None) -> list[Path]:
         for parts in imported_names(path, in_package):
             # a module and the packages above it (Python runs their __init__ too)
             for depth in range(1, len(parts) + 1):
-                found = user_module(parts[:depth])
-                if found is not None:
-                    is_package = found.name == "__init__.py"
-                    todo.append(
-                        (found.resolve(), parts[:depth] if is_package else parts[: depth - 1])
-                    )
+                found = module_path(".".join(parts[:depth]), root)
+                if found is not None and top in (None, parts[0]):
+                    todo.append((found.resolve(), package_of(found, parts[:depth])))
     return sorted(seen)
 
 
