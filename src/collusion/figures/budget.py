@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from ..budget import NOT_EVALUATED
-from .common import beta_colour, empty_figure, legend_below, plt
-from .regime_map import FRAGILE, MARKS, _is_true
+from .common import beta_colour, empty_figure, is_true, legend_below, plt
+from .regime_map import FRAGILE, MARKS
 
 SETTING = ["experiment", "dataset", "model", "aggregation", "members"]
 COLOURS = {
@@ -75,7 +75,7 @@ UNDER_TRAINED = "u"  # after the mark: under-trained (selected late for at least
 
 
 def flag(value) -> bool:
-    return bool(_is_true(pd.Series([value])).iloc[0])
+    return bool(is_true(pd.Series([value])).iloc[0])
 
 
 def cells(table, settings) -> list[tuple]:

@@ -12,7 +12,7 @@ import matplotlib.colors as mcolors
 import numpy as np
 
 from ..claims_spec import LATE_SHARE
-from .common import SELECTION_LABEL, SELECTIONS, block_grid, empty_figure, note
+from .common import SELECTION_LABEL, SELECTIONS, block_grid, empty_figure, is_true, note
 
 KEYS = ["experiment", "dataset", "aggregation"]
 SIGNIFICANCE = 0.05
@@ -57,7 +57,7 @@ def _heatmap(ax, frame, values, norm, cmap, labels):
 
 def _error_label(row, scale):
     mark = "*" if row.p_holm < SIGNIFICANCE else ""
-    if str(getattr(row, "under_trained", "")) == "True":  # True, or read back from a CSV
+    if getattr(row, "under_trained", False):
         mark += UNDER_TRAINED
     if np.isnan(row.diff_mean):
         return "n/a"
@@ -75,6 +75,8 @@ def draw(tables):
             "no experiment varies the member width in this configuration "
             "(a capacity study needs two models of different widths and β = 0 and 1)"
         )
+    if "under_trained" in table:  # booleans, or read back from a CSV
+        table = table.assign(under_trained=is_true(table["under_trained"]))
     groups = list(table.groupby(KEYS))
     selections = [s for s in SELECTIONS if s in set(table["selection"])]
     fig, axes = block_grid(len(selections), len(groups), block_columns=2)

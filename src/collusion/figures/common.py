@@ -88,6 +88,12 @@ def error_range(aggregation: str) -> tuple[float, float | None]:
     return (0.0, None) if aggregation == "regression" else PERCENT
 
 
+def is_true(values: pd.Series) -> pd.Series:
+    """Which of a column's flags are set, whether it holds booleans or was read back from a CSV
+    ("True", "1", ...; an empty cell reads as NaN: not set)."""
+    return values.astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
+
+
 def selection_style(selection: str) -> dict:
     """Line style, colour and label of a checkpoint selection (figures comparing selections)."""
     return dict(
@@ -349,11 +355,14 @@ def band(
     grouped = frame.groupby(by, dropna=False)[metric]
     out = grouped.agg(["mean", "std", "count"]).reset_index()
     half = out["std"] if kind == "sd" else 2 * out["std"] / np.sqrt(out["count"])
-    half = half.fillna(0.0)  # one seed: no band
-    lowest, highest = within
-    out["low"] = (out["mean"] - half).clip(lower=lowest)
-    out["high"] = (out["mean"] + half).clip(upper=highest)
+    out["low"], out["high"] = clipped(out["mean"], half.fillna(0.0), within)  # one seed: no band
     return out
+
+
+def clipped(mean, half, within: tuple[float | None, float | None] = (None, None)):
+    """The band mean ± half, each end clipped to ``within`` (what the metric can take)."""
+    lowest, highest = within
+    return (mean - half).clip(lower=lowest), (mean + half).clip(upper=highest)
 
 
 def plot_band(ax, summary: pd.DataFrame, x: str, **style) -> None:

@@ -8,6 +8,7 @@ from .common import (
     SELECTIONS,
     beta_colour,
     block_grid,
+    clipped,
     empty_figure,
     error_label,
     error_range,
@@ -33,9 +34,7 @@ def draw(tables):
                 part = part.sort_values("members")
                 mean = scale * part["test_error_mean"]
                 half = scale * 2 * part["test_error_sem"].fillna(0)
-                lowest, highest = error_range(key[3])  # the bars clipped to what an error can be
-                low = (mean - half).clip(lower=lowest)
-                high = (mean + half).clip(upper=highest)
+                low, high = clipped(mean, half, error_range(key[3]))  # what an error can be
                 ax.errorbar(
                     part["members"],
                     mean,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
-from .common import SELECTION_LABEL, SELECTIONS, empty_figure, fit_panels, plt
+from .common import SELECTION_LABEL, SELECTIONS, empty_figure, fit_panels, is_true, plt
 
 REQUIRED = [
     "claim",
@@ -63,10 +63,6 @@ def standardised_effect(text) -> float:
     return float(values.mean() / sd)
 
 
-def _is_true(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
-
-
 def setting_name(row, width: int | None = None) -> str:
     """The row's label; with the member ``width`` (a capacity study's row), the model is named by
     its width, last, after the (aggregation, M) group it belongs to."""
@@ -94,10 +90,10 @@ def cells(claims: pd.DataFrame, studies: dict[str, dict[str, int]] | None = None
     colour value (d_z) and mark (verdict); ``group`` and ``order`` place the row: a capacity
     study's rows (``studies``: experiment -> {model: width}) by width within their group."""
     studies = studies or {}
-    primary = claims[_is_true(claims["primary"])][["claim", "endpoint"]].drop_duplicates()
+    primary = claims[is_true(claims["primary"])][["claim", "endpoint"]].drop_duplicates()
     rows = claims.merge(primary, on=["claim", "endpoint"])
     verdicts = rows["verdict"].fillna("n/a")  # pandas reads the verdict "n/a" back as NaN
-    fragile = _is_true(rows["fragile"]) if "fragile" in rows else pd.Series(False, rows.index)
+    fragile = is_true(rows["fragile"]) if "fragile" in rows else pd.Series(False, rows.index)
     widths = [study_width(row, studies) for row in rows.itertuples()]
     settings = [setting_name(row, w) for row, w in zip(rows.itertuples(), widths)]
     return pd.DataFrame(
